@@ -1,0 +1,65 @@
+"""hubswarm: JupyterHub on a Docker swarm of EC2 hosts, as idempotent Fabric tasks.
+
+Run ``fab --list`` for the tasks and ``fab --help TASK`` for one of them.
+Settings come from ``.env`` (see ``.env.example``), then ``fabric.yaml``; a
+running lab adds its own (``.lab/lab.env``), which win while the lab is up.
+"""
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+from invoke import Collection
+
+HERE = Path(__file__).resolve().parent
+load_dotenv(HERE / ".env")
+if (HERE / ".lab" / "lab.env").is_file():
+    load_dotenv(HERE / ".lab" / "lab.env", override=True)
+
+from tasks import lab, pins, workflows  # noqa: E402  (settings must be loaded first)
+
+
+def env(name, default=""):
+    return os.environ.get(name, default)
+
+
+def flag(name):
+    return env(name).lower() in ("1", "true", "yes", "on")
+
+
+SSH_USER = env("HUBSWARM_SSH_USER")
+SSH_KEY = env("HUBSWARM_SSH_KEY")
+
+ns = Collection.from_module(workflows)
+ns.add_collection(lab.ns)
+ns.configure(
+    {
+        # stdin at EOF (CI, cron) must not break sudo; secrets go on stdin explicitly.
+        "run": {"in_stream": False},
+        **({"user": SSH_USER} if SSH_USER else {}),
+        **({"connect_kwargs": {"key_filename": [SSH_KEY]}} if SSH_KEY else {}),
+        "hubswarm": {
+            "cluster": env("HUBSWARM_CLUSTER", "hubswarm"),
+            "region": env("AWS_DEFAULT_REGION") or env("AWS_REGION") or "us-west-2",
+            "profile": env("AWS_PROFILE"),
+            "tags": {"cluster_key": "hubswarm:cluster", "role_key": "hubswarm:role"},
+            # private (default), public or dns: how hosts are reached over SSH.
+            "address": env("HUBSWARM_ADDRESS", "private"),
+            "ssh": {
+                "known_hosts": env("HUBSWARM_KNOWN_HOSTS", str(Path.home() / ".ssh" / "known_hosts")),
+                "accept_new_host_keys": flag("HUBSWARM_ACCEPT_NEW_HOST_KEYS"),
+            },
+            "check": flag("HUBSWARM_CHECK"),
+            "lab": flag("HUBSWARM_LAB"),
+            "domain": env("HUBSWARM_DOMAIN"),
+            "authenticator": env("HUBSWARM_AUTHENTICATOR", "password" if flag("HUBSWARM_LAB") else "google"),
+            "userlist": env("HUBSWARM_USERLIST", str(HERE / "userlist")),
+            "srv": "/srv/jupyterhub",
+            "venv": "/opt/jupyterhub",
+            "image": env("HUBSWARM_IMAGE", f"hubswarm/singleuser:{pins.JUPYTERHUB}"),
+            "mem_limit": env("HUBSWARM_MEM_LIMIT", "2G"),
+            "homes_path": env("HUBSWARM_HOMES_PATH", "/mnt/nfs/home"),
+            "letsencrypt_live": "",
+        },
+    }
+)

@@ -1,0 +1,1 @@
+"""hubswarm tasks: one module per concern, on top of :mod:`tasks.core`."""

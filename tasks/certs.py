@@ -1,0 +1,61 @@
+"""A self-signed TLS certificate for the hub, renewed when near expiry or for another name."""
+
+import ipaddress
+import shlex
+
+from .core import facts, step
+
+CERT_DAYS = 365
+RENEW_WITHIN_SECONDS = 30 * 24 * 3600
+
+
+def subject_alt_name(name):
+    try:
+        ipaddress.ip_address(name)
+        return f"IP:{name}"
+    except ValueError:
+        return f"DNS:{name}"
+
+
+def cert_fact(cert):
+    """``valid`` when the cert lasts 30 more days, then its subjectAltName line."""
+    q = shlex.quote(cert)
+    return facts.command_output(
+        f"cert:{cert}",
+        f"openssl x509 -in {q} -noout -checkend {RENEW_WITHIN_SECONDS} >/dev/null && echo valid; "
+        f"openssl x509 -in {q} -noout -ext subjectAltName 2>/dev/null | tail -n +2",
+    )
+
+
+def cert_commands(answer, name, cert, key):
+    """The openssl command that (re)makes the pair, or "" when the cert is fine."""
+    lines = answer.out.splitlines()
+    san = subject_alt_name(name)
+    sans = {s.strip().replace("IP Address:", "IP:") for s in "".join(lines[1:]).split(",")}
+    if lines[:1] == ["valid"] and san in sans:
+        return ""
+    return (
+        f"umask 077; openssl req -x509 -nodes -newkey rsa:2048 -days {CERT_DAYS} "
+        f"-subj {shlex.quote('/CN=' + name)} -addext {shlex.quote('subjectAltName=' + san)} "
+        f"-keyout {shlex.quote(key)} -out {shlex.quote(cert)} 2>/dev/null && "
+        f"chmod 600 {shlex.quote(key)} && chmod 644 {shlex.quote(cert)}"
+    )
+
+
+def hub_name(host):
+    """The name users reach the hub by: the configured domain, else its address."""
+    return host.config.domain or host.connection.host
+
+
+@step("make-cert")
+def make_cert(host):
+    """Make a self-signed certificate and 0600 key for the hub when missing, expiring or for another name."""
+    srv = host.config.srv
+    host.ensure_dir(srv, mode="700")
+    host.ensure_dir(f"{srv}/ssl", mode="700")
+    cert, key = f"{srv}/ssl/hub.crt", f"{srv}/ssl/hub.key"
+    name = hub_name(host)
+    host.ensure(
+        f"self-signed certificate for {name}",
+        cert_commands(host.fact(cert_fact(cert)), name, cert, key),
+    )

@@ -1,0 +1,217 @@
+"""One managed host: a single SSH connection, cached facts, and idempotent changes.
+
+Everything that touches a host goes through :class:`Host`:
+
+* :meth:`Host.facts` runs read-only probes (batched, cached) - also in check mode;
+* :meth:`Host.ensure` runs a change only when the caller found one is needed,
+  or, in check mode, only says it would;
+* :meth:`Host.ensure_file` writes a file atomically (temp file + rename) with
+  owner and mode, the content travelling on stdin, never on a command line.
+
+Commands run as root through ``sudo -n bash -c SCRIPT``: scripts carry no
+secrets; secrets only ever travel on stdin.
+"""
+
+import difflib
+import hashlib
+import io
+import shlex
+import threading
+
+from paramiko import AutoAddPolicy, RejectPolicy
+from paramiko.ssh_exception import NoValidConnectionsError, SSHException
+
+from . import facts as F
+from .secrets import MASK, mask
+
+
+class HubswarmError(Exception):
+    """A failure worth one line to the user: what went wrong and the fix."""
+
+
+class Host:
+    """A host of this run. Use :func:`get_host` to share one per address."""
+
+    def __init__(self, connection, name, settings):
+        self.connection = connection
+        self.name = name
+        self.settings = settings
+        self.record = None  # the Record of the step running now
+        self.commands_run = 0
+        self._facts = {}
+        self._opened = False
+
+    @property
+    def check(self):
+        return self.settings.check
+
+    @property
+    def config(self):
+        """The run's ``hubswarm`` config section."""
+        return self.settings.config
+
+    # --- connection -------------------------------------------------------
+
+    def open(self):
+        if self._opened:
+            return
+        client = self.connection.client
+        if self.settings.known_hosts:
+            try:
+                client.load_host_keys(self.settings.known_hosts)
+            except FileNotFoundError:
+                pass
+        client.set_missing_host_key_policy(
+            AutoAddPolicy() if self.settings.accept_new_host_keys else RejectPolicy()
+        )
+        try:
+            self.connection.open()
+        except SSHException as exc:
+            if "not found in known_hosts" in str(exc):
+                raise HubswarmError(
+                    f"host key of {self.connection.host} is unknown (not in "
+                    f"{self.settings.known_hosts or 'known_hosts'}): check it and add it "
+                    f"(ssh-keyscan), or set HUBSWARM_ACCEPT_NEW_HOST_KEYS=1 to trust it"
+                ) from None
+            raise HubswarmError(f"cannot log in to {self.connection.host}: {exc}") from None
+        except (NoValidConnectionsError, OSError) as exc:
+            raise HubswarmError(
+                f"cannot reach {self.connection.host}:{self.connection.port} "
+                f"({exc.strerror or exc}): check the host is running and SSH is open"
+            ) from None
+        self._opened = True
+
+    def _run(self, command, stdin=None):
+        self.open()
+        self.commands_run += 1
+        stream = io.StringIO(stdin) if stdin is not None else False
+        return self.connection.run(
+            command, hide=True, warn=True, pty=False, in_stream=stream, echo_stdin=False
+        )
+
+    def sudo(self, script, stdin=None, what="command"):
+        """Run ``script`` as root; raise :class:`HubswarmError` when it fails."""
+        result = self._run(f"sudo -n bash -c {shlex.quote(script)}", stdin)
+        if result.exited != 0:
+            if "a password is required" in result.stderr:
+                raise HubswarmError(
+                    f"sudo on {self.name} asks for a password: give "
+                    f"{self.connection.user} passwordless sudo (EC2 images have it)"
+                )
+            detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
+            raise HubswarmError(f"{what} failed (exit {result.exited}): {detail[-1] if detail else ''}")
+        return result.stdout
+
+    # --- facts ------------------------------------------------------------
+
+    def facts(self, *wanted):
+        """Answers for ``wanted`` facts, probing the unknown ones in one command."""
+        missing = [f for f in dict.fromkeys(wanted) if f.key not in self._facts]
+        if missing:
+            out = self.sudo(F.batch_script(missing), what="probe")
+            self._facts.update(F.parse_batch(out))
+        return {f.key: self._facts[f.key] for f in wanted}
+
+    def fact(self, wanted):
+        return self.facts(wanted)[wanted.key]
+
+    def private_ip(self):
+        """The address other cluster nodes use for this host: the one we reached
+        it at when the host owns it (lab, VPN), else its first own address."""
+        own = self.fact(F.addresses()).out.split()
+        if self.connection.host in own:
+            return self.connection.host
+        if not own:
+            raise HubswarmError(f"{self.name} reports no IP address (hostname -I)")
+        return own[0]
+
+    def forget(self):
+        """Drop cached facts: the host has changed."""
+        self._facts.clear()
+
+    # --- changes ----------------------------------------------------------
+
+    def note(self, line):
+        self.settings.recap.note(self.record, line)
+
+    def ensure(self, what, script, stdin=None):
+        """Apply ``script`` (a change the caller found needed) unless in check mode.
+
+        An empty script means nothing to do. Returns True when a change was
+        made (or would be, in check mode).
+        """
+        if not script:
+            return False
+        self.record.changes.append(what)
+        self.note(what)
+        if not self.check:
+            self.sudo(script, stdin=stdin, what=what)
+            self.forget()
+        return True
+
+    def ensure_dir(self, path, mode="755", owner="root", group="root"):
+        state = self.fact(F.dir_state(path)).text
+        if state == f"{mode} {owner} {group}":
+            return False
+        q = shlex.quote(path)
+        return self.ensure(
+            f"directory {path} ({mode} {owner}:{group})",
+            f"install -d -m {mode} -o {owner} -g {group} {q}",
+        )
+
+    def ensure_file(self, path, content, mode="644", owner="root", group="root", secret=False):
+        """Write ``content`` to ``path`` atomically when it or its mode/owner differ.
+
+        ``secret`` files show only which lines changed, never their values.
+        """
+        state = self.fact(F.file_state(path)).text
+        wanted_sha = hashlib.sha256(content.encode()).hexdigest()
+        if state == f"{wanted_sha} {mode} {owner} {group}":
+            return False
+        if self.check and state.split(" ")[:1] != [wanted_sha]:
+            old = self.fact(F.command_output(f"content:{path}", f"cat {shlex.quote(path)}")).out
+            self.note(f"change {path}:\n" + file_diff(path, old, content, secret))
+        q = shlex.quote(path)
+        script = (
+            f"set -e; d=$(dirname {q}); t=$(mktemp \"$d/.hubswarm.XXXXXX\"); "
+            f"trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; "
+            f"chown {owner}:{group} \"$t\"; chmod {mode} \"$t\"; mv -f \"$t\" {q}; trap - EXIT"
+        )
+        return self.ensure(f"file {path} ({mode} {owner}:{group})", script, stdin=content)
+
+
+def file_diff(path, old, new, secret=False):
+    """A unified diff of a file's change; values hidden when ``secret``."""
+    if secret:
+        old, new = _hide_values(old), _hide_values(new)
+    lines = difflib.unified_diff(
+        old.splitlines(), new.splitlines(), f"{path} (now)", f"{path} (wanted)", lineterm=""
+    )
+    return mask("\n".join(lines) or "(mode or owner only)")
+
+
+def _hide_values(text):
+    hidden = []
+    for line in text.splitlines():
+        key, sep, _ = line.partition("=")
+        hidden.append(f"{key}={MASK}" if sep else line)
+    return "\n".join(hidden)
+
+
+_pool = {}
+_pool_lock = threading.Lock()
+
+
+def get_host(connection, settings):
+    """The run's single :class:`Host` (so one SSH connection) for an address."""
+    key = (connection.user, connection.host, connection.port)
+    with _pool_lock:
+        if key not in _pool:
+            name = connection.host if connection.port == 22 else f"{connection.host}:{connection.port}"
+            _pool[key] = Host(connection, name, settings)
+        return _pool[key]
+
+
+def all_hosts():
+    return list(_pool.values())
+

@@ -1,0 +1,87 @@
+"""Change records for each (host, task) and the recap table printed at exit."""
+
+import atexit
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .secrets import mask
+
+OK, CHANGED, FAILED = "ok", "changed", "failed"
+
+
+@dataclass
+class Record:
+    """What one task did on one host."""
+
+    host: str
+    task: str
+    check: bool = False
+    changes: list = field(default_factory=list)
+    error: str = ""
+    started: float = field(default_factory=time.monotonic)
+    elapsed: float = 0.0
+
+    @property
+    def status(self):
+        if self.error:
+            return FAILED
+        return CHANGED if self.changes else OK
+
+
+class Recap:
+    """Every record of this run; printed once when the process ends."""
+
+    def __init__(self, stream=None):
+        self.records = []
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def start(self, host, task, check):
+        record = Record(host, task, check)
+        with self._lock:
+            self.records.append(record)
+        return record
+
+    def note(self, record, line):
+        """Print one line of progress for a record, secrets masked."""
+        prefix = "would " if record.check else ""
+        self.say(f"[{record.host}] {record.task}: {prefix}{line}")
+
+    def say(self, line):
+        print(mask(line), file=self.stream or sys.stdout, flush=True)
+
+    def failed(self):
+        return [r for r in self.records if r.status == FAILED]
+
+    def table(self):
+        if not self.records:
+            return ""
+        check = any(r.check for r in self.records)
+        changed_word = "would change" if check else CHANGED
+        rows = [("HOST", "TASK", "STATUS", "TIME")]
+        for r in self.records:
+            status = changed_word if r.status == CHANGED else r.status
+            rows.append((r.host, r.task, status, f"{r.elapsed:.1f}s"))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = ["", "RECAP" + (" (check mode: nothing was changed)" if check else "")]
+        for row in rows:
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        totals = {s: sum(r.status == s for r in self.records) for s in (OK, CHANGED, FAILED)}
+        lines.append(
+            f"ok={totals[OK]} {changed_word.replace(' ', '_')}={totals[CHANGED]} "
+            f"failed={totals[FAILED]}"
+        )
+        for r in self.failed():
+            lines.append(f"failed: {r.host} {r.task}: {r.error}")
+        return mask("\n".join(lines))
+
+    def print_table(self):
+        text = self.table()
+        if text:
+            print(text, file=self.stream or sys.stdout, flush=True)
+
+
+RECAP = Recap()
+atexit.register(RECAP.print_table)

@@ -1,0 +1,35 @@
+"""The Docker engine: installed, enabled, running, the login user in its group."""
+
+import shlex
+
+from .core import facts, step
+from .packages import APT, DNF, YUM, ensure_packages
+
+DOCKER_PACKAGES = {APT: ["docker.io"], DNF: ["docker"], YUM: ["docker"]}
+
+
+def ensure_service(host, unit, enabled=True, running=True):
+    """Enable and start a systemd unit when it is not already."""
+    state = host.fact(facts.systemd_unit(unit)).out.split()
+    is_enabled, is_active = (state + ["", ""])[:2]
+    commands = []
+    if enabled and is_enabled != "enabled":
+        commands.append(f"systemctl enable {shlex.quote(unit)}")
+    if running and is_active != "active":
+        commands.append(f"systemctl start {shlex.quote(unit)}")
+    return host.ensure(f"{unit} enabled and running", " && ".join(commands))
+
+
+def ensure_in_group(host, user, group):
+    groups = host.fact(facts.command_output(f"groups:{user}", f"id -nG {shlex.quote(user)}")).out.split()
+    if group in groups:
+        return False
+    return host.ensure(f"{user} in group {group}", f"usermod -aG {group} {shlex.quote(user)}")
+
+
+@step("install-docker")
+def install_docker(host):
+    """Install the Docker engine, enable and start it, and add the login user to the docker group."""
+    ensure_packages(host, DOCKER_PACKAGES)
+    ensure_service(host, "docker")
+    ensure_in_group(host, host.connection.user, "docker")

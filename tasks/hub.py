@@ -1,0 +1,115 @@
+"""The hub itself: its configuration and its systemd service."""
+
+import shlex
+
+from .auth import checked_authenticator
+from .certs import hub_name
+from .core import HubswarmError, facts, render, step
+from .docker import ensure_service
+
+UNIT = "/etc/systemd/system/jupyterhub.service"
+HUB_WAIT_SECONDS = 120
+NOTEBOOK_LABEL = "hubswarm.notebooks"
+
+
+def config_path(config):
+    return f"{config.srv}/jupyterhub_config.py"
+
+
+def inputs(config):
+    """The files whose change means the running hub must restart."""
+    srv = config.srv
+    return [config_path(config), f"{srv}/env", f"{srv}/userlist", UNIT]
+
+
+def render_hub_config(config, hub_ip, public_name):
+    return render(
+        "jupyterhub_config.py.j2",
+        srv=config.srv,
+        public_url=f"https://{public_name}/",
+        hub_ip=hub_ip,
+        authenticator=config.authenticator,
+        image=config.image,
+        mem_limit=config.mem_limit,
+        placement=f"node.labels.{NOTEBOOK_LABEL} == true",
+    )
+
+
+@step("hub-config", needs=checked_authenticator)
+def hub_config(host, _authenticator):
+    """Render jupyterhub_config.py (authenticator, SwarmSpawner, idle culler, hub behind nginx) into /srv/jupyterhub."""
+    config = host.config
+    host.ensure_dir(config.srv, mode="700")
+    host.ensure_file(
+        config_path(config),
+        render_hub_config(config, host.private_ip(), hub_name(host)),
+        mode="600",
+    )
+
+
+def fingerprint_fact(config):
+    """sha256 of the hub's inputs now, then the one recorded at its last (re)start."""
+    files = " ".join(shlex.quote(p) for p in inputs(config))
+    stamp = shlex.quote(f"{config.srv}/.running-inputs")
+    return facts.command_output(
+        "hub-inputs", f"cat {files} 2>/dev/null | sha256sum | cut -d' ' -f1; cat {stamp}"
+    )
+
+
+def service_commands(unit_state, fingerprint_lines, config):
+    """start, or restart when an input changed since the last start, or ""."""
+    enabled, active = (unit_state.split() + ["", ""])[:2]
+    lines = fingerprint_lines.split()
+    stale = len(lines) < 2 or lines[0] != lines[1]
+    files = " ".join(shlex.quote(p) for p in inputs(config))
+    record = (
+        f"cat {files} | sha256sum | cut -d' ' -f1 > {shlex.quote(config.srv + '/.running-inputs')}"
+    )
+    if active != "active":
+        return "start", f"{record} && systemctl start jupyterhub"
+    if stale:
+        return "restart (configuration changed)", f"{record} && systemctl restart jupyterhub"
+    return "", ""
+
+
+HUB_ANSWERS = facts.command_output(
+    "hub-login-status",
+    "curl -sk -o /dev/null -w '%{http_code}' --max-time 5 https://127.0.0.1/hub/login",
+)
+
+
+def wait_for_hub(host):
+    script = (
+        f"for i in $(seq {HUB_WAIT_SECONDS}); do "
+        "[ \"$(curl -sk -o /dev/null -w '%{http_code}' --max-time 5 https://127.0.0.1/hub/login)\" = 200 ] "
+        "&& exit 0; sleep 1; done; exit 1"
+    )
+    try:
+        host.sudo(script, what="waiting for the hub")
+    except HubswarmError:
+        raise HubswarmError(
+            f"the hub on {host.name} did not answer on /hub/login within {HUB_WAIT_SECONDS} s: "
+            "see 'journalctl -u jupyterhub' there"
+        ) from None
+
+
+@step("start-hub")
+def start_hub(host):
+    """Install the hub's systemd unit, enable and start it, restart it when its inputs changed, and wait until it answers."""
+    config = host.config
+    unit_changed = host.ensure_file(UNIT, render("jupyterhub.service.j2", srv=config.srv, venv=config.venv))
+    if unit_changed:
+        host.ensure("systemd daemon-reload", "systemctl daemon-reload")
+    answers = host.facts(facts.systemd_unit("jupyterhub"), fingerprint_fact(config), HUB_ANSWERS)
+    what, command = service_commands(
+        answers[facts.systemd_unit("jupyterhub").key].out,
+        answers[fingerprint_fact(config).key].out,
+        config,
+    )
+    changed = host.ensure(f"jupyterhub {what}", command)
+    ensure_service(host, "jupyterhub", running=False)
+    if host.check:
+        return
+    if changed or answers[HUB_ANSWERS.key].text != "200":
+        wait_for_hub(host)
+    host.settings.recap.say(f"[{host.name}] hub: https://{hub_name(host)}/")

@@ -1,0 +1,98 @@
+"""The cluster's hosts, found in EC2 by their tags (boto3, standard credential chain)."""
+
+from dataclasses import dataclass
+
+from fabric import Connection
+
+from .core import HubswarmError
+
+HUB, WORKER = "hub", "worker"
+
+
+@dataclass(frozen=True)
+class Instance:
+    role: str
+    instance_id: str
+    name: str
+    private_ip: str
+    public_ip: str
+    public_dns: str
+    state: str
+
+    def address(self, choice):
+        """The address to reach it by: ``private`` (default), ``public`` or ``dns``."""
+        value = {"private": self.private_ip, "public": self.public_ip, "dns": self.public_dns}[choice]
+        return value or self.private_ip
+
+
+def ec2_client(config):
+    import boto3
+
+    session = boto3.session.Session(profile_name=config.profile or None, region_name=config.region)
+    return session.client("ec2")
+
+
+def describe(config, role, client=None):
+    """Running instances of ``role`` in the configured cluster, every page."""
+    client = client or ec2_client(config)
+    tags = config.tags
+    filters = [
+        {"Name": f"tag:{tags.cluster_key}", "Values": [config.cluster]},
+        {"Name": f"tag:{tags.role_key}", "Values": [role]},
+        {"Name": "instance-state-name", "Values": ["running"]},
+    ]
+    found = []
+    for page in client.get_paginator("describe_instances").paginate(Filters=filters):
+        for reservation in page["Reservations"]:
+            for raw in reservation["Instances"]:
+                names = [t["Value"] for t in raw.get("Tags", []) if t["Key"] == "Name"]
+                found.append(
+                    Instance(
+                        role=role,
+                        instance_id=raw["InstanceId"],
+                        name=names[0] if names else "",
+                        private_ip=raw.get("PrivateIpAddress", ""),
+                        public_ip=raw.get("PublicIpAddress", ""),
+                        public_dns=raw.get("PublicDnsName", ""),
+                        state=raw["State"]["Name"],
+                    )
+                )
+    return sorted(found, key=lambda i: (i.name, i.instance_id))
+
+
+def searched(config, role):
+    tags = config.tags
+    return (
+        f"tags {tags.cluster_key}={config.cluster}, {tags.role_key}={role}, "
+        f"state running, region {config.region}"
+    )
+
+
+def find(config, role, client=None):
+    """Instances of ``role``; exactly one hub, at least one worker."""
+    try:
+        instances = describe(config, role, client)
+    except HubswarmError:
+        raise
+    except Exception as exc:  # botocore's many errors: credentials, endpoint, region
+        raise HubswarmError(f"EC2 discovery failed ({type(exc).__name__}: {exc}): check AWS credentials and region") from None
+    if role == HUB and len(instances) != 1:
+        count = "no instance" if not instances else f"{len(instances)} instances"
+        raise HubswarmError(
+            f"{count} found as the hub ({searched(config, role)}): tag exactly one running "
+            f"instance, or name the hub with -H"
+        )
+    if role == WORKER and not instances:
+        raise HubswarmError(
+            f"no worker found ({searched(config, role)}): tag the workers, or name them with -H"
+        )
+    return instances
+
+
+def connections(config, role):
+    """One Connection per host of ``role``, reached as configured."""
+    hub_cfg = config.hubswarm
+    return [
+        Connection(i.address(hub_cfg.address), config=config)
+        for i in find(hub_cfg, role)
+    ]

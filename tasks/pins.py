@@ -1,0 +1,21 @@
+"""Every pinned version, in one place.
+
+The hub's virtualenv, the notebook image and the proxy all read from here, so
+the single-user servers always match the hub.
+"""
+
+JUPYTERHUB = "6.1.1"
+OAUTHENTICATOR = "17.4.0"
+DOCKERSPAWNER = "14.0.0"
+IDLE_CULLER = "2.0.0"
+JUPYTERLAB = "4.6.6"
+CONFIGURABLE_HTTP_PROXY = "5.3.0"
+# configurable-http-proxy 5.x supports Node.js 18 and newer.
+NODE_MIN_MAJOR = 18
+
+HUB_REQUIREMENTS = {
+    "jupyterhub": JUPYTERHUB,
+    "oauthenticator": OAUTHENTICATOR,
+    "dockerspawner": DOCKERSPAWNER,
+    "jupyterhub-idle-culler": IDLE_CULLER,
+}

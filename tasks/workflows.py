@@ -1,0 +1,46 @@
+"""The ``fab`` commands: each hub step alone, and the composites that chain them."""
+
+from fabric import task
+
+from . import certs, docker, hub, nginx, node, packages, python_env, swarm, users
+from .core import SETTINGS, host_task
+
+HUB_SETUP = [
+    packages.install_hub_packages,
+    docker.install_docker,
+    node.install_node,
+    python_env.pip_install,
+    certs.make_cert,
+    users.write_env,
+    users.write_userlist,
+    hub.hub_config,
+    nginx.nginx,
+    swarm.swarm_init,
+]
+
+
+@task
+def check(c):
+    """Check mode for the tasks after it: probe, change nothing, show what would change.
+
+    Example: fab -H HUB check setup-hub
+    """
+    SETTINGS.check = True
+
+
+install_packages = host_task(packages.install_hub_packages)
+install_docker = host_task(docker.install_docker)
+install_node = host_task(node.install_node)
+pip_install = host_task(python_env.pip_install)
+make_cert = host_task(certs.make_cert)
+write_env = host_task(users.write_env)
+userlist = host_task(users.write_userlist)
+hub_config = host_task(hub.hub_config)
+nginx_site = host_task(nginx.nginx)
+swarm_init = host_task(swarm.swarm_init)
+start_hub = host_task(hub.start_hub)
+setup_hub = host_task(
+    *HUB_SETUP,
+    name="setup-hub",
+    doc="Set up the hub host: " + ", ".join(s.name for s in HUB_SETUP) + ".",
+)
