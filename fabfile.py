@@ -42,9 +42,17 @@ ns.configure(
             "cluster": env("HUBSWARM_CLUSTER", "hubswarm"),
             "region": env("AWS_DEFAULT_REGION") or env("AWS_REGION") or "us-west-2",
             "profile": env("AWS_PROFILE"),
-            "tags": {"cluster_key": "hubswarm:cluster", "role_key": "hubswarm:role"},
+            # EC2 tags: {cluster_key: cluster} and {role_key: hub or worker value}.
+            "tags": {
+                "cluster_key": env("HUBSWARM_TAG_CLUSTER", "hubswarm:cluster"),
+                "role_key": env("HUBSWARM_TAG_ROLE", "hubswarm:role"),
+                "hub": "hub",
+                "worker": "worker",
+            },
             # private (default), public or dns: how hosts are reached over SSH.
             "address": env("HUBSWARM_ADDRESS", "private"),
+            # Reach workers through the hub (workers without a public address).
+            "gateway": flag("HUBSWARM_GATEWAY"),
             "ssh": {
                 "known_hosts": env("HUBSWARM_KNOWN_HOSTS", str(Path.home() / ".ssh" / "known_hosts")),
                 "accept_new_host_keys": flag("HUBSWARM_ACCEPT_NEW_HOST_KEYS"),
@@ -58,6 +66,10 @@ ns.configure(
             "venv": "/opt/jupyterhub",
             "image": env("HUBSWARM_IMAGE", f"hubswarm/singleuser:{pins.JUPYTERHUB}"),
             "mem_limit": env("HUBSWARM_MEM_LIMIT", "2G"),
+            # push: build files/singleuser here and stream it to nodes; pull: from a registry.
+            "image_source": env("HUBSWARM_IMAGE_SOURCE", "pull"),
+            "image_base": env("HUBSWARM_IMAGE_BASE", "debian:bookworm-slim"),
+            "hub_takes_notebooks": flag("HUBSWARM_HUB_TAKES_NOTEBOOKS"),
             "homes_path": env("HUBSWARM_HOMES_PATH", "/mnt/nfs/home"),
             "letsencrypt_live": "",
         },

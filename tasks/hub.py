@@ -6,10 +6,10 @@ from .auth import checked_authenticator
 from .certs import hub_name
 from .core import HubswarmError, facts, render, step
 from .docker import ensure_service
+from .swarm import NOTEBOOK_LABEL
 
 UNIT = "/etc/systemd/system/jupyterhub.service"
 HUB_WAIT_SECONDS = 120
-NOTEBOOK_LABEL = "hubswarm.notebooks"
 
 
 def config_path(config):

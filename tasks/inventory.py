@@ -4,9 +4,10 @@ from dataclasses import dataclass
 
 from fabric import Connection
 
-from .core import HubswarmError
+from .core import SETTINGS, HubswarmError
+from .core.host import get_host
 
-HUB, WORKER = "hub", "worker"
+HUB, WORKER, NODE = "hub", "worker", "node"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def describe(config, role, client=None):
     tags = config.tags
     filters = [
         {"Name": f"tag:{tags.cluster_key}", "Values": [config.cluster]},
-        {"Name": f"tag:{tags.role_key}", "Values": [role]},
+        {"Name": f"tag:{tags.role_key}", "Values": [tags[role]]},
         {"Name": "instance-state-name", "Values": ["running"]},
     ]
     found = []
@@ -63,7 +64,7 @@ def describe(config, role, client=None):
 def searched(config, role):
     tags = config.tags
     return (
-        f"tags {tags.cluster_key}={config.cluster}, {tags.role_key}={role}, "
+        f"tags {tags.cluster_key}={config.cluster}, {tags.role_key}={tags[role]}, "
         f"state running, region {config.region}"
     )
 
@@ -90,9 +91,24 @@ def find(config, role, client=None):
 
 
 def connections(config, role):
-    """One Connection per host of ``role``, reached as configured."""
-    hub_cfg = config.hubswarm
-    return [
-        Connection(i.address(hub_cfg.address), config=config)
-        for i in find(hub_cfg, role)
-    ]
+    """One Connection per host of ``role`` (hub, worker, or node: both), reached
+    as configured; workers go through the hub when ``gateway`` is set."""
+    settings = config.hubswarm
+    roles = [HUB, WORKER] if role == NODE else [role]
+    gateway = gateway_for(config) if settings.gateway and WORKER in roles else None
+    found = []
+    for each in roles:
+        for instance in find(settings, each):
+            if each == WORKER and gateway:
+                found.append(Connection(instance.private_ip, config=config, gateway=gateway))
+            else:
+                found.append(Connection(instance.address(settings.address), config=config))
+    return found
+
+
+def gateway_for(config):
+    """The hub's connection, opened (host key checked) before worker threads share it."""
+    hub = find(config.hubswarm, HUB)[0]
+    host = get_host(Connection(hub.address(config.hubswarm.address), config=config), SETTINGS)
+    host.open()
+    return host.connection

@@ -1,8 +1,13 @@
 """Docker swarm mode: the hub as manager, the workers joined to it."""
 
+import json
 import shlex
+from dataclasses import dataclass, field
 
-from .core import HubswarmError, facts, step
+from .core import HubswarmError, facts, secret, step
+
+# Nodes with this label set to true take notebooks (workers; the hub if configured).
+NOTEBOOK_LABEL = "hubswarm.notebooks"
 
 SWARM_STATE = facts.command_output(
     "swarm-state",
@@ -42,4 +47,125 @@ def swarm_init(host):
     host.ensure(
         f"swarm initialised, advertising {ip}",
         init_command(host.fact(SWARM_STATE).text, ip, host.name),
+    )
+
+
+NODE_LIST = facts.command_output(
+    "swarm-nodes",
+    "docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}} {{.Availability}}'",
+)
+
+
+@dataclass(frozen=True)
+class JoinInfo:
+    """What a worker needs to join the hub's swarm; ``token`` is a secret."""
+
+    manager: str
+    token: str = field(repr=False)
+    known_nodes: frozenset
+
+
+def join_info(hub):
+    """Read the worker join token and node list from the hub (token registered as secret)."""
+    state, manager, _, _ = parse_swarm_state(hub.fact(SWARM_STATE).text)
+    if not (state == "active" and manager):
+        raise HubswarmError(f"{hub.name} manages no swarm yet: run 'fab setup-hub' (swarm-init) first")
+    token = secret(hub.sudo("docker swarm join-token -q worker", what="reading the join token").strip())
+    nodes = frozenset(line.split()[0] for line in hub.fact(NODE_LIST).out.splitlines() if line.strip())
+    return JoinInfo(f"{hub.private_ip()}:2377", token, nodes)
+
+
+def join_request(info, advertise_ip):
+    """JSON body for Docker's /swarm/join API: the token travels on stdin, not argv."""
+    return json.dumps(
+        {
+            "ListenAddr": "0.0.0.0:2377",
+            "AdvertiseAddr": advertise_ip,
+            "RemoteAddrs": [info.manager],
+            "JoinToken": info.token,
+        }
+    )
+
+
+JOIN_SCRIPT = (
+    "curl -sS --fail-with-body --unix-socket /var/run/docker.sock -H 'Content-Type: application/json' "
+    "--data-binary @- http://localhost/swarm/join"
+)
+LEAVE_SCRIPT = "docker swarm leave --force >/dev/null"
+
+
+def join_plan(state_text, info, rejoin, host_name):
+    """("", "") when in this swarm; else what to say and the script that joins."""
+    state, _, _, node_id = parse_swarm_state(state_text)
+    if state == "active" and node_id in info.known_nodes:
+        return "", ""
+    if state == "inactive":
+        return f"join the swarm at {info.manager}", JOIN_SCRIPT
+    if not rejoin:
+        why = "in another swarm" if state == "active" else f"in swarm state {state!r}"
+        raise HubswarmError(
+            f"{host_name} is {why}: pass --rejoin to make it leave and join this cluster"
+        )
+    return f"leave its {state} swarm and join the one at {info.manager}", f"{LEAVE_SCRIPT}; {JOIN_SCRIPT}"
+
+
+def swarm_join(host, info, rejoin=False):
+    """Join the hub's swarm as a worker; ok when already in it."""
+    what, script = join_plan(host.fact(SWARM_STATE).text, info, rejoin, host.name)
+    stdin = join_request(info, host.private_ip()) if script else None
+    host.ensure(what, script, stdin=stdin)
+
+
+def label_command(node_labels):
+    """docker node update for nodes whose notebooks label differs, or "".
+
+    ``node_labels`` maps node id to (its labels, whether it should take notebooks).
+    """
+    commands = []
+    for node, (labels, should) in sorted(node_labels.items()):
+        has = labels.get(NOTEBOOK_LABEL) == "true"
+        if should and not has:
+            commands.append(f"docker node update --label-add {NOTEBOOK_LABEL}=true {node} >/dev/null")
+        elif not should and NOTEBOOK_LABEL in labels:
+            commands.append(f"docker node update --label-rm {NOTEBOOK_LABEL} {node} >/dev/null")
+    return " && ".join(commands)
+
+
+NODE_DETAILS = facts.command_output(
+    "swarm-node-details",
+    "docker node inspect --format '{{.ID}} {{.Spec.Role}} {{.Status.State}} "
+    "{{.Description.Hostname}} {{json .Spec.Labels}}' $(docker node ls -q)",
+)
+
+
+def parse_nodes(text):
+    """{node id: (role, state, hostname, labels)} from NODE_DETAILS."""
+    nodes = {}
+    for line in text.splitlines():
+        if line.strip():
+            node, role, state, hostname, labels = line.split(" ", 4)
+            nodes[node] = (role, state, hostname, json.loads(labels) or {})
+    return nodes
+
+
+def stale_nodes(nodes):
+    """Down entries left by hosts that rejoined under the same hostname."""
+    ready = {hostname for _, state, hostname, _ in nodes.values() if state == "ready"}
+    return sorted(n for n, (_, state, hostname, _) in nodes.items() if state == "down" and hostname in ready)
+
+
+@step("swarm-nodes")
+def swarm_nodes(host):
+    """Label the nodes that take notebooks (workers; the hub if configured) and drop stale entries."""
+    nodes = parse_nodes(host.fact(NODE_DETAILS).out)
+    stale = stale_nodes(nodes)
+    takes = {
+        node: (labels, role == "worker" or bool(host.config.hub_takes_notebooks))
+        for node, (role, _, _, labels) in nodes.items()
+        if node not in stale
+    }
+    host.ensure("notebook placement labels", label_command(takes))
+    host.ensure(
+        f"remove {len(stale)} stale node entries",
+        " && ".join(f"docker node rm {n} >/dev/null" for n in stale),
     )

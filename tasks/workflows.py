@@ -3,6 +3,7 @@
 from fabric import task
 
 from . import certs, docker, hub, nginx, node, packages, python_env, swarm, users
+from .workers import hosts, join_workers, pull_image, push_image, remove_worker
 from .core import SETTINGS, host_task
 
 HUB_SETUP = [
@@ -44,3 +45,15 @@ setup_hub = host_task(
     name="setup-hub",
     doc="Set up the hub host: " + ", ".join(s.name for s in HUB_SETUP) + ".",
 )
+
+
+@task
+def deploy(c):
+    """The whole cluster in one command: setup-hub, join-workers (with images), start-hub.
+
+    Hosts are found by their EC2 tags; safe to rerun (a converged cluster reports no change).
+    Example: fab deploy
+    """
+    setup_hub(c)
+    join_workers(c)
+    start_hub(c)

@@ -89,18 +89,38 @@ class Host:
             command, hide=True, warn=True, pty=False, in_stream=stream, echo_stdin=False
         )
 
+    def _stream(self, command, source):
+        """Run ``command`` feeding it the binary stream ``source`` (images: GBs)."""
+        self.open()
+        self.commands_run += 1
+        channel = self.connection.client.get_transport().open_session()
+        channel.exec_command(command)
+        while chunk := source.read(1 << 20):
+            channel.sendall(chunk)
+        channel.shutdown_write()
+        stdout, stderr = channel.makefile("rb").read(), channel.makefile_stderr("rb").read()
+        return channel.recv_exit_status(), stdout.decode(errors="replace"), stderr.decode(errors="replace")
+
     def sudo(self, script, stdin=None, what="command"):
-        """Run ``script`` as root; raise :class:`HubswarmError` when it fails."""
-        result = self._run(f"sudo -n bash -c {shlex.quote(script)}", stdin)
-        if result.exited != 0:
-            if "a password is required" in result.stderr:
+        """Run ``script`` as root; raise :class:`HubswarmError` when it fails.
+
+        ``stdin`` is text, or a binary file object streamed as it is read.
+        """
+        command = f"sudo -n bash -c {shlex.quote(script)}"
+        if stdin is None or isinstance(stdin, str):
+            result = self._run(command, stdin)
+            exited, stdout, stderr = result.exited, result.stdout, result.stderr
+        else:
+            exited, stdout, stderr = self._stream(command, stdin)
+        if exited != 0:
+            if "a password is required" in stderr:
                 raise HubswarmError(
                     f"sudo on {self.name} asks for a password: give "
                     f"{self.connection.user} passwordless sudo (EC2 images have it)"
                 )
-            detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
-            raise HubswarmError(f"{what} failed (exit {result.exited}): {detail[-1] if detail else ''}")
-        return result.stdout
+            detail = (stderr.strip() or stdout.strip()).splitlines()
+            raise HubswarmError(f"{what} failed (exit {exited}): {mask(detail[-1]) if detail else ''}")
+        return stdout
 
     # --- facts ------------------------------------------------------------
 
@@ -137,7 +157,9 @@ class Host:
     def ensure(self, what, script, stdin=None):
         """Apply ``script`` (a change the caller found needed) unless in check mode.
 
-        An empty script means nothing to do. Returns True when a change was
+        An empty script means nothing to do. ``stdin`` (text, a binary file
+        object, or a callable returning one, opened only when the change runs)
+        feeds the script. Returns True when a change was
         made (or would be, in check mode).
         """
         if not script:
@@ -145,7 +167,7 @@ class Host:
         self.record.changes.append(what)
         self.note(what)
         if not self.check:
-            self.sudo(script, stdin=stdin, what=what)
+            self.sudo(script, stdin=stdin() if callable(stdin) else stdin, what=what)
             self.forget()
         return True
 

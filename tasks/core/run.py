@@ -129,19 +129,29 @@ def connections(c, role):
     return inventory.connections(c.config, role)
 
 
-def execute(c, steps, role="hub"):
-    """Check local input, then run ``steps`` on the targets of ``role``."""
+def hosts_for(c, role):
+    """The run's :class:`Host` objects for ``role`` (``-H`` wins over discovery)."""
     settings = configure(c.config)
-    needed = gather_needs(c.config, steps)
     try:
         targets = connections(c, role)
     except HubswarmError as exc:
         fail(str(exc))
-    hosts = [get_host(conn, settings) for conn in targets]
-    failed = run_steps(hosts, steps, needed)
+    return [get_host(conn, settings) for conn in targets]
+
+
+def stop_if_failed(failed):
+    """After a task: a one-line error and non-zero exit if any host failed."""
     if failed:
         first = RECAP.failed()[0]
         fail(f"{len(failed)} host(s) failed; first: {first.host} {first.task}: {first.error}")
+
+
+def execute(c, steps, role="hub"):
+    """Check local input, then run ``steps`` on the targets of ``role``."""
+    configure(c.config)
+    needed = gather_needs(c.config, steps)
+    hosts = hosts_for(c, role)
+    stop_if_failed(run_steps(hosts, steps, needed))
     return hosts
 
 

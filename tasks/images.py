@@ -1,0 +1,77 @@
+"""Notebook images on every swarm node: built here and pushed over SSH, or pulled.
+
+There may be no registry (the lab, private images): ``push-image`` streams a
+locally built image to the nodes that lack it, so a user's first spawn never
+waits on a pull.
+"""
+
+import shlex
+import subprocess
+
+from . import pins
+from .core import HubswarmError, facts, step
+
+RECIPE = "files/singleuser"
+
+
+def image_id_fact(image):
+    return facts.command_output(
+        f"image:{image}", f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(image)}"
+    )
+
+
+def local_docker(*args, what):
+    try:
+        result = subprocess.run(["docker", *args], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise HubswarmError(f"{what}: no docker command here: install Docker locally") from None
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        raise HubswarmError(f"{what} failed: {lines[-1] if lines else 'exit ' + str(result.returncode)}")
+    return result.stdout.strip()
+
+
+def local_image_id(image):
+    return local_docker("image", "inspect", "--format", "{{.Id}}", image, what=f"finding local image {image}")
+
+
+def build_local(image, base, project_dir):
+    """Build the notebook image from files/singleuser with this machine's Docker."""
+    local_docker(
+        "build", "-q", "-t", image,
+        "--build-arg", f"BASE={base}",
+        "--build-arg", f"JUPYTERHUB_VERSION={pins.JUPYTERHUB}",
+        "--build-arg", f"JUPYTERLAB_VERSION={pins.JUPYTERLAB}",
+        str(project_dir / RECIPE),
+        what=f"building {image}",
+    )
+    return local_image_id(image)
+
+
+def saved_image(image):
+    """A binary stream of ``docker save IMAGE`` from this machine."""
+    return subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE).stdout
+
+
+def push_image_step(image, wanted_id):
+    @step("push-image")
+    def push_image(host):
+        """Load the locally built notebook image on a node that lacks it (same image ID)."""
+        if host.fact(image_id_fact(image)).text == wanted_id:
+            return
+        host.ensure(
+            f"load {image} ({wanted_id[7:19]}) from this machine",
+            "docker load -q >/dev/null",
+            stdin=lambda: saved_image(image),
+        )
+
+    return push_image
+
+
+@step("pull-image")
+def pull_image(host):
+    """Pull the configured notebook image on a node where it is missing."""
+    image = host.config.image
+    if host.fact(image_id_fact(image)).ok:
+        return
+    host.ensure(f"pull {image}", f"docker pull -q {shlex.quote(image)} >/dev/null")

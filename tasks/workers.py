@@ -1,0 +1,132 @@
+"""Workers: join the hub's swarm in parallel, leave it, and get the notebook image."""
+
+from pathlib import Path
+
+from fabric import Connection, task
+
+from . import docker, images, inventory, packages, swarm
+from .core import (
+    SETTINGS, HubswarmError, Step, fail, hosts_for, run_steps, stop_if_failed,
+)
+from .core.host import get_host
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def hub_host(c, hub=None):
+    """The hub: ``--hub`` when given, else found by its tags."""
+    if hub:
+        return get_host(Connection(hub, config=c.config), SETTINGS)
+    if isinstance(c, Connection):
+        fail("with -H naming workers, name the hub too: --hub HUB")
+    return hosts_for(c, inventory.HUB)[0]
+
+
+def read_join_info(hub):
+    """The hub's join token and node list, as a recorded step on the hub."""
+    holder = {}
+
+    def apply(host):
+        holder["info"] = swarm.join_info(host)
+
+    stop_if_failed(run_steps([hub], [Step("join-token", apply)], {}))
+    return holder["info"]
+
+
+def image_step(c, source=None):
+    """push-image (built here, streamed) or pull-image; ``source`` defaults to the setting."""
+    config = c.config.hubswarm
+    if (source or config.image_source) == "pull":
+        return images.pull_image
+    try:
+        image_id = images.build_local(config.image, config.image_base, PROJECT)
+    except HubswarmError as exc:
+        fail(str(exc))
+    return images.push_image_step(config.image, image_id)
+
+
+@task(help={
+    "rejoin": "make a worker that is in another swarm (or in an error state) leave it and join this one",
+    "hub": "the hub's address, when workers are named with -H (else found by tags)",
+})
+def join_workers(c, rejoin=False, hub=None):
+    """Bring every worker into the hub's swarm, in parallel: packages, Docker, join, notebook image.
+
+    Workers are found by their EC2 tags (or named with -H). The join token is
+    read from the hub and never printed or put on a command line. One worker
+    failing does not stop the others; the exit code is then non-zero.
+    Example: fab join-workers
+    """
+    hub_node = hub_host(c, hub)
+    workers = hosts_for(c, inventory.WORKER)
+    info = read_join_info(hub_node)
+
+    join = Step("swarm-join", lambda host: swarm.swarm_join(host, info, rejoin))
+    steps = [packages.install_worker_packages, docker.install_docker, join, image_step(c)]
+    failed = run_steps(workers, steps, {})
+    failed += run_steps([hub_node], [swarm.swarm_nodes], {})
+    stop_if_failed(failed)
+
+
+@task(help={"name": "the worker's swarm node name (its hostname) or address"})
+def remove_worker(c, name):
+    """Drain a worker, make it leave the swarm, and remove it from the hub's node list.
+
+    Example: fab remove-worker --name worker3
+    """
+    hub_node = hub_host(c)
+    try:
+        address = next(
+            w.connection.host for w in hosts_for(c, inventory.WORKER)
+            if name in (w.connection.host, w.name)
+        )
+    except StopIteration:
+        address = None
+    worker = get_host(Connection(address, config=c.config), SETTINGS) if address else None
+
+    def drain(host):
+        host.ensure(f"drain {name}", f"docker node update --availability drain {name} >/dev/null")
+
+    def leave(host):
+        state = swarm.parse_swarm_state(host.fact(swarm.SWARM_STATE).text)[0]
+        host.ensure("leave the swarm", swarm.LEAVE_SCRIPT if state != "inactive" else "")
+
+    def remove(host):
+        host.ensure(f"remove node {name}", f"docker node rm --force {name} >/dev/null")
+
+    failed = run_steps([hub_node], [Step("drain", drain)], {})
+    if worker:
+        failed += run_steps([worker], [Step("leave", leave)], {})
+    failed += run_steps([hub_node], [Step("node-rm", remove)], {})
+    stop_if_failed(failed)
+
+
+@task
+def hosts(c):
+    """Print the cluster found by its EC2 tags: role, instance id, name, addresses, state."""
+    config = c.config.hubswarm
+    rows = [("ROLE", "INSTANCE", "NAME", "PRIVATE", "PUBLIC", "STATE")]
+    for role in (inventory.HUB, inventory.WORKER):
+        try:
+            found = inventory.find(config, role)
+        except HubswarmError as exc:
+            if role == inventory.HUB:
+                fail(str(exc))
+            print(f"note: {exc}")
+            found = []
+        rows += [(i.role, i.instance_id, i.name, i.private_ip, i.public_ip or i.public_dns or "-", i.state) for i in found]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+@task
+def push_image(c):
+    """Build the notebook image here (files/singleuser) and stream it to every node that lacks it."""
+    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(c, "push")], {}))
+
+
+@task
+def pull_image(c):
+    """Pull the configured notebook image on every node where it is missing, in parallel."""
+    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(c, "pull")], {}))
