@@ -57,3 +57,9 @@ def deploy(c):
     setup_hub(c)
     join_workers(c)
     start_hub(c)
+    if c.config.hubswarm.lab:
+        print(
+            "Log in as a user of the lab userlist (.lab/userlist) with the password "
+            "HUBSWARM_HUB_PASSWORD, or as its admin with HUBSWARM_HUB_ADMIN_PASSWORD, "
+            "both in .lab/lab.env."
+        )
