@@ -47,13 +47,22 @@ def hub_name(host):
     return host.config.domain or host.connection.host
 
 
-@step("make-cert")
+def cert_paths(config):
+    return f"{config.srv}/ssl/hub.crt", f"{config.srv}/ssl/hub.key"
+
+
+def cert_probes(host):
+    srv = host.config.srv
+    return [facts.dir_state(srv), facts.dir_state(f"{srv}/ssl"), cert_fact(cert_paths(host.config)[0])]
+
+
+@step("make-cert", probes=cert_probes)
 def make_cert(host):
     """Make a self-signed certificate and 0600 key for the hub when missing, expiring or for another name."""
     srv = host.config.srv
     host.ensure_dir(srv, mode="700")
     host.ensure_dir(f"{srv}/ssl", mode="700")
-    cert, key = f"{srv}/ssl/hub.crt", f"{srv}/ssl/hub.key"
+    cert, key = cert_paths(host.config)
     name = hub_name(host)
     host.ensure(
         f"self-signed certificate for {name}",

@@ -3,7 +3,7 @@
 import shlex
 
 from .core import facts, step
-from .packages import APT, DNF, YUM, ensure_packages
+from .packages import APT, DNF, YUM, ensure_packages, package_probes
 
 DOCKER_PACKAGES = {APT: ["docker.io"], DNF: ["docker"], YUM: ["docker"]}
 
@@ -20,14 +20,26 @@ def ensure_service(host, unit, enabled=True, running=True):
     return host.ensure(f"{unit} enabled and running", " && ".join(commands))
 
 
+def groups_fact(user):
+    return facts.command_output(f"groups:{user}", f"id -nG {shlex.quote(user)}")
+
+
 def ensure_in_group(host, user, group):
-    groups = host.fact(facts.command_output(f"groups:{user}", f"id -nG {shlex.quote(user)}")).out.split()
+    groups = host.fact(groups_fact(user)).out.split()
     if group in groups:
         return False
     return host.ensure(f"{user} in group {group}", f"usermod -aG {group} {shlex.quote(user)}")
 
 
-@step("install-docker")
+def docker_probes(host):
+    return [
+        *package_probes(DOCKER_PACKAGES)(host),
+        facts.systemd_unit("docker"),
+        groups_fact(host.connection.user),
+    ]
+
+
+@step("install-docker", probes=docker_probes)
 def install_docker(host):
     """Install the Docker engine, enable and start it, and add the login user to the docker group."""
     ensure_packages(host, DOCKER_PACKAGES)

@@ -35,7 +35,11 @@ def render_hub_config(config, hub_ip, public_name):
     )
 
 
-@step("hub-config", needs=checked_authenticator)
+@step(
+    "hub-config",
+    needs=checked_authenticator,
+    probes=lambda host: [facts.addresses(), facts.file_state(config_path(host.config))],
+)
 def hub_config(host, _authenticator):
     """Render jupyterhub_config.py (authenticator, SwarmSpawner, idle culler, hub behind nginx) into /srv/jupyterhub."""
     config = host.config
@@ -93,7 +97,16 @@ def wait_for_hub(host):
         ) from None
 
 
-@step("start-hub")
+def start_probes(host):
+    return [
+        facts.file_state(UNIT),
+        facts.systemd_unit("jupyterhub"),
+        fingerprint_fact(host.config),
+        HUB_ANSWERS,
+    ]
+
+
+@step("start-hub", probes=start_probes)
 def start_hub(host):
     """Install the hub's systemd unit, enable and start it, restart it when its inputs changed, and wait until it answers."""
     config = host.config

@@ -44,15 +44,30 @@ def link_commands(link_answer, site, link, default_link, default_answer):
     return " && ".join(commands)
 
 
-@step("nginx")
+def link_facts(link, default_link):
+    return (
+        facts.command_output(f"link:{link}", f"readlink {link}"),
+        facts.command_output(f"exists:{default_link}", f"test -e {default_link}"),
+    )
+
+
+def nginx_probes(host):
+    site, link, default_link = site_paths(family_of(host))
+    return [
+        facts.dir_state(ACME_ROOT),
+        facts.file_state(site),
+        *(link_facts(link, default_link) if link else ()),
+        facts.systemd_unit("nginx"),
+    ]
+
+
+@step("nginx", probes=nginx_probes)
 def nginx(host):
     """Write the hub's nginx site (80 redirects to 443, TLS 1.2/1.3, HSTS, websockets), check it with nginx -t, reload only on change."""
-    family = family_of(host)
-    site, link, default_link = site_paths(family)
+    site, link, default_link = site_paths(family_of(host))
     host.ensure_dir(ACME_ROOT)
     changed = host.ensure_file(site, render_site(host.config, hub_name(host)))
-    link_f = facts.command_output(f"link:{link}", f"readlink {link}")
-    default_f = facts.command_output(f"exists:{default_link}", f"test -e {default_link}")
+    link_f, default_f = link_facts(link, default_link)
     if link:
         answers = host.facts(link_f, default_f)
         changed |= host.ensure(

@@ -24,11 +24,14 @@ def chp_command(installed_version):
     return f"npm install --global --no-fund --no-audit {CHP}@{pins.CONFIGURABLE_HTTP_PROXY}"
 
 
-@step("install-node")
+NODE_VERSION = facts.command_output("node-version", "node --version")
+CHP_VERSION = facts.command_output("chp-version", f"PATH=/usr/local/bin:$PATH {CHP} --version")
+
+
+@step("install-node", probes=lambda host: [NODE_VERSION, CHP_VERSION])
 def install_node(host):
     """Install Node.js (the distro's, when new enough) and the pinned configurable-http-proxy from npm."""
-    node_f = facts.command_output("node-version", "node --version")
-    chp_f = facts.command_output("chp-version", f"PATH=/usr/local/bin:$PATH {CHP} --version")
+    node_f, chp_f = NODE_VERSION, CHP_VERSION
     answers = host.facts(node_f, chp_f)
     if answers[chp_f.key].text == pins.CONFIGURABLE_HTTP_PROXY and answers[node_f.key].ok:
         return

@@ -68,12 +68,20 @@ def family_of(host):
     return os_family(host.fact(facts.os_release()).out)
 
 
+LISTS_FRESH = facts.command_output("apt-lists-fresh", APT_LISTS_FRESH)
+
+
+def package_probes(names_by_family):
+    """``probes`` for a step that ensures these packages."""
+    return lambda host: [facts.packages_installed(names_by_family[family_of(host)]), LISTS_FRESH]
+
+
 def ensure_packages(host, names_by_family):
     """Install what is missing of the family's list; refresh the index only if needed."""
     family = family_of(host)
     wanted = names_by_family[family]
     installed_f = facts.packages_installed(wanted)
-    lists_f = facts.command_output("apt-lists-fresh", APT_LISTS_FRESH)
+    lists_f = LISTS_FRESH
     answers = host.facts(installed_f, lists_f)
     missing = set(wanted) - set(answers[installed_f.key].out.split())
     lists_fresh = bool(answers[lists_f.key].text)
@@ -82,13 +90,13 @@ def ensure_packages(host, names_by_family):
     )
 
 
-@step("install-packages")
+@step("install-packages", probes=package_probes(HUB_PACKAGES))
 def install_hub_packages(host):
     """Install the hub's system packages (nginx, openssl, python3 venv, curl) if missing."""
     ensure_packages(host, HUB_PACKAGES)
 
 
-@step("install-packages")
+@step("install-packages", probes=package_probes(WORKER_PACKAGES))
 def install_worker_packages(host):
     """Install a worker's system packages (curl, rsync, CA certificates) if missing."""
     ensure_packages(host, WORKER_PACKAGES)

@@ -41,7 +41,7 @@ def venv_commands(venv, answer):
     )
 
 
-@step("pip-install")
+@step("pip-install", probes=lambda host: [installed_fact(host.config.venv)])
 def pip_install(host):
     """Create the hub virtualenv and install the pinned jupyterhub, oauthenticator, dockerspawner, idle culler."""
     venv = host.config.venv

@@ -40,7 +40,7 @@ def init_command(state_text, advertise_ip, host_name):
     )
 
 
-@step("swarm-init")
+@step("swarm-init", probes=lambda host: [facts.addresses(), SWARM_STATE])
 def swarm_init(host):
     """Initialise swarm mode with the hub's private IP as advertise address, only when inactive."""
     ip = host.private_ip()

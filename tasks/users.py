@@ -101,7 +101,12 @@ def callback_url(host, values):
     return f"https://{name}/hub/oauth_callback"
 
 
-@step("write-env", needs=hub_secrets)
+def srv_file_probes(name):
+    """``probes`` for a step that writes ``/srv/jupyterhub/<name>``."""
+    return lambda host: [facts.dir_state(host.config.srv), facts.file_state(f"{host.config.srv}/{name}")]
+
+
+@step("write-env", needs=hub_secrets, probes=srv_file_probes("env"))
 def write_env(host, values):
     """Write the OAuth client id, secret and callback URL (from .env) to /srv/jupyterhub/env, 0600 root."""
     values = dict(values)
@@ -112,7 +117,7 @@ def write_env(host, values):
     host.ensure_file(f"{srv}/env", render_env(values), mode="600", secret=True)
 
 
-@step("userlist", needs=read_userlist)
+@step("userlist", needs=read_userlist, probes=srv_file_probes("userlist"))
 def write_userlist(host, users):
     """Check the local userlist ('email [admin]' per line) and write it to /srv/jupyterhub/userlist, 0600."""
     srv = host.config.srv

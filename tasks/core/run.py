@@ -51,21 +51,25 @@ class Step:
     name: str
     apply: Callable
     needs: Optional[Callable] = None
+    #: ``probes(host) -> [Fact]``: the facts ``apply`` reads, fetched for all
+    #: steps of a run in one batch before the first step.
+    probes: Optional[Callable] = None
 
     def __call__(self, host, needed=None):
         return self.apply(host, needed) if self.needs else self.apply(host)
 
 
-def step(name, needs=None):
+def step(name, needs=None, probes=None):
     """Decorator: make ``fn(host[, needed])`` a :class:`Step` named ``name``.
 
     ``needs(config)`` runs locally before any host is touched and returns the
     checked input the step gets as its second argument; it raises
-    :class:`HubswarmError` on bad input.
+    :class:`HubswarmError` on bad input. ``probes(host)`` lists the facts the
+    step reads, so a run probes each host once for all its steps.
     """
 
     def wrap(fn):
-        return Step(name, fn, needs)
+        return Step(name, fn, needs, probes)
 
     return wrap
 
@@ -87,6 +91,11 @@ def gather_needs(config, steps):
     return needed
 
 
+def prefetch(host, steps):
+    """Probe, in one batch, every fact the steps will read."""
+    host.facts(*[f for s in steps if s.probes for f in s.probes(host)])
+
+
 def run_steps(hosts, steps, needed):
     """Run ``steps`` in order on every host, hosts in parallel.
 
@@ -94,10 +103,12 @@ def run_steps(hosts, steps, needed):
     """
 
     def on_host(host):
-        for s in steps:
+        for index, s in enumerate(steps):
             record = RECAP.start(host.name, s.name, SETTINGS.check)
             host.record = record
             try:
+                if index == 0:
+                    prefetch(host, steps)
                 s(host, needed.get(s.name))
             except HubswarmError as exc:
                 record.error = mask(str(exc))
