@@ -1,8 +1,8 @@
 """hubswarm: JupyterHub on a Docker swarm of EC2 hosts, as idempotent Fabric tasks.
 
 Run ``fab --list`` for the tasks and ``fab --help TASK`` for one of them.
-Settings come from ``.env`` (see ``.env.example``), then ``fabric.yaml``; a
-running lab adds its own (``.lab/lab.env``), which win while the lab is up.
+Settings come from the environment, then a running lab's ``.lab/lab.env``,
+then ``.env`` (see ``.env.example``); ``fabric.yaml`` overrides them all.
 """
 
 import os
@@ -12,9 +12,9 @@ from dotenv import load_dotenv
 from invoke import Collection
 
 HERE = Path(__file__).resolve().parent
+# The environment wins, then a running lab's settings, then .env.
+load_dotenv(HERE / ".lab" / "lab.env")
 load_dotenv(HERE / ".env")
-if (HERE / ".lab" / "lab.env").is_file():
-    load_dotenv(HERE / ".lab" / "lab.env", override=True)
 
 from tasks import lab, pins, workflows  # noqa: E402  (settings must be loaded first)
 

@@ -1,0 +1,49 @@
+"""Run ``fab`` as a user would, and read the recap it prints."""
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class FabRun:
+    args: tuple
+    code: int
+    output: str  # stdout and stderr together
+
+    def rows(self):
+        """(host, task, status) of each recap row."""
+        lines = self.output.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("RECAP"))
+        rows = []
+        for line in lines[start + 2 :]:
+            words = line.split()
+            if len(words) < 4 or "=" in words[0] or line.startswith("failed:"):
+                break
+            status = "would change" if words[2:4] == ["would", "change"] else words[2]
+            rows.append((words[0], words[1], status))
+        return rows
+
+    def changed(self):
+        return [(host, task) for host, task, status in self.rows() if status in ("changed", "would change")]
+
+    def failed(self):
+        return [(host, task) for host, task, status in self.rows() if status == "failed"]
+
+
+def fab(*args, env=None, timeout=1500):
+    """Run ``fab ARGS`` in the project, settings from the lab; never raises on failure."""
+    result = subprocess.run(
+        ["fab", *args],
+        cwd=PROJECT,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    return FabRun(args, result.returncode, result.stdout)
