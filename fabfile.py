@@ -41,7 +41,8 @@ ns.configure(
         "hubswarm": {
             "cluster": env("HUBSWARM_CLUSTER", "hubswarm"),
             "region": env("AWS_DEFAULT_REGION") or env("AWS_REGION") or "us-west-2",
-            "profile": env("AWS_PROFILE"),
+            # The lab's fake credentials must not meet a real profile.
+            "profile": "" if flag("HUBSWARM_LAB") else env("AWS_PROFILE"),
             # EC2 tags: {cluster_key: cluster} and {role_key: hub or worker value}.
             "tags": {
                 "cluster_key": env("HUBSWARM_TAG_CLUSTER", "hubswarm:cluster"),

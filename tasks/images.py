@@ -5,6 +5,7 @@ locally built image to the nodes that lack it, so a user's first spawn never
 waits on a pull.
 """
 
+import os
 import shlex
 import subprocess
 
@@ -22,7 +23,10 @@ def image_id_fact(image):
 
 def local_docker(*args, what):
     try:
-        result = subprocess.run(["docker", *args], capture_output=True, text=True)
+        # The classic builder: Debian's docker.io has no buildx.
+        result = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, env={**os.environ, "DOCKER_BUILDKIT": "0"}
+        )
     except FileNotFoundError:
         raise HubswarmError(f"{what}: no docker command here: install Docker locally") from None
     if result.returncode != 0:

@@ -1,0 +1,378 @@
+"""The lab: a hub and N workers that behave like fresh Debian 12 EC2 hosts, on this machine.
+
+Each lab host is a Docker container labelled hubswarm.lab=1 running systemd as PID 1 and sshd,
+with login user `admin` (passwordless sudo, the lab's own ed25519 key), a fixed IP on the docker
+network `hubswarm-lab` (10.213.0.0/24: hub .10, workerN .10+N) and the power to run its own
+Docker daemon. A local moto_server answers the EC2 API for them (see lab_ec2), and
+`.lab/lab.env` points the deployment at all of it.
+
+Shared storage: the docker volume hubswarm-lab-home is mounted at /mnt/nfs/home in every host,
+standing in for EFS (the kernel here has no NFS client). Lab-only speedup: the docker volume
+hubswarm-lab-apt shares downloaded .deb files between hosts (files/lab/apt-shared-cache); like
+the images, it survives `lab.down` unless --images is given.
+
+Python API (used by tests and bench): ensure_lab, recreate_host, spare_host, remove_host, destroy.
+"""
+
+import io
+import secrets
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from dotenv import dotenv_values
+from invoke import Collection, task
+from invoke.exceptions import Exit
+
+from . import lab_ec2, lab_image
+from .lab_docker import LAB_DIR, LAB_LABEL, docker, docker_answers, ensure_docker_daemon
+
+NETWORK = "hubswarm-lab"
+SUBNET = "10.213.0.0/24"
+IP_PREFIX = "10.213.0."
+HUB_HOST_NUMBER = 10
+CONTAINER_PREFIX = "hubswarm-lab-"
+HOME_VOLUME = "hubswarm-lab-home"
+HOMES_PATH = "/mnt/nfs/home"
+APT_VOLUME = "hubswarm-lab-apt"
+APT_SHARED_PATH = "/var/cache/apt/lab-shared"
+CACHE_LABEL = "hubswarm.lab.cache=1"
+KEY_PATH = LAB_DIR / "id_ed25519"
+KNOWN_HOSTS_PATH = LAB_DIR / "known_hosts"
+ENV_PATH = LAB_DIR / "lab.env"
+ADMIN_UID = 1000
+BOOT_SECONDS = 90
+
+# What `docker run --privileged` would give, minus CAP_SYS_RESOURCE which this machine lacks:
+# systemd as PID 1 and a Docker daemon inside (see FIELD-NOTES).
+HOST_RUN_FLAGS = [
+    "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined", "--device-cgroup-rule", "a *:* rwm",
+    "--tmpfs", "/run:exec,mode=755", "--tmpfs", "/run/lock", "--tmpfs", "/tmp:exec,mode=1777",
+    "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+]
+
+
+@dataclass
+class LabInfo:
+    """Where the lab is: host IPs, the environment for the deployment, SSH key and known_hosts."""
+
+    hub_ip: str
+    worker_ips: list
+    env: dict
+    key_path: Path
+    known_hosts_path: Path
+
+    @property
+    def hosts(self):
+        """Host name (`hub`, `worker1`...) to IP, hub first."""
+        workers = {f"worker{number}": ip for number, ip in enumerate(self.worker_ips, start=1)}
+        return {"hub": self.hub_ip, **workers}
+
+
+def host_ip(host):
+    """Fixed IP of a fleet host: hub 10.213.0.10, workerN 10.213.0.(10+N)."""
+    if host == "hub":
+        return f"{IP_PREFIX}{HUB_HOST_NUMBER}"
+    if host.startswith("worker") and host[len("worker"):].isdigit():
+        return f"{IP_PREFIX}{HUB_HOST_NUMBER + int(host[len('worker'):])}"
+    raise Exit(f"lab: unknown lab host {host!r} (expected hub or workerN)", code=1)
+
+
+def fleet(workers):
+    """Host name to IP for a hub and WORKERS workers."""
+    return {host: host_ip(host) for host in ["hub", *(f"worker{n}" for n in range(1, workers + 1))]}
+
+
+def lab_containers():
+    """Lab containers, as host name -> {container, id, state, ip, role}."""
+    rows = docker(
+        "container", "ls", "--all", "--filter", f"label={LAB_LABEL}", "--format",
+        '{{.Names}}\t{{.ID}}\t{{.State}}\t{{.Label "hubswarm.lab.host"}}\t{{.Label "hubswarm.lab.ip"}}'
+        '\t{{.Label "hubswarm.lab.role"}}',
+    )
+    containers = {}
+    for row in rows.splitlines():
+        name, container_id, state, host, ip, role = row.split("\t")
+        containers[host] = {"container": name, "id": container_id, "state": state, "ip": ip, "role": role}
+    return containers
+
+
+def _ensure_key():
+    """Create the lab's SSH key pair in .lab/ if missing; return True when it was just created."""
+    if KEY_PATH.exists():
+        return False
+    LAB_DIR.mkdir(exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    KEY_PATH.with_suffix(".pub").write_bytes(public + b" hubswarm-lab\n")
+    KEY_PATH.touch(mode=0o600)
+    KEY_PATH.write_bytes(private)
+    return True
+
+
+def _push_authorized_key(container):
+    """Install the lab public key as admin's authorized_keys (owner admin, mode 0600)."""
+    data = KEY_PATH.with_suffix(".pub").read_bytes()
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo("authorized_keys")
+        info.size, info.mode, info.uid, info.gid = len(data), 0o600, ADMIN_UID, ADMIN_UID
+        tar.addfile(info, io.BytesIO(data))
+    result = subprocess.run(
+        ["docker", "cp", "--archive", "-", f"{container}:/home/admin/.ssh"],
+        input=archive.getvalue(), capture_output=True,
+    )
+    if result.returncode != 0:
+        raise Exit(f"lab: cannot install the SSH key in {container}: {result.stderr.decode().strip()}", code=1)
+
+
+def _ensure_network_and_volumes():
+    """Create the lab network and shared volumes if missing."""
+    if not docker("network", "ls", "--quiet", "--filter", f"name=^{NETWORK}$"):
+        docker("network", "create", "--label", LAB_LABEL, "--subnet", SUBNET, NETWORK)
+    docker("volume", "create", "--label", LAB_LABEL, HOME_VOLUME)
+    docker("volume", "create", "--label", CACHE_LABEL, APT_VOLUME)
+
+
+def _create_host(host, ip, role):
+    """Create and start a fresh lab host container (without waiting for it to boot)."""
+    image = lab_image.ensure_image()
+    container = f"{CONTAINER_PREFIX}{host}"
+    docker_volume = f"{container}-docker"
+    docker("volume", "create", "--label", LAB_LABEL, docker_volume)
+    docker(
+        "container", "create", "--name", container, "--hostname", host,
+        "--label", LAB_LABEL, "--label", f"hubswarm.lab.host={host}", "--label", f"hubswarm.lab.ip={ip}",
+        "--label", f"hubswarm.lab.role={role}", "--network", NETWORK, "--ip", ip, *HOST_RUN_FLAGS,
+        "--volume", f"{HOME_VOLUME}:{HOMES_PATH}", "--volume", f"{APT_VOLUME}:{APT_SHARED_PATH}",
+        # An ext4-backed /var/lib/docker lets the host's own Docker use overlay2, as on EC2.
+        "--volume", f"{docker_volume}:/var/lib/docker", image,
+    )
+    _push_authorized_key(container)
+    docker("container", "start", container)
+
+
+def _remove_container(host):
+    """Remove a lab host container and its /var/lib/docker volume."""
+    container = f"{CONTAINER_PREFIX}{host}"
+    docker("container", "rm", "--force", "--volumes", container, check=False)
+    docker("volume", "rm", "--force", f"{container}-docker", check=False)
+
+
+def _wait_booted(host):
+    """Wait until systemd in HOST finished booting; raise Exit if it did not or a unit failed."""
+    container = f"{CONTAINER_PREFIX}{host}"
+    deadline = time.monotonic() + BOOT_SECONDS
+    state = ""
+    while time.monotonic() < deadline:
+        state = docker("exec", container, "systemctl", "is-system-running", "--wait", check=False, timeout=BOOT_SECONDS)
+        if state in ("running", "degraded"):
+            break
+        time.sleep(0.2)
+    if state != "running":
+        failed = docker("exec", container, "systemctl", "--failed", "--no-legend", check=False)
+        raise Exit(f"lab: {container} did not boot cleanly (systemd: {state or 'no answer'}) {failed}", code=1)
+
+
+def _write_known_hosts():
+    """Rewrite .lab/known_hosts from the host keys of all running lab hosts."""
+    lines = []
+    for host, info in sorted(lab_containers().items()):
+        if info["state"] == "running":
+            key = docker("exec", info["container"], "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+            key_type, key_data = key.split()[:2]
+            lines.append(f"{info['ip']} {key_type} {key_data}\n")
+    tmp = KNOWN_HOSTS_PATH.with_suffix(".tmp")
+    tmp.write_text("".join(lines))
+    tmp.replace(KNOWN_HOSTS_PATH)
+
+
+USERLIST_PATH = LAB_DIR / "userlist"
+LAB_USERLIST = "teacher@lab.example admin\nstudent1@lab.example\nstudent2@lab.example\n"
+
+
+def _lab_passwords():
+    """The lab hub's shared passwords: kept from the current lab.env, else made now."""
+    old = dotenv_values(ENV_PATH) if ENV_PATH.is_file() else {}
+    return {
+        "HUBSWARM_HUB_PASSWORD": old.get("HUBSWARM_HUB_PASSWORD") or secrets.token_urlsafe(12),
+        "HUBSWARM_HUB_ADMIN_PASSWORD": old.get("HUBSWARM_HUB_ADMIN_PASSWORD") or secrets.token_urlsafe(32),
+    }
+
+
+def lab_env():
+    """Environment that points the deployment at the lab (written to .lab/lab.env)."""
+    if not USERLIST_PATH.is_file():
+        USERLIST_PATH.write_text(LAB_USERLIST)
+    return {
+        "AWS_ENDPOINT_URL_EC2": lab_ec2.endpoint(),
+        "AWS_DEFAULT_REGION": lab_ec2.REGION,
+        "AWS_ACCESS_KEY_ID": lab_ec2.FAKE_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": lab_ec2.FAKE_CREDENTIALS["aws_secret_access_key"],
+        "HUBSWARM_CLUSTER": lab_ec2.CLUSTER,
+        "HUBSWARM_SSH_USER": "admin",
+        "HUBSWARM_SSH_KEY": str(KEY_PATH),
+        "HUBSWARM_KNOWN_HOSTS": str(KNOWN_HOSTS_PATH),
+        "HUBSWARM_LAB": "1",
+        "HUBSWARM_HOMES_PATH": HOMES_PATH,
+        "HUBSWARM_USERLIST": str(USERLIST_PATH),
+        # No registry in the lab: the notebook image is built here on the lab's base and pushed.
+        "HUBSWARM_IMAGE_SOURCE": "push",
+        "HUBSWARM_IMAGE_BASE": lab_image.image_tag(),
+        **_lab_passwords(),
+    }
+
+
+def _write_env(env):
+    LAB_DIR.mkdir(mode=0o700, exist_ok=True)
+    lines = ["# Written by `fab lab.up`; fabfile.py loads it after .env. Removed by `fab lab.down`.\n"]
+    lines += [f'{key}="{value}"\n' for key, value in env.items()]
+    ENV_PATH.touch(mode=0o600)
+    ENV_PATH.write_text("".join(lines))
+
+
+def ensure_lab(workers=2):
+    """Bring the lab to a hub and WORKERS workers, all booted, registered in EC2; return LabInfo.
+
+    Idempotent: existing hosts are kept (started if stopped), missing ones created, workers
+    beyond WORKERS removed. Spare hosts (spare_host) are left alone.
+    """
+    ensure_docker_daemon()
+    new_key = _ensure_key()
+    _ensure_network_and_volumes()
+    wanted = fleet(workers)
+    containers = lab_containers()
+    for host, info in containers.items():
+        if info["role"] == "worker" and host not in wanted:
+            _remove_container(host)
+        elif new_key:
+            _push_authorized_key(info["container"])
+    for host, ip in wanted.items():
+        if host not in containers:
+            _create_host(host, ip, "hub" if host == "hub" else "worker")
+        elif containers[host]["state"] != "running":
+            docker("container", "start", containers[host]["container"])
+    for host in wanted:
+        _wait_booted(host)
+    _write_known_hosts()
+    lab_ec2.ensure_moto()
+    lab_ec2.ensure_instances(wanted)
+    env = lab_env()
+    _write_env(env)
+    return LabInfo(
+        hub_ip=wanted["hub"], worker_ips=[ip for host, ip in wanted.items() if host != "hub"],
+        env=env, key_path=KEY_PATH, known_hosts_path=KNOWN_HOSTS_PATH,
+    )
+
+
+def recreate_host(host):
+    """Throw lab host HOST (`hub`, `worker1`, a spare...) away and boot a fresh one, same name and IP.
+
+    Its EC2 instance is kept; .lab/known_hosts gets the new host key. Returns the IP.
+    """
+    existing = lab_containers().get(host)
+    ip = existing["ip"] if existing else host_ip(host)
+    role = existing["role"] if existing else ("hub" if host == "hub" else "worker")
+    _remove_container(host)
+    _create_host(host, ip, role)
+    _wait_booted(host)
+    _write_known_hosts()
+    return ip
+
+
+def spare_host(host, ip):
+    """Boot a fresh lab host HOST at IP that is NOT registered in EC2; return IP.
+
+    For tests that need a pristine host. Any previous spare of that name is thrown away. Use IPs
+    from 10.213.0.100-199 (fleet hosts use .10 upwards, EC2 decoys .200 upwards).
+    """
+    ensure_docker_daemon()
+    _ensure_key()
+    _ensure_network_and_volumes()
+    _remove_container(host)
+    _create_host(host, ip, "spare")
+    _wait_booted(host)
+    _write_known_hosts()
+    return ip
+
+
+def remove_host(host):
+    """Remove lab host HOST (typically a spare) and its known_hosts entry; EC2 is not touched."""
+    _remove_container(host)
+    _write_known_hosts()
+
+
+def destroy(images=False):
+    """Remove everything labelled hubswarm.lab=1 (containers, network, volumes), stop the lab's moto_server.
+
+    With IMAGES, also remove the lab images and the apt cache volume.
+    """
+    for container in docker("container", "ls", "--all", "--quiet", "--filter", f"label={LAB_LABEL}").split():
+        docker("container", "rm", "--force", "--volumes", container)
+    for network in docker("network", "ls", "--quiet", "--filter", f"label={LAB_LABEL}").split():
+        docker("network", "rm", network)
+    labels = [LAB_LABEL, CACHE_LABEL] if images else [LAB_LABEL]
+    for label in labels:
+        for volume in docker("volume", "ls", "--quiet", "--filter", f"label={label}").split():
+            docker("volume", "rm", "--force", volume)
+    if images:
+        lab_image.remove_images()
+    lab_ec2.stop_moto()
+    for path in (ENV_PATH, KNOWN_HOSTS_PATH):
+        path.unlink(missing_ok=True)
+
+
+@task(help={"workers": "number of worker hosts (default 2)"})
+def up(c, workers=2):
+    """Create the lab (or bring it to the wanted shape): a hub and N workers on this machine.
+
+    Each host is a container behaving like a fresh Debian 12 EC2 host (systemd, sshd, user
+    `admin` with sudo); a local moto_server answers the EC2 API for them. Idempotent: running it
+    again keeps the same hosts; a larger --workers adds workers, a smaller one removes the extra
+    ones. Writes .lab/lab.env, which later `fab` commands load.
+    """
+    info = ensure_lab(workers=int(workers))
+    print(f"lab is up: hub {info.hub_ip}, workers {' '.join(info.worker_ips) or '(none)'}")
+    print(f"EC2 API: {info.env['AWS_ENDPOINT_URL_EC2']} (moto_server, cluster `lab`)")
+    print("Later `fab` commands in this project load .lab/lab.env and so deploy to the lab.")
+    print(f"SSH by hand: ssh -i .lab/id_ed25519 -o UserKnownHostsFile=.lab/known_hosts admin@{info.hub_ip}")
+    print("See it with `fab lab.status`; remove it with `fab lab.down`.")
+
+
+@task(help={"images": "also remove the lab images and the apt cache volume (next lab.up rebuilds)"})
+def down(c, images=False):
+    """Remove the lab: everything labelled hubswarm.lab=1, the lab's moto_server and .lab/lab.env.
+
+    Images and the apt cache are kept unless --images is given.
+    """
+    destroy(images=images)
+    print("lab removed" + (" (images and apt cache too)" if images else ""))
+
+
+@task
+def status(c):
+    """Show the lab hosts (container state, IP, systemd state) and the EC2 API endpoint."""
+    containers = lab_containers() if docker_answers() else {}
+    print(f"{'HOST':<10} {'CONTAINER':<10} {'IP':<14} SYSTEMD")
+    for host, info in sorted(containers.items(), key=lambda item: tuple(map(int, item[1]["ip"].split(".")))):
+        systemd = "-"
+        if info["state"] == "running":
+            systemd = docker("exec", info["container"], "systemctl", "is-system-running", check=False) or "?"
+        print(f"{host:<10} {info['state']:<10} {info['ip']:<14} {systemd}")
+    if not containers:
+        print("(no lab hosts)")
+    count = lab_ec2.running_lab_instances()
+    answer = f"{count} running instances of cluster lab" if count is not None else "not answering"
+    print(f"EC2 API {lab_ec2.endpoint()}: {answer}")
+
+
+ns = Collection("lab", up, down, status)

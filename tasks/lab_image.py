@@ -1,0 +1,136 @@
+"""Build and cache the lab host image.
+
+Two cached images, both labelled hubswarm.lab=1 and tagged with a hash of what made them:
+- `hubswarm-lab-rootfs:<hash>`: a Debian 12 minbase rootfs from debootstrap (about a minute),
+  hashed on files/lab/packages.txt;
+- `hubswarm-lab:<hash>`: files/lab/Dockerfile on top of it, hashed on every file in files/lab plus
+  the machine's local CA certificates. Rebuilt only when one of those changes.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from invoke.exceptions import Exit
+
+from .lab_docker import LAB_LABEL, PROJECT_ROOT, apt_install, can_install_here, docker
+
+RECIPE_DIR = PROJECT_ROOT / "files" / "lab"
+PACKAGES_FILE = RECIPE_DIR / "packages.txt"
+LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+ROOTFS_REPOSITORY = "hubswarm-lab-rootfs"
+IMAGE_REPOSITORY = "hubswarm-lab"
+
+
+def local_ca_certificates():
+    """The machine's local CA certificates (Debian keeps them in /usr/local/share/ca-certificates)."""
+    return sorted(LOCAL_CA_DIR.glob("*.crt")) if LOCAL_CA_DIR.is_dir() else []
+
+
+def debootstrap_packages():
+    """Packages added to the minbase variant, from files/lab/packages.txt."""
+    lines = (line.split("#", 1)[0].strip() for line in PACKAGES_FILE.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def _digest(parts):
+    sha = hashlib.sha256()
+    for name, data in parts:
+        sha.update(name.encode() + b"\0" + data + b"\0")
+    return sha.hexdigest()[:12]
+
+
+def rootfs_tag():
+    """Tag of the debootstrap rootfs image for the current package list."""
+    parts = [("suite", f"{SUITE} {MIRROR}".encode()), ("packages", " ".join(debootstrap_packages()).encode())]
+    return f"{ROOTFS_REPOSITORY}:{_digest(parts)}"
+
+
+def image_tag():
+    """Tag of the lab host image for the current recipe (files/lab/*) and local CA certificates."""
+    parts = [(f"recipe/{path.name}", path.read_bytes()) for path in sorted(RECIPE_DIR.iterdir()) if path.is_file()]
+    parts += [(f"ca/{path.name}", path.read_bytes()) for path in local_ca_certificates()]
+    parts.append(("rootfs", rootfs_tag().encode()))
+    return f"{IMAGE_REPOSITORY}:{_digest(parts)}"
+
+
+def image_exists(tag):
+    """True when the local Docker has an image with this tag."""
+    return subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
+
+
+def ensure_image():
+    """Return the lab host image tag, building the rootfs and/or image first if not cached."""
+    tag = image_tag()
+    if image_exists(tag):
+        return tag
+    base = rootfs_tag()
+    if not image_exists(base):
+        build_rootfs(base)
+        _remove_stale(ROOTFS_REPOSITORY, base)
+    build_image(tag, base)
+    _remove_stale(IMAGE_REPOSITORY, tag)
+    return tag
+
+
+def _remove_stale(repository, keep):
+    """Remove older tags of REPOSITORY than KEEP (those still used by a container stay)."""
+    tags = docker("image", "ls", repository, "--format", "{{.Repository}}:{{.Tag}}").split()
+    for stale in set(tags) - {keep}:
+        docker("image", "rm", stale, check=False)
+
+
+def build_rootfs(tag):
+    """debootstrap a Debian 12 minbase rootfs and `docker import` it as TAG."""
+    if shutil.which("debootstrap") is None:
+        if not can_install_here():
+            raise Exit("lab: building the lab image needs debootstrap (Debian: apt-get install debootstrap).", code=1)
+        apt_install("debootstrap")
+    print(f"lab: building {tag} with debootstrap (about a minute)...", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="hubswarm-lab-rootfs-") as rootfs:
+        command = [
+            "debootstrap", "--variant=minbase", f"--include={','.join(debootstrap_packages())}",
+            SUITE, rootfs, MIRROR,
+        ]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise Exit(f"lab: debootstrap failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}", code=1)
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        imported = subprocess.run(
+            ["docker", "import", "--change", f"LABEL {LAB_LABEL}", "-", tag],
+            stdin=tar.stdout, capture_output=True, text=True,
+        )
+        tar.stdout.close()
+        if tar.wait() != 0 or imported.returncode != 0:
+            raise Exit(f"lab: importing the rootfs into Docker failed: {imported.stderr.strip()}", code=1)
+
+
+def build_image(tag, base):
+    """Build files/lab/Dockerfile FROM BASE as TAG, with the local CA certificates in the context."""
+    print(f"lab: building {tag}...", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="hubswarm-lab-image-") as context:
+        shutil.copytree(RECIPE_DIR, context, dirs_exist_ok=True)
+        ca_dir = Path(context) / "ca-certificates"
+        ca_dir.mkdir()
+        for certificate in local_ca_certificates():
+            shutil.copy(certificate, ca_dir / certificate.name)
+        result = subprocess.run(
+            ["docker", "build", "--quiet", "--build-arg", f"BASE={base}", "--tag", tag, context],
+            capture_output=True, text=True, env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        )
+        if result.returncode != 0:
+            raise Exit(f"lab: docker build failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}", code=1)
+
+
+def remove_images():
+    """Remove every image labelled hubswarm.lab=1 (lab images and cached rootfs)."""
+    images = docker("image", "ls", "--filter", f"label={LAB_LABEL}", "--format", "{{.Repository}}:{{.Tag}}").split()
+    if images:
+        docker("image", "rm", "--force", *images)
+    return images
