@@ -27,11 +27,19 @@ def cert_fact(cert):
     )
 
 
+def normal_san(entry):
+    """``IP Address:2001:DB8:0:0:0:0:0:1`` (as openssl prints it) -> ``IP:2001:db8::1``."""
+    kind, _, value = entry.strip().replace("IP Address:", "IP:").partition(":")
+    if kind == "IP":
+        value = str(ipaddress.ip_address(value))
+    return f"{kind}:{value}"
+
+
 def cert_commands(answer, name, cert, key):
     """The openssl command that (re)makes the pair, or "" when the cert is fine."""
     lines = answer.out.splitlines()
     san = subject_alt_name(name)
-    sans = {s.strip().replace("IP Address:", "IP:") for s in "".join(lines[1:]).split(",")}
+    sans = {normal_san(s) for s in "".join(lines[1:]).split(",") if ":" in s}
     if lines[:1] == ["valid"] and san in sans:
         return ""
     return (

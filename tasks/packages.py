@@ -9,12 +9,13 @@ APT, DNF, YUM = "apt", "dnf", "yum"
 # What each role needs, by the package names of each family.
 HUB_PACKAGES = {
     APT: ["ca-certificates", "curl", "nginx", "openssl", "python3-venv", "rsync"],
-    DNF: ["ca-certificates", "curl", "nginx", "openssl", "python3", "rsync"],
+    # Amazon Linux 2023 ships curl-minimal, which "curl" would conflict with.
+    DNF: ["ca-certificates", "nginx", "openssl", "python3", "rsync"],
     YUM: ["ca-certificates", "curl", "nginx", "openssl", "python3", "rsync"],
 }
 WORKER_PACKAGES = {
     APT: ["ca-certificates", "curl", "rsync"],
-    DNF: ["ca-certificates", "curl", "rsync"],
+    DNF: ["ca-certificates", "rsync"],
     YUM: ["ca-certificates", "curl", "rsync"],
 }
 
@@ -38,9 +39,7 @@ def os_family(os_release_text):
     ids = {release.get("ID", "")} | set(release.get("ID_LIKE", "").split())
     if ids & {"debian", "ubuntu"}:
         return APT
-    if release.get("ID") == "amzn" and release.get("VERSION_ID", "").startswith("2") and not release.get(
-        "VERSION_ID", ""
-    ).startswith("2023"):
+    if release.get("ID") == "amzn" and release.get("VERSION_ID") == "2":
         return YUM
     if ids & {"fedora", "rhel", "centos", "amzn"}:
         return DNF
@@ -81,10 +80,9 @@ def ensure_packages(host, names_by_family):
     family = family_of(host)
     wanted = names_by_family[family]
     installed_f = facts.packages_installed(wanted)
-    lists_f = LISTS_FRESH
-    answers = host.facts(installed_f, lists_f)
+    answers = host.facts(installed_f, LISTS_FRESH)
     missing = set(wanted) - set(answers[installed_f.key].out.split())
-    lists_fresh = bool(answers[lists_f.key].text)
+    lists_fresh = bool(answers[LISTS_FRESH.key].text)
     return host.ensure(
         f"install {', '.join(sorted(missing))}", install_commands(family, missing, lists_fresh)
     )

@@ -54,9 +54,8 @@ def parse_batch(output):
     for line in output.split("\n"):
         if line.startswith(MARKER + " "):
             key, rc = line[len(MARKER) + 1 :].rsplit(" ", 1)
-            text = "\n".join(body)
-            # batch_script adds one newline before the marker.
-            answers[key] = Answer(int(rc), text[:-1] if text.endswith("\n") else text)
+            # The newline batch_script adds before the marker ends the last body line.
+            answers[key] = Answer(int(rc), "\n".join(body))
             body = []
         else:
             body.append(line)

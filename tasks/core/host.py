@@ -205,18 +205,28 @@ class Host:
 def file_diff(path, old, new, secret=False):
     """A unified diff of a file's change; values hidden when ``secret``."""
     if secret:
-        old, new = _hide_values(old), _hide_values(new)
+        old, new = _hide_values(old), _hide_values(new, changed_from=old)
     lines = difflib.unified_diff(
         old.splitlines(), new.splitlines(), f"{path} (now)", f"{path} (wanted)", lineterm=""
     )
     return mask("\n".join(lines) or "(mode or owner only)")
 
 
-def _hide_values(text):
+def _values(text):
+    return dict(line.partition("=")[::2] for line in text.splitlines() if "=" in line)
+
+
+def _hide_values(text, changed_from=None):
+    """``KEY=value`` lines with values masked; with ``changed_from``, a value that
+    differs there is marked, so the diff still shows that its line changed."""
+    before = _values(changed_from) if changed_from is not None else None
     hidden = []
     for line in text.splitlines():
-        key, sep, _ = line.partition("=")
-        hidden.append(f"{key}={MASK}" if sep else line)
+        key, sep, value = line.partition("=")
+        if sep:
+            changed = before is not None and before.get(key) != value
+            line = f"{key}={MASK}" + (" (changed)" if changed else "")
+        hidden.append(line)
     return "\n".join(hidden)
 
 

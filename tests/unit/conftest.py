@@ -1,0 +1,46 @@
+"""Fixtures for the unit tests (helpers live in fakehost.py)."""
+
+import io
+from types import SimpleNamespace
+
+import pytest
+
+from fakehost import FakeRunner, hub_config
+from tasks.core import secrets
+from tasks.core.host import Host
+from tasks.core.recap import Recap
+from tasks.core.run import SETTINGS
+
+
+@pytest.fixture(autouse=True)
+def _isolated_secrets(monkeypatch):
+    """Each test starts with no registered secret (the registry is global)."""
+    monkeypatch.setattr(secrets, "_values", set())
+
+
+@pytest.fixture
+def recap_out():
+    return io.StringIO()
+
+
+@pytest.fixture
+def make_host(monkeypatch, recap_out):
+    """Factory: ``make_host(answers, check=False, **config)`` -> (host, runner).
+
+    Uses the run's real :data:`SETTINGS`, its fields patched for the test only
+    (so ``check`` is reset afterwards), with a recap printing to ``recap_out``.
+    """
+
+    def factory(answers=None, check=False, user="admin", address="10.0.0.5", config=None, **overrides):
+        recap = Recap(stream=recap_out)
+        monkeypatch.setattr(SETTINGS, "check", check)
+        monkeypatch.setattr(SETTINGS, "recap", recap)
+        monkeypatch.setattr(SETTINGS, "config", config or hub_config(**overrides))
+        connection = SimpleNamespace(host=address, user=user, port=22)
+        host = Host(connection, address, SETTINGS)
+        runner = FakeRunner(dict(answers or {}))
+        monkeypatch.setattr(host, "_run", runner)
+        host.record = recap.start(host.name, "test-step", check)
+        return host, runner
+
+    return factory

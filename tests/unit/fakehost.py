@@ -1,0 +1,169 @@
+"""Helpers for the unit tests: a fake host that answers probes from canned facts.
+
+"Probe output in, commands out": a ``make_host`` host (conftest.py) is a real
+:class:`tasks.core.host.Host` whose ``_run`` answers the batched probe scripts
+from a dict of canned fact answers (framed with ``facts.MARKER`` exactly as
+bash would frame them) and records every other command it is asked to run.
+Nothing here touches the network, SSH or Docker.
+"""
+
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tasks.core import facts as F  # noqa: E402
+
+DEBIAN_12 = """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+ID=debian
+"""
+UBUNTU_2404 = """PRETTY_NAME="Ubuntu 24.04.1 LTS"
+NAME="Ubuntu"
+VERSION_ID="24.04"
+ID=ubuntu
+ID_LIKE=debian
+"""
+AMAZON_2023 = """NAME="Amazon Linux"
+VERSION="2023"
+ID="amzn"
+ID_LIKE="fedora"
+VERSION_ID="2023"
+PRETTY_NAME="Amazon Linux 2023.6.20241212"
+"""
+AMAZON_2 = """NAME="Amazon Linux"
+VERSION="2"
+ID="amzn"
+ID_LIKE="centos rhel fedora"
+VERSION_ID="2"
+PRETTY_NAME="Amazon Linux 2"
+"""
+FEDORA_41 = """NAME="Fedora Linux"
+VERSION="41 (Server Edition)"
+ID=fedora
+VERSION_ID=41
+PRETTY_NAME="Fedora Linux 41 (Server Edition)"
+"""
+ALPINE = """NAME="Alpine Linux"
+ID=alpine
+VERSION_ID=3.20.3
+PRETTY_NAME="Alpine Linux v3.20"
+"""
+
+_KEY = re.compile(r"printf '\\n" + re.escape(F.MARKER) + r" %s %d\\n' (.+) \$\?$")
+
+
+def probe_keys(script):
+    """The fact keys a :func:`facts.batch_script` asks for, in order."""
+    keys = []
+    for line in script.splitlines():
+        match = _KEY.search(line)
+        if match:
+            keys.append(shlex.split(match.group(1))[0])
+    return keys
+
+
+def frame(answers):
+    """What bash prints for a batch: each output, a newline, the marker line."""
+    return "".join(f"{out}\n{F.MARKER} {key} {rc}\n" for key, (rc, out) in answers)
+
+
+def normalize(answer):
+    """A canned answer: ``"text"`` (exit 0), ``(rc, "text")`` or ``None`` (exit 1, empty)."""
+    if answer is None:
+        return 1, ""
+    if isinstance(answer, tuple):
+        return answer
+    return 0, answer
+
+
+@dataclass
+class Call:
+    script: str
+    stdin: object
+    command: str
+
+
+@dataclass
+class FakeRunner:
+    """Stands in for ``Host._run``: answers probes, records changes."""
+
+    answers: dict
+    calls: list = field(default_factory=list)
+    probes: list = field(default_factory=list)  # one list of keys per probe command
+    # substring of a change script -> fact answers that hold after it ran
+    after: dict = field(default_factory=dict)
+    # substring of a change script -> (exit code, stderr) it fails with
+    fail_on: dict = field(default_factory=dict)
+
+    def __call__(self, command, stdin=None):
+        argv = shlex.split(command)
+        assert argv[:4] == ["sudo", "-n", "bash", "-c"] and len(argv) == 5, command
+        script = argv[4]
+        if F.MARKER in script:
+            keys = probe_keys(script)
+            assert keys, script
+            self.probes.append(keys)
+            out = frame((k, normalize(self.answers.get(k))) for k in keys)
+            return SimpleNamespace(exited=0, stdout=out, stderr="")
+        self.calls.append(Call(script, stdin, command))
+        for needle, (rc, err) in self.fail_on.items():
+            if needle in script:
+                return SimpleNamespace(exited=rc, stdout="", stderr=err)
+        for needle, updates in self.after.items():
+            if needle in script:
+                self.answers.update(updates)
+        return SimpleNamespace(exited=0, stdout="", stderr="")
+
+    @property
+    def commands(self):
+        """The change scripts run, in order."""
+        return [c.script for c in self.calls]
+
+    @property
+    def probed(self):
+        return [k for keys in self.probes for k in keys]
+
+
+class Section(dict):
+    """A config section read like invoke's DataProxy: ``s.key`` or ``s["key"]``."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def hub_config(**overrides):
+    """The ``hubswarm`` config section a step reads, as fabfile.py builds it."""
+    values = dict(
+        cluster="hubswarm",
+        region="us-west-2",
+        profile="",
+        tags=Section(cluster_key="hubswarm:cluster", role_key="hubswarm:role", hub="hub", worker="worker"),
+        address="private",
+        gateway=False,
+        ssh=Section(known_hosts=None, accept_new_host_keys=False),
+        check=False,
+        lab=False,
+        domain="hub.example.com",
+        authenticator="google",
+        userlist="userlist",
+        srv="/srv/jupyterhub",
+        venv="/opt/jupyterhub",
+        image="hubswarm/singleuser:6.1.1",
+        mem_limit="2G",
+        homes_path="/mnt/nfs/home",
+        letsencrypt_live="",
+    )
+    values.update(overrides)
+    return Section(values)

@@ -1,0 +1,301 @@
+"""Host: batched cached facts, sudo errors, ensure / ensure_file / ensure_dir, the recap."""
+
+import hashlib
+import io
+import shlex
+from types import SimpleNamespace
+
+import pytest
+
+from fakehost import FakeRunner
+from tasks.core import HubswarmError, secret
+from tasks.core.host import Host, file_diff
+from tasks.core.recap import Recap
+from tasks.core.run import Settings
+from tasks.core.secrets import MASK
+
+# --- sudo ----------------------------------------------------------------------------
+
+
+def bare_host(result):
+    host = Host(SimpleNamespace(host="10.0.0.5", user="admin", port=22), "hub1", Settings())
+    calls = []
+
+    def run(command, stdin=None):
+        calls.append((command, stdin))
+        return result
+
+    host._run = run
+    return host, calls
+
+
+def test_sudo_wraps_script_in_sudo_n_bash():
+    host, calls = bare_host(SimpleNamespace(exited=0, stdout="out\n", stderr=""))
+    assert host.sudo("echo 'a b'; id", stdin="data") == "out\n"
+    assert calls == [("sudo -n bash -c " + shlex.quote("echo 'a b'; id"), "data")]
+
+
+def test_sudo_needs_passwordless_sudo():
+    host, _ = bare_host(SimpleNamespace(exited=1, stdout="", stderr="sudo: a password is required\n"))
+    with pytest.raises(HubswarmError) as err:
+        host.sudo("true")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "passwordless sudo" in message and "hub1" in message and "admin" in message
+
+
+@pytest.mark.parametrize(
+    "stdout, stderr, tail",
+    [
+        ("", "line one\nmv: cannot move: Permission denied\n", "mv: cannot move: Permission denied"),
+        ("only stdout\nlast\n", "", "last"),
+        ("", "", ""),
+    ],
+)
+def test_sudo_failure_is_one_line_without_the_payload(stdout, stderr, tail):
+    payload = "OAUTH_CLIENT_SECRET=\"payload-value-123\"\n"
+    host, _ = bare_host(SimpleNamespace(exited=2, stdout=stdout, stderr=stderr))
+    with pytest.raises(HubswarmError) as err:
+        host.sudo("cat > /x", stdin=payload, what="file /x")
+    assert str(err.value) == f"file /x failed (exit 2): {tail}"
+    assert "payload-value-123" not in str(err.value)
+
+
+# --- facts ---------------------------------------------------------------------------
+
+
+def test_facts_are_batched_and_cached(make_host):
+    from tasks.core import facts as F
+
+    host, runner = make_host({"os-release": "ID=debian", "addresses": "10.0.0.5 172.17.0.1"})
+    answers = host.facts(F.os_release(), F.addresses(), F.os_release())
+    assert answers["os-release"].text == "ID=debian"
+    assert runner.probes == [["os-release", "addresses"]]
+    host.fact(F.addresses())
+    host.facts(F.addresses(), F.which("node"))
+    assert runner.probes == [["os-release", "addresses"], ["which:node"]]
+    host.forget()
+    host.fact(F.addresses())
+    assert runner.probes[-1] == ["addresses"]
+    assert runner.commands == []
+
+
+@pytest.mark.parametrize(
+    "address, own, ip",
+    [("10.0.0.5", "172.17.0.1 10.0.0.5", "10.0.0.5"), ("54.1.2.3", "10.0.0.5 172.17.0.1", "10.0.0.5")],
+)
+def test_private_ip(make_host, address, own, ip):
+    host, _ = make_host({"addresses": own}, address=address)
+    assert host.private_ip() == ip
+
+
+def test_private_ip_none(make_host):
+    host, _ = make_host({"addresses": ""})
+    with pytest.raises(HubswarmError, match="reports no IP address"):
+        host.private_ip()
+
+
+# --- ensure --------------------------------------------------------------------------
+
+
+def test_ensure_empty_script_is_no_change(make_host):
+    host, runner = make_host()
+    assert host.ensure("nothing", "") is False
+    assert runner.calls == [] and host.record.changes == []
+
+
+def test_ensure_runs_records_and_forgets(make_host, recap_out):
+    from tasks.core import facts as F
+
+    host, runner = make_host({"addresses": "10.0.0.5"})
+    host.fact(F.addresses())
+    assert host.ensure("a change", "touch /x") is True
+    assert runner.commands == ["touch /x"]
+    assert host.record.changes == ["a change"]
+    assert recap_out.getvalue() == "[10.0.0.5] test-step: a change\n"
+    host.fact(F.addresses())
+    assert len(runner.probes) == 2  # re-probed after the change
+
+
+def test_ensure_in_check_mode_only_says(make_host, recap_out):
+    host, runner = make_host(check=True)
+    assert host.ensure("a change", "touch /x") is True
+    assert runner.calls == []
+    assert host.record.changes == ["a change"]
+    assert recap_out.getvalue() == "[10.0.0.5] test-step: would a change\n"
+
+
+def test_ensure_failure_raises(make_host):
+    host, runner = make_host()
+    runner.fail_on["touch"] = (1, "touch: read-only file system")
+    with pytest.raises(HubswarmError, match=r"^a change failed \(exit 1\): touch: read-only file system$"):
+        host.ensure("a change", "touch /x")
+
+
+@pytest.mark.parametrize(
+    "state, changes", [("700 root root", False), ("755 root root", True), ("", True), ("700 admin root", True)]
+)
+def test_ensure_dir(make_host, state, changes):
+    host, runner = make_host({"dir:/srv/j h": state})
+    assert host.ensure_dir("/srv/j h", mode="700") is changes
+    assert runner.commands == (["install -d -m 700 -o root -g root '/srv/j h'"] if changes else [])
+
+
+CONTENT = "line 1\nTOKEN=\"very-secret-content\"\n"
+SHA = hashlib.sha256(CONTENT.encode()).hexdigest()
+
+
+def test_ensure_file_atomic_write_with_content_on_stdin(make_host):
+    host, runner = make_host({"file:/etc/my app.conf": ""})
+    assert host.ensure_file("/etc/my app.conf", CONTENT, mode="640", owner="root", group="adm") is True
+    [call] = runner.calls
+    assert "very-secret-content" not in call.command
+    assert "very-secret-content" not in call.script
+    assert call.stdin == CONTENT
+    script = call.script
+    assert script.startswith("set -e; ")
+    assert "mktemp \"$d/.hubswarm.XXXXXX\"" in script and "d=$(dirname '/etc/my app.conf')" in script
+    assert 'cat > "$t"' in script
+    assert 'chown root:adm "$t"; chmod 640 "$t"; mv -f "$t" \'/etc/my app.conf\'' in script
+    # order: write, own, mode, then the atomic rename
+    assert script.index("cat >") < script.index("chown") < script.index("chmod") < script.index("mv -f")
+    assert "trap 'rm -f \"$t\"' EXIT" in script
+    assert host.record.changes == ["file /etc/my app.conf (640 root:adm)"]
+
+
+@pytest.mark.parametrize(
+    "state, changes",
+    [
+        (f"{SHA} 644 root root", False),
+        (f"{SHA} 600 root root", True),  # mode only
+        (f"{SHA} 644 admin root", True),  # owner only
+        ("0" * 64 + " 644 root root", True),  # content
+        ("", True),  # absent
+    ],
+)
+def test_ensure_file_idempotent(make_host, state, changes):
+    host, runner = make_host({"file:/etc/x": state})
+    assert host.ensure_file("/etc/x", CONTENT) is changes
+    assert len(runner.calls) == int(changes)
+
+
+@pytest.mark.parametrize("sha_same", [True, False])
+def test_ensure_file_check_mode_shows_a_diff_and_writes_nothing(make_host, recap_out, sha_same):
+    state = f"{SHA if sha_same else '0' * 64} 600 root root"
+    host, runner = make_host({"file:/etc/x": state, "content:/etc/x": "line 1\nold\n"}, check=True)
+    assert host.ensure_file("/etc/x", CONTENT) is True
+    assert runner.calls == []
+    out = recap_out.getvalue()
+    if sha_same:  # only the mode differs: no need to read the old content
+        assert "content:/etc/x" not in runner.probed
+        assert out == "[10.0.0.5] test-step: would file /etc/x (644 root:root)\n"
+    else:
+        assert "would change /etc/x:\n--- /etc/x (now)\n+++ /etc/x (wanted)\n" in out
+        assert "-old\n+TOKEN=\"very-secret-content\"" in out
+
+
+# --- file_diff ------------------------------------------------------------------------
+
+
+def test_file_diff_secret_hides_values():
+    text = file_diff("/srv/env", 'A="old-a"\nB="same"\n', 'A="new-a"\nB="same"\n# c\n', secret=True)
+    assert "old-a" not in text and "new-a" not in text and "same" not in text
+    assert "+# c" in text
+
+
+def test_file_diff_secret_shows_which_lines_changed():
+    text = file_diff("/srv/env", 'A="old-a"\nB="same"\n', 'A="new-a"\nB="same"\n', secret=True)
+    assert "old-a" not in text and "new-a" not in text
+    changed = [line for line in text.splitlines() if line[:1] in "+-" and line[:3] not in ("---", "+++")]
+    assert [line[:3] for line in changed] == ["-A=", "+A="]
+
+
+def test_file_diff_masks_registered_secrets():
+    secret("registered-secret")
+    assert "registered-secret" not in file_diff("/x", "", "value registered-secret\n")
+
+
+def test_file_diff_mode_only():
+    assert file_diff("/x", "same\n", "same\n") == "(mode or owner only)"
+
+
+# --- recap ------------------------------------------------------------------------------
+
+
+def make_recap(check=False):
+    out = io.StringIO()
+    recap = Recap(stream=out)
+    a = recap.start("hub1", "install-node", check)
+    b = recap.start("hub1", "write-env", check)
+    b.changes.append("file /srv/jupyterhub/env")
+    c = recap.start("worker-long-name", "install-docker", check)
+    c.error = "docker install failed (exit 1): E: no space"
+    for r, t in ((a, 0.04), (b, 1.26), (c, 12.0)):
+        r.elapsed = t
+    return recap, out
+
+
+def test_recap_table():
+    recap, _ = make_recap()
+    assert recap.table().split("\n") == [
+        "",
+        "RECAP",
+        "HOST              TASK            STATUS   TIME",
+        "hub1              install-node    ok       0.0s",
+        "hub1              write-env       changed  1.3s",
+        "worker-long-name  install-docker  failed   12.0s",
+        "ok=1 changed=1 failed=1",
+        "failed: worker-long-name install-docker: docker install failed (exit 1): E: no space",
+    ]
+    assert [r.task for r in recap.failed()] == ["install-docker"]
+
+
+def test_recap_table_check_mode_wording():
+    recap, _ = make_recap(check=True)
+    lines = recap.table().split("\n")
+    assert lines[1] == "RECAP (check mode: nothing was changed)"
+    assert "would change" in lines[4]
+    assert lines[-2] == "ok=1 would_change=1 failed=1"
+
+
+def test_recap_empty_prints_nothing():
+    out = io.StringIO()
+    recap = Recap(stream=out)
+    assert recap.table() == ""
+    recap.print_table()
+    assert out.getvalue() == ""
+
+
+def test_recap_masks_secrets_in_table_and_notes():
+    recap, out = make_recap()
+    secret("hunter2-secret")
+    recap.records[2].error = "failed: token hunter2-secret rejected"
+    recap.records[1].task = "task-hunter2-secret"
+    recap.note(recap.records[1], "wrote hunter2-secret")
+    check_record = recap.start("hub1", "x", True)
+    recap.note(check_record, "set hunter2-secret")
+    recap.print_table()
+    text = out.getvalue()
+    assert "hunter2-secret" not in text
+    assert f"[hub1] task-{MASK}: wrote {MASK}\n" in text
+    assert f"[hub1] x: would set {MASK}\n" in text
+    assert f"failed: token {MASK} rejected" in text
+
+
+def test_secret_register_ignores_short_and_empty_values():
+    from tasks.core.secrets import mask
+
+    assert secret("abc") == "abc" and secret("") == "" and secret(None) is None
+    assert mask("abc xyz") == "abc xyz"
+    secret("abcd")
+    secret("abcdef")
+    assert mask("abcdef abcd") == f"{MASK} {MASK}"  # longest first
+    assert mask("") == "" and mask(None) is None
+
+
+def test_fake_runner_answers_defaults():
+    runner = FakeRunner({})
+    from tasks.core import facts as F
+
+    out = runner("sudo -n bash -c " + shlex.quote(F.batch_script([F.which("x")]))).stdout
+    assert F.parse_batch(out)["which:x"].rc == 1

@@ -1,0 +1,350 @@
+"""Pure functions: probe output in, commands out."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from fakehost import ALPINE, AMAZON_2, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, hub_config
+from tasks import certs, hub, nginx, node, packages, pins, python_env, swarm, users
+from tasks.core import HubswarmError
+from tasks.core.facts import Answer
+
+# --- packages ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "release, family",
+    [
+        (DEBIAN_12, "apt"),
+        (UBUNTU_2404, "apt"),
+        ('ID=linuxmint\nID_LIKE="ubuntu debian"\n', "apt"),
+        ('ID=raspbian\nID_LIKE=debian\n', "apt"),
+        (AMAZON_2023, "dnf"),
+        (AMAZON_2, "yum"),
+        (FEDORA_41, "dnf"),
+        ('ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.4"\n', "dnf"),
+        ('ID="rhel"\nID_LIKE="fedora"\nVERSION_ID="9.4"\n', "dnf"),
+    ],
+)
+def test_os_family(release, family):
+    assert packages.os_family(release) == family
+
+
+@pytest.mark.parametrize(
+    "release, named",
+    [
+        (ALPINE, "Alpine Linux v3.20"),
+        ("ID=arch\n", "arch"),
+        ("", "unknown"),
+        ("garbage without equals\n", "unknown"),
+    ],
+)
+def test_os_family_unsupported(release, named):
+    with pytest.raises(HubswarmError) as err:
+        packages.os_family(release)
+    message = str(err.value)
+    assert f"unsupported OS {named}" in message
+    assert "Debian, Ubuntu, Amazon Linux 2/2023 or Fedora" in message
+    assert "\n" not in message
+
+
+def test_parse_os_release_strips_quotes_and_space():
+    assert packages.parse_os_release('ID="amzn"\n VERSION_ID = "2"\n# c\n') == {
+        "ID": "amzn", "VERSION_ID": "2",
+    }
+
+
+@pytest.mark.parametrize(
+    "family, missing, fresh, command",
+    [
+        ("apt", set(), False, ""),
+        ("dnf", [], True, ""),
+        (
+            "apt", {"nginx", "curl"}, True,
+            "export DEBIAN_FRONTEND=noninteractive; "
+            "apt-get install -y -q --no-install-recommends curl nginx",
+        ),
+        (
+            "apt", {"nginx"}, False,
+            "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && "
+            "apt-get install -y -q --no-install-recommends nginx",
+        ),
+        ("dnf", {"nginx", "curl"}, False, "dnf install -y -q curl nginx"),
+        ("yum", {"docker"}, True, "yum install -y -q docker"),
+    ],
+)
+def test_install_commands(family, missing, fresh, command):
+    assert packages.install_commands(family, missing, fresh) == command
+
+
+def test_install_commands_quote_names():
+    assert packages.install_commands("dnf", {"a;rm -rf /"}) == "dnf install -y -q 'a;rm -rf /'"
+
+
+# --- node ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, major",
+    [("v18.19.0", 18), ("v20.11.1\n", 20), ("22.3.0", 22), ("  v12.22.12 ", 12), ("", None),
+     ("bash: node: command not found", None), ("v20", None)],
+)
+def test_node_major(text, major):
+    assert node.node_major(text) == major
+
+
+@pytest.mark.parametrize(
+    "installed, command",
+    [
+        (pins.CONFIGURABLE_HTTP_PROXY, ""),
+        (pins.CONFIGURABLE_HTTP_PROXY + "\n", ""),
+        ("", f"npm install --global --no-fund --no-audit configurable-http-proxy@{pins.CONFIGURABLE_HTTP_PROXY}"),
+        ("4.6.1", f"npm install --global --no-fund --no-audit configurable-http-proxy@{pins.CONFIGURABLE_HTTP_PROXY}"),
+    ],
+)
+def test_chp_command(installed, command):
+    assert node.chp_command(installed) == command
+
+
+# --- python_env --------------------------------------------------------------------
+
+REQS = " ".join(f"{n}=={v}" for n, v in sorted(pins.HUB_REQUIREMENTS.items()))
+
+
+@pytest.mark.parametrize(
+    "answer, creates, installs",
+    [
+        (Answer(0, json.dumps(pins.HUB_REQUIREMENTS)), None, False),
+        (Answer(127, ""), True, True),  # no venv yet
+        (Answer(0, ""), True, True),
+        (Answer(0, "{}"), False, True),  # venv without the packages
+        (Answer(0, json.dumps({**pins.HUB_REQUIREMENTS, "jupyterhub": "5.0.0"})), False, True),
+        (Answer(0, json.dumps({"jupyterhub": pins.JUPYTERHUB})), False, True),
+    ],
+)
+def test_venv_commands(answer, creates, installs):
+    command = python_env.venv_commands("/opt/jupyterhub", answer)
+    if not installs:
+        assert command == ""
+        return
+    assert command.endswith(f"/opt/jupyterhub/bin/pip install -q --disable-pip-version-check {REQS}")
+    assert ("python3 -m venv /opt/jupyterhub && " in command) is creates
+    assert "PIP_CERT" in command
+
+
+def test_venv_fact_asks_for_every_pin():
+    fact = python_env.installed_fact("/opt/jupyter hub")
+    assert fact.key == "venv:/opt/jupyter hub"
+    assert fact.command.startswith("'/opt/jupyter hub'/bin/python -c ")
+    for name in pins.HUB_REQUIREMENTS:
+        assert name in fact.command
+
+
+@pytest.mark.skipif(shutil.which("python3") is None, reason="needs python3")
+def test_venv_probe_script_runs():
+    """The probe's Python prints JSON of the pinned distributions it finds."""
+    out = subprocess.run(
+        ["python3", "-c", python_env.INSTALLED_SCRIPT, "pytest", "no-such-dist-hubswarm"],
+        capture_output=True, text=True, timeout=10, check=True,
+    ).stdout
+    assert list(json.loads(out)) == ["pytest"]
+
+
+# --- certs ---------------------------------------------------------------------------
+
+CERT, KEY = "/srv/jupyterhub/ssl/hub.crt", "/srv/jupyterhub/ssl/hub.key"
+
+
+@pytest.mark.parametrize(
+    "name, san", [("hub.example.com", "DNS:hub.example.com"), ("10.0.0.5", "IP:10.0.0.5"),
+                  ("2001:db8::1", "IP:2001:db8::1")],
+)
+def test_subject_alt_name(name, san):
+    assert certs.subject_alt_name(name) == san
+
+
+@pytest.mark.parametrize(
+    "out, name, remake",
+    [
+        ("valid\n    DNS:hub.example.com", "hub.example.com", False),
+        ("valid\n    IP Address:10.0.0.5", "10.0.0.5", False),
+        ("valid\n    DNS:a.example.com, DNS:hub.example.com", "hub.example.com", False),
+        ("valid\n    DNS:old.example.com", "hub.example.com", True),  # renamed
+        ("    DNS:hub.example.com", "hub.example.com", True),  # expiring
+        ("", "hub.example.com", True),  # missing
+        ("valid", "hub.example.com", True),  # no SAN at all
+        ("valid\n    IP Address:10.0.0.5", "10.0.0.6", True),
+    ],
+)
+def test_cert_commands(out, name, remake):
+    command = certs.cert_commands(Answer(0, out), name, CERT, KEY)
+    if not remake:
+        assert command == ""
+        return
+    assert command.startswith("umask 077; openssl req -x509 -nodes -newkey rsa:2048 -days 365 ")
+    assert f"-subj /CN={name} " in command
+    assert f"-addext subjectAltName={certs.subject_alt_name(name)} " in command
+    assert command.endswith(f"chmod 600 {KEY} && chmod 644 {CERT}")
+
+
+def test_cert_commands_ipv6_is_idempotent():
+    # This is what OpenSSL 3 prints for subjectAltName=IP:2001:db8::1 (see the next test).
+    answer = Answer(0, "valid\n    IP Address:2001:DB8:0:0:0:0:0:1")
+    assert certs.cert_commands(answer, "2001:db8::1", CERT, KEY) == ""
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+@pytest.mark.parametrize("name", ["hub.example.com", "10.0.0.5"])
+def test_cert_round_trip_with_real_openssl(tmp_path, name):
+    """The command makes a cert the probe then finds fine: no remake on the next run."""
+    cert, key = str(tmp_path / "hub.crt"), str(tmp_path / "hub.key")
+    probe = certs.cert_fact(cert).command
+    missing = subprocess.run(["bash", "-c", probe], capture_output=True, text=True).stdout
+    command = certs.cert_commands(Answer(0, missing.rstrip("\n")), name, cert, key)
+    assert command
+    subprocess.run(["bash", "-c", command], check=True, timeout=30)
+    assert oct((tmp_path / "hub.key").stat().st_mode & 0o777) == "0o600"
+    out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True).stdout
+    assert certs.cert_commands(Answer(0, out.rstrip("\n")), name, cert, key) == ""
+    assert certs.cert_commands(Answer(0, out.rstrip("\n")), "other.example.com", cert, key)
+
+
+# --- swarm ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, parsed",
+    [
+        ("inactive false  ", ("inactive", False, "", "")),
+        ("active true abc123 node1", ("active", True, "abc123", "node1")),
+        ("active false abc123 node2", ("active", False, "abc123", "node2")),
+        ("", ("inactive", False, "", "")),
+        ("pending false  ", ("pending", False, "", "")),
+    ],
+)
+def test_parse_swarm_state(text, parsed):
+    assert swarm.parse_swarm_state(text) == parsed
+
+
+@pytest.mark.parametrize(
+    "text, command",
+    [
+        ("inactive false", "docker swarm init --advertise-addr 10.0.0.5 >/dev/null"),
+        ("", "docker swarm init --advertise-addr 10.0.0.5 >/dev/null"),
+        ("active true abc node1", ""),
+    ],
+)
+def test_init_command(text, command):
+    assert swarm.init_command(text, "10.0.0.5", "hub") == command
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("active false abc node2", ["hub is a worker in another swarm", "docker swarm leave"]),
+        ("pending false", ["hub swarm state is 'pending'", "docker swarm leave --force", "never resets"]),
+        ("error false", ["'error'", "docker info"]),
+        ("locked false", ["'locked'"]),
+    ],
+)
+def test_init_command_refuses(text, words):
+    with pytest.raises(HubswarmError) as err:
+        swarm.init_command(text, "10.0.0.5", "hub")
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_swarm_state_fact_keeps_go_template_braces():
+    assert "'{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}" in swarm.SWARM_STATE.command
+
+
+# --- nginx ---------------------------------------------------------------------------
+
+SITE, LINK, DEFAULT = nginx.site_paths("apt")
+
+
+def test_site_paths():
+    assert (SITE, LINK, DEFAULT) == (
+        "/etc/nginx/sites-available/jupyterhub",
+        "/etc/nginx/sites-enabled/jupyterhub",
+        "/etc/nginx/sites-enabled/default",
+    )
+    assert nginx.site_paths("dnf") == ("/etc/nginx/conf.d/jupyterhub.conf", None, None)
+    assert nginx.site_paths("yum") == ("/etc/nginx/conf.d/jupyterhub.conf", None, None)
+
+
+@pytest.mark.parametrize(
+    "link_answer, default_answer, command",
+    [
+        (Answer(0, SITE), Answer(1, ""), ""),
+        (Answer(1, ""), Answer(1, ""), f"ln -sfn {SITE} {LINK}"),
+        (Answer(0, "/elsewhere"), Answer(1, ""), f"ln -sfn {SITE} {LINK}"),
+        (Answer(0, SITE), Answer(0, ""), f"rm -f {DEFAULT}"),
+        (Answer(1, ""), Answer(0, ""), f"ln -sfn {SITE} {LINK} && rm -f {DEFAULT}"),
+    ],
+)
+def test_link_commands(link_answer, default_answer, command):
+    assert nginx.link_commands(link_answer, SITE, LINK, DEFAULT, default_answer) == command
+
+
+def test_link_commands_nothing_for_conf_d():
+    assert nginx.link_commands(Answer(1, ""), "/etc/nginx/conf.d/jupyterhub.conf", None, None, Answer(1, "")) == ""
+
+
+@pytest.mark.parametrize(
+    "live, files",
+    [
+        ("", ("/srv/jupyterhub/ssl/hub.crt", "/srv/jupyterhub/ssl/hub.key")),
+        ("/etc/letsencrypt/live/hub", ("/etc/letsencrypt/live/hub/fullchain.pem", "/etc/letsencrypt/live/hub/privkey.pem")),
+    ],
+)
+def test_tls_files(live, files):
+    assert nginx.tls_files(hub_config(letsencrypt_live=live)) == files
+
+
+# --- hub service -------------------------------------------------------------------
+
+RECORD = (
+    "cat /srv/jupyterhub/jupyterhub_config.py /srv/jupyterhub/env /srv/jupyterhub/userlist "
+    "/etc/systemd/system/jupyterhub.service | sha256sum | cut -d' ' -f1 > /srv/jupyterhub/.running-inputs"
+)
+
+
+@pytest.mark.parametrize(
+    "unit, fingerprint, what, command",
+    [
+        ("enabled\nactive", "abc\nabc", "", ""),
+        ("enabled\nactive", "abc\nold", "restart (configuration changed)", f"{RECORD} && systemctl restart jupyterhub"),
+        ("enabled\nactive", "abc", "restart (configuration changed)", f"{RECORD} && systemctl restart jupyterhub"),
+        ("enabled\ninactive", "abc\nabc", "start", f"{RECORD} && systemctl start jupyterhub"),
+        ("disabled\nfailed", "abc\nold", "start", f"{RECORD} && systemctl start jupyterhub"),
+        ("", "", "start", f"{RECORD} && systemctl start jupyterhub"),
+    ],
+)
+def test_service_commands(unit, fingerprint, what, command):
+    assert hub.service_commands(unit, fingerprint, hub_config()) == (what, command)
+
+
+def test_inputs_cover_everything_the_hub_reads():
+    assert hub.inputs(hub_config(srv="/srv/h")) == [
+        "/srv/h/jupyterhub_config.py", "/srv/h/env", "/srv/h/userlist", hub.UNIT,
+    ]
+
+
+# --- users.render_env ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values, text",
+    [
+        ({}, ""),
+        ({"A": "1"}, 'A="1"\n'),
+        ({"A": "x y", "B": ""}, 'A="x y"\nB=""\n'),
+        ({"S": 'q"uo\\te'}, 'S="q\\"uo\\\\te"\n'),
+        ({"U": "https://hub.example.com/hub/oauth_callback"}, 'U="https://hub.example.com/hub/oauth_callback"\n'),
+    ],
+)
+def test_render_env(values, text):
+    assert users.render_env(values) == text

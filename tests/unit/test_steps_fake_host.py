@@ -1,0 +1,336 @@
+"""Whole steps on a fake host: canned probe answers in, the exact commands out."""
+
+import hashlib
+
+import pytest
+
+from fakehost import ALPINE, AMAZON_2, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404
+from tasks import certs, docker, hub, nginx, node, packages, pins, python_env, swarm, users
+from tasks.core import HubswarmError
+from tasks.core.secrets import MASK
+
+APT_ENV = "export DEBIAN_FRONTEND=noninteractive; "
+
+
+def pkg_key(names):
+    return "packages:" + ",".join(sorted(names))
+
+
+HUB_APT = pkg_key(packages.HUB_PACKAGES["apt"])
+HUB_RPM = pkg_key(packages.HUB_PACKAGES["dnf"])
+
+# --- install-packages ------------------------------------------------------------------
+
+
+def test_packages_debian_missing_nginx_stale_lists(make_host):
+    installed = "\n".join(n for n in packages.HUB_PACKAGES["apt"] if n != "nginx")
+    host, runner = make_host({"os-release": DEBIAN_12, HUB_APT: installed, "apt-lists-fresh": ""})
+    packages.install_hub_packages(host)
+    assert runner.probes == [["os-release"], [HUB_APT, "apt-lists-fresh"]]
+    assert runner.commands == [
+        APT_ENV + "apt-get update -q && apt-get install -y -q --no-install-recommends nginx"
+    ]
+    assert host.record.changes == ["install nginx"]
+
+
+def test_packages_ubuntu_fresh_lists_skip_update(make_host):
+    fresh = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"
+    host, runner = make_host({"os-release": UBUNTU_2404, HUB_APT: "curl\nrsync", "apt-lists-fresh": fresh})
+    packages.install_hub_packages(host)
+    assert runner.commands == [
+        APT_ENV + "apt-get install -y -q --no-install-recommends ca-certificates nginx openssl python3-venv"
+    ]
+
+
+@pytest.mark.parametrize(
+    "release, key", [(DEBIAN_12, HUB_APT), (AMAZON_2023, HUB_RPM), (AMAZON_2, pkg_key(packages.HUB_PACKAGES["yum"]))]
+)
+def test_packages_all_present_no_command(make_host, release, key):
+    family = packages.os_family(release)
+    host, runner = make_host({"os-release": release, key: "\n".join(packages.HUB_PACKAGES[family])})
+    packages.install_hub_packages(host)
+    assert runner.commands == []
+    assert host.record.changes == []
+
+
+@pytest.mark.parametrize(
+    "release, command",
+    [
+        (AMAZON_2023, "dnf install -y -q ca-certificates nginx openssl python3 rsync"),
+        (FEDORA_41, "dnf install -y -q ca-certificates nginx openssl python3 rsync"),
+        (AMAZON_2, "yum install -y -q ca-certificates curl nginx openssl python3 rsync"),
+    ],
+)
+def test_packages_rpm_families(make_host, release, command):
+    family = packages.os_family(release)
+    host, runner = make_host({"os-release": release, pkg_key(packages.HUB_PACKAGES[family]): ""})
+    packages.install_hub_packages(host)
+    assert runner.commands == [command]
+
+
+def test_worker_packages(make_host):
+    host, runner = make_host({"os-release": AMAZON_2023, pkg_key(packages.WORKER_PACKAGES["dnf"]): "curl"})
+    packages.install_worker_packages(host)
+    assert runner.commands == ["dnf install -y -q ca-certificates rsync"]
+
+
+def test_packages_unsupported_os(make_host):
+    host, runner = make_host({"os-release": ALPINE})
+    with pytest.raises(HubswarmError, match="unsupported OS Alpine Linux v3.20: use Debian"):
+        packages.install_hub_packages(host)
+    assert runner.commands == []
+
+
+# --- install-docker --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "release, user, install",
+    [
+        (DEBIAN_12, "admin", APT_ENV + "apt-get update -q && apt-get install -y -q --no-install-recommends docker.io"),
+        (AMAZON_2023, "ec2-user", "dnf install -y -q docker"),
+        (AMAZON_2, "ec2-user", "yum install -y -q docker"),
+    ],
+)
+def test_docker_from_scratch(make_host, release, user, install):
+    family = packages.os_family(release)
+    host, runner = make_host(
+        {"os-release": release, "unit:docker": "disabled\ninactive", f"groups:{user}": f"{user} wheel"}, user=user
+    )
+    docker.install_docker(host)
+    assert pkg_key(docker.DOCKER_PACKAGES[family]) in runner.probed
+    assert runner.commands == [
+        install,
+        "systemctl enable docker && systemctl start docker",
+        f"usermod -aG docker {user}",
+    ]
+
+
+def test_docker_in_place(make_host):
+    host, runner = make_host(
+        {"os-release": DEBIAN_12, "packages:docker.io": "docker.io", "unit:docker": "enabled\nactive",
+         "groups:admin": "admin sudo docker"}
+    )
+    docker.install_docker(host)
+    assert runner.commands == []
+
+
+@pytest.mark.parametrize(
+    "state, command",
+    [("enabled\ninactive", "systemctl start docker"), ("disabled\nactive", "systemctl enable docker"), ("", "systemctl enable docker && systemctl start docker")],
+)
+def test_ensure_service(make_host, state, command):
+    host, runner = make_host({"unit:docker": state})
+    assert docker.ensure_service(host, "docker") is True
+    assert runner.commands == [command]
+
+
+# --- install-node ------------------------------------------------------------------------
+
+CHP_INSTALL = f"npm install --global --no-fund --no-audit configurable-http-proxy@{pins.CONFIGURABLE_HTTP_PROXY}"
+
+
+@pytest.mark.parametrize(
+    "release, install",
+    [
+        (DEBIAN_12, APT_ENV + "apt-get update -q && apt-get install -y -q --no-install-recommends nodejs npm"),
+        (AMAZON_2023, "dnf install -y -q nodejs nodejs-npm"),
+        (AMAZON_2, "yum install -y -q nodejs npm"),
+    ],
+)
+def test_node_from_scratch(make_host, release, install):
+    host, runner = make_host({"os-release": release})
+    runner.after[" install -y -q "] = {"node-version": "v20.11.1"}
+    node.install_node(host)
+    assert runner.commands == [install, CHP_INSTALL]
+
+
+def test_node_present_chp_pinned_no_command(make_host):
+    host, runner = make_host({"node-version": "v20.11.1", "chp-version": pins.CONFIGURABLE_HTTP_PROXY})
+    node.install_node(host)
+    assert runner.commands == []
+    assert runner.probes == [["node-version", "chp-version"]]
+
+
+def test_node_present_chp_outdated(make_host):
+    host, runner = make_host({"node-version": "v18.19.0", "chp-version": "4.5.0"})
+    node.install_node(host)
+    assert runner.commands == [CHP_INSTALL]
+
+
+@pytest.mark.parametrize("release, family", [(DEBIAN_12, "apt"), (AMAZON_2, "yum")])
+def test_node_too_old_after_install(make_host, release, family):
+    host, runner = make_host({"os-release": release})
+    runner.after[" install -y -q "] = {"node-version": "v12.22.12"}
+    with pytest.raises(HubswarmError) as err:
+        node.install_node(host)
+    message = str(err.value)
+    assert message.startswith(f"Node.js 12 on 10.0.0.5 ({family} package) is older than {pins.NODE_MIN_MAJOR}")
+    assert "NodeSource" in message and "\n" not in message
+    assert CHP_INSTALL not in runner.commands
+
+
+def test_node_too_old_already_installed(make_host):
+    host, runner = make_host({"os-release": DEBIAN_12, "node-version": "v16.20.2", "chp-version": ""})
+    with pytest.raises(HubswarmError, match="Node.js 16 .* older than 18"):
+        node.install_node(host)
+    assert runner.commands == []
+
+
+# --- the other hub steps ----------------------------------------------------------------
+
+
+def test_pip_install_fresh_and_done(make_host):
+    host, runner = make_host({})
+    python_env.pip_install(host)
+    [command] = runner.commands
+    assert "python3 -m venv /opt/jupyterhub && " in command
+    import json
+
+    host, runner = make_host({"venv:/opt/jupyterhub": json.dumps(pins.HUB_REQUIREMENTS)})
+    python_env.pip_install(host)
+    assert runner.commands == []
+
+
+def test_make_cert(make_host):
+    host, runner = make_host({"dir:/srv/jupyterhub": "700 root root", "dir:/srv/jupyterhub/ssl": ""})
+    certs.make_cert(host)
+    assert runner.commands[0] == "install -d -m 700 -o root -g root /srv/jupyterhub/ssl"
+    assert "-subj /CN=hub.example.com" in runner.commands[1]
+    assert len(runner.commands) == 2
+
+
+def test_make_cert_uses_the_address_without_domain(make_host):
+    host, runner = make_host({"dir:/srv/jupyterhub": "700 root root", "dir:/srv/jupyterhub/ssl": "700 root root",
+                              "cert:/srv/jupyterhub/ssl/hub.crt": "valid\n    IP Address:10.0.0.5"}, domain="")
+    certs.make_cert(host)
+    assert runner.commands == []
+
+
+@pytest.mark.parametrize(
+    "state, commands",
+    [
+        ("inactive false", ["docker swarm init --advertise-addr 10.0.0.5 >/dev/null"]),
+        ("active true c1 n1", []),
+    ],
+)
+def test_swarm_init(make_host, state, commands):
+    host, runner = make_host({"addresses": "54.1.2.3 10.0.0.5", "swarm-state": state}, address="hub.example.com")
+    swarm.swarm_init(host)
+    assert runner.commands == [c.replace("10.0.0.5", "54.1.2.3") for c in commands]
+
+
+def test_nginx_debian_first_run(make_host):
+    host, runner = make_host({"os-release": DEBIAN_12, "link:/etc/nginx/sites-enabled/jupyterhub": None,
+                              "exists:/etc/nginx/sites-enabled/default": "", "unit:nginx": "enabled\nactive",
+                              f"dir:{nginx.ACME_ROOT}": "755 root root"})
+    nginx.nginx(host)
+    site, link, default = nginx.site_paths("apt")
+    assert len(runner.commands) == 3
+    assert runner.calls[0].stdin == nginx.render_site(host.config, "hub.example.com")
+    assert runner.commands[1] == f"ln -sfn {site} {link} && rm -f {default}"
+    assert runner.commands[2].startswith("nginx -t -q && ")
+
+
+def test_nginx_amazon_in_place(make_host):
+    host, _ = make_host({})
+    text = nginx.render_site(host.config, "hub.example.com")
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    host, runner = make_host({"os-release": AMAZON_2023, "file:/etc/nginx/conf.d/jupyterhub.conf": f"{sha} 644 root root",
+                              "unit:nginx": "enabled\nactive", f"dir:{nginx.ACME_ROOT}": "755 root root"})
+    nginx.nginx(host)
+    assert runner.commands == []
+
+
+def test_start_hub_first_start_waits(make_host):
+    host, runner = make_host({"unit:jupyterhub": "disabled\ninactive", "hub-inputs": "abc"})
+    hub.start_hub(host)
+    assert runner.commands[1] == "systemctl daemon-reload"
+    assert runner.commands[2].endswith("systemctl start jupyterhub")
+    assert runner.commands[3] == "systemctl enable jupyterhub"
+    assert "/hub/login" in runner.commands[4]
+
+
+def test_start_hub_wait_timeout_is_one_line(make_host):
+    host, runner = make_host({"unit:jupyterhub": "disabled\ninactive", "hub-inputs": "abc"})
+    runner.fail_on["seq 120"] = (1, "")
+    with pytest.raises(HubswarmError, match=r"did not answer on /hub/login within 120 s: see 'journalctl -u jupyterhub'"):
+        hub.start_hub(host)
+
+
+# --- write-env and check mode ------------------------------------------------------------
+
+OLD_ENV = 'OAUTH_CLIENT_ID="old-client-id"\nOAUTH_CLIENT_SECRET="old-secret-value"\n'
+
+
+def env_values():
+    from tasks import auth
+
+    return auth.hub_secrets(
+        type("C", (), {"authenticator": "google", "lab": False})(),
+        {"OAUTH_CLIENT_ID": "new-client-id", "OAUTH_CLIENT_SECRET": "new-secret-value"},
+    )
+
+
+def test_write_env_apply(make_host):
+    host, runner = make_host({"dir:/srv/jupyterhub": "700 root root"})
+    users.write_env(host, env_values())
+    [call] = runner.calls
+    assert call.stdin == (
+        'OAUTH_CLIENT_ID="new-client-id"\nOAUTH_CLIENT_SECRET="new-secret-value"\n'
+        'OAUTH_CALLBACK_URL="https://hub.example.com/hub/oauth_callback"\n'
+    )
+    assert "new-secret-value" not in call.command
+    assert "chmod 600" in call.script
+
+
+def test_write_env_callback_from_instance_metadata(make_host):
+    host, runner = make_host({"dir:/srv/jupyterhub": "700 root root",
+                              "ec2-public-hostname": "ec2-54-1-2-3.us-west-2.compute.amazonaws.com"}, domain="")
+    users.write_env(host, env_values())
+    assert 'OAUTH_CALLBACK_URL="https://ec2-54-1-2-3.us-west-2.compute.amazonaws.com/hub/oauth_callback"' in runner.calls[0].stdin
+
+
+def test_write_env_no_callback_name(make_host):
+    host, runner = make_host({"dir:/srv/jupyterhub": "700 root root"}, domain="")
+    with pytest.raises(HubswarmError, match="no callback URL for 10.0.0.5: set HUBSWARM_DOMAIN"):
+        users.write_env(host, env_values())
+    assert runner.commands == []
+
+
+def test_write_env_check_mode_masks_the_diff(make_host, recap_out):
+    host, runner = make_host(
+        {"dir:/srv/jupyterhub": "700 root root", "file:/srv/jupyterhub/env": "0" * 64 + " 600 root root",
+         "content:/srv/jupyterhub/env": OLD_ENV},
+        check=True,
+    )
+    users.write_env(host, env_values())
+    assert runner.calls == []
+    assert "content:/srv/jupyterhub/env" in runner.probed
+    out = recap_out.getvalue()
+    for value in ("old-client-id", "old-secret-value", "new-client-id", "new-secret-value", "hub.example.com"):
+        assert value not in out
+    assert f'+OAUTH_CALLBACK_URL={MASK}' in out
+    assert out.startswith("[10.0.0.5] test-step: would change /srv/jupyterhub/env:\n")
+    assert host.record.changes == ["file /srv/jupyterhub/env (600 root:root)"]
+
+
+def test_check_mode_hub_setup_runs_only_probes(make_host):
+    """Every hub step on a bare Debian host, in check mode: probes only, changes listed."""
+    from tasks import workflows
+
+    host, runner = make_host({"os-release": DEBIAN_12, "addresses": "10.0.0.5", "swarm-state": "inactive false"},
+                             check=True)
+    needed = {"write-env": env_values(), "userlist": users.parse_userlist("a@x.io admin\n"), "hub-config": "google"}
+    for step in workflows.HUB_SETUP:
+        step(host, needed.get(step.name))
+    assert runner.calls == []
+    changes = host.record.changes
+    assert "install ca-certificates, curl, nginx, openssl, python3-venv, rsync" in changes
+    assert "install docker.io" in changes
+    assert f"configurable-http-proxy {pins.CONFIGURABLE_HTTP_PROXY} from npm" in changes
+    assert "self-signed certificate for hub.example.com" in changes
+    assert "file /srv/jupyterhub/env (600 root:root)" in changes
+    assert "file /srv/jupyterhub/jupyterhub_config.py (600 root:root)" in changes
+    assert "swarm initialised, advertising 10.0.0.5" in changes
+    assert "reload nginx (after nginx -t)" in changes

@@ -1,0 +1,130 @@
+"""The files/ templates render to valid configs with the settings that matter."""
+
+import os
+
+import pytest
+
+from fakehost import hub_config
+from tasks import hub, nginx
+from tasks.core import render
+
+
+@pytest.fixture
+def real_config():
+    """The hubswarm section fabfile.py really builds (its .env loading undone afterwards)."""
+    saved = dict(os.environ)
+    try:
+        import fabric
+
+        import fabfile
+
+        config = fabric.Config()
+        config.load_collection(fabfile.ns.configuration())
+        yield config.hubswarm
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_real_config_has_what_the_steps_read(real_config):
+    for name in ("srv", "venv", "image", "mem_limit", "authenticator", "domain", "letsencrypt_live",
+                 "cluster", "region", "address", "lab", "userlist"):
+        assert hasattr(real_config, name), name
+    assert real_config.tags.cluster_key == "hubswarm:cluster"
+    assert real_config.tags.role_key == "hubswarm:role"
+    text = hub.render_hub_config(real_config, "10.0.0.5", "hub.example.com")
+    compile(text, "jupyterhub_config.py", "exec")
+
+
+@pytest.mark.parametrize(
+    "authenticator, klass, env",
+    [
+        ("google", '"google"', ["OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL"]),
+        ("github", '"github"', ["OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL"]),
+        ("password", '"shared-password"', ["HUB_USER_PASSWORD", "HUB_ADMIN_PASSWORD"]),
+    ],
+)
+def test_hub_config_compiles(authenticator, klass, env):
+    config = hub_config(authenticator=authenticator, image='img/"quoted":1', mem_limit="4G")
+    text = hub.render_hub_config(config, "10.0.0.5", "hub.example.com")
+    compile(text, "jupyterhub_config.py", "exec")
+    assert f"c.JupyterHub.authenticator_class = {klass}\n" in text
+    assert text.count("c.JupyterHub.authenticator_class") == 1
+    for var in env:
+        assert f'os.environ["{var}"]' in text
+    assert 'c.JupyterHub.public_url = "https://hub.example.com/"' in text
+    assert 'c.JupyterHub.hub_bind_url = "http://10.0.0.5:8081"' in text
+    assert 'SRV = "/srv/jupyterhub"' in text
+    assert 'c.SwarmSpawner.image = "img/\\"quoted\\":1"' in text
+    assert 'c.SwarmSpawner.mem_limit = "4G"' in text
+    assert '"node.labels.hubswarm.notebooks == true"' in text
+
+
+def test_hub_config_runs_with_a_fake_jupyterhub(tmp_path, monkeypatch):
+    """Executed with stand-ins for JupyterHub, it reads the userlist as the parser does."""
+    import sys
+    import types
+
+    (tmp_path / "userlist").write_text("Alice@x.io admin\nbob@y.org # c\n\n")
+    text = hub.render_hub_config(hub_config(srv=str(tmp_path)), "10.0.0.5", "h")
+
+    class Section(dict):
+        def __getattr__(self, name):
+            return self.setdefault(name, Section())
+
+        def __setattr__(self, name, value):
+            self[name] = value
+
+    module = types.ModuleType("dockerspawner")
+    module.SwarmSpawner = type("SwarmSpawner", (), {})
+    monkeypatch.setitem(sys.modules, "dockerspawner", module)
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "i")
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "s")
+    monkeypatch.setenv("OAUTH_CALLBACK_URL", "u")
+    c = Section()
+    exec(compile(text, "jupyterhub_config.py", "exec"), {"get_config": lambda: c})
+    assert c.Authenticator.allowed_users == {"alice", "bob"}
+    assert c.Authenticator.admin_users == {"alice"}
+    assert c.Authenticator.username_map == {"alice@x.io": "alice", "bob@y.org": "bob"}
+
+
+@pytest.mark.parametrize("live", ["", "/etc/letsencrypt/live/hub.example.com"])
+def test_nginx_site(live):
+    text = nginx.render_site(hub_config(letsencrypt_live=live), "hub.example.com")
+    cert, key = nginx.tls_files(hub_config(letsencrypt_live=live))
+    for needle in (
+        "return 301 https://$host$request_uri;",
+        "ssl_protocols TLSv1.2 TLSv1.3;",
+        'add_header Strict-Transport-Security "max-age=63072000" always;',
+        "proxy_set_header Upgrade $http_upgrade;",
+        "proxy_set_header Connection $connection_upgrade;",
+        "server_name hub.example.com;",
+        f"ssl_certificate {cert};",
+        f"ssl_certificate_key {key};",
+        f"root {nginx.ACME_ROOT};",
+        "proxy_pass http://127.0.0.1:8000;",
+    ):
+        assert needle in text
+    assert "TLSv1.1" not in text and "TLSv1 " not in text
+    assert text.count("{") == text.count("}")
+
+
+def test_systemd_unit():
+    text = render("jupyterhub.service.j2", srv="/srv/jupyterhub", venv="/opt/jupyterhub")
+    lines = text.splitlines()
+    for line in (
+        "EnvironmentFile=/srv/jupyterhub/env",
+        "Restart=on-failure",
+        "ExecStart=/opt/jupyterhub/bin/jupyterhub -f /srv/jupyterhub/jupyterhub_config.py",
+        "Requires=docker.service",
+        "WantedBy=multi-user.target",
+    ):
+        assert line in lines
+    assert text.endswith("\n")
+
+
+def test_missing_template_value_is_an_error():
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError):
+        render("jupyterhub.service.j2", srv="/srv/jupyterhub")

@@ -1,0 +1,184 @@
+"""The userlist parser and the authenticators' local secrets."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from fakehost import hub_config
+from tasks import auth, users
+from tasks.core import HubswarmError
+from tasks.core.secrets import MASK, mask
+
+# --- userlist ------------------------------------------------------------------------
+
+
+def test_parse_userlist_valid():
+    text = (
+        "# the hub's users\n"
+        "\n"
+        "Alice@Example.com admin\n"
+        "   bob@example.org    # a comment\n"
+        "carol@uni.edu admin # the other admin\n"
+        "\t\n"
+    )
+    parsed = users.parse_userlist(text, source="my-users")
+    assert [(u.email, u.name, u.admin) for u in parsed] == [
+        ("alice@example.com", "alice", True),
+        ("bob@example.org", "bob", False),
+        ("carol@uni.edu", "carol", True),
+    ]
+
+
+def test_render_userlist_round_trip():
+    parsed = users.parse_userlist("a@x.io admin\nb@x.io\n")
+    assert users.render_userlist(parsed) == "a@x.io admin\nb@x.io\n"
+    assert users.parse_userlist(users.render_userlist(parsed)) == parsed
+
+
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("a@x.io admin\nnot-an-email\n", 2, ["'not-an-email' is not an email address", "write 'email [admin]'"]),
+        ("a@x.io admin\nb@localhost\n", 2, ["'b@localhost' is not an email address"]),
+        ("a@x.io admin\nadmin b@x.io\n", 2, ["'admin' is not an email address"]),
+        ("# c\n\na@x.io admin extra\n", 3, ["too many words", "write 'email [admin]'"]),
+        ("a@x.io root\n", 1, ["unknown role 'root'", "the only role word is 'admin'"]),
+        ("a@x.io Admin\n", 1, ["unknown role 'Admin'"]),
+        (
+            "alice@x.io admin\n# c\nALICE@y.org\n", 3,
+            ["user 'alice' is already on line 1", "same email local part", "keep one line per person"],
+        ),
+    ],
+)
+def test_parse_userlist_errors_name_file_line_and_fix(text, line, words):
+    with pytest.raises(HubswarmError) as err:
+        users.parse_userlist(text, source="/home/me/userlist")
+    message = str(err.value)
+    assert message.startswith(f"/home/me/userlist line {line}: ")
+    assert ": " in message and "\n" not in message
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize("text", ["a@x.io\nb@x.io\n", "", "# only comments\n\n"])
+def test_parse_userlist_needs_an_admin(text):
+    with pytest.raises(HubswarmError) as err:
+        users.parse_userlist(text, source="/home/me/userlist")
+    assert str(err.value) == "/home/me/userlist: no admin: add ' admin' after at least one email"
+
+
+def test_read_userlist_missing_file(tmp_path):
+    path = tmp_path / "userlist"
+    with pytest.raises(HubswarmError) as err:
+        users.read_userlist(hub_config(userlist=str(path)))
+    assert str(path) in str(err.value) and "userlist.example" in str(err.value)
+
+
+def test_read_userlist_names_the_file(tmp_path):
+    path = tmp_path / "userlist"
+    path.write_text("a@x.io admin\nb@x.io boss\n")
+    with pytest.raises(HubswarmError) as err:
+        users.read_userlist(hub_config(userlist=str(path)))
+    assert str(err.value).startswith(f"{path} line 2: unknown role 'boss'")
+    path.write_text("a@x.io admin\n")
+    assert users.read_userlist(hub_config(userlist=str(path))) == [users.User("a@x.io", True)]
+
+
+def test_userlist_example_parses():
+    from fakehost import ROOT
+
+    assert any(u.admin for u in users.parse_userlist((ROOT / "userlist.example").read_text()))
+
+
+# --- auth ---------------------------------------------------------------------------
+
+USER_PW, ADMIN_PW = "user-pass-1234", "admin-" + "x" * 30
+
+
+def cfg(authenticator="google", lab=False):
+    return SimpleNamespace(authenticator=authenticator, lab=lab)
+
+
+def test_oauth_secrets_are_read_and_the_secret_registered():
+    env = {"OAUTH_CLIENT_ID": " id-123.apps ", "OAUTH_CLIENT_SECRET": "GOCSPX-supersecret\n"}
+    values = auth.hub_secrets(cfg("google"), env)
+    assert values == {"OAUTH_CLIENT_ID": "id-123.apps", "OAUTH_CLIENT_SECRET": "GOCSPX-supersecret"}
+    assert mask("secret is GOCSPX-supersecret.") == f"secret is {MASK}."
+
+
+def test_oauth_callback_url_is_passed_through():
+    env = {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "sec-ret", "OAUTH_CALLBACK_URL": "https://h/cb"}
+    assert auth.hub_secrets(cfg("github"), env)["OAUTH_CALLBACK_URL"] == "https://h/cb"
+
+
+@pytest.mark.parametrize(
+    "env, missing",
+    [
+        ({}, "OAUTH_CLIENT_ID"),
+        ({"OAUTH_CLIENT_SECRET": "s3cret"}, "OAUTH_CLIENT_ID"),
+        ({"OAUTH_CLIENT_ID": "id"}, "OAUTH_CLIENT_SECRET"),
+        ({"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "   "}, "OAUTH_CLIENT_SECRET"),
+    ],
+)
+@pytest.mark.parametrize("name", ["google", "github"])
+def test_oauth_secret_missing(env, missing, name):
+    with pytest.raises(HubswarmError) as err:
+        auth.hub_secrets(cfg(name), env)
+    message = str(err.value)
+    assert message.startswith(f"{missing} is missing: put the {name} OAuth client's {missing} in .env")
+    assert ".env.example" in message
+
+
+def test_hub_secrets_reads_the_process_environment(monkeypatch):
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "env-id")
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "env-secret")
+    monkeypatch.delenv("OAUTH_CALLBACK_URL", raising=False)
+    assert auth.hub_secrets(cfg("google")) == {"OAUTH_CLIENT_ID": "env-id", "OAUTH_CLIENT_SECRET": "env-secret"}
+
+
+@pytest.mark.parametrize("name", ["gitlab", "", "Google", "shared-password"])
+def test_unknown_authenticator(name):
+    with pytest.raises(HubswarmError) as err:
+        auth.hub_secrets(cfg(name), {})
+    assert str(err.value) == (
+        f"unknown authenticator {name!r}: set HUBSWARM_AUTHENTICATOR to one of google, github, password"
+    )
+
+
+def test_password_authenticator_is_lab_only():
+    with pytest.raises(HubswarmError) as err:
+        auth.hub_secrets(cfg("password", lab=False), {"HUBSWARM_HUB_PASSWORD": USER_PW,
+                                                      "HUBSWARM_HUB_ADMIN_PASSWORD": ADMIN_PW})
+    assert "for the lab only" in str(err.value) and "google or github" in str(err.value)
+    assert auth.checked_authenticator(cfg("password", lab=True)) == "password"
+
+
+@pytest.mark.parametrize(
+    "user, admin",
+    [
+        ("", ADMIN_PW),
+        ("short7!", ADMIN_PW),
+        (USER_PW, ""),
+        (USER_PW, "a" * 31),
+        ("b" * 32, "b" * 32),  # the same password twice
+    ],
+)
+def test_password_rules(user, admin):
+    env = {"HUBSWARM_HUB_PASSWORD": user, "HUBSWARM_HUB_ADMIN_PASSWORD": admin}
+    with pytest.raises(HubswarmError) as err:
+        auth.hub_secrets(cfg("password", lab=True), env)
+    message = str(err.value)
+    assert "HUBSWARM_HUB_PASSWORD (8+ characters)" in message
+    assert "HUBSWARM_HUB_ADMIN_PASSWORD (32+)" in message
+    for value in (user, admin):
+        if value:
+            assert value not in message
+
+
+def test_password_secrets_at_the_minimum_lengths_are_registered():
+    user, admin = "u" * 8, "A" * 32
+    env = {"HUBSWARM_HUB_PASSWORD": user, "HUBSWARM_HUB_ADMIN_PASSWORD": admin}
+    assert auth.hub_secrets(cfg("password", lab=True), env) == {
+        "HUB_USER_PASSWORD": user, "HUB_ADMIN_PASSWORD": admin,
+    }
+    assert mask(f"{user} / {admin}") == f"{MASK} / {MASK}"
