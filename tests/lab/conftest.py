@@ -7,10 +7,13 @@ Tests marked `lab_teardown` run after every other test of the session (they dest
 """
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import paramiko
 import pytest
 from fabric import Connection
+from fabrun import fab
 
 from tasks import lab as lab_module
 
@@ -61,3 +64,50 @@ def connect(lab):
     yield factory
     for connection in connections:
         connection.close()
+
+
+@dataclass
+class LabUsers:
+    """The lab userlist and the shared passwords lab.up made (secrets)."""
+
+    path: Path
+    admin: str
+    student: str
+    password: str
+    admin_password: str
+
+    @property
+    def secrets(self):
+        return [self.password, self.admin_password]
+
+
+@pytest.fixture(scope="session")
+def lab_users(lab):
+    path = Path(lab.env["HUBSWARM_USERLIST"])
+    names = [(line.split()[0].split("@")[0], line.split()[1:]) for line in path.read_text().splitlines() if line.strip()]
+    return LabUsers(
+        path=path,
+        admin=next(name for name, roles in names if roles == ["admin"]),
+        student=next(name for name, roles in names if not roles),
+        password=lab.env["HUBSWARM_HUB_PASSWORD"],
+        admin_password=lab.env["HUBSWARM_HUB_ADMIN_PASSWORD"],
+    )
+
+
+@pytest.fixture(scope="session")
+def hub_run(lab):
+    """`fab setup-hub start-hub` on a freshly recreated lab hub; the FabRun of that first run.
+
+    HUBSWARM_TEST_REUSE=1 keeps the hub as it is (faster when working on tests).
+    """
+    if os.environ.get("HUBSWARM_TEST_REUSE") != "1":
+        lab_module.recreate_host("hub")
+    return fab("setup-hub", "start-hub")
+
+
+@pytest.fixture
+def fresh_host(lab):
+    """A pristine lab host, not in EC2, thrown away after the test: its IP."""
+    ip = lab_module.spare_host("spare1", "10.213.0.101")
+    yield ip
+    lab_module.remove_host("spare1")

@@ -22,13 +22,14 @@ def login_status(hub_ip):
 def can_log_in(hub_ip, name, password):
     """True when the hub accepts ``name`` and ``password`` on its login form."""
     session = requests.Session()
-    session.verify = False
-    session.get(f"https://{hub_ip}/hub/login", timeout=10)
+    # verify per request: a session's verify=False loses to REQUESTS_CA_BUNDLE.
+    session.get(f"https://{hub_ip}/hub/login", timeout=10, verify=False)
     reply = session.post(
-        f"https://{hub_ip}/hub/login",
+        url=f"https://{hub_ip}/hub/login",
         data={"username": name, "password": password, "_xsrf": session.cookies.get("_xsrf", "")},
         allow_redirects=False,
         timeout=30,
+        verify=False,
     )
     return reply.status_code == 302 and "/hub/login" not in reply.headers.get("Location", "")
 
