@@ -11,20 +11,20 @@ NOTEBOOK_LABEL = "hubswarm.notebooks"
 
 SWARM_STATE = facts.command_output(
     "swarm-state",
-    "docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} "
-    "{{.Swarm.Cluster.ID}} {{.Swarm.NodeID}}'",
+    # (.Swarm.Cluster is nil on workers: a template touching it fails there.)
+    "docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}'",
 )
 
 
 def parse_swarm_state(text):
-    """(state, is_manager, cluster_id, node_id) from the SWARM_STATE answer."""
-    words = text.split() + ["", "", "", ""]
-    return words[0] or "inactive", words[1] == "true", words[2], words[3]
+    """(state, is_manager, node_id) from the SWARM_STATE answer."""
+    words = text.split() + ["", "", ""]
+    return words[0] or "inactive", words[1] == "true", words[2]
 
 
 def init_command(state_text, advertise_ip, host_name):
     """``docker swarm init`` when the node is in no swarm, "" when it manages one."""
-    state, manager, _, _ = parse_swarm_state(state_text)
+    state, manager, _ = parse_swarm_state(state_text)
     if state == "inactive":
         return f"docker swarm init --advertise-addr {shlex.quote(advertise_ip)} >/dev/null"
     if state == "active" and manager:
@@ -67,7 +67,7 @@ class JoinInfo:
 
 def join_info(hub):
     """Read the worker join token and node list from the hub (token registered as secret)."""
-    state, manager, _, _ = parse_swarm_state(hub.fact(SWARM_STATE).text)
+    state, manager, _ = parse_swarm_state(hub.fact(SWARM_STATE).text)
     if not (state == "active" and manager):
         raise HubswarmError(f"{hub.name} manages no swarm yet: run 'fab setup-hub' (swarm-init) first")
     token = secret(hub.sudo("docker swarm join-token -q worker", what="reading the join token").strip())
@@ -96,7 +96,7 @@ LEAVE_SCRIPT = "docker swarm leave --force >/dev/null"
 
 def join_plan(state_text, info, rejoin, host_name):
     """("", "") when in this swarm; else what to say and the script that joins."""
-    state, _, _, node_id = parse_swarm_state(state_text)
+    state, _, node_id = parse_swarm_state(state_text)
     if state == "active" and node_id in info.known_nodes:
         return "", ""
     if state == "inactive":

@@ -57,12 +57,13 @@ def join_workers(c, rejoin=False, hub=None):
     failing does not stop the others; the exit code is then non-zero.
     Example: fab join-workers
     """
+    image = image_step(c)
     hub_node = hub_host(c, hub)
     workers = hosts_for(c, inventory.WORKER)
     info = read_join_info(hub_node)
 
     join = Step("swarm-join", lambda host: swarm.swarm_join(host, info, rejoin))
-    steps = [packages.install_worker_packages, docker.install_docker, join, image_step(c)]
+    steps = [packages.install_worker_packages, docker.install_docker, join, image]
     failed = run_steps(workers, steps, {})
     failed += run_steps([hub_node], [swarm.swarm_nodes], {})
     stop_if_failed(failed)

@@ -217,11 +217,11 @@ def test_cert_round_trip_with_real_openssl(tmp_path, name):
 @pytest.mark.parametrize(
     "text, parsed",
     [
-        ("inactive false  ", ("inactive", False, "", "")),
-        ("active true abc123 node1", ("active", True, "abc123", "node1")),
-        ("active false abc123 node2", ("active", False, "abc123", "node2")),
-        ("", ("inactive", False, "", "")),
-        ("pending false  ", ("pending", False, "", "")),
+        ("inactive false ", ("inactive", False, "")),
+        ("active true node1", ("active", True, "node1")),
+        ("active false node2", ("active", False, "node2")),
+        ("", ("inactive", False, "")),
+        ("pending false ", ("pending", False, "")),
     ],
 )
 def test_parse_swarm_state(text, parsed):
