@@ -65,7 +65,7 @@ def join_workers(c, rejoin=False, hub=None):
     join = Step("swarm-join", lambda host: swarm.swarm_join(host, info, rejoin))
     steps = [packages.install_worker_packages, docker.install_docker, join, image]
     failed = run_steps(workers, steps, {})
-    failed += run_steps([hub_node], [swarm.swarm_nodes], {})
+    failed += run_steps([hub_node], [image, swarm.swarm_nodes], {})
     stop_if_failed(failed)
 
 

@@ -39,7 +39,7 @@ def make_host(monkeypatch, recap_out):
         connection = SimpleNamespace(host=address, user=user, port=22)
         host = Host(connection, address, SETTINGS)
         runner = FakeRunner(dict(answers or {}))
-        monkeypatch.setattr(host, "_run", runner)
+        monkeypatch.setattr(host, "_exec", runner)
         host.record = recap.start(host.name, "test-step", check)
         return host, runner
 

@@ -1,7 +1,7 @@
 """Helpers for the unit tests: a fake host that answers probes from canned facts.
 
 "Probe output in, commands out": a ``make_host`` host (conftest.py) is a real
-:class:`tasks.core.host.Host` whose ``_run`` answers the batched probe scripts
+:class:`tasks.core.host.Host` whose ``_exec`` answers the batched probe scripts
 from a dict of canned fact answers (framed with ``facts.MARKER`` exactly as
 bash would frame them) and records every other command it is asked to run.
 Nothing here touches the network, SSH or Docker.
@@ -94,7 +94,7 @@ class Call:
 
 @dataclass
 class FakeRunner:
-    """Stands in for ``Host._run``: answers probes, records changes."""
+    """Stands in for ``Host._exec``: answers probes, records changes (stdin as text)."""
 
     answers: dict
     calls: list = field(default_factory=list)
@@ -105,6 +105,7 @@ class FakeRunner:
     fail_on: dict = field(default_factory=dict)
 
     def __call__(self, command, stdin=None):
+        stdin = stdin.read().decode() if stdin is not None else None
         argv = shlex.split(command)
         assert argv[:4] == ["sudo", "-n", "bash", "-c"] and len(argv) == 5, command
         script = argv[4]
@@ -113,15 +114,15 @@ class FakeRunner:
             assert keys, script
             self.probes.append(keys)
             out = frame((k, normalize(self.answers.get(k))) for k in keys)
-            return SimpleNamespace(exited=0, stdout=out, stderr="")
+            return 0, out, ""
         self.calls.append(Call(script, stdin, command))
         for needle, (rc, err) in self.fail_on.items():
             if needle in script:
-                return SimpleNamespace(exited=rc, stdout="", stderr=err)
+                return rc, "", err
         for needle, updates in self.after.items():
             if needle in script:
                 self.answers.update(updates)
-        return SimpleNamespace(exited=0, stdout="", stderr="")
+        return 0, "", ""
 
     @property
     def commands(self):

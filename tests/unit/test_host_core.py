@@ -22,10 +22,10 @@ def bare_host(result):
     calls = []
 
     def run(command, stdin=None):
-        calls.append((command, stdin))
-        return result
+        calls.append((command, stdin.read().decode() if stdin is not None else None))
+        return result.exited, result.stdout, result.stderr
 
-    host._run = run
+    host._exec = run
     return host, calls
 
 
@@ -297,5 +297,5 @@ def test_fake_runner_answers_defaults():
     runner = FakeRunner({})
     from tasks.core import facts as F
 
-    out = runner("sudo -n bash -c " + shlex.quote(F.batch_script([F.which("x")]))).stdout
+    _, out, _ = runner("sudo -n bash -c " + shlex.quote(F.batch_script([F.which("x")])))
     assert F.parse_batch(out)["which:x"].rc == 1
