@@ -37,7 +37,6 @@ class Host:
         self.name = name
         self.settings = settings
         self.record = None  # the Record of the step running now
-        self.commands_run = 0
         self._facts = {}
         self._opened = False
 
@@ -80,6 +79,7 @@ class Host:
                 f"({exc.strerror or exc}): check the host is running and SSH is open"
             ) from None
         self._opened = True
+        self.settings.recap.count(connections=1)
 
     def _exec(self, command, stdin=None):
         """(exit code, stdout, stderr) of ``command``; ``stdin``: a binary stream or None.
@@ -87,7 +87,7 @@ class Host:
         Input goes straight on the SSH channel: Invoke would feed it one byte per 10 ms.
         """
         self.open()
-        self.commands_run += 1
+        self.settings.recap.count(commands=1)
         if stdin is None:
             result = self.connection.run(command, hide=True, warn=True, pty=False, in_stream=False)
             return result.exited, result.stdout, result.stderr
@@ -139,6 +139,11 @@ class Host:
         if not own:
             raise HubswarmError(f"{self.name} reports no IP address (hostname -I)")
         return own[0]
+
+    @property
+    def knows_facts(self):
+        """False before the first probe and after a change."""
+        return bool(self._facts)
 
     def forget(self):
         """Drop cached facts: the host has changed."""

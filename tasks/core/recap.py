@@ -36,7 +36,14 @@ class Recap:
     def __init__(self, stream=None):
         self.records = []
         self.stream = stream
+        self.connections = 0  # SSH connections opened by this run
+        self.commands = 0  # remote commands run
         self._lock = threading.Lock()
+
+    def count(self, connections=0, commands=0):
+        with self._lock:
+            self.connections += connections
+            self.commands += commands
 
     def start(self, host, task, check):
         record = Record(host, task, check)
@@ -75,6 +82,7 @@ class Recap:
         )
         for r in self.failed():
             lines.append(f"failed: {r.host} {r.task}: {r.error}")
+        lines.append(f"ssh: {self.connections} connection(s), {self.commands} remote command(s)")
         return mask("\n".join(lines))
 
     def print_table(self):

@@ -107,8 +107,9 @@ def run_steps(hosts, steps, needed):
             record = RECAP.start(host.name, s.name, SETTINGS.check)
             host.record = record
             try:
-                if index == 0:
-                    prefetch(host, steps)
+                if not host.knows_facts:
+                    # First step, or the host changed: probe what the rest will read.
+                    prefetch(host, steps[index:])
                 s(host, needed.get(s.name))
             except HubswarmError as exc:
                 record.error = mask(str(exc))

@@ -246,6 +246,7 @@ def test_recap_table():
         "worker-long-name  install-docker  failed   12.0s",
         "ok=1 changed=1 failed=1",
         "failed: worker-long-name install-docker: docker install failed (exit 1): E: no space",
+        "ssh: 0 connection(s), 0 remote command(s)",
     ]
     assert [r.task for r in recap.failed()] == ["install-docker"]
 
@@ -255,7 +256,7 @@ def test_recap_table_check_mode_wording():
     lines = recap.table().split("\n")
     assert lines[1] == "RECAP (check mode: nothing was changed)"
     assert "would change" in lines[4]
-    assert lines[-2] == "ok=1 would_change=1 failed=1"
+    assert lines[-3] == "ok=1 would_change=1 failed=1"
 
 
 def test_recap_empty_prints_nothing():
