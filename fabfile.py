@@ -36,6 +36,8 @@ ns.configure(
     {
         # stdin at EOF (CI, cron) must not break sudo; secrets go on stdin explicitly.
         "run": {"in_stream": False},
+        # An unreachable host fails in seconds, not minutes.
+        "timeouts": {"connect": 15},
         **({"user": SSH_USER} if SSH_USER else {}),
         **({"connect_kwargs": {"key_filename": [SSH_KEY]}} if SSH_KEY else {}),
         "hubswarm": {

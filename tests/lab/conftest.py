@@ -111,3 +111,12 @@ def fresh_host(lab):
     ip = lab_module.spare_host("spare1", "10.213.0.101")
     yield ip
     lab_module.remove_host("spare1")
+
+
+@pytest.fixture(scope="session")
+def cluster_run(lab, hub_run):
+    """`fab setup-hub join-workers` with hosts found by tag, on freshly recreated workers."""
+    if os.environ.get("HUBSWARM_TEST_REUSE") != "1":
+        for number in range(1, len(lab.worker_ips) + 1):
+            lab_module.recreate_host(f"worker{number}")
+    return fab("setup-hub", "join-workers")

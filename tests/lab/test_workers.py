@@ -1,0 +1,69 @@
+"""join-workers on real lab hosts: discovery by tag, parallel joins, faults, images."""
+
+import subprocess
+
+from fabrun import fab
+
+CONTAINER = "hubswarm-lab-{}"
+
+
+def nodes(connect, hub_ip):
+    """{hostname: status} from `docker node ls` on the hub."""
+    out = connect(hub_ip).run("docker node ls --format '{{.Hostname}} {{.Status}}'", hide=True).stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def join_token(connect, hub_ip):
+    return connect(hub_ip).run("docker swarm join-token -q worker", hide=True).stdout.strip()
+
+
+def test_workers_found_by_tag_join_and_are_ready(lab, cluster_run, connect):
+    assert cluster_run.code == 0, cluster_run.output
+    assert nodes(connect, lab.hub_ip) == {"hub": "Ready", "worker1": "Ready", "worker2": "Ready"}
+    hosts = {host for host, _, _ in cluster_run.rows()}
+    assert hosts == {lab.hub_ip, *lab.worker_ips}
+
+
+def test_second_run_changes_nothing(cluster_run):
+    again = fab("setup-hub", "join-workers")
+    assert again.code == 0, again.output
+    assert again.changed() == []
+
+
+def test_notebook_image_is_the_same_on_every_node(lab, cluster_run, connect):
+    image = lab.env.get("HUBSWARM_IMAGE", "hubswarm/singleuser:6.1.1")
+    ids = {
+        ip: connect(ip).run(f"docker image inspect --format '{{{{.Id}}}}' {image}", hide=True).stdout.strip()
+        for ip in [lab.hub_ip, *lab.worker_ips]
+    }
+    assert len(set(ids.values())) == 1 and all(ids.values()), ids
+
+
+def test_one_worker_down_does_not_stop_the_other(lab, cluster_run, connect):
+    worker1, worker2 = lab.worker_ips[:2]
+    # worker1 leaves, so this run has a join to do; worker2 becomes unreachable.
+    connect(worker1).run("docker swarm leave", hide=True)
+    connect(lab.hub_ip).run("docker node rm --force worker1", hide=True)
+    subprocess.run(["docker", "stop", CONTAINER.format("worker2")], check=True, capture_output=True)
+    try:
+        faulty = fab("join-workers")
+    finally:
+        subprocess.run(["docker", "start", CONTAINER.format("worker2")], check=True, capture_output=True)
+    assert faulty.code != 0
+    assert (worker1, "swarm-join") in faulty.changed()
+    assert [host for host, _ in faulty.failed()] == [worker2]
+    assert nodes(connect, lab.hub_ip)["worker1"] == "Ready"
+
+    lab_ready = fab("lab.up")  # waits until worker2 has booted again
+    assert lab_ready.code == 0, lab_ready.output
+    healed = fab("join-workers")
+    assert healed.code == 0, healed.output
+    assert healed.failed() == []
+    assert nodes(connect, lab.hub_ip) == {"hub": "Ready", "worker1": "Ready", "worker2": "Ready"}
+
+
+def test_no_output_contains_the_join_token(lab, cluster_run, connect):
+    token = join_token(connect, lab.hub_ip)
+    again = fab("join-workers")
+    assert token not in cluster_run.output
+    assert token not in again.output
