@@ -46,6 +46,7 @@ def build_local(image, base, project_dir):
         "--build-arg", f"BASE={base}",
         "--build-arg", f"JUPYTERHUB_VERSION={pins.JUPYTERHUB}",
         "--build-arg", f"JUPYTERLAB_VERSION={pins.JUPYTERLAB}",
+        "--build-arg", f"IPYKERNEL_VERSION={pins.IPYKERNEL}",
         str(project_dir / RECIPE),
         what=f"building {image}",
     )

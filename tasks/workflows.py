@@ -3,6 +3,7 @@
 from fabric import task
 
 from . import certs, docker, hub, nginx, node, packages, python_env, swarm, users
+from .aws import launch, security_groups
 from .workers import hosts, join_workers, pull_image, push_image, remove_worker
 from .core import SETTINGS, host_task
 

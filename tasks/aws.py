@@ -1,0 +1,325 @@
+"""AWS resources of the cluster: its security groups and its EC2 instances (boto3)."""
+
+import math
+import socket
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from fabric import task
+
+from . import inventory
+from .core import SETTINGS, HubswarmError, fail
+from .core.run import configure
+
+ANYWHERE = ("0.0.0.0/0", "::/0")
+# Docker publishes host-mode ports from the kernel's ephemeral range, 32768-60999
+# (the original 32000-33000 missed most of it).
+NOTEBOOK_PORTS = (32768, 60999)
+# Protocol numbers AWS may report instead of names.
+PROTOCOL_NAMES = {"6": "tcp", "17": "udp"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One inbound rule: ``protocol`` ports ``low``-``high`` from ``source`` (a CIDR)."""
+
+    protocol: str
+    low: int
+    high: int
+    source: str
+    why: str = field(default="", compare=False)
+
+    def __str__(self):
+        ports = str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+        return f"{self.protocol} {ports} from {self.source}"
+
+    def permission(self):
+        """The rule as one boto3 ``IpPermissions`` entry."""
+        key, cidr = ("Ipv6Ranges", "CidrIpv6") if ":" in self.source else ("IpRanges", "CidrIp")
+        ranges = [{cidr: self.source, "Description": f"hubswarm: {self.why}"}]
+        return {"IpProtocol": self.protocol, "FromPort": self.low, "ToPort": self.high, key: ranges}
+
+
+def wanted_rules(vpc_cidr):
+    """The inbound rules of each group: ``{"hub": [...], "internal": [...]}``.
+
+    Never the Docker API (2375/2376): swarm mode does not need it.
+    """
+    public = [Rule("tcp", port, port, source, why) for port, why in
+              ((22, "SSH"), (80, "HTTP"), (443, "HTTPS")) for source in ANYWHERE]
+    inside = [
+        ("tcp", 22, 22, "SSH through the hub"),
+        ("tcp", 8081, 8081, "hub API"),
+        ("tcp", *NOTEBOOK_PORTS, "notebooks"),
+        ("tcp", 2377, 2377, "swarm management"),
+        ("tcp", 7946, 7946, "swarm nodes"),
+        ("udp", 7946, 7946, "swarm nodes"),
+        ("udp", 4789, 4789, "swarm overlay"),
+        ("tcp", 2049, 2049, "NFS"),
+    ]
+    return {"hub": public, "internal": [Rule(p, low, high, vpc_cidr, why) for p, low, high, why in inside]}
+
+
+def existing_rules(ip_permissions):
+    """boto3 ``IpPermissions`` as (protocol, low, high, source); protocol ``-1`` is any."""
+    found = []
+    for perm in ip_permissions:
+        protocol = PROTOCOL_NAMES.get(perm["IpProtocol"], perm["IpProtocol"])
+        low, high = perm.get("FromPort", 0), perm.get("ToPort", 65535)
+        sources = [r["CidrIp"] for r in perm.get("IpRanges", [])]
+        sources += [r["CidrIpv6"] for r in perm.get("Ipv6Ranges", [])]
+        found += [(protocol, low, high, source) for source in sources]
+    return found
+
+
+def missing_rules(wanted, existing_ip_permissions):
+    """The ``wanted`` rules no existing rule covers (same source, its ports within)."""
+    existing = existing_rules(existing_ip_permissions)
+
+    def covered(rule):
+        return any(
+            protocol in ("-1", rule.protocol) and source == rule.source
+            and (protocol == "-1" or low <= rule.low and rule.high <= high)
+            for protocol, low, high, source in existing
+        )
+
+    return [rule for rule in wanted if not covered(rule)]
+
+
+# --- recap -------------------------------------------------------------------
+
+
+def one_line(exc):
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, HubswarmError) else f"{type(exc).__name__}: {text}"
+
+
+@contextmanager
+def recorded(host, task_name):
+    """A recap record for work not done over SSH; a failure stops the run."""
+    recap = SETTINGS.recap
+    record = recap.start(host, task_name, SETTINGS.check)
+    try:
+        yield record
+    except Exception as exc:
+        record.error = one_line(exc)
+        recap.say(f"[{host}] {task_name}: FAILED: {record.error}")
+        raise HubswarmError(f"{host} {task_name}: {record.error}") from None
+    finally:
+        record.elapsed = time.monotonic() - record.started
+    if not record.changes:
+        recap.say(f"[{host}] {task_name}: ok")
+
+
+def change(record, line):
+    record.changes.append(line)
+    SETTINGS.recap.note(record, line)
+
+
+def guarded(body, *args):
+    """Run ``body``; any error ends the run in one line."""
+    try:
+        return body(*args)
+    except HubswarmError as exc:
+        fail(str(exc))
+    except Exception as exc:  # botocore's many errors: credentials, endpoint, permissions
+        fail(f"AWS: {one_line(exc)}")
+
+
+# --- security groups ---------------------------------------------------------
+
+
+def cluster_vpc(config, client):
+    """(VPC id, CIDR): ``vpc_id``, else the VPC of ``subnet_id``, else the default VPC."""
+    vpc_id = config.vpc_id
+    if not vpc_id and config.subnet_id:
+        vpc_id = client.describe_subnets(SubnetIds=[config.subnet_id])["Subnets"][0]["VpcId"]
+    filters = [{"Name": "vpc-id", "Values": [vpc_id]}] if vpc_id else [{"Name": "isDefault", "Values": ["true"]}]
+    vpcs = client.describe_vpcs(Filters=filters)["Vpcs"]
+    if not vpcs:
+        raise HubswarmError(
+            f"no VPC {vpc_id or 'by default'} in region {config.region}: set HUBSWARM_VPC_ID "
+            f"(or HUBSWARM_SUBNET_ID) to the cluster's VPC"
+        )
+    return vpcs[0]["VpcId"], vpcs[0]["CidrBlock"]
+
+
+def group_name(config, role):
+    return f"hubswarm-{config.cluster}-{role}"
+
+
+def ensure_group(client, config, vpc_id, name, rules, record):
+    """Create the group if missing and add its missing rules; its id (None if only in check mode)."""
+    found = client.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc_id]}]
+    )["SecurityGroups"]
+    group_id = found[0]["GroupId"] if found else None
+    if not found:
+        change(record, f"create group {name} in {vpc_id}")
+        if not SETTINGS.check:
+            tags = [{"Key": config.tags.cluster_key, "Value": config.cluster}, {"Key": "Name", "Value": name}]
+            group_id = client.create_security_group(
+                GroupName=name, VpcId=vpc_id, Description=f"hubswarm cluster {config.cluster}: {name}",
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
+            )["GroupId"]
+    missing = missing_rules(rules, found[0]["IpPermissions"] if found else [])
+    for rule in missing:
+        change(record, f"add {rule}")
+    if missing and not SETTINGS.check:
+        client.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[r.permission() for r in missing])
+    return group_id
+
+
+def ensure_groups(config, client):
+    """The cluster's groups, created or completed: ``{"hub": id, "internal": id}``."""
+    vpc_id, cidr = cluster_vpc(config, client)
+    ids = {}
+    for role, rules in wanted_rules(cidr).items():
+        name = group_name(config, role)
+        with recorded(name, "security-groups") as record:
+            ids[role] = ensure_group(client, config, vpc_id, name, rules, record)
+    return ids
+
+
+@task
+def security_groups(c):
+    """Create or complete the cluster's security groups (hub: SSH/HTTP/HTTPS; internal: VPC only).
+
+    In the VPC of HUBSWARM_VPC_ID, else of HUBSWARM_SUBNET_ID, else the default
+    VPC. hubswarm-<cluster>-hub opens 22, 80 and 443/tcp to anywhere (IPv4 and
+    IPv6); hubswarm-<cluster>-internal, for every node, opens from the VPC's
+    CIDR only: SSH 22, hub API 8081, notebooks 32768-60999/tcp, swarm 2377/tcp,
+    7946/tcp+udp and 4789/udp, NFS 2049/tcp. Never the Docker API (2375/2376).
+    Missing rules are added, existing ones left alone.
+    Example: fab security-groups
+    """
+    config = configure(c.config).config
+    guarded(ensure_groups, config, inventory.ec2_client(config))
+
+
+# --- instances ---------------------------------------------------------------
+
+
+def present(config, client, role):
+    """Names (else ids) of the cluster's running or pending instances of ``role``."""
+    tags = config.tags
+    filters = [
+        {"Name": f"tag:{tags.cluster_key}", "Values": [config.cluster]},
+        {"Name": f"tag:{tags.role_key}", "Values": [tags[role]]},
+        {"Name": "instance-state-name", "Values": ["running", "pending"]},
+    ]
+    names = []
+    for page in client.get_paginator("describe_instances").paginate(Filters=filters):
+        for raw in (i for r in page["Reservations"] for i in r["Instances"]):
+            tag_names = [t["Value"] for t in raw.get("Tags", []) if t["Key"] == "Name"]
+            names.append(tag_names[0] if tag_names else raw["InstanceId"])
+    return sorted(names)
+
+
+def missing_names(config, role, existing, wanted):
+    """Names for the ``wanted`` minus ``existing`` instances still to launch, lowest numbers first."""
+    if role == inventory.HUB:
+        return [] if existing else [f"{config.cluster}-hub"]
+    free = (f"{config.cluster}-worker{i}" for i in range(1, wanted + 1))
+    return [name for name in free if name not in existing][: max(0, wanted - len(existing))]
+
+
+def launch_one(client, config, role, name, group_ids):
+    tags = [
+        {"Key": "Name", "Value": name},
+        {"Key": config.tags.cluster_key, "Value": config.cluster},
+        {"Key": config.tags.role_key, "Value": config.tags[role]},
+    ]
+    options = {"SubnetId": config.subnet_id} if config.subnet_id else {}
+    reply = client.run_instances(
+        ImageId=config.ami, InstanceType=config.instance_type, KeyName=config.key_name,
+        MinCount=1, MaxCount=1, SecurityGroupIds=group_ids, **options,
+        TagSpecifications=[{"ResourceType": kind, "Tags": tags} for kind in ("instance", "volume")],
+    )
+    return reply["Instances"][0]["InstanceId"]
+
+
+def deadline_seconds(config):
+    try:
+        return float(config.launch_timeout)
+    except (TypeError, ValueError):
+        raise HubswarmError(f"HUBSWARM_LAUNCH_TIMEOUT must be seconds, not {config.launch_timeout!r}") from None
+
+
+def ssh_answers(address, deadline):
+    """True once an SSH server greets on ``address``:22, False at ``deadline``."""
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, 22), timeout=min(5, max(0.1, deadline - time.monotonic()))) as s:
+                if s.recv(4) == b"SSH-":
+                    return True
+        except OSError:
+            pass
+        time.sleep(min(2, max(0, deadline - time.monotonic())))
+    return False
+
+
+def wait_for_ssh(config, client, launched, deadline):
+    """Wait until port 22 answers on the address discovery will use (workers behind a gateway: not here)."""
+    roles = [inventory.HUB] if config.gateway else [inventory.HUB, inventory.WORKER]
+    for instance in (i for role in roles for i in inventory.describe(config, role, client) if i.instance_id in launched):
+        address = instance.address(config.address)
+        with recorded(instance.name, "wait-ssh"):
+            if not ssh_answers(address, deadline):
+                raise HubswarmError(
+                    f"{instance.instance_id} at {address}: port 22 did not answer in time: allow SSH from "
+                    f"here (HUBSWARM_ADDRESS=public?) or raise HUBSWARM_LAUNCH_TIMEOUT"
+                )
+
+
+def launch_cluster(config, client, workers, wait_ssh=True):
+    """Launch the hub and workers the cluster lacks, then wait for them; their ids."""
+    deadline = time.monotonic() + deadline_seconds(config)
+    todo, existing = [], []
+    for role, wanted in ((inventory.HUB, 1), (inventory.WORKER, workers)):
+        names = present(config, client, role)
+        existing += names
+        todo += [(role, name) for name in missing_names(config, role, names, wanted)]
+    if todo and not (config.ami and config.key_name):
+        raise HubswarmError("launch needs an AMI and a key pair: set HUBSWARM_AMI and HUBSWARM_KEY_NAME")
+    for name in existing:
+        with recorded(name, "launch"):
+            pass
+    if not todo:
+        return []
+    groups = ensure_groups(config, client)
+    launched = []
+    for role, name in todo:
+        with recorded(name, "launch") as record:
+            change(record, f"launch {config.instance_type} from {config.ami} ({role})")
+            if not SETTINGS.check:
+                ids = [groups["internal"]] + ([groups["hub"]] if role == inventory.HUB else [])
+                launched.append(launch_one(client, config, role, name, ids))
+    if launched:
+        delay = 5
+        client.get_waiter("instance_running").wait(
+            InstanceIds=launched,
+            WaiterConfig={"Delay": delay, "MaxAttempts": max(1, math.ceil((deadline - time.monotonic()) / delay))},
+        )
+        if wait_ssh:
+            wait_for_ssh(config, client, launched, deadline)
+    return launched
+
+
+@task(help={
+    "workers": "how many workers the cluster should have (default 1); existing ones count",
+    "wait-ssh": "wait until port 22 answers on each new instance (default; --no-wait-ssh to skip)",
+})
+def launch(c, workers=1, wait_ssh=True):
+    """Launch the hub and workers the cluster lacks, tagged, with its security groups.
+
+    Counts the cluster's running and pending instances by tag; launches only the
+    missing ones (HUBSWARM_AMI, HUBSWARM_KEY_NAME, HUBSWARM_INSTANCE_TYPE,
+    HUBSWARM_SUBNET_ID), runs security-groups first, then waits until they run
+    and answer on port 22 (within HUBSWARM_LAUNCH_TIMEOUT seconds). Never stops
+    or terminates anything.
+    Example: fab launch --workers 3
+    """
+    config = configure(c.config).config
+    guarded(launch_cluster, config, inventory.ec2_client(config), workers, wait_ssh)

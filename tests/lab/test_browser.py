@@ -1,0 +1,105 @@
+"""What a student sees: log in through nginx, get JupyterLab, run code on a worker.
+
+Drives Debian's chromium with Playwright (no browser download); the lab hub's
+self-signed certificate is accepted by this test only.
+"""
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from fabrun import PROJECT, fab
+from playwright.sync_api import expect, sync_playwright
+
+ARTIFACTS = PROJECT / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SPAWN_SECONDS = 180
+
+
+@pytest.fixture(scope="session")
+def deploy_run(cluster_run):
+    """`fab deploy` on the lab cluster: everything in one command, found by tag."""
+    run = fab("deploy")
+    assert run.code == 0, run.output
+    return run
+
+
+@pytest.fixture(scope="session")
+def browser():
+    assert Path(CHROMIUM).exists(), "install Debian's chromium (bin/setup does)"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+def log_in(page, hub_ip, name, password):
+    page.goto(f"https://{hub_ip}/")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+
+
+def service_names(connect, hub_ip):
+    out = connect(hub_ip).run("docker service ls --format '{{.Name}}'", hide=True).stdout
+    return out.split()
+
+
+def test_student_runs_code_on_a_worker(lab, deploy_run, lab_users, page, connect):
+    assert f"https://{lab.hub_ip}/" in deploy_run.output
+    name = lab_users.student
+    log_in(page, lab.hub_ip, name, lab_users.password)
+    started = time.monotonic()
+    page.wait_for_url(re.compile(rf"/user/{name}/lab"), timeout=SPAWN_SECONDS * 1000)
+
+    page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
+    editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
+    editor.click()
+    page.keyboard.type("import socket; print(socket.gethostname())")
+    page.keyboard.press("Shift+Enter")
+    output = page.locator(".jp-OutputArea-output").first
+    expect(output).to_have_text(re.compile(r"\S"), timeout=SPAWN_SECONDS * 1000)
+    kernel_seconds = time.monotonic() - started
+
+    hostname = output.inner_text().strip()
+    worker_names = [f"worker{n}" for n in range(1, len(lab.worker_ips) + 1)]
+    assert hostname in worker_names, f"notebook ran on {hostname!r}, not on a worker"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "notebook-on-worker.png"))
+    (ARTIFACTS / "kernel-seconds.txt").write_text(f"{kernel_seconds:.1f}\n")
+
+    assert f"jupyter-{name}" in service_names(connect, lab.hub_ip)
+    page.goto(f"https://{lab.hub_ip}/hub/home")
+    page.click("#stop")
+    deadline = time.monotonic() + 60
+    while f"jupyter-{name}" in service_names(connect, lab.hub_ip):
+        assert time.monotonic() < deadline, "the notebook's swarm service outlived its server"
+        time.sleep(1)
+
+
+def test_admin_reaches_the_admin_page(lab, deploy_run, lab_users, page):
+    log_in(page, lab.hub_ip, lab_users.admin, lab_users.admin_password)
+    page.wait_for_url(re.compile(r"/(hub|user)/"))
+    reply = page.goto(f"https://{lab.hub_ip}/hub/admin")
+    assert reply.status == 200
+    expect(page.get_by_text(lab_users.admin).first).to_be_visible()
+
+
+def test_user_not_on_the_list_cannot_log_in(lab, deploy_run, lab_users, page):
+    log_in(page, lab.hub_ip, "stranger", lab_users.password)
+    expect(page.locator(".login_error")).to_contain_text("Invalid")
+    assert "/hub/login" in page.url
