@@ -117,10 +117,10 @@ def change(record, line):
     SETTINGS.recap.note(record, line)
 
 
-def guarded(body, *args):
-    """Run ``body``; any error ends the run in one line."""
+def with_ec2(body, config, *args):
+    """``body(config, ec2 client, *args)``; any error ends the run in one line."""
     try:
-        return body(*args)
+        return body(config, inventory.ec2_client(config), *args)
     except HubswarmError as exc:
         fail(str(exc))
     except Exception as exc:  # botocore's many errors: credentials, endpoint, permissions
@@ -195,7 +195,7 @@ def security_groups(c):
     Example: fab security-groups
     """
     config = configure(c.config).config
-    guarded(ensure_groups, config, inventory.ec2_client(config))
+    with_ec2(ensure_groups, config)
 
 
 # --- instances ---------------------------------------------------------------
@@ -322,4 +322,4 @@ def launch(c, workers=1, wait_ssh=True):
     Example: fab launch --workers 3
     """
     config = configure(c.config).config
-    guarded(launch_cluster, config, inventory.ec2_client(config), workers, wait_ssh)
+    with_ec2(launch_cluster, config, workers, wait_ssh)

@@ -42,7 +42,7 @@ def local_image_id(image):
 def build_local(image, base, project_dir):
     """Build the notebook image from files/singleuser with this machine's Docker."""
     local_docker(
-        "build", "-q", "-t", image,
+        "build", "-q", "--force-rm", "-t", image,
         "--build-arg", f"BASE={base}",
         "--build-arg", f"JUPYTERHUB_VERSION={pins.JUPYTERHUB}",
         "--build-arg", f"JUPYTERLAB_VERSION={pins.JUPYTERLAB}",

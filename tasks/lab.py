@@ -91,8 +91,9 @@ def fleet(workers):
 
 def lab_containers():
     """Lab containers, as host name -> {container, id, state, ip, role}."""
+    # Filtered on the host label: images built FROM the lab image inherit LAB_LABEL.
     rows = docker(
-        "container", "ls", "--all", "--filter", f"label={LAB_LABEL}", "--format",
+        "container", "ls", "--all", "--filter", "label=hubswarm.lab.host", "--format",
         '{{.Names}}\t{{.ID}}\t{{.State}}\t{{.Label "hubswarm.lab.host"}}\t{{.Label "hubswarm.lab.ip"}}'
         '\t{{.Label "hubswarm.lab.role"}}',
     )

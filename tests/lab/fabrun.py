@@ -14,8 +14,8 @@ class FabRun:
     code: int
     output: str  # stdout and stderr together
 
-    def rows(self):
-        """(host, task, status) of each recap row."""
+    def timed_rows(self):
+        """(host, task, status, seconds) of each recap row."""
         lines = self.output.splitlines()
         start = next(i for i, line in enumerate(lines) if line.startswith("RECAP"))
         rows = []
@@ -23,9 +23,13 @@ class FabRun:
             words = line.split()
             if len(words) < 4 or "=" in words[0] or line.startswith("failed:"):
                 break
-            status = "would change" if words[2:4] == ["would", "change"] else words[2]
-            rows.append((words[0], words[1], status))
+            status = " ".join(words[2:-1])
+            rows.append((words[0], words[1], status, float(words[-1].rstrip("s"))))
         return rows
+
+    def rows(self):
+        """(host, task, status) of each recap row."""
+        return [row[:3] for row in self.timed_rows()]
 
     def changed(self):
         return [(host, task) for host, task, status in self.rows() if status in ("changed", "would change")]

@@ -1,0 +1,242 @@
+"""Security groups and launch: the rule tables, then the tasks against moto's in-process EC2."""
+
+import io
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from fakehost import hub_config
+from tasks import aws
+from tasks.aws import Rule, missing_rules, wanted_rules
+from tasks.core import HubswarmError
+from tasks.core.recap import Recap
+from tasks.core.run import SETTINGS
+
+REGION = "us-west-2"
+VPC_CIDR = "172.31.0.0/16"  # moto's default VPC
+AMI = "ami-12c6146b"
+
+
+def perm(protocol, low, high, *sources):
+    """A boto3 IpPermissions entry, as describe_security_groups returns it."""
+    entry = {"IpProtocol": protocol, "IpRanges": [{"CidrIp": s} for s in sources if ":" not in s],
+             "Ipv6Ranges": [{"CidrIpv6": s} for s in sources if ":" in s]}
+    if protocol != "-1":
+        entry.update(FromPort=low, ToPort=high)
+    return entry
+
+
+# --- the rule tables ---------------------------------------------------------
+
+HTTPS = Rule("tcp", 443, 443, "0.0.0.0/0")
+NOTEBOOKS = Rule("tcp", 32768, 60999, VPC_CIDR)
+VXLAN = Rule("udp", 4789, 4789, VPC_CIDR)
+
+
+@pytest.mark.parametrize("existing, missing", [
+    ([], [HTTPS, NOTEBOOKS, VXLAN]),
+    ([perm("tcp", 443, 443, "0.0.0.0/0")], [NOTEBOOKS, VXLAN]),
+    ([perm("tcp", 443, 443, "::/0")], [HTTPS, NOTEBOOKS, VXLAN]),  # IPv6 is not IPv4
+    ([perm("6", 443, 443, "0.0.0.0/0")], [NOTEBOOKS, VXLAN]),  # protocol by number
+    ([perm("tcp", 32000, 33000, VPC_CIDR)], [HTTPS, NOTEBOOKS, VXLAN]),  # the original's range
+    ([perm("tcp", 0, 65535, VPC_CIDR)], [HTTPS, VXLAN]),  # a wider range covers
+    ([perm("tcp", 4789, 4789, VPC_CIDR)], [HTTPS, NOTEBOOKS, VXLAN]),  # tcp is not udp
+    ([perm("-1", 0, 0, VPC_CIDR)], [HTTPS]),  # "all traffic from the VPC"
+    ([perm("udp", 4789, 4789, "10.0.0.0/8")], [HTTPS, NOTEBOOKS, VXLAN]),  # another source
+    ([perm("tcp", 443, 443, "0.0.0.0/0"), perm("-1", 0, 0, VPC_CIDR)], []),
+])
+def test_missing_rules(existing, missing):
+    assert missing_rules([HTTPS, NOTEBOOKS, VXLAN], existing) == missing
+
+
+def test_wanted_rules():
+    groups = wanted_rules("10.1.0.0/16")
+    assert sorted(map(str, groups["hub"])) == sorted(
+        f"tcp {port} from {source}" for port in (22, 80, 443) for source in ("0.0.0.0/0", "::/0")
+    )
+    assert [str(r) for r in groups["internal"]] == [
+        "tcp 22 from 10.1.0.0/16", "tcp 8081 from 10.1.0.0/16", "tcp 32768-60999 from 10.1.0.0/16",
+        "tcp 2377 from 10.1.0.0/16", "tcp 7946 from 10.1.0.0/16", "udp 7946 from 10.1.0.0/16",
+        "udp 4789 from 10.1.0.0/16", "tcp 2049 from 10.1.0.0/16",
+    ]
+
+
+def test_never_the_docker_api():
+    rules = [r for group in wanted_rules(VPC_CIDR).values() for r in group]
+    assert not [r for r in rules if r.low <= 2376 and 2375 <= r.high]
+
+
+def test_permission_picks_the_address_family():
+    assert Rule("tcp", 22, 22, "::/0", "SSH").permission() == {
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+        "Ipv6Ranges": [{"CidrIpv6": "::/0", "Description": "hubswarm: SSH"}],
+    }
+
+
+# --- against moto ------------------------------------------------------------
+
+
+@pytest.fixture
+def ec2(monkeypatch, tmp_path):
+    for name in ("AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    # moto builds its thousands of sample AMIs per test otherwise; its EC2 takes any ImageId.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    with mock_aws():
+        yield boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def recap(monkeypatch):
+    """A fresh recap printing to a buffer; check mode off unless a test sets it."""
+    fresh = Recap(stream=io.StringIO())
+    monkeypatch.setattr(SETTINGS, "recap", fresh)
+    monkeypatch.setattr(SETTINGS, "check", False)
+    return fresh
+
+
+def config(**overrides):
+    values = dict(cluster="c1", vpc_id="", subnet_id="", ami=AMI, instance_type="t3.medium",
+                  key_name="hubswarm-key", launch_timeout="30")
+    return hub_config(**{**values, **overrides})
+
+
+def groups(ec2):
+    """{name: set of rules} of the cluster's groups."""
+    found = ec2.describe_security_groups(Filters=[{"Name": "tag:hubswarm:cluster", "Values": ["c1"]}])
+    return {g["GroupName"]: {str(Rule(*r)) for r in aws.existing_rules(g["IpPermissions"])}
+            for g in found["SecurityGroups"]}
+
+
+def changes(recap):
+    return {(r.host, r.task): r.changes for r in recap.records}
+
+
+def test_security_groups_created_then_ok(ec2, recap, monkeypatch):
+    ids = aws.ensure_groups(config(), ec2)
+    wanted = wanted_rules(VPC_CIDR)
+    assert groups(ec2) == {
+        "hubswarm-c1-hub": {str(r) for r in wanted["hub"]},
+        "hubswarm-c1-internal": {str(r) for r in wanted["internal"]},
+    }
+    assert set(ids) == {"hub", "internal"} and all(i.startswith("sg-") for i in ids.values())
+    hub = changes(recap)[("hubswarm-c1-hub", "security-groups")]
+    assert hub[0] == "create group hubswarm-c1-hub in " + ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    assert "add tcp 443 from 0.0.0.0/0" in hub and "add tcp 443 from ::/0" in hub
+
+    monkeypatch.setattr(SETTINGS, "recap", second := Recap(stream=io.StringIO()))
+    assert aws.ensure_groups(config(), ec2) == ids
+    assert [r.status for r in second.records] == ["ok", "ok"]
+
+
+def test_a_deleted_rule_comes_back_alone(ec2, recap, monkeypatch):
+    ids = aws.ensure_groups(config(), ec2)
+    ec2.revoke_security_group_ingress(GroupId=ids["internal"], IpPermissions=[perm("udp", 4789, 4789, VPC_CIDR)])
+    assert "udp 4789 from " + VPC_CIDR not in groups(ec2)["hubswarm-c1-internal"]
+
+    monkeypatch.setattr(SETTINGS, "recap", second := Recap(stream=io.StringIO()))
+    aws.ensure_groups(config(), ec2)
+    assert changes(second) == {
+        ("hubswarm-c1-hub", "security-groups"): [],
+        ("hubswarm-c1-internal", "security-groups"): [f"add udp 4789 from {VPC_CIDR}"],
+    }
+    assert "udp 4789 from " + VPC_CIDR in groups(ec2)["hubswarm-c1-internal"]
+
+
+def test_security_groups_in_the_configured_vpc(ec2, recap):
+    vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.7.1.0/24")["Subnet"]["SubnetId"]
+    aws.ensure_groups(config(subnet_id=subnet), ec2)
+    found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["hubswarm-c1-internal"]}])
+    [group] = found["SecurityGroups"]
+    assert group["VpcId"] == vpc
+    assert "tcp 8081 from 10.7.0.0/16" in groups(ec2)["hubswarm-c1-internal"]
+
+
+def test_no_vpc_is_one_line(ec2, recap):
+    with pytest.raises(HubswarmError) as err:
+        aws.ensure_groups(config(vpc_id="vpc-00000000"), ec2)
+    assert str(err.value).startswith("no VPC vpc-00000000 in region us-west-2: set HUBSWARM_VPC_ID")
+    assert "\n" not in str(err.value)
+
+
+def test_security_groups_check_mode_changes_nothing(ec2, recap, monkeypatch):
+    monkeypatch.setattr(SETTINGS, "check", True)
+    assert aws.ensure_groups(config(), ec2) == {"hub": None, "internal": None}
+    assert groups(ec2) == {}
+    hub = changes(recap)[("hubswarm-c1-hub", "security-groups")]
+    assert hub[0].startswith("create group hubswarm-c1-hub") and len(hub) == 7
+    assert "would add tcp 80 from 0.0.0.0/0" in recap.stream.getvalue()
+
+
+def instances(ec2):
+    """{Name: (role tag, cluster tag, group names)} of running or pending instances."""
+    found = {}
+    pages = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running", "pending"]}])
+    for raw in (i for r in pages["Reservations"] for i in r["Instances"]):
+        tags = {t["Key"]: t["Value"] for t in raw["Tags"]}
+        names = sorted(g["GroupName"] for g in raw["SecurityGroups"])
+        found[tags["Name"]] = (tags["hubswarm:role"], tags["hubswarm:cluster"], names)
+    return found
+
+
+def test_launch_then_nothing_to_launch(ec2, recap, monkeypatch):
+    launched = aws.launch_cluster(config(), ec2, workers=2, wait_ssh=False)
+    assert len(launched) == 3
+    assert instances(ec2) == {
+        "c1-hub": ("hub", "c1", ["hubswarm-c1-hub", "hubswarm-c1-internal"]),
+        "c1-worker1": ("worker", "c1", ["hubswarm-c1-internal"]),
+        "c1-worker2": ("worker", "c1", ["hubswarm-c1-internal"]),
+    }
+    assert changes(recap)[("c1-hub", "launch")] == [f"launch t3.medium from {AMI} (hub)"]
+
+    monkeypatch.setattr(SETTINGS, "recap", second := Recap(stream=io.StringIO()))
+    assert aws.launch_cluster(config(), ec2, workers=2, wait_ssh=False) == []
+    assert [(r.host, r.status) for r in second.records] == [
+        ("c1-hub", "ok"), ("c1-worker1", "ok"), ("c1-worker2", "ok"),
+    ]
+
+
+def test_launch_replaces_a_terminated_worker(ec2, recap, monkeypatch):
+    aws.launch_cluster(config(), ec2, workers=3, wait_ssh=False)
+    [gone] = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+              if {"Key": "Name", "Value": "c1-worker2"} in i["Tags"]]
+    ec2.terminate_instances(InstanceIds=[gone])
+
+    monkeypatch.setattr(SETTINGS, "recap", second := Recap(stream=io.StringIO()))
+    [new] = aws.launch_cluster(config(), ec2, workers=3, wait_ssh=False)
+    assert new != gone and sorted(instances(ec2)) == ["c1-hub", "c1-worker1", "c1-worker2", "c1-worker3"]
+    assert [r.host for r in second.records if r.changes] == ["c1-worker2"]
+
+
+def test_launch_check_mode_changes_nothing(ec2, recap, monkeypatch):
+    monkeypatch.setattr(SETTINGS, "check", True)
+    assert aws.launch_cluster(config(), ec2, workers=1, wait_ssh=False) == []
+    assert instances(ec2) == {} and groups(ec2) == {}
+    assert "[c1-worker1] launch: would launch t3.medium" in recap.stream.getvalue()
+    assert {r.host for r in recap.records if r.changes} == {
+        "c1-hub", "c1-worker1", "hubswarm-c1-hub", "hubswarm-c1-internal",
+    }
+
+
+@pytest.mark.parametrize("missing", ["ami", "key_name"])
+def test_launch_needs_ami_and_key_before_any_change(ec2, recap, missing):
+    with pytest.raises(HubswarmError) as err:
+        aws.launch_cluster(config(**{missing: ""}), ec2, workers=1, wait_ssh=False)
+    assert str(err.value) == "launch needs an AMI and a key pair: set HUBSWARM_AMI and HUBSWARM_KEY_NAME"
+    assert instances(ec2) == {} and groups(ec2) == {}
+
+
+def test_ssh_wait_gives_up_at_the_deadline(monkeypatch):
+    def refused(*args, **kwargs):
+        raise ConnectionRefusedError
+
+    monkeypatch.setattr(aws.socket, "create_connection", refused)
+    monkeypatch.setattr(aws.time, "sleep", lambda seconds: None)
+    assert aws.ssh_answers("10.0.0.9", aws.time.monotonic() + 0.05) is False
