@@ -74,7 +74,19 @@ ns.configure(
             "image_base": env("HUBSWARM_IMAGE_BASE", "debian:bookworm-slim"),
             "hub_takes_notebooks": flag("HUBSWARM_HUB_TAKES_NOTEBOOKS"),
             "homes_path": env("HUBSWARM_HOMES_PATH", "/mnt/nfs/home"),
+            # EFS DNS name or IP mounted at homes_path on every node; "none": homes on the hub only.
+            "efs": env("HUBSWARM_EFS"),
+            "notebooks": env("HUBSWARM_NOTEBOOKS", str(HERE / "notebooks")),
             "letsencrypt_live": "",
+            # fab security-groups / fab launch: the cluster's VPC (else the subnet's, else the
+            # default VPC) and the instances launch starts.
+            "vpc_id": env("HUBSWARM_VPC_ID"),
+            "subnet_id": env("HUBSWARM_SUBNET_ID"),
+            "ami": env("HUBSWARM_AMI"),
+            "instance_type": env("HUBSWARM_INSTANCE_TYPE", "t3.medium"),
+            "key_name": env("HUBSWARM_KEY_NAME"),
+            # Seconds launch waits for new instances to run and answer on port 22.
+            "launch_timeout": env("HUBSWARM_LAUNCH_TIMEOUT", "600"),
         },
     }
 )

@@ -1,11 +1,11 @@
 """AWS resources of the cluster: its security groups and its EC2 instances (boto3)."""
 
-import math
 import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from botocore.exceptions import WaiterError
 from fabric import task
 
 from . import inventory
@@ -16,8 +16,7 @@ ANYWHERE = ("0.0.0.0/0", "::/0")
 # Docker publishes host-mode ports from the kernel's ephemeral range, 32768-60999
 # (the original 32000-33000 missed most of it).
 NOTEBOOK_PORTS = (32768, 60999)
-# Protocol numbers AWS may report instead of names.
-PROTOCOL_NAMES = {"6": "tcp", "17": "udp"}
+PROTOCOL_NAMES = {"6": "tcp", "17": "udp"}  # AWS may report numbers
 
 
 @dataclass(frozen=True)
@@ -87,9 +86,6 @@ def missing_rules(wanted, existing_ip_permissions):
     return [rule for rule in wanted if not covered(rule)]
 
 
-# --- recap -------------------------------------------------------------------
-
-
 def one_line(exc):
     text = " ".join(str(exc).split())
     return text if isinstance(exc, HubswarmError) else f"{type(exc).__name__}: {text}"
@@ -145,10 +141,6 @@ def cluster_vpc(config, client):
     return vpcs[0]["VpcId"], vpcs[0]["CidrBlock"]
 
 
-def group_name(config, role):
-    return f"hubswarm-{config.cluster}-{role}"
-
-
 def ensure_group(client, config, vpc_id, name, rules, record):
     """Create the group if missing and add its missing rules; its id (None if only in check mode)."""
     found = client.describe_security_groups(
@@ -176,7 +168,7 @@ def ensure_groups(config, client):
     vpc_id, cidr = cluster_vpc(config, client)
     ids = {}
     for role, rules in wanted_rules(cidr).items():
-        name = group_name(config, role)
+        name = f"hubswarm-{config.cluster}-{role}"
         with recorded(name, "security-groups") as record:
             ids[role] = ensure_group(client, config, vpc_id, name, rules, record)
     return ids
@@ -218,7 +210,7 @@ def present(config, client, role):
 
 
 def missing_names(config, role, existing, wanted):
-    """Names for the ``wanted`` minus ``existing`` instances still to launch, lowest numbers first."""
+    """Names of the instances to launch for ``wanted`` of ``role``, lowest free numbers first."""
     if role == inventory.HUB:
         return [] if existing else [f"{config.cluster}-hub"]
     free = (f"{config.cluster}-worker{i}" for i in range(1, wanted + 1))
@@ -240,9 +232,10 @@ def launch_one(client, config, role, name, group_ids):
     return reply["Instances"][0]["InstanceId"]
 
 
-def deadline_seconds(config):
+def launch_deadline(config):
+    """When launch gives up waiting: HUBSWARM_LAUNCH_TIMEOUT seconds from now."""
     try:
-        return float(config.launch_timeout)
+        return time.monotonic() + float(config.launch_timeout)
     except (TypeError, ValueError):
         raise HubswarmError(f"HUBSWARM_LAUNCH_TIMEOUT must be seconds, not {config.launch_timeout!r}") from None
 
@@ -260,22 +253,37 @@ def ssh_answers(address, deadline):
     return False
 
 
-def wait_for_ssh(config, client, launched, deadline):
-    """Wait until port 22 answers on the address discovery will use (workers behind a gateway: not here)."""
+def wait_running(client, launched, deadline, delay=5):
+    """Poll until every new instance runs; one-line error if one fails or the deadline passes."""
+    attempts = int(max(0, deadline - time.monotonic()) // delay) + 1
+    try:
+        waiter = client.get_waiter("instance_running")
+        waiter.wait(InstanceIds=launched, WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
+    except WaiterError as exc:
+        raise HubswarmError(
+            f"{' '.join(launched)} not running ({exc.kwargs.get('reason')}): see them in the EC2 console, "
+            f"or raise HUBSWARM_LAUNCH_TIMEOUT"
+        ) from None
+
+
+def wait_ssh_on(config, client, launched, deadline):
+    """Wait until port 22 answers where discovery will look (workers behind the gateway: not from here)."""
     roles = [inventory.HUB] if config.gateway else [inventory.HUB, inventory.WORKER]
-    for instance in (i for role in roles for i in inventory.describe(config, role, client) if i.instance_id in launched):
+    new = [i for role in roles for i in inventory.describe(config, role, client) if i.instance_id in launched]
+    for instance in new:
         address = instance.address(config.address)
         with recorded(instance.name, "wait-ssh"):
             if not ssh_answers(address, deadline):
                 raise HubswarmError(
-                    f"{instance.instance_id} at {address}: port 22 did not answer in time: allow SSH from "
-                    f"here (HUBSWARM_ADDRESS=public?) or raise HUBSWARM_LAUNCH_TIMEOUT"
+                    f"{instance.instance_id} at {address}: port 22 did not answer in time: from outside the VPC "
+                    f"set HUBSWARM_ADDRESS=public (hub) and HUBSWARM_GATEWAY=1 (workers take SSH from the VPC "
+                    f"only), else raise HUBSWARM_LAUNCH_TIMEOUT"
                 )
 
 
 def launch_cluster(config, client, workers, wait_ssh=True):
     """Launch the hub and workers the cluster lacks, then wait for them; their ids."""
-    deadline = time.monotonic() + deadline_seconds(config)
+    deadline = launch_deadline(config)
     todo, existing = [], []
     for role, wanted in ((inventory.HUB, 1), (inventory.WORKER, workers)):
         names = present(config, client, role)
@@ -297,13 +305,9 @@ def launch_cluster(config, client, workers, wait_ssh=True):
                 ids = [groups["internal"]] + ([groups["hub"]] if role == inventory.HUB else [])
                 launched.append(launch_one(client, config, role, name, ids))
     if launched:
-        delay = 5
-        client.get_waiter("instance_running").wait(
-            InstanceIds=launched,
-            WaiterConfig={"Delay": delay, "MaxAttempts": max(1, math.ceil((deadline - time.monotonic()) / delay))},
-        )
-        if wait_ssh:
-            wait_for_ssh(config, client, launched, deadline)
+        wait_running(client, launched, deadline)
+    if launched and wait_ssh:
+        wait_ssh_on(config, client, launched, deadline)
     return launched
 
 

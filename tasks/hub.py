@@ -30,6 +30,7 @@ def render_hub_config(config, hub_ip, public_name):
         hub_ip=hub_ip,
         authenticator=config.authenticator,
         image=config.image,
+        homes_path=config.homes_path,
         mem_limit=config.mem_limit,
         placement=f"node.labels.{NOTEBOOK_LABEL} == true",
     )

@@ -105,9 +105,9 @@ def lab_containers():
 
 
 def _ensure_key():
-    """Create the lab's SSH key pair in .lab/ if missing; return True when it was just created."""
+    """Create the lab's SSH key pair in .lab/ if missing."""
     if KEY_PATH.exists():
-        return False
+        return
     LAB_DIR.mkdir(exist_ok=True)
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
@@ -248,20 +248,21 @@ def ensure_lab(workers=2):
     beyond WORKERS removed. Spare hosts (spare_host) are left alone.
     """
     ensure_docker_daemon()
-    new_key = _ensure_key()
+    _ensure_key()
     _ensure_network_and_volumes()
     wanted = fleet(workers)
     containers = lab_containers()
     for host, info in containers.items():
         if info["role"] == "worker" and host not in wanted:
             _remove_container(host)
-        elif new_key:
-            _push_authorized_key(info["container"])
     for host, ip in wanted.items():
         if host not in containers:
             _create_host(host, ip, "hub" if host == "hub" else "worker")
-        elif containers[host]["state"] != "running":
-            docker("container", "start", containers[host]["container"])
+        else:
+            if containers[host]["state"] != "running":
+                docker("container", "start", containers[host]["container"])
+            # Always: another checkout of the project may have put its own key there.
+            _push_authorized_key(containers[host]["container"])
     for host in wanted:
         _wait_booted(host)
     _write_known_hosts()

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fabric import Connection, task
 
-from . import docker, images, inventory, packages, swarm
+from . import docker, images, inventory, packages, storage, swarm
 from .core import (
     SETTINGS, HubswarmError, Step, fail, hosts_for, run_steps, stop_if_failed,
 )
@@ -63,7 +63,7 @@ def join_workers(c, rejoin=False, hub=None):
     info = read_join_info(hub_node)
 
     join = Step("swarm-join", lambda host: swarm.swarm_join(host, info, rejoin))
-    steps = [packages.install_worker_packages, docker.install_docker, join, image]
+    steps = [packages.install_worker_packages, docker.install_docker, storage.mount_efs, join, image]
     failed = run_steps(workers, steps, {})
     failed += run_steps([hub_node], [image, swarm.swarm_nodes], {})
     stop_if_failed(failed)

@@ -2,7 +2,7 @@
 
 from fabric import task
 
-from . import certs, docker, hub, nginx, node, packages, python_env, swarm, users
+from . import certs, docker, hub, nginx, node, packages, python_env, storage, swarm, users
 from .aws import launch, security_groups
 from .workers import hosts, join_workers, pull_image, push_image, remove_worker
 from .core import SETTINGS, host_task
@@ -15,6 +15,8 @@ HUB_SETUP = [
     certs.make_cert,
     users.write_env,
     users.write_userlist,
+    storage.mount_efs,
+    storage.homes,
     hub.hub_config,
     nginx.nginx,
     swarm.swarm_init,
@@ -41,6 +43,8 @@ hub_config = host_task(hub.hub_config)
 nginx_site = host_task(nginx.nginx)
 swarm_init = host_task(swarm.swarm_init)
 start_hub = host_task(hub.start_hub)
+mount_efs = host_task(storage.mount_efs, role="node")
+sync_notebooks = host_task(storage.sync_notebooks)
 setup_hub = host_task(
     *HUB_SETUP,
     name="setup-hub",

@@ -19,7 +19,7 @@ import shlex
 import threading
 
 from paramiko import AutoAddPolicy, RejectPolicy
-from paramiko.ssh_exception import NoValidConnectionsError, SSHException
+from paramiko.ssh_exception import BadHostKeyException, NoValidConnectionsError, SSHException
 
 from . import facts as F
 from .secrets import MASK, mask
@@ -65,6 +65,13 @@ class Host:
         )
         try:
             self.connection.open()
+        except BadHostKeyException:
+            known = self.settings.known_hosts or "known_hosts"
+            raise HubswarmError(
+                f"host key of {self.connection.host} has CHANGED since it was recorded in {known}: "
+                f"if the host was rebuilt, remove the old key (ssh-keygen -R {self.connection.host} "
+                f"-f {known}); otherwise someone may be in the middle"
+            ) from None
         except SSHException as exc:
             if "not found in known_hosts" in str(exc):
                 raise HubswarmError(

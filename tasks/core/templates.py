@@ -13,6 +13,11 @@ _env = jinja2.Environment(
 )
 
 
+def file_text(name):
+    """``files/<name>`` as it is (scripts: no template syntax to trip on)."""
+    return (FILES / name).read_text()
+
+
 def render(name, **values):
     """``files/<name>`` rendered with ``values``; a missing value is an error."""
     return _env.get_template(name).render(**values)

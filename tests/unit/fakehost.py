@@ -164,6 +164,8 @@ def hub_config(**overrides):
         image="hubswarm/singleuser:6.1.1",
         mem_limit="2G",
         homes_path="/mnt/nfs/home",
+        efs="fs-1.efs.us-west-2.amazonaws.com",
+        notebooks="notebooks",
         letsencrypt_live="",
     )
     values.update(overrides)

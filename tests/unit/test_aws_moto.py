@@ -240,3 +240,40 @@ def test_ssh_wait_gives_up_at_the_deadline(monkeypatch):
     monkeypatch.setattr(aws.socket, "create_connection", refused)
     monkeypatch.setattr(aws.time, "sleep", lambda seconds: None)
     assert aws.ssh_answers("10.0.0.9", aws.time.monotonic() + 0.05) is False
+
+
+def test_ssh_wait_needs_the_ssh_greeting(monkeypatch):
+    class Greeting:
+        def __init__(self, banner):
+            self.banner = banner
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def recv(self, size):
+            return self.banner[:size]
+
+    banners = iter([b"HTTP/1.1", b"SSH-2.0-OpenSSH_9.2"])
+    monkeypatch.setattr(aws.socket, "create_connection", lambda address, timeout: Greeting(next(banners)))
+    monkeypatch.setattr(aws.time, "sleep", lambda seconds: None)
+    assert aws.ssh_answers("10.0.0.9", aws.time.monotonic() + 5) is True
+
+
+def test_instance_not_running_is_one_line():
+    from botocore.exceptions import WaiterError
+
+    class Client:
+        def get_waiter(self, name):
+            class Waiter:
+                def wait(self, **kwargs):
+                    raise WaiterError(name="InstanceRunning", reason="Max attempts exceeded", last_response={})
+            return Waiter()
+
+    with pytest.raises(HubswarmError) as err:
+        aws.wait_running(Client(), ["i-1", "i-2"], aws.time.monotonic() + 1)
+    assert str(err.value) == (
+        "i-1 i-2 not running (Max attempts exceeded): see them in the EC2 console, or raise HUBSWARM_LAUNCH_TIMEOUT"
+    )

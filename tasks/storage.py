@@ -1,0 +1,121 @@
+"""Shared homes: EFS over NFS on every node, users' homes and starter notebooks on it."""
+
+import hashlib
+import io
+import shlex
+import tarfile
+from pathlib import Path
+
+from .core import HubswarmError, facts, step
+from .core.templates import file_text
+from .packages import APT, DNF, YUM, ensure_packages
+
+NFS_PACKAGES = {APT: ["nfs-common"], DNF: ["nfs-utils"], YUM: ["nfs-utils"]}
+# The original deployment's mount options, plus _netdev so boot waits for the network.
+NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,_netdev"
+NO_EFS = "none"
+HOME_TOOL = "/usr/local/sbin/hubswarm-home"
+
+
+def mount_fact(path):
+    return facts.command_output(f"mount:{path}", f"findmnt -n -o SOURCE,FSTYPE --mountpoint {shlex.quote(path)}")
+
+
+def fstab_line(efs, path):
+    return f"{efs}:/ {path} nfs4 {NFS_OPTIONS} 0 0"
+
+
+def fstab_fact(path):
+    return facts.command_output(f"fstab:{path}", f"awk '$2 == \"{path}\"' /etc/fstab")
+
+
+def mount_commands(efs, path, fstab_answer, docker_active):
+    """Commands that record the mount in fstab (once) and mount it, restarting Docker
+    so its bind mounts see the shared homes."""
+    q = shlex.quote(path)
+    commands = [f"install -d {q}"]
+    if not fstab_answer.text:
+        commands.append(f"echo {shlex.quote(fstab_line(efs, path))} >> /etc/fstab")
+    commands.append(f"mount {q}")
+    if docker_active:
+        commands.append("systemctl restart docker")
+    return " && ".join(commands)
+
+
+@step("mount-efs", probes=lambda host: [mount_fact(host.config.homes_path), fstab_fact(host.config.homes_path)])
+def mount_efs(host):
+    """Mount the shared file system (EFS over NFS 4.1) at the homes path, recorded in /etc/fstab once."""
+    path, efs = host.config.homes_path, host.config.efs
+    if host.fact(mount_fact(path)).text:
+        return  # mounted already (in the lab, the shared folder stands in)
+    if efs == NO_EFS:
+        host.note(f"{path} is not shared storage (HUBSWARM_EFS=none): homes stay on this node")
+        return host.ensure_dir(path)
+    if not efs:
+        raise HubswarmError(
+            f"{path} is not mounted on {host.name} and no file system is configured: "
+            "set HUBSWARM_EFS to the EFS DNS name or IP (or 'none' for homes on the hub only)"
+        )
+    ensure_packages(host, NFS_PACKAGES)
+    docker = host.fact(facts.systemd_unit("docker")).out.split()
+    host.ensure(
+        f"mount {efs} at {path}",
+        mount_commands(efs, path, host.fact(fstab_fact(path)), "active" in docker),
+    )
+
+
+@step("homes", probes=lambda host: [facts.file_state(HOME_TOOL)])
+def homes(host):
+    """Install the tool that makes users' homes (stable ids, starter notebooks) on first spawn."""
+    host.ensure_file(HOME_TOOL, file_text("hubswarm-home"), mode="755")
+    host.ensure_dir(f"{host.config.srv}/notebooks")
+
+
+def notebooks_archive(folder):
+    """(manifest, tar bytes) of a local notebooks folder; the manifest lists
+    ``sha256  ./path`` lines as ``sha256sum`` prints them on the hub."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    manifest = "".join(
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  ./{p.relative_to(folder).as_posix()}\n" for p in files
+    )
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for p in files:
+            tar.add(p, arcname=p.relative_to(folder).as_posix())
+    return manifest, buffer.getvalue()
+
+
+def read_notebooks(config):
+    folder = Path(config.notebooks)
+    if not folder.is_dir():
+        raise HubswarmError(f"{folder} not found: put the starter notebooks in it (see notebooks/)")
+    return notebooks_archive(folder)
+
+
+def manifest_fact(folder):
+    q = shlex.quote(folder)
+    return facts.command_output(
+        f"manifest:{folder}", f"cd {q} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum"
+    )
+
+
+def unpack_script(folder):
+    q, new = shlex.quote(folder), shlex.quote(folder + ".new")
+    return (
+        f"rm -rf {new} && install -d {new} && tar -x --no-same-owner -C {new} && "
+        f"chmod -R a+rX {new} && rsync -a --delete {new}/ {q}/ && rm -rf {new}"
+    )
+
+
+@step("sync-notebooks", needs=read_notebooks)
+def sync_notebooks(host, archive):
+    """Push the local notebooks folder to the hub, then copy new and changed ones into every home."""
+    manifest, tar = archive
+    folder = f"{host.config.srv}/notebooks"
+    if host.fact(manifest_fact(folder)).out != manifest:
+        host.ensure(f"starter notebooks in {folder}", unpack_script(folder), stdin=lambda: io.BytesIO(tar))
+    # (In check mode this compares homes with the notebooks now on the hub.)
+    tool = f"HUBSWARM_HOMES={shlex.quote(host.config.homes_path)} {HOME_TOOL} sync"
+    pending = host.fact(facts.command_output("homes-sync", f"{tool} -n")).out.splitlines()
+    if pending:
+        host.ensure(f"notebooks updated in {len(pending)} home(s)", f"{tool} >/dev/null")
