@@ -17,6 +17,7 @@ HUB_SETUP = [
     users.write_userlist,
     storage.mount_efs,
     storage.homes,
+    storage.sync_notebooks,
     hub.hub_config,
     nginx.nginx,
     swarm.swarm_init,

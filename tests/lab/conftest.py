@@ -120,3 +120,11 @@ def cluster_run(lab, hub_run):
         for number in range(1, len(lab.worker_ips) + 1):
             lab_module.recreate_host(f"worker{number}")
     return fab("setup-hub", "join-workers")
+
+
+@pytest.fixture(scope="session")
+def deploy_run(cluster_run):
+    """`fab deploy` on the lab cluster: everything in one command, found by tag."""
+    run = fab("deploy")
+    assert run.code == 0, run.output
+    return run

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fabrun import PROJECT, fab
+from fabrun import PROJECT
 from playwright.sync_api import expect, sync_playwright
 
 ARTIFACTS = PROJECT / "artifacts"
@@ -19,14 +19,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 SPAWN_SECONDS = 180
-
-
-@pytest.fixture(scope="session")
-def deploy_run(cluster_run):
-    """`fab deploy` on the lab cluster: everything in one command, found by tag."""
-    run = fab("deploy")
-    assert run.code == 0, run.output
-    return run
 
 
 @pytest.fixture(scope="session")
