@@ -321,7 +321,12 @@ def test_check_mode_hub_setup_runs_only_probes(make_host):
 
     host, runner = make_host({"os-release": DEBIAN_12, "addresses": "10.0.0.5", "swarm-state": "inactive false"},
                              check=True)
-    needed = {"write-env": env_values(), "userlist": users.parse_userlist("a@x.io admin\n"), "hub-config": "google"}
+    needed = {
+        "write-env": env_values(),
+        "userlist": users.parse_userlist("a@x.io admin\n"),
+        "hub-config": "google",
+        "sync-notebooks": ("abc  ./welcome.ipynb\n", b"tar"),
+    }
     for step in workflows.HUB_SETUP:
         step(host, needed.get(step.name))
     assert runner.calls == []
@@ -333,4 +338,5 @@ def test_check_mode_hub_setup_runs_only_probes(make_host):
     assert "file /srv/jupyterhub/env (600 root:root)" in changes
     assert "file /srv/jupyterhub/jupyterhub_config.py (600 root:root)" in changes
     assert "swarm initialised, advertising 10.0.0.5" in changes
+    assert "starter notebooks in /srv/jupyterhub/notebooks" in changes
     assert "reload nginx (after nginx -t)" in changes
