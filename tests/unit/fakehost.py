@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tasks import settings  # noqa: E402
 from tasks.core import facts as F  # noqa: E402
 
 DEBIAN_12 = """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
@@ -145,28 +146,13 @@ class Section(dict):
 
 
 def hub_config(**overrides):
-    """The ``hubswarm`` config section a step reads, as fabfile.py builds it."""
-    values = dict(
-        cluster="hubswarm",
-        region="us-west-2",
-        profile="",
-        tags=Section(cluster_key="hubswarm:cluster", role_key="hubswarm:role", hub="hub", worker="worker"),
-        address="private",
-        gateway=False,
-        ssh=Section(known_hosts=None, accept_new_host_keys=False),
-        check=False,
-        lab=False,
-        domain="hub.example.com",
-        authenticator="google",
-        userlist="userlist",
-        srv="/srv/jupyterhub",
-        venv="/opt/jupyterhub",
-        image="hubswarm/singleuser:6.1.1",
-        mem_limit="2G",
-        homes_path="/mnt/nfs/home",
-        efs="fs-1.efs.us-west-2.amazonaws.com",
-        notebooks="notebooks",
-        letsencrypt_live="",
-    )
+    """The ``hubswarm`` config section a step reads: fabfile's defaults (empty
+    environment) with a domain and an EFS set, and ``overrides``."""
+    values = {
+        key: Section(value) if isinstance(value, dict) else value
+        for key, value in settings.defaults({})["hubswarm"].items()
+    }
+    values.update(domain="hub.example.com", efs="fs-1.efs.us-west-2.amazonaws.com", notebooks="notebooks")
+    values["ssh"] = Section(values["ssh"], known_hosts=None)
     values.update(overrides)
     return Section(values)
