@@ -6,6 +6,9 @@ from .docker import ensure_service
 from .packages import APT, family_of
 
 ACME_ROOT = "/var/lib/hubswarm/acme"
+LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
+# Kept outside certbot's folders, so certbot never touches it.
+DHPARAM = "/etc/nginx/hubswarm-dhparam.pem"
 
 
 def site_paths(family):
@@ -19,18 +22,28 @@ def site_paths(family):
     return "/etc/nginx/conf.d/jupyterhub.conf", None, None
 
 
-def tls_files(config):
-    """The certificate and key nginx serves: Let's Encrypt's when set up, else self-signed."""
-    if config.letsencrypt_live:
-        live = config.letsencrypt_live
-        return f"{live}/fullchain.pem", f"{live}/privkey.pem"
+def letsencrypt_files(name):
+    return f"{LETSENCRYPT_LIVE}/{name}/fullchain.pem", f"{LETSENCRYPT_LIVE}/{name}/privkey.pem"
+
+
+def letsencrypt_fact(name):
+    return facts.command_output(f"letsencrypt:{name}", f"test -s {letsencrypt_files(name)[0]}")
+
+
+def tls_files(config, letsencrypt_ready):
+    """The certificate and key nginx serves: Let's Encrypt's once `letsencrypt` got
+    them for the domain, else the self-signed pair."""
+    if letsencrypt_ready:
+        return letsencrypt_files(config.domain)
     return f"{config.srv}/ssl/hub.crt", f"{config.srv}/ssl/hub.key"
 
 
-def render_site(config, server_name):
-    cert, key = tls_files(config)
+def render_site(config, server_name, letsencrypt_ready=False):
+    cert, key = tls_files(config, letsencrypt_ready)
     return render(
-        "nginx-jupyterhub.conf.j2", server_name=server_name, cert=cert, key=key, acme_root=ACME_ROOT
+        "nginx-jupyterhub.conf.j2",
+        server_name=server_name, cert=cert, key=key, acme_root=ACME_ROOT, dhparam=DHPARAM,
+        static_domain=config.static_domain, static_root=config.static_root,
     )
 
 
@@ -55,6 +68,8 @@ def nginx_probes(host):
     site, link, default_link = site_paths(family_of(host))
     return [
         facts.dir_state(ACME_ROOT),
+        facts.file_state(DHPARAM),
+        letsencrypt_fact(host.config.domain),
         facts.file_state(site),
         *(link_facts(link, default_link) if link else ()),
         facts.systemd_unit("nginx"),
@@ -66,7 +81,10 @@ def nginx(host):
     """Write the hub's nginx site (80 redirects to 443, TLS 1.2/1.3, HSTS, websockets), check it with nginx -t, reload only on change."""
     site, link, default_link = site_paths(family_of(host))
     host.ensure_dir(ACME_ROOT)
-    changed = host.ensure_file(site, render_site(host.config, hub_name(host)))
+    if not host.fact(facts.file_state(DHPARAM)).text:
+        host.ensure(f"DH parameters {DHPARAM}", f"openssl dhparam -dsaparam -out {DHPARAM} 2048 2>/dev/null")
+    letsencrypt_ready = bool(host.config.domain) and host.fact(letsencrypt_fact(host.config.domain)).ok
+    changed = host.ensure_file(site, render_site(host.config, hub_name(host), letsencrypt_ready))
     link_f, default_f = link_facts(link, default_link)
     if link:
         answers = host.facts(link_f, default_f)

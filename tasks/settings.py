@@ -66,7 +66,15 @@ def defaults(environ):
                 # EFS DNS name or IP mounted at homes_path on every node; "none": homes on the hub only.
                 "efs": env("HUBSWARM_EFS"),
                 "notebooks": env("HUBSWARM_NOTEBOOKS", str(PROJECT / "notebooks")),
-                "letsencrypt_live": "",
+                # letsencrypt: the hub's domain (HUBSWARM_DOMAIN) and these extra names, from an ACME server.
+            "letsencrypt_domains": env("HUBSWARM_LETSENCRYPT_DOMAINS"),
+            "letsencrypt_email": env("HUBSWARM_LETSENCRYPT_EMAIL"),
+            "acme_server": env("HUBSWARM_ACME_SERVER", "https://acme-v02.api.letsencrypt.org/directory"),
+            # A local CA file the hub must trust to talk to the ACME server (test servers only).
+            "acme_ca_bundle": env("HUBSWARM_ACME_CA_BUNDLE"),
+            # Optional static site served on another name (the original's bare domain).
+            "static_domain": env("HUBSWARM_STATIC_DOMAIN"),
+            "static_root": env("HUBSWARM_STATIC_ROOT", "/data/www"),
                 # fab security-groups / fab launch: the cluster's VPC (else the subnet's, else the
                 # default VPC) and the instances launch starts.
                 "vpc_id": env("HUBSWARM_VPC_ID"),

@@ -2,7 +2,7 @@
 
 from fabric import task
 
-from . import certs, docker, hub, nginx, node, packages, python_env, storage, swarm, users
+from . import certs, docker, hub, letsencrypt, nginx, node, packages, python_env, storage, swarm, users
 from .aws import launch, security_groups
 from .workers import hosts, join_workers, pull_image, push_image, remove_worker
 from .core import SETTINGS, host_task
@@ -46,6 +46,7 @@ swarm_init = host_task(swarm.swarm_init)
 start_hub = host_task(hub.start_hub)
 mount_efs = host_task(storage.mount_efs, role="node")
 sync_notebooks = host_task(storage.sync_notebooks)
+lets_encrypt = host_task(letsencrypt.letsencrypt)
 setup_hub = host_task(
     *HUB_SETUP,
     name="setup-hub",

@@ -294,14 +294,15 @@ def test_link_commands_nothing_for_conf_d():
 
 
 @pytest.mark.parametrize(
-    "live, files",
+    "ready, files",
     [
-        ("", ("/srv/jupyterhub/ssl/hub.crt", "/srv/jupyterhub/ssl/hub.key")),
-        ("/etc/letsencrypt/live/hub", ("/etc/letsencrypt/live/hub/fullchain.pem", "/etc/letsencrypt/live/hub/privkey.pem")),
+        (False, ("/srv/jupyterhub/ssl/hub.crt", "/srv/jupyterhub/ssl/hub.key")),
+        (True, ("/etc/letsencrypt/live/hub.example.com/fullchain.pem",
+                "/etc/letsencrypt/live/hub.example.com/privkey.pem")),
     ],
 )
-def test_tls_files(live, files):
-    assert nginx.tls_files(hub_config(letsencrypt_live=live)) == files
+def test_tls_files(ready, files):
+    assert nginx.tls_files(hub_config(), ready) == files
 
 
 # --- hub service -------------------------------------------------------------------

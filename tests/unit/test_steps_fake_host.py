@@ -226,10 +226,11 @@ def test_nginx_debian_first_run(make_host):
                               f"dir:{nginx.ACME_ROOT}": "755 root root"})
     nginx.nginx(host)
     site, link, default = nginx.site_paths("apt")
-    assert len(runner.commands) == 3
-    assert runner.calls[0].stdin == nginx.render_site(host.config, "hub.example.com")
-    assert runner.commands[1] == f"ln -sfn {site} {link} && rm -f {default}"
-    assert runner.commands[2].startswith("nginx -t -q && ")
+    assert len(runner.commands) == 4
+    assert runner.commands[0].startswith(f"openssl dhparam -dsaparam -out {nginx.DHPARAM}")
+    assert runner.calls[1].stdin == nginx.render_site(host.config, "hub.example.com")
+    assert runner.commands[2] == f"ln -sfn {site} {link} && rm -f {default}"
+    assert runner.commands[3].startswith("nginx -t -q && ")
 
 
 def test_nginx_amazon_in_place(make_host):
@@ -237,6 +238,7 @@ def test_nginx_amazon_in_place(make_host):
     text = nginx.render_site(host.config, "hub.example.com")
     sha = hashlib.sha256(text.encode()).hexdigest()
     host, runner = make_host({"os-release": AMAZON_2023, "file:/etc/nginx/conf.d/jupyterhub.conf": f"{sha} 644 root root",
+                              f"file:{nginx.DHPARAM}": "abc 644 root root",
                               "unit:nginx": "enabled\nactive", f"dir:{nginx.ACME_ROOT}": "755 root root"})
     nginx.nginx(host)
     assert runner.commands == []

@@ -27,7 +27,7 @@ def real_config():
 
 
 def test_real_config_has_what_the_steps_read(real_config):
-    for name in ("srv", "venv", "image", "mem_limit", "authenticator", "domain", "letsencrypt_live",
+    for name in ("srv", "venv", "image", "mem_limit", "authenticator", "domain", "letsencrypt_domains",
                  "cluster", "region", "address", "lab", "userlist"):
         assert hasattr(real_config, name), name
     assert real_config.tags.cluster_key == "hubswarm:cluster"
@@ -88,10 +88,10 @@ def test_hub_config_runs_with_a_fake_jupyterhub(tmp_path, monkeypatch):
     assert c.Authenticator.username_map == {"alice@x.io": "alice", "bob@y.org": "bob"}
 
 
-@pytest.mark.parametrize("live", ["", "/etc/letsencrypt/live/hub.example.com"])
-def test_nginx_site(live):
-    text = nginx.render_site(hub_config(letsencrypt_live=live), "hub.example.com")
-    cert, key = nginx.tls_files(hub_config(letsencrypt_live=live))
+@pytest.mark.parametrize("letsencrypt_ready", [False, True])
+def test_nginx_site(letsencrypt_ready):
+    text = nginx.render_site(hub_config(), "hub.example.com", letsencrypt_ready)
+    cert, key = nginx.tls_files(hub_config(), letsencrypt_ready)
     for needle in (
         "return 301 https://$host$request_uri;",
         "ssl_protocols TLSv1.2 TLSv1.3;",

@@ -1,0 +1,108 @@
+"""Certificates from Let's Encrypt (or any ACME server) for the hub, by HTTP-01 through nginx.
+
+nginx keeps running: it already answers /.well-known/acme-challenge/ on port
+80 from a webroot, so certbot only writes the challenge file there. Renewal is
+certbot's own timer; a deploy hook reloads nginx.
+"""
+
+import shlex
+from pathlib import Path
+
+from . import nginx
+from .certs import cert_fact, normal_san
+from .core import HubswarmError, facts, step
+from .docker import ensure_service
+from .packages import APT, DNF, YUM, ensure_packages, family_of
+
+CERTBOT_PACKAGES = {APT: ["certbot"], DNF: ["certbot"], YUM: ["certbot"]}
+RENEW_TIMER = {APT: "certbot.timer", DNF: "certbot-renew.timer", YUM: "certbot-renew.timer"}
+IMDS_PUBLIC_IPV4 = (
+    "t=$(curl -sf -X PUT --max-time 2 -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "
+    "http://169.254.169.254/latest/api/token) && "
+    "printf 'X-aws-ec2-metadata-token: %s\\n' \"$t\" | curl -sf --max-time 2 -H @- "
+    "http://169.254.169.254/latest/meta-data/public-ipv4"
+)
+
+
+def checked_request(config):
+    """(domains, CA text or "") for the certificate; one-line errors on bad settings."""
+    domains = [config.domain] if config.domain else []
+    domains += [d.strip() for d in config.letsencrypt_domains.split(",") if d.strip()]
+    if config.static_domain:
+        domains.append(config.static_domain)
+    if not domains:
+        raise HubswarmError("no domain to certify: set HUBSWARM_DOMAIN to the hub's DNS name")
+    ca = ""
+    if config.acme_ca_bundle:
+        path = Path(config.acme_ca_bundle)
+        if not path.is_file():
+            raise HubswarmError(f"HUBSWARM_ACME_CA_BUNDLE: {path} not found: point it at the ACME server's CA file")
+        ca = path.read_text()
+    return list(dict.fromkeys(domains)), ca
+
+
+def resolve_fact(domain):
+    return facts.command_output(f"resolve:{domain}", f"getent ahostsv4 {shlex.quote(domain)} | awk '{{print $1}}' | sort -u")
+
+
+def dns_problem(domain, resolved, hub_addresses):
+    """A one-line error when ``domain`` does not point at the hub, else ""."""
+    if not resolved:
+        return f"{domain} does not resolve: point its A record at the hub ({', '.join(hub_addresses)}) first"
+    if not set(resolved) & set(hub_addresses):
+        return (
+            f"{domain} resolves to {', '.join(resolved)}, not to the hub ({', '.join(hub_addresses)}): "
+            "fix its A record (or wait for DNS) before asking for a certificate"
+        )
+    return ""
+
+
+def certificate_is_fine(answer, domains):
+    lines = answer.out.splitlines()
+    sans = {normal_san(s) for s in "".join(lines[1:]).split(",") if ":" in s}
+    return lines[:1] == ["valid"] and all(f"DNS:{d}" in sans for d in domains)
+
+
+def certbot_command(config, domains, ca_file):
+    contact = (
+        f"--email {shlex.quote(config.letsencrypt_email)}"
+        if config.letsencrypt_email else "--register-unsafely-without-email"
+    )
+    names = " ".join(f"-d {shlex.quote(d)}" for d in domains)
+    trust = f"REQUESTS_CA_BUNDLE={shlex.quote(ca_file)} " if ca_file else ""
+    return (
+        f"{trust}certbot certonly --webroot -w {nginx.ACME_ROOT} --cert-name {shlex.quote(domains[0])} "
+        f"{names} --non-interactive --agree-tos {contact} --server {shlex.quote(config.acme_server)} "
+        "--keep-until-expiring --expand --deploy-hook 'systemctl reload nginx' -q"
+    )
+
+
+def hub_addresses(host):
+    """Addresses the domain may point at: the hub's own and its EC2 public IP."""
+    own = host.fact(facts.addresses()).out.split() + [host.connection.host]
+    if not host.config.lab:  # the lab has no instance metadata service
+        own += host.fact(facts.command_output("ec2-public-ipv4", IMDS_PUBLIC_IPV4)).out.split()
+    return sorted(set(own))
+
+
+@step("letsencrypt", needs=checked_request)
+def letsencrypt(host, request):
+    """Get a certificate for the domain(s) from Let's Encrypt through the running nginx, switch nginx to it, renew by timer."""
+    domains, ca = request
+    config = host.config
+    fullchain, _ = nginx.letsencrypt_files(domains[0])
+    if certificate_is_fine(host.fact(cert_fact(fullchain)), domains):
+        return
+    addresses = hub_addresses(host)
+    for domain in domains:
+        problem = dns_problem(domain, host.fact(resolve_fact(domain)).out.split(), addresses)
+        if problem:
+            raise HubswarmError(problem)
+    family = family_of(host)
+    ensure_packages(host, CERTBOT_PACKAGES)
+    ca_file = f"{config.srv}/acme-ca.pem" if ca else ""
+    if ca:
+        host.ensure_file(ca_file, ca)
+    host.ensure(f"certificate for {', '.join(domains)} from {config.acme_server}", certbot_command(config, domains, ca_file))
+    ensure_service(host, RENEW_TIMER[family])
+    nginx.nginx(host)

@@ -1,0 +1,62 @@
+"""letsencrypt: settings checked locally, DNS checked on the hub, certbot's command."""
+
+import pytest
+from fakehost import hub_config
+
+from tasks import letsencrypt
+from tasks.core import HubswarmError
+from tasks.core.facts import Answer
+
+
+def test_request_needs_a_domain():
+    with pytest.raises(HubswarmError, match="set HUBSWARM_DOMAIN"):
+        letsencrypt.checked_request(hub_config(domain=""))
+
+
+def test_request_lists_every_name_once(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("CA")
+    config = hub_config(letsencrypt_domains="www.example.com, hub.example.com", static_domain="example.com",
+                        acme_ca_bundle=str(ca))
+    assert letsencrypt.checked_request(config) == (["hub.example.com", "www.example.com", "example.com"], "CA")
+
+
+def test_request_with_a_missing_ca_file():
+    with pytest.raises(HubswarmError, match="HUBSWARM_ACME_CA_BUNDLE: /nope not found"):
+        letsencrypt.checked_request(hub_config(acme_ca_bundle="/nope"))
+
+
+@pytest.mark.parametrize(
+    "resolved, problem",
+    [
+        (["54.1.2.3"], ""),
+        ([], "hub.example.com does not resolve: point its A record at the hub (10.0.0.5, 54.1.2.3) first"),
+        (["9.9.9.9"], "hub.example.com resolves to 9.9.9.9, not to the hub (10.0.0.5, 54.1.2.3): fix its A record"),
+    ],
+)
+def test_dns_problem(resolved, problem):
+    found = letsencrypt.dns_problem("hub.example.com", resolved, ["10.0.0.5", "54.1.2.3"])
+    assert found.startswith(problem) if problem else found == ""
+
+
+@pytest.mark.parametrize(
+    "out, fine",
+    [
+        ("valid\n    DNS:hub.example.com, DNS:example.com", True),
+        ("valid\n    DNS:hub.example.com", False),  # a name is missing: expand
+        ("\n    DNS:hub.example.com, DNS:example.com", False),  # expiring or absent
+    ],
+)
+def test_certificate_is_fine(out, fine):
+    assert letsencrypt.certificate_is_fine(Answer(0, out), ["hub.example.com", "example.com"]) is fine
+
+
+def test_certbot_command_uses_the_webroot_and_reload_hook():
+    config = hub_config(letsencrypt_email="ops@example.com", acme_server="https://acme.test/dir")
+    command = letsencrypt.certbot_command(config, ["hub.example.com", "example.com"], "/srv/jupyterhub/acme-ca.pem")
+    assert command.startswith("REQUESTS_CA_BUNDLE=/srv/jupyterhub/acme-ca.pem certbot certonly --webroot -w ")
+    for part in ("--cert-name hub.example.com", "-d hub.example.com -d example.com", "--email ops@example.com",
+                 "--server https://acme.test/dir", "--deploy-hook 'systemctl reload nginx'", "--non-interactive"):
+        assert part in command
+    anonymous = letsencrypt.certbot_command(hub_config(), ["hub.example.com"], "")
+    assert "--register-unsafely-without-email" in anonymous and "REQUESTS_CA_BUNDLE" not in anonymous
