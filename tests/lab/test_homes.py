@@ -53,6 +53,7 @@ def test_mount_efs_recognises_the_lab_share(deploy_run):
 
 def test_home_made_on_first_spawn_owned_by_the_user_everywhere(lab, deploy_run, lab_users, connect):
     name = "student2"
+    connect(lab.hub_ip).sudo(f"rm -rf {HOMES}/{name}")  # a first spawn, even on a reused lab
     session = spawn(lab.hub_ip, name, lab_users.password)
     try:
         worker_ip = lab.hosts[node_of(connect, lab.hub_ip, name)]
@@ -80,7 +81,8 @@ def test_sync_notebooks_adds_new_ones_without_touching_user_files(lab, deploy_ru
     name = "student2"
     home = f"{HOMES}/{name}"
     hub = connect(lab.hub_ip)
-    hub.sudo(f"install -d {home}")  # (made by the previous test; harmless alone)
+    if not hub.sudo(f"test -d {home}/example_notebooks", warn=True, hide=True).ok:
+        stop(spawn(lab.hub_ip, name, lab_users.password), lab.hub_ip, name)
     hub.sudo(f"sh -c 'echo mine > {home}/example_notebooks/mine.txt; chown --reference={home} {home}/example_notebooks/mine.txt'")
     before = hub.sudo(f"stat -c '%Y %s' {home}/example_notebooks/mine.txt", hide=True).stdout
 
