@@ -38,6 +38,7 @@ HUB_HOST_NUMBER = 10
 CONTAINER_PREFIX = "hubswarm-lab-"
 HOME_VOLUME = "hubswarm-lab-home"
 HOMES_PATH = "/mnt/nfs/home"
+LAB_DOMAIN = "hub.lab.example"
 APT_VOLUME = "hubswarm-lab-apt"
 APT_SHARED_PATH = "/var/cache/apt/lab-shared"
 CACHE_LABEL = "hubswarm.lab.cache=1"
@@ -155,6 +156,8 @@ def _create_host(host, ip, role):
         "--label", LAB_LABEL, "--label", f"hubswarm.lab.host={host}", "--label", f"hubswarm.lab.ip={ip}",
         "--label", f"hubswarm.lab.role={role}", "--network", NETWORK, "--ip", ip, *HOST_RUN_FLAGS,
         "--volume", f"{HOME_VOLUME}:{HOMES_PATH}", "--volume", f"{APT_VOLUME}:{APT_SHARED_PATH}",
+        # The lab's stand-in for the hub's public DNS name (letsencrypt checks it on the hub).
+        "--add-host", f"{LAB_DOMAIN}:{host_ip('hub')}",
         # An ext4-backed /var/lib/docker lets the host's own Docker use overlay2, as on EC2.
         "--volume", f"{docker_volume}:/var/lib/docker", image,
     )

@@ -103,6 +103,12 @@ def letsencrypt(host, request):
     ca_file = f"{config.srv}/acme-ca.pem" if ca else ""
     if ca:
         host.ensure_file(ca_file, ca)
-    host.ensure(f"certificate for {', '.join(domains)} from {config.acme_server}", certbot_command(config, domains, ca_file))
+    try:
+        host.ensure(
+            f"certificate for {', '.join(domains)} from {config.acme_server}",
+            certbot_command(config, domains, ca_file),
+        )
+    except HubswarmError as exc:
+        raise HubswarmError(f"{exc} (details: /var/log/letsencrypt/letsencrypt.log on {host.name})") from None
     ensure_service(host, RENEW_TIMER[family])
     nginx.nginx(host)
