@@ -64,7 +64,7 @@ def mount_efs(host):
     )
 
 
-@step("homes", probes=lambda host: [facts.file_state(HOME_TOOL)])
+@step("homes", probes=lambda host: [facts.file_state(HOME_TOOL), facts.dir_state(f"{host.config.srv}/notebooks")])
 def homes(host):
     """Install the tool that makes users' homes (stable ids, starter notebooks) on first spawn."""
     host.ensure_file(HOME_TOOL, file_text("hubswarm-home"), mode="755")
@@ -107,7 +107,20 @@ def unpack_script(folder):
     )
 
 
-@step("sync-notebooks", needs=read_notebooks)
+def sync_tool(config):
+    return f"HUBSWARM_HOMES={shlex.quote(config.homes_path)} {HOME_TOOL} sync"
+
+
+def homes_sync_fact(config):
+    """Homes that lack new or changed starter notebooks (a dry run)."""
+    return facts.command_output("homes-sync", f"{sync_tool(config)} -n")
+
+
+@step(
+    "sync-notebooks",
+    needs=read_notebooks,
+    probes=lambda host: [manifest_fact(f"{host.config.srv}/notebooks"), homes_sync_fact(host.config)],
+)
 def sync_notebooks(host, archive):
     """Push the local notebooks folder to the hub, then copy new and changed ones into every home."""
     manifest, tar = archive
@@ -115,7 +128,7 @@ def sync_notebooks(host, archive):
     if host.fact(manifest_fact(folder)).out != manifest:
         host.ensure(f"starter notebooks in {folder}", unpack_script(folder), stdin=lambda: io.BytesIO(tar))
     # (In check mode this compares homes with the notebooks now on the hub.)
-    tool = f"HUBSWARM_HOMES={shlex.quote(host.config.homes_path)} {HOME_TOOL} sync"
-    pending = host.fact(facts.command_output("homes-sync", f"{tool} -n")).out.splitlines()
+    tool = sync_tool(host.config)
+    pending = host.fact(homes_sync_fact(host.config)).out.splitlines()
     if pending:
         host.ensure(f"notebooks updated in {len(pending)} home(s)", f"{tool} >/dev/null")
