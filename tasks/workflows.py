@@ -1,11 +1,12 @@
-"""The ``fab`` commands: each hub step alone, and the composites that chain them."""
+"""The ``fab`` commands: each step alone, the composites that chain them, and the
+worker, image and AWS tasks (every task this module holds is a ``fab`` command)."""
 
 from fabric import task
 
 from . import certs, docker, hub, letsencrypt, nginx, node, packages, python_env, storage, swarm, users
-from .aws import launch, security_groups
-from .workers import hosts, join_workers, pull_image, push_image, remove_worker
+from .aws import launch, security_groups  # noqa: F401  (fab tasks)
 from .core import SETTINGS, host_task
+from .workers import hosts, join_workers, pull_image, push_image, remove_worker  # noqa: F401  (fab tasks)
 
 HUB_SETUP = [
     packages.install_hub_packages,

@@ -3,7 +3,9 @@
 import io
 from types import SimpleNamespace
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from fakehost import FakeRunner, hub_config
 from tasks.core import secrets
@@ -44,3 +46,19 @@ def make_host(monkeypatch, recap_out):
         return host, runner
 
     return factory
+
+
+@pytest.fixture
+def ec2(monkeypatch, tmp_path):
+    """A moto EC2 client in us-west-2, with no real AWS setting able to leak in."""
+    for name in ("AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    # moto builds its thousands of sample AMIs per test otherwise; its EC2 takes any ImageId.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    with mock_aws():
+        yield boto3.client("ec2", region_name="us-west-2")

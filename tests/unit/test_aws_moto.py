@@ -2,9 +2,7 @@
 
 import io
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from fakehost import hub_config
 from tasks import aws
@@ -76,20 +74,6 @@ def test_permission_picks_the_address_family():
 
 # --- against moto ------------------------------------------------------------
 
-
-@pytest.fixture
-def ec2(monkeypatch, tmp_path):
-    for name in ("AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    # moto builds its thousands of sample AMIs per test otherwise; its EC2 takes any ImageId.
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    with mock_aws():
-        yield boto3.client("ec2", region_name=REGION)
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """EC2 discovery by tags, against moto's in-process EC2 (no network)."""
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from fakehost import hub_config
 from tasks import inventory
@@ -11,18 +9,6 @@ from tasks.core import HubswarmError
 REGION = "us-west-2"
 AMI = "ami-12345678"
 
-
-@pytest.fixture
-def ec2(monkeypatch, tmp_path):
-    for name in ("AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    with mock_aws():
-        yield boto3.client("ec2", region_name=REGION)
 
 
 def launch(ec2, role, cluster="hubswarm", count=1, name=None):
