@@ -39,6 +39,14 @@ def local_image_id(image):
     return local_docker("image", "inspect", "--format", "{{.Id}}", image, what=f"finding local image {image}")
 
 
+def existing_image_id(image):
+    """The local image's ID, or "sha256:(not built)" when there is none."""
+    try:
+        return local_image_id(image)
+    except HubswarmError:
+        return "sha256:(not built)"
+
+
 def build_local(image, base, project_dir):
     """Build the notebook image from files/singleuser with this machine's Docker."""
     local_docker(

@@ -98,3 +98,35 @@ def test_check_mode_on_a_fresh_host_changes_nothing(lab, fresh_host, connect):
     assert any(task == "install-packages" for _, task in run.changed())
     assert "would install" in run.output
     assert host.sudo(snapshot, hide=True).stdout == before
+
+
+def test_oauth_secret_reaches_the_hub_file_but_no_output(lab, fresh_host, connect):
+    secret = "oauth-secret-4f1b9c2e7d"
+    env = {
+        "HUBSWARM_AUTHENTICATOR": "google", "HUBSWARM_DOMAIN": "hub.lab.example",
+        "OAUTH_CLIENT_ID": "client-id-123", "OAUTH_CLIENT_SECRET": secret,
+    }
+    checked = fab("-H", fresh_host, "check", "write-env", env=env)
+    written = fab("-H", fresh_host, "write-env", env=env)
+    assert written.code == 0, written.output
+    for run in (checked, written):
+        assert secret not in run.output
+    host = connect(fresh_host)
+    assert host.sudo("stat -c '%a %U' /srv/jupyterhub /srv/jupyterhub/env", hide=True).stdout.split() == [
+        "700", "root", "600", "root"
+    ]
+    content = host.sudo("cat /srv/jupyterhub/env", hide=True).stdout
+    assert f'OAUTH_CLIENT_SECRET="{secret}"' in content
+    assert 'OAUTH_CALLBACK_URL="https://hub.lab.example/hub/oauth_callback"' in content
+
+
+def test_bad_input_fails_before_any_host_is_touched(lab, fresh_host, connect, tmp_path):
+    userlist = tmp_path / "userlist"
+    userlist.write_text("teacher@lab.example admin\nnot-an-email\n")
+    run = fab("-H", fresh_host, "setup-hub", env={"HUBSWARM_USERLIST": str(userlist)})
+    assert run.code != 0
+    assert f"{userlist} line 2: 'not-an-email' is not an email address" in run.output
+    assert "RECAP" not in run.output  # no host was reached
+    missing = fab("-H", fresh_host, "write-env", env={"HUBSWARM_AUTHENTICATOR": "google", "OAUTH_CLIENT_ID": ""})
+    assert missing.code != 0 and "OAUTH_CLIENT_ID is missing" in missing.output
+    assert connect(fresh_host).sudo("test -e /srv/jupyterhub", warn=True, hide=True).failed
