@@ -1,13 +1,12 @@
 """Workers: join the hub's swarm in parallel, leave it, and get the notebook image."""
 
+import shlex
 from pathlib import Path
 
 from fabric import Connection, task
 
 from . import docker, images, inventory, packages, storage, swarm
-from .core import (
-    SETTINGS, HubswarmError, Step, fail, hosts_for, run_steps, stop_if_failed,
-)
+from .core import SETTINGS, HubswarmError, Step, facts, fail, hosts_for, run_steps, stop_if_failed
 from .core.host import get_host
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -71,37 +70,41 @@ def join_workers(c, rejoin=False, hub=None):
     stop_if_failed(failed)
 
 
-@task(help={"name": "the worker's swarm node name (its hostname) or address"})
+def node_fact(name):
+    """A swarm node's address and availability, from the hub; fails when there is no such node."""
+    return facts.command_output(
+        f"node:{name}", f"docker node inspect --format '{{{{.Status.Addr}}}} {{{{.Spec.Availability}}}}' {shlex.quote(name)}"
+    )
+
+
+@task(help={"name": "the worker's swarm node name (its hostname, as `docker node ls` shows it)"})
 def remove_worker(c, name):
     """Drain a worker, make it leave the swarm, and remove it from the hub's node list.
 
-    Example: fab remove-worker --name worker3
+    A node that is gone already is ok. Example: fab remove-worker --name worker3
     """
     hub_node = hub_host(c)
-    try:
-        address = next(
-            w.connection.host for w in hosts_for(c, inventory.WORKER)
-            if name in (w.connection.host, w.name)
-        )
-    except StopIteration:
-        address = None
-    worker = get_host(Connection(address, config=c.config), SETTINGS) if address else None
+    found = {}
 
     def drain(host):
-        host.ensure(f"drain {name}", f"docker node update --availability drain {name} >/dev/null")
+        answer = host.fact(node_fact(name))
+        if answer.ok:
+            found["address"], availability = answer.text.split()
+            if availability != "drain":
+                host.ensure(f"drain {name}", f"docker node update --availability drain {shlex.quote(name)} >/dev/null")
 
     def leave(host):
         state = swarm.parse_swarm_state(host.fact(swarm.SWARM_STATE).text)[0]
         host.ensure("leave the swarm", swarm.LEAVE_SCRIPT if state != "inactive" else "")
 
     def remove(host):
-        host.ensure(f"remove node {name}", f"docker node rm --force {name} >/dev/null")
+        host.ensure(f"remove node {name}", f"docker node rm --force {shlex.quote(name)} >/dev/null")
 
-    failed = run_steps([hub_node], [Step("drain", drain)], {})
-    if worker:
-        failed += run_steps([worker], [Step("leave", leave)], {})
-    failed += run_steps([hub_node], [Step("node-rm", remove)], {})
-    stop_if_failed(failed)
+    stop_if_failed(run_steps([hub_node], [Step("drain", drain)], {}))
+    if "address" in found:
+        worker = get_host(Connection(found["address"], config=c.config), SETTINGS)
+        failed = run_steps([worker], [Step("leave", leave)], {})
+        stop_if_failed(failed + run_steps([hub_node], [Step("node-rm", remove)], {}))
 
 
 @task

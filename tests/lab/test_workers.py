@@ -67,3 +67,17 @@ def test_no_output_contains_the_join_token(lab, cluster_run, connect):
     again = fab("join-workers")
     assert token not in cluster_run.output
     assert token not in again.output
+
+
+def test_remove_worker_then_join_again(lab, cluster_run, connect):
+    removed = fab("remove-worker", "--name", "worker2")
+    assert removed.code == 0, removed.output
+    assert "worker2" not in nodes(connect, lab.hub_ip)
+    state = connect(lab.worker_ips[1]).run("docker info --format '{{.Swarm.LocalNodeState}}'", hide=True)
+    assert state.stdout.strip() == "inactive"
+    again = fab("remove-worker", "--name", "worker2")
+    assert again.code == 0 and again.changed() == []
+
+    rejoined = fab("join-workers")  # still tagged as a worker: it comes back
+    assert rejoined.code == 0, rejoined.output
+    assert nodes(connect, lab.hub_ip)["worker2"] == "Ready"
