@@ -81,3 +81,19 @@ def test_remove_worker_then_join_again(lab, cluster_run, connect):
     rejoined = fab("join-workers")  # still tagged as a worker: it comes back
     assert rejoined.code == 0, rejoined.output
     assert nodes(connect, lab.hub_ip)["worker2"] == "Ready"
+
+
+def test_hosts_lists_the_cluster_found_by_tag(lab, cluster_run):
+    run = fab("hosts")
+    assert run.code == 0, run.output
+    lines = run.output.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["hub", "worker", "worker"]
+    assert {line.split()[3] for line in lines[1:]} == {lab.hub_ip, *lab.worker_ips}
+    assert "decoy" not in run.output and "other" not in run.output
+
+
+def test_workers_reached_through_the_hub_as_gateway(lab, cluster_run):
+    run = fab("join-workers", env={"HUBSWARM_GATEWAY": "1"})
+    assert run.code == 0, run.output
+    assert {host for host, _, _ in run.rows()} == {lab.hub_ip, *lab.worker_ips}
+    assert run.changed() == []

@@ -128,3 +128,9 @@ def test_missing_template_value_is_an_error():
 
     with pytest.raises(jinja2.UndefinedError):
         render("jupyterhub.service.j2", srv="/srv/jupyterhub")
+
+
+def test_static_site_is_off_by_default_and_served_when_set():
+    assert "root /data/www;" not in nginx.render_site(hub_config(), "hub.example.com")
+    text = nginx.render_site(hub_config(static_domain="example.com"), "hub.example.com")
+    assert "server_name example.com;" in text and "root /data/www;" in text
