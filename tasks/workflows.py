@@ -6,6 +6,7 @@ from fabric import task
 from . import certs, docker, hub, letsencrypt, nginx, node, packages, python_env, storage, swarm, users
 from .aws import launch, security_groups  # noqa: F401  (fab tasks)
 from .core import SETTINGS, host_task
+from .core.recap import RECAP
 from .workers import hosts, join_workers, pull_image, push_image, remove_worker  # noqa: F401  (fab tasks)
 
 HUB_SETUP = [
@@ -64,10 +65,12 @@ def deploy(c):
     """
     setup_hub(c)
     join_workers(c)
-    start_hub(c)
+    hub_host = start_hub(c)[0]
+    RECAP.print_table()
+    print(f"\nThe hub is up: https://{certs.hub_name(hub_host)}/")
     if c.config.hubswarm.lab:
         print(
             "Log in as a user of the lab userlist (.lab/userlist) with the password "
             "HUBSWARM_HUB_PASSWORD, or as its admin with HUBSWARM_HUB_ADMIN_PASSWORD, "
-            "both in .lab/lab.env."
+            "both in .lab/lab.env (the certificate is self-signed: accept it in the browser)."
         )

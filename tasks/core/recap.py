@@ -38,6 +38,7 @@ class Recap:
         self.stream = stream
         self.connections = 0  # SSH connections opened by this run
         self.commands = 0  # remote commands run
+        self.printed = False
         self._lock = threading.Lock()
 
     def count(self, connections=0, commands=0):
@@ -86,9 +87,11 @@ class Recap:
         return mask("\n".join(lines))
 
     def print_table(self):
+        """Print the table once: a task may print it before its last words."""
         text = self.table()
-        if text:
+        if text and not self.printed:
             print(text, file=self.stream or sys.stdout, flush=True)
+            self.printed = True
 
 
 RECAP = Recap()

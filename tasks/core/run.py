@@ -171,7 +171,7 @@ def host_task(*steps, name=None, role="hub", doc=None):
     """A ``fab`` task that runs ``steps`` on the hosts of ``role``."""
 
     def body(c):
-        execute(c, steps, role)
+        return execute(c, steps, role)
 
     body.__doc__ = doc or steps[0].apply.__doc__
     body.__name__ = (name or steps[0].name).replace("-", "_")
