@@ -89,10 +89,6 @@ def command_output(key, command):
     return Fact(key, command)
 
 
-def which(program):
-    return Fact(f"which:{program}", f"command -v {shlex.quote(program)}")
-
-
 def packages_installed(names):
     """Which of ``names`` are installed, by dpkg or else rpm, one per line."""
     listed = " ".join(shlex.quote(n) for n in sorted(names))

@@ -251,6 +251,3 @@ def get_host(connection, settings):
         return _pool[key]
 
 
-def all_hosts():
-    return list(_pool.values())
-

@@ -90,7 +90,6 @@ def test_real_bash_round_trip():
         (F.os_release(), "os-release"),
         (F.file_state("/srv/x y"), "file:/srv/x y"),
         (F.dir_state("/srv"), "dir:/srv"),
-        (F.which("node"), "which:node"),
         (F.packages_installed(["nginx", "curl"]), "packages:curl,nginx"),
         (F.systemd_unit("docker"), "unit:docker"),
         (F.addresses(), "addresses"),

@@ -72,7 +72,7 @@ def test_facts_are_batched_and_cached(make_host):
     assert answers["os-release"].text == "ID=debian"
     assert runner.probes == [["os-release", "addresses"]]
     host.fact(F.addresses())
-    host.facts(F.addresses(), F.which("node"))
+    host.facts(F.addresses(), F.command_output("which:node", "command -v node"))
     assert runner.probes == [["os-release", "addresses"], ["which:node"]]
     host.forget()
     host.fact(F.addresses())
@@ -298,5 +298,5 @@ def test_fake_runner_answers_defaults():
     runner = FakeRunner({})
     from tasks.core import facts as F
 
-    _, out, _ = runner("sudo -n bash -c " + shlex.quote(F.batch_script([F.which("x")])))
+    _, out, _ = runner("sudo -n bash -c " + shlex.quote(F.batch_script([F.command_output("which:x", "command -v x")])))
     assert F.parse_batch(out)["which:x"].rc == 1
