@@ -68,6 +68,8 @@ class JoinInfo:
 def join_info(hub):
     """Read the worker join token and node list from the hub (token registered as secret)."""
     state, manager, _ = parse_swarm_state(hub.fact(SWARM_STATE).text)
+    if not (state == "active" and manager) and hub.check:
+        return JoinInfo(f"{hub.private_ip()}:2377", "", frozenset())  # setup-hub would make it
     if not (state == "active" and manager):
         raise HubswarmError(f"{hub.name} manages no swarm yet: run 'fab setup-hub' (swarm-init) first")
     token = secret(hub.sudo("docker swarm join-token -q worker", what="reading the join token").strip())

@@ -58,9 +58,9 @@ def join_workers(c, rejoin=False, hub=None):
     failing does not stop the others; the exit code is then non-zero.
     Example: fab join-workers
     """
-    image = image_step(c)
     hub_node = hub_host(c, hub)
     workers = hosts_for(c, inventory.WORKER)
+    image = image_step(c)
     info = read_join_info(hub_node)
 
     join = Step("swarm-join", lambda host: swarm.swarm_join(host, info, rejoin))

@@ -97,3 +97,10 @@ def test_workers_reached_through_the_hub_as_gateway(lab, cluster_run):
     assert run.code == 0, run.output
     assert {host for host, _, _ in run.rows()} == {lab.hub_ip, *lab.worker_ips}
     assert run.changed() == []
+
+
+def test_check_mode_on_the_converged_cluster_would_change_nothing(lab, deploy_run):
+    run = fab("check", "deploy")
+    assert run.code == 0, run.output
+    assert "check mode: nothing was changed" in run.output
+    assert run.changed() == []
