@@ -52,24 +52,28 @@ def hub_config(host, _authenticator):
     )
 
 
-def fingerprint_fact(config):
-    """sha256 of the hub's inputs now, then the one recorded at its last (re)start."""
+def fingerprint_command(config):
+    """Prints the sha256 of the hub's inputs as they are now."""
     files = " ".join(shlex.quote(p) for p in inputs(config))
-    stamp = shlex.quote(f"{config.srv}/.running-inputs")
-    return facts.command_output(
-        "hub-inputs", f"cat {files} 2>/dev/null | sha256sum | cut -d' ' -f1; cat {stamp}"
-    )
+    return f"cat {files} 2>/dev/null | sha256sum | cut -d' ' -f1"
+
+
+def stamp_path(config):
+    """Where start-hub records the inputs' fingerprint at each (re)start."""
+    return shlex.quote(f"{config.srv}/.running-inputs")
+
+
+def fingerprint_fact(config):
+    """The inputs' fingerprint now, then the one recorded at the hub's last (re)start."""
+    return facts.command_output("hub-inputs", f"{fingerprint_command(config)}; cat {stamp_path(config)}")
 
 
 def service_commands(unit_state, fingerprint_lines, config):
     """start, or restart when an input changed since the last start, or ""."""
-    enabled, active = (unit_state.split() + ["", ""])[:2]
+    active = (unit_state.split() + ["", ""])[1]
     lines = fingerprint_lines.split()
     stale = len(lines) < 2 or lines[0] != lines[1]
-    files = " ".join(shlex.quote(p) for p in inputs(config))
-    record = (
-        f"cat {files} | sha256sum | cut -d' ' -f1 > {shlex.quote(config.srv + '/.running-inputs')}"
-    )
+    record = f"{fingerprint_command(config)} > {stamp_path(config)}"
     if active != "active":
         return "start", f"{record} && systemctl start jupyterhub"
     if stale:
@@ -77,17 +81,14 @@ def service_commands(unit_state, fingerprint_lines, config):
     return "", ""
 
 
-HUB_ANSWERS = facts.command_output(
-    "hub-login-status",
-    "curl -sk -o /dev/null -w '%{http_code}' --max-time 5 https://127.0.0.1/hub/login",
-)
+LOGIN_STATUS = "curl -sk -o /dev/null -w '%{http_code}' --max-time 5 https://127.0.0.1/hub/login"
+HUB_ANSWERS = facts.command_output("hub-login-status", LOGIN_STATUS)
 
 
 def wait_for_hub(host):
     script = (
         f"for i in $(seq {HUB_WAIT_SECONDS}); do "
-        "[ \"$(curl -sk -o /dev/null -w '%{http_code}' --max-time 5 https://127.0.0.1/hub/login)\" = 200 ] "
-        "&& exit 0; sleep 1; done; exit 1"
+        f"[ \"$({LOGIN_STATUS})\" = 200 ] && exit 0; sleep 1; done; exit 1"
     )
     try:
         host.sudo(script, what="waiting for the hub")

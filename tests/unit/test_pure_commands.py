@@ -309,7 +309,7 @@ def test_tls_files(ready, files):
 
 RECORD = (
     "cat /srv/jupyterhub/jupyterhub_config.py /srv/jupyterhub/env /srv/jupyterhub/userlist "
-    "/etc/systemd/system/jupyterhub.service | sha256sum | cut -d' ' -f1 > /srv/jupyterhub/.running-inputs"
+    "/etc/systemd/system/jupyterhub.service 2>/dev/null | sha256sum | cut -d' ' -f1 > /srv/jupyterhub/.running-inputs"
 )
 
 
@@ -349,3 +349,12 @@ def test_inputs_cover_everything_the_hub_reads():
 )
 def test_render_env(values, text):
     assert users.render_env(values) == text
+
+
+def test_recorded_fingerprint_is_the_probed_one():
+    """start-hub records exactly what the probe computes, or it would restart forever."""
+    config = hub_config()
+    probe = hub.fingerprint_fact(config).command
+    record = hub.service_commands("", "", config)[1]
+    assert probe.startswith(hub.fingerprint_command(config))
+    assert record.startswith(hub.fingerprint_command(config) + " > ")
