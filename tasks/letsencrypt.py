@@ -16,14 +16,6 @@ from .packages import APT, DNF, YUM, ensure_packages, family_of
 
 CERTBOT_PACKAGES = {APT: ["certbot"], DNF: ["certbot"], YUM: ["certbot"]}
 RENEW_TIMER = {APT: "certbot.timer", DNF: "certbot-renew.timer", YUM: "certbot-renew.timer"}
-IMDS_PUBLIC_IPV4 = (
-    "t=$(curl -sf -X PUT --max-time 2 -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "
-    "http://169.254.169.254/latest/api/token) && "
-    "printf 'X-aws-ec2-metadata-token: %s\\n' \"$t\" | curl -sf --max-time 2 -H @- "
-    "http://169.254.169.254/latest/meta-data/public-ipv4"
-)
-
-
 def checked_request(config):
     """(domains, CA text or "") for the certificate; one-line errors on bad settings."""
     domains = [config.domain] if config.domain else []
@@ -81,7 +73,7 @@ def hub_addresses(host):
     """Addresses the domain may point at: the hub's own and its EC2 public IP."""
     own = host.fact(facts.addresses()).out.split() + [host.connection.host]
     if not host.config.lab:  # the lab has no instance metadata service
-        own += host.fact(facts.command_output("ec2-public-ipv4", IMDS_PUBLIC_IPV4)).out.split()
+        own += host.fact(facts.instance_metadata("public-ipv4")).out.split()
     return sorted(set(own))
 
 

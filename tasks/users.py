@@ -79,20 +79,12 @@ def render_env(values):
     return "".join(f"{k}={quoted(v)}\n" for k, v in values.items())
 
 
-IMDS_PUBLIC_HOSTNAME = (
-    "t=$(curl -sf -X PUT --max-time 2 -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "
-    "http://169.254.169.254/latest/api/token) && "
-    "printf 'X-aws-ec2-metadata-token: %s\\n' \"$t\" | curl -sf --max-time 2 -H @- "
-    "http://169.254.169.254/latest/meta-data/public-hostname"
-)
-
-
 def callback_url(host, values):
     if "OAUTH_CALLBACK_URL" in values:
         return values["OAUTH_CALLBACK_URL"]
     name = host.config.domain
     if not name:
-        name = host.fact(facts.command_output("ec2-public-hostname", IMDS_PUBLIC_HOSTNAME)).text
+        name = host.fact(facts.instance_metadata("public-hostname")).text
     if not name:
         raise HubswarmError(
             f"no callback URL for {host.name}: set HUBSWARM_DOMAIN (or OAUTH_CALLBACK_URL); "

@@ -114,3 +114,14 @@ def addresses():
     """The host's IPv4/IPv6 addresses, space separated."""
     return Fact("addresses", "hostname -I")
 
+
+
+def instance_metadata(item):
+    """An EC2 instance metadata item (IMDSv2); the session token stays off argv."""
+    return Fact(
+        f"imds:{item}",
+        "t=$(curl -sf -X PUT --max-time 2 -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "
+        "http://169.254.169.254/latest/api/token) && "
+        "printf 'X-aws-ec2-metadata-token: %s\\n' \"$t\" | curl -sf --max-time 2 -H @- "
+        f"http://169.254.169.254/latest/meta-data/{item}",
+    )

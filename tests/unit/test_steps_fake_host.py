@@ -288,7 +288,7 @@ def test_write_env_apply(make_host):
 
 def test_write_env_callback_from_instance_metadata(make_host):
     host, runner = make_host({"dir:/srv/jupyterhub": "700 root root",
-                              "ec2-public-hostname": "ec2-54-1-2-3.us-west-2.compute.amazonaws.com"}, domain="")
+                              "imds:public-hostname": "ec2-54-1-2-3.us-west-2.compute.amazonaws.com"}, domain="")
     users.write_env(host, env_values())
     assert 'OAUTH_CALLBACK_URL="https://ec2-54-1-2-3.us-west-2.compute.amazonaws.com/hub/oauth_callback"' in runner.calls[0].stdin
 
