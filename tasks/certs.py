@@ -73,6 +73,6 @@ def make_cert(host):
     cert, key = cert_paths(host.config)
     name = hub_name(host)
     host.ensure(
-        f"self-signed certificate for {name}",
+        f"make a self-signed certificate for {name}",
         cert_commands(host.fact(cert_fact(cert)), name, cert, key),
     )

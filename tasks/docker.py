@@ -17,7 +17,7 @@ def ensure_service(host, unit, enabled=True, running=True):
         commands.append(f"systemctl enable {shlex.quote(unit)}")
     if running and is_active != "active":
         commands.append(f"systemctl start {shlex.quote(unit)}")
-    return host.ensure(f"{unit} enabled and running", " && ".join(commands))
+    return host.ensure(f"enable and start {unit}", " && ".join(commands))
 
 
 def groups_fact(user):
@@ -28,7 +28,7 @@ def ensure_in_group(host, user, group):
     groups = host.fact(groups_fact(user)).out.split()
     if group in groups:
         return False
-    return host.ensure(f"{user} in group {group}", f"usermod -aG {group} {shlex.quote(user)}")
+    return host.ensure(f"add {user} to group {group}", f"usermod -aG {group} {shlex.quote(user)}")
 
 
 def docker_probes(host):

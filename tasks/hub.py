@@ -75,9 +75,9 @@ def service_commands(unit_state, fingerprint_lines, config):
     stale = len(lines) < 2 or lines[0] != lines[1]
     record = f"{fingerprint_command(config)} > {stamp_path(config)}"
     if active != "active":
-        return "start", f"{record} && systemctl start jupyterhub"
+        return "start jupyterhub", f"{record} && systemctl start jupyterhub"
     if stale:
-        return "restart (configuration changed)", f"{record} && systemctl restart jupyterhub"
+        return "restart jupyterhub (its inputs changed)", f"{record} && systemctl restart jupyterhub"
     return "", ""
 
 
@@ -114,14 +114,14 @@ def start_hub(host):
     config = host.config
     unit_changed = host.ensure_file(UNIT, render("jupyterhub.service.j2", srv=config.srv, venv=config.venv))
     if unit_changed:
-        host.ensure("systemd daemon-reload", "systemctl daemon-reload")
+        host.ensure("reload systemd", "systemctl daemon-reload")
     answers = host.facts(facts.systemd_unit("jupyterhub"), fingerprint_fact(config), HUB_ANSWERS)
     what, command = service_commands(
         answers[facts.systemd_unit("jupyterhub").key].out,
         answers[fingerprint_fact(config).key].out,
         config,
     )
-    changed = host.ensure(f"jupyterhub {what}", command)
+    changed = host.ensure(what, command)
     ensure_service(host, "jupyterhub", running=False)
     if host.check:
         return

@@ -97,7 +97,7 @@ def letsencrypt(host, request):
         host.ensure_file(ca_file, ca)
     try:
         host.ensure(
-            f"certificate for {', '.join(domains)} from {config.acme_server}",
+            f"get a certificate for {', '.join(domains)} from {config.acme_server}",
             certbot_command(config, domains, ca_file),
         )
     except HubswarmError as exc:

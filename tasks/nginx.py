@@ -82,14 +82,14 @@ def nginx(host):
     site, link, default_link = site_paths(family_of(host))
     host.ensure_dir(ACME_ROOT)
     if not host.fact(facts.file_state(DHPARAM)).text:
-        host.ensure(f"DH parameters {DHPARAM}", f"openssl dhparam -dsaparam -out {DHPARAM} 2048 2>/dev/null")
+        host.ensure(f"make DH parameters {DHPARAM}", f"openssl dhparam -dsaparam -out {DHPARAM} 2048 2>/dev/null")
     letsencrypt_ready = bool(host.config.domain) and host.fact(letsencrypt_fact(host.config.domain)).ok
     changed = host.ensure_file(site, render_site(host.config, hub_name(host), letsencrypt_ready))
     link_f, default_f = link_facts(link, default_link)
     if link:
         answers = host.facts(link_f, default_f)
         changed |= host.ensure(
-            "site enabled, distro default disabled",
+            "enable the site, disable the distro default",
             link_commands(answers[link_f.key], site, link, default_link, answers[default_f.key]),
         )
     if changed:

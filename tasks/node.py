@@ -44,4 +44,4 @@ def install_node(host):
             f"{pins.NODE_MIN_MAJOR}, which {CHP} {pins.CONFIGURABLE_HTTP_PROXY} needs: "
             "install a Node.js LTS from your distribution's newer stream or NodeSource"
         )
-    host.ensure(f"{CHP} {pins.CONFIGURABLE_HTTP_PROXY} from npm", chp_command(answers[chp_f.key].text))
+    host.ensure(f"install {CHP} {pins.CONFIGURABLE_HTTP_PROXY} from npm", chp_command(answers[chp_f.key].text))

@@ -47,6 +47,6 @@ def pip_install(host):
     venv = host.config.venv
     answer = host.fact(installed_fact(venv))
     host.ensure(
-        f"virtualenv {venv} with " + ", ".join(f"{n} {v}" for n, v in sorted(pins.HUB_REQUIREMENTS.items())),
+        f"install virtualenv {venv} with " + ", ".join(f"{n} {v}" for n, v in sorted(pins.HUB_REQUIREMENTS.items())),
         venv_commands(venv, answer),
     )

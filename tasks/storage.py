@@ -126,9 +126,9 @@ def sync_notebooks(host, archive):
     manifest, tar = archive
     folder = f"{host.config.srv}/notebooks"
     if host.fact(manifest_fact(folder)).out != manifest:
-        host.ensure(f"starter notebooks in {folder}", unpack_script(folder), stdin=lambda: io.BytesIO(tar))
+        host.ensure(f"upload starter notebooks to {folder}", unpack_script(folder), stdin=lambda: io.BytesIO(tar))
     # (In check mode this compares homes with the notebooks now on the hub.)
     tool = sync_tool(host.config)
     pending = host.fact(homes_sync_fact(host.config)).out.splitlines()
     if pending:
-        host.ensure(f"notebooks updated in {len(pending)} home(s)", f"{tool} >/dev/null")
+        host.ensure(f"update starter notebooks in {len(pending)} home(s)", f"{tool} >/dev/null")

@@ -45,7 +45,7 @@ def swarm_init(host):
     """Initialise swarm mode with the hub's private IP as advertise address, only when inactive."""
     ip = host.private_ip()
     host.ensure(
-        f"swarm initialised, advertising {ip}",
+        f"initialise the swarm, advertising {ip}",
         init_command(host.fact(SWARM_STATE).text, ip, host.name),
     )
 
@@ -166,7 +166,7 @@ def swarm_nodes(host):
         for node, (role, _, _, labels) in nodes.items()
         if node not in stale
     }
-    host.ensure("notebook placement labels", label_command(takes))
+    host.ensure("set notebook placement labels", label_command(takes))
     host.ensure(
         f"remove {len(stale)} stale node entries",
         " && ".join(f"docker node rm {n} >/dev/null" for n in stale),

@@ -184,7 +184,7 @@ class Host:
             return False
         q = shlex.quote(path)
         return self.ensure(
-            f"directory {path} ({mode} {owner}:{group})",
+            f"make directory {path} ({mode} {owner}:{group})",
             f"install -d -m {mode} -o {owner} -g {group} {q}",
         )
 
@@ -206,7 +206,7 @@ class Host:
             f"trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; "
             f"chown {owner}:{group} \"$t\"; chmod {mode} \"$t\"; mv -f \"$t\" {q}; trap - EXIT"
         )
-        return self.ensure(f"file {path} ({mode} {owner}:{group})", script, stdin=content)
+        return self.ensure(f"write {path} ({mode} {owner}:{group})", script, stdin=content)
 
 
 def file_diff(path, old, new, secret=False):

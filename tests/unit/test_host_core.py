@@ -160,7 +160,7 @@ def test_ensure_file_atomic_write_with_content_on_stdin(make_host):
     # order: write, own, mode, then the atomic rename
     assert script.index("cat >") < script.index("chown") < script.index("chmod") < script.index("mv -f")
     assert "trap 'rm -f \"$t\"' EXIT" in script
-    assert host.record.changes == ["file /etc/my app.conf (640 root:adm)"]
+    assert host.record.changes == ["write /etc/my app.conf (640 root:adm)"]
 
 
 @pytest.mark.parametrize(
@@ -188,7 +188,7 @@ def test_ensure_file_check_mode_shows_a_diff_and_writes_nothing(make_host, recap
     out = recap_out.getvalue()
     if sha_same:  # only the mode differs: no need to read the old content
         assert "content:/etc/x" not in runner.probed
-        assert out == "[10.0.0.5] test-step: would file /etc/x (644 root:root)\n"
+        assert out == "[10.0.0.5] test-step: would write /etc/x (644 root:root)\n"
     else:
         assert "would change /etc/x:\n--- /etc/x (now)\n+++ /etc/x (wanted)\n" in out
         assert "-old\n+TOKEN=\"very-secret-content\"" in out

@@ -317,11 +317,11 @@ RECORD = (
     "unit, fingerprint, what, command",
     [
         ("enabled\nactive", "abc\nabc", "", ""),
-        ("enabled\nactive", "abc\nold", "restart (configuration changed)", f"{RECORD} && systemctl restart jupyterhub"),
-        ("enabled\nactive", "abc", "restart (configuration changed)", f"{RECORD} && systemctl restart jupyterhub"),
-        ("enabled\ninactive", "abc\nabc", "start", f"{RECORD} && systemctl start jupyterhub"),
-        ("disabled\nfailed", "abc\nold", "start", f"{RECORD} && systemctl start jupyterhub"),
-        ("", "", "start", f"{RECORD} && systemctl start jupyterhub"),
+        ("enabled\nactive", "abc\nold", "restart jupyterhub (its inputs changed)", f"{RECORD} && systemctl restart jupyterhub"),
+        ("enabled\nactive", "abc", "restart jupyterhub (its inputs changed)", f"{RECORD} && systemctl restart jupyterhub"),
+        ("enabled\ninactive", "abc\nabc", "start jupyterhub", f"{RECORD} && systemctl start jupyterhub"),
+        ("disabled\nfailed", "abc\nold", "start jupyterhub", f"{RECORD} && systemctl start jupyterhub"),
+        ("", "", "start jupyterhub", f"{RECORD} && systemctl start jupyterhub"),
     ],
 )
 def test_service_commands(unit, fingerprint, what, command):

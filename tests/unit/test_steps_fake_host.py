@@ -314,7 +314,7 @@ def test_write_env_check_mode_masks_the_diff(make_host, recap_out):
         assert value not in out
     assert f'+OAUTH_CALLBACK_URL={MASK}' in out
     assert out.startswith("[10.0.0.5] test-step: would change /srv/jupyterhub/env:\n")
-    assert host.record.changes == ["file /srv/jupyterhub/env (600 root:root)"]
+    assert host.record.changes == ["write /srv/jupyterhub/env (600 root:root)"]
 
 
 def test_check_mode_hub_setup_runs_only_probes(make_host):
@@ -335,10 +335,10 @@ def test_check_mode_hub_setup_runs_only_probes(make_host):
     changes = host.record.changes
     assert "install ca-certificates, curl, nginx, openssl, python3-venv, rsync" in changes
     assert "install docker.io" in changes
-    assert f"configurable-http-proxy {pins.CONFIGURABLE_HTTP_PROXY} from npm" in changes
-    assert "self-signed certificate for hub.example.com" in changes
-    assert "file /srv/jupyterhub/env (600 root:root)" in changes
-    assert "file /srv/jupyterhub/jupyterhub_config.py (600 root:root)" in changes
-    assert "swarm initialised, advertising 10.0.0.5" in changes
-    assert "starter notebooks in /srv/jupyterhub/notebooks" in changes
+    assert f"install configurable-http-proxy {pins.CONFIGURABLE_HTTP_PROXY} from npm" in changes
+    assert "make a self-signed certificate for hub.example.com" in changes
+    assert "write /srv/jupyterhub/env (600 root:root)" in changes
+    assert "write /srv/jupyterhub/jupyterhub_config.py (600 root:root)" in changes
+    assert "initialise the swarm, advertising 10.0.0.5" in changes
+    assert "upload starter notebooks to /srv/jupyterhub/notebooks" in changes
     assert "reload nginx (after nginx -t)" in changes
