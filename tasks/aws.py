@@ -195,18 +195,8 @@ def security_groups(c):
 
 def present(config, client, role):
     """Names (else ids) of the cluster's running or pending instances of ``role``."""
-    tags = config.tags
-    filters = [
-        {"Name": f"tag:{tags.cluster_key}", "Values": [config.cluster]},
-        {"Name": f"tag:{tags.role_key}", "Values": [tags[role]]},
-        {"Name": "instance-state-name", "Values": ["running", "pending"]},
-    ]
-    names = []
-    for page in client.get_paginator("describe_instances").paginate(Filters=filters):
-        for raw in (i for r in page["Reservations"] for i in r["Instances"]):
-            tag_names = [t["Value"] for t in raw.get("Tags", []) if t["Key"] == "Name"]
-            names.append(tag_names[0] if tag_names else raw["InstanceId"])
-    return sorted(names)
+    found = inventory.describe(config, role, client, states=("running", "pending"))
+    return sorted(i.name or i.instance_id for i in found)
 
 
 def missing_names(config, role, existing, wanted):

@@ -33,14 +33,14 @@ def ec2_client(config):
     return session.client("ec2")
 
 
-def describe(config, role, client=None):
-    """Running instances of ``role`` in the configured cluster, every page."""
+def describe(config, role, client=None, states=("running",)):
+    """Instances of ``role`` in the configured cluster in ``states``, every page."""
     client = client or ec2_client(config)
     tags = config.tags
     filters = [
         {"Name": f"tag:{tags.cluster_key}", "Values": [config.cluster]},
         {"Name": f"tag:{tags.role_key}", "Values": [tags[role]]},
-        {"Name": "instance-state-name", "Values": ["running"]},
+        {"Name": "instance-state-name", "Values": list(states)},
     ]
     found = []
     for page in client.get_paginator("describe_instances").paginate(Filters=filters):
