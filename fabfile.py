@@ -1,22 +1,25 @@
 """hubswarm: JupyterHub on a Docker swarm of EC2 hosts, as idempotent Fabric tasks.
 
 Run ``fab --list`` for the tasks and ``fab --help TASK`` for one of them.
-Settings come from the environment, then a running lab's ``.lab/lab.env``,
-then ``.env`` (see ``.env.example``); ``fabric.yaml`` overrides them all.
+Settings come from the environment, then a running lab's ``.lab/lab.env``
+(unless HUBSWARM_LAB=0; its settings then apply to lab hosts only), then
+``.env`` (see ``.env.example``); ``fabric.yaml`` overrides them all. Every task
+checks them all before it touches a host.
 """
 
 import os
-from pathlib import Path
 
-from dotenv import load_dotenv
 from invoke import Collection
 
-HERE = Path(__file__).resolve().parent
-# The environment wins, then a running lab's settings, then .env.
-load_dotenv(HERE / ".lab" / "lab.env")
-load_dotenv(HERE / ".env")
+from tasks import settings
 
-from tasks import lab, settings, workflows  # noqa: E402  (settings must be loaded first)
+# The environment wins, then a running lab's settings, then .env.
+LAB_ENV = settings.load_environment()
+
+from tasks import lab, workflows  # noqa: E402  (after the settings are loaded)
+
+if LAB_ENV:  # a lab.env written before it named its subnet
+    os.environ.setdefault("HUBSWARM_LAB_SUBNET", lab.SUBNET)
 
 ns = Collection.from_module(workflows)
 ns.add_collection(lab.ns)

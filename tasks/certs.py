@@ -10,11 +10,7 @@ RENEW_WITHIN_SECONDS = 30 * 24 * 3600
 
 
 def subject_alt_name(name):
-    try:
-        ipaddress.ip_address(name)
-        return f"IP:{name}"
-    except ValueError:
-        return f"DNS:{name}"
+    return f"IP:{name}" if is_address(name) else f"DNS:{name}"
 
 
 def cert_fact(cert):
@@ -50,9 +46,27 @@ def cert_commands(answer, name, cert, key):
     )
 
 
+PUBLIC_HOSTNAME = facts.instance_metadata("public-hostname")
+
+
+def public_name_probes(host):
+    """The facts :func:`hub_name` reads (none when the domain is set)."""
+    return [] if host.config.domain else [PUBLIC_HOSTNAME]
+
+
 def hub_name(host):
-    """The name users reach the hub by: the configured domain, else its address."""
-    return host.config.domain or host.connection.host
+    """The one name users reach the hub by, in the certificate, ``public_url``, the
+    OAuth callback and the printed URL: the configured domain, else the instance's
+    public host name (EC2 metadata), else the address the hub is reached at."""
+    return host.config.domain or host.fact(PUBLIC_HOSTNAME).text or host.connection.host
+
+
+def is_address(name):
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
 
 
 def cert_paths(config):
@@ -61,7 +75,10 @@ def cert_paths(config):
 
 def cert_probes(host):
     srv = host.config.srv
-    return [facts.dir_state(srv), facts.dir_state(f"{srv}/ssl"), cert_fact(cert_paths(host.config)[0])]
+    return [
+        facts.dir_state(srv), facts.dir_state(f"{srv}/ssl"), cert_fact(cert_paths(host.config)[0]),
+        *public_name_probes(host),
+    ]
 
 
 @step("make-cert", probes=cert_probes)

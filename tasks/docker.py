@@ -3,9 +3,9 @@
 import shlex
 
 from .core import facts, step
-from .packages import APT, DNF, YUM, ensure_packages, package_probes
+from .packages import APT, DNF, ensure_packages, package_probes
 
-DOCKER_PACKAGES = {APT: ["docker.io"], DNF: ["docker"], YUM: ["docker"]}
+DOCKER_PACKAGES = {APT: ["docker.io"], DNF: ["docker"]}
 
 
 def ensure_service(host, unit, enabled=True, running=True):
@@ -28,7 +28,7 @@ def ensure_in_group(host, user, group):
     groups = host.fact(groups_fact(user)).out.split()
     if group in groups:
         return False
-    return host.ensure(f"add {user} to group {group}", f"usermod -aG {group} {shlex.quote(user)}")
+    return host.ensure(f"add {user} to group {group}", f"usermod -aG {shlex.quote(group)} {shlex.quote(user)}")
 
 
 def docker_probes(host):

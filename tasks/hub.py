@@ -1,9 +1,11 @@
 """The hub itself: its configuration and its systemd service."""
 
 import shlex
+from pathlib import Path
 
+from . import usernames
 from .auth import checked_authenticator
-from .certs import hub_name
+from .certs import hub_name, public_name_probes
 from .core import HubswarmError, facts, render, step
 from .docker import ensure_service
 from .swarm import NOTEBOOK_LABEL
@@ -16,10 +18,15 @@ def config_path(config):
     return f"{config.srv}/jupyterhub_config.py"
 
 
+def usernames_path(config):
+    """The user-name rule (tasks/usernames.py), beside the config that imports it."""
+    return f"{config.srv}/hubswarm_usernames.py"
+
+
 def inputs(config):
     """The files whose change means the running hub must restart."""
     srv = config.srv
-    return [config_path(config), f"{srv}/env", f"{srv}/userlist", UNIT]
+    return [config_path(config), f"{srv}/env", f"{srv}/userlist", UNIT, usernames_path(config)]
 
 
 def render_hub_config(config, hub_ip, public_name):
@@ -39,12 +46,18 @@ def render_hub_config(config, hub_ip, public_name):
 @step(
     "hub-config",
     needs=checked_authenticator,
-    probes=lambda host: [facts.addresses(), facts.file_state(config_path(host.config))],
+    probes=lambda host: [
+        facts.addresses(),
+        facts.file_state(config_path(host.config)),
+        facts.file_state(usernames_path(host.config)),
+        *public_name_probes(host),
+    ],
 )
 def hub_config(host, _authenticator):
     """Render jupyterhub_config.py (authenticator, SwarmSpawner, idle culler, hub behind nginx) into /srv/jupyterhub."""
     config = host.config
     host.ensure_dir(config.srv, mode="700")
+    host.ensure_file(usernames_path(config), Path(usernames.__file__).read_text(), mode="600")
     host.ensure_file(
         config_path(config),
         render_hub_config(config, host.private_ip(), hub_name(host)),
@@ -68,11 +81,12 @@ def fingerprint_fact(config):
     return facts.command_output("hub-inputs", f"{fingerprint_command(config)}; cat {stamp_path(config)}")
 
 
-def service_commands(unit_state, fingerprint_lines, config):
-    """start, or restart when an input changed since the last start, or ""."""
+def service_commands(unit_state, fingerprint_lines, config, inputs_change=False):
+    """start, or restart when an input changed since the last start (or, in check
+    mode, ``inputs_change``: this run would write one), or ""."""
     active = (unit_state.split() + ["", ""])[1]
     lines = fingerprint_lines.split()
-    stale = len(lines) < 2 or lines[0] != lines[1]
+    stale = inputs_change or len(lines) < 2 or lines[0] != lines[1]
     record = f"{fingerprint_command(config)} > {stamp_path(config)}"
     if active != "active":
         return "start jupyterhub", f"{record} && systemctl start jupyterhub"
@@ -105,6 +119,7 @@ def start_probes(host):
         facts.systemd_unit("jupyterhub"),
         fingerprint_fact(host.config),
         HUB_ANSWERS,
+        *public_name_probes(host),
     ]
 
 
@@ -120,6 +135,8 @@ def start_hub(host):
         answers[facts.systemd_unit("jupyterhub").key].out,
         answers[fingerprint_fact(config).key].out,
         config,
+        # In check mode nothing was written, so the fingerprint cannot show it.
+        inputs_change=host.check and bool(host.written & set(inputs(config))),
     )
     changed = host.ensure(what, command)
     ensure_service(host, "jupyterhub", running=False)

@@ -108,7 +108,13 @@ def connections(config, role):
 
 def gateway_for(config):
     """The hub's connection, opened (host key checked) before worker threads share it."""
+    from . import validate
+
     hub = find(config.hubswarm, HUB)[0]
-    host = get_host(Connection(hub.address(config.hubswarm.address), config=config), SETTINGS)
+    address = hub.address(config.hubswarm.address)
+    outside = validate.lab_problem(config.hubswarm, [address])
+    if outside:  # checked before it is opened
+        raise HubswarmError(outside)
+    host = get_host(Connection(address, config=config), SETTINGS)
     host.open()
     return host.connection

@@ -11,15 +11,19 @@ standing in for EFS (the kernel here has no NFS client). Lab-only speedup: the d
 hubswarm-lab-apt shares downloaded .deb files between hosts (files/lab/apt-shared-cache); like
 the images, it survives `lab.down` unless --images is given.
 
+Instance metadata: every lab host reaches 169.254.169.254 only through the lab's stand-in
+(tasks/lab_imds.py), with its own identity; the rest of 169.254.0.0/16 is blackholed in every host.
+
 Python API (used by tests and bench): ensure_lab, recreate_host, spare_host, remove_host, destroy.
 """
 
 import io
 import secrets
 import subprocess
+import sys
 import tarfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -28,7 +32,7 @@ from dotenv import dotenv_values
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from . import lab_ec2, lab_image
+from . import lab_ec2, lab_image, lab_imds
 from .lab_docker import LAB_DIR, LAB_LABEL, docker, docker_answers, ensure_docker_daemon
 
 NETWORK = "hubswarm-lab"
@@ -65,7 +69,7 @@ class LabInfo:
 
     hub_ip: str
     worker_ips: list
-    env: dict
+    env: dict = field(repr=False)  # holds the hub's passwords: never in a test's output
     key_path: Path
     known_hosts_path: Path
 
@@ -158,6 +162,8 @@ def _create_host(host, ip, role):
         "--volume", f"{HOME_VOLUME}:{HOMES_PATH}", "--volume", f"{APT_VOLUME}:{APT_SHARED_PATH}",
         # The lab's stand-in for the hub's public DNS name (letsencrypt checks it on the hub).
         "--add-host", f"{LAB_DOMAIN}:{host_ip('hub')}",
+        # Where the host routes 169.254.169.254 (files/lab/imds-route, at every boot).
+        "--add-host", f"{lab_imds.CONTAINER}:{lab_imds.STANDIN_IP}",
         # An ext4-backed /var/lib/docker lets the host's own Docker use overlay2, as on EC2.
         "--volume", f"{docker_volume}:/var/lib/docker", image,
     )
@@ -185,6 +191,23 @@ def _wait_booted(host):
     if state != "running":
         failed = docker("exec", container, "systemctl", "--failed", "--no-legend", check=False)
         raise Exit(f"lab: {container} did not boot cleanly (systemd: {state or 'no answer'}) {failed}", code=1)
+
+
+def _sealed(host):
+    """True when HOST routes 169.254.169.254 via the stand-in and blackholes the rest of 169.254.0.0/16."""
+    routes = docker("exec", f"{CONTAINER_PREFIX}{host}", "ip", "-4", "route", "show", "table", "main", check=False)
+    lines = {" ".join(line.split()) for line in routes.splitlines()}
+    return {f"{lab_imds.METADATA_ADDRESS} via {lab_imds.STANDIN_IP} dev eth0", "blackhole 169.254.0.0/16"} <= lines
+
+
+def _check_sealed(host):
+    if not _sealed(host):
+        raise Exit(f"lab: {CONTAINER_PREFIX}{host} has no route to the metadata stand-in (imds-route.service)", code=1)
+
+
+def _ensure_standin():
+    """The metadata stand-in, up before any lab host boots."""
+    lab_imds.ensure_standin(lab_image.ensure_image(), NETWORK)
 
 
 def _write_known_hosts():
@@ -227,6 +250,8 @@ def lab_env():
         "HUBSWARM_SSH_KEY": str(KEY_PATH),
         "HUBSWARM_KNOWN_HOSTS": str(KNOWN_HOSTS_PATH),
         "HUBSWARM_LAB": "1",
+        # Its settings apply to its hosts only: a target outside this subnet stops the run.
+        "HUBSWARM_LAB_SUBNET": SUBNET,
         "HUBSWARM_HOMES_PATH": HOMES_PATH,
         "HUBSWARM_USERLIST": str(USERLIST_PATH),
         # No registry in the lab: the notebook image is built here on the lab's base and pushed.
@@ -253,11 +278,13 @@ def ensure_lab(workers=2):
     ensure_docker_daemon()
     _ensure_key()
     _ensure_network_and_volumes()
+    _ensure_standin()
     wanted = fleet(workers)
     containers = lab_containers()
     for host, info in containers.items():
         if info["role"] == "worker" and host not in wanted:
             _remove_container(host)
+            lab_imds.forget(info["ip"])
     for host, ip in wanted.items():
         if host not in containers:
             _create_host(host, ip, "hub" if host == "hub" else "worker")
@@ -266,11 +293,20 @@ def ensure_lab(workers=2):
                 docker("container", "start", containers[host]["container"])
             # Always: another checkout of the project may have put its own key there.
             _push_authorized_key(containers[host]["container"])
-    for host in wanted:
+    for host, ip in wanted.items():
         _wait_booted(host)
+        if not _sealed(host):
+            # Made before the lab had a metadata stand-in: it could reach this machine's own.
+            print(f"lab: {host} has no route to the metadata stand-in: recreating it", file=sys.stderr)
+            _remove_container(host)
+            _create_host(host, ip, "hub" if host == "hub" else "worker")
+            _wait_booted(host)
+            _check_sealed(host)
     _write_known_hosts()
     lab_ec2.ensure_moto()
     lab_ec2.ensure_instances(wanted)
+    by_name = lab_ec2.lab_instances()
+    lab_imds.write_fleet({ip: by_name[f"lab-{host}"] for host, ip in wanted.items()})
     env = lab_env()
     _write_env(env)
     return LabInfo(
@@ -282,14 +318,17 @@ def ensure_lab(workers=2):
 def recreate_host(host):
     """Throw lab host HOST (`hub`, `worker1`, a spare...) away and boot a fresh one, same name and IP.
 
-    Its EC2 instance is kept; .lab/known_hosts gets the new host key. Returns the IP.
+    Its EC2 instance and metadata identity are kept; .lab/known_hosts gets the new host key.
+    Returns the IP.
     """
     existing = lab_containers().get(host)
     ip = existing["ip"] if existing else host_ip(host)
     role = existing["role"] if existing else ("hub" if host == "hub" else "worker")
+    _ensure_standin()
     _remove_container(host)
     _create_host(host, ip, role)
     _wait_booted(host)
+    _check_sealed(host)
     _write_known_hosts()
     return ip
 
@@ -298,26 +337,35 @@ def spare_host(host, ip):
     """Boot a fresh lab host HOST at IP that is NOT registered in EC2; return IP.
 
     For tests that need a pristine host. Any previous spare of that name is thrown away. Use IPs
-    from 10.213.0.100-199 (fleet hosts use .10 upwards, EC2 decoys .200 upwards).
+    from 10.213.0.100-199 (fleet hosts use .10 upwards, EC2 decoys .200 upwards). Its instance
+    metadata is that of a fresh private instance with a made-up id; change it with
+    lab_imds.set_identity(IP, public_hostname=...).
     """
     ensure_docker_daemon()
     _ensure_key()
     _ensure_network_and_volumes()
+    _ensure_standin()
     _remove_container(host)
+    lab_imds.set_identity(ip, lab_imds.host_identity(ip, lab_imds.made_up_instance_id()), replace=True)
     _create_host(host, ip, "spare")
     _wait_booted(host)
+    _check_sealed(host)
     _write_known_hosts()
     return ip
 
 
 def remove_host(host):
-    """Remove lab host HOST (typically a spare) and its known_hosts entry; EC2 is not touched."""
+    """Remove lab host HOST (typically a spare), its known_hosts entry and its metadata; EC2 is not touched."""
+    existing = lab_containers().get(host)
     _remove_container(host)
+    if existing:
+        lab_imds.forget(existing["ip"])
     _write_known_hosts()
 
 
 def destroy(images=False):
-    """Remove everything labelled hubswarm.lab=1 (containers, network, volumes), stop the lab's moto_server.
+    """Remove everything labelled hubswarm.lab=1 (containers with the metadata stand-in, network,
+    volumes), stop the lab's moto_server.
 
     With IMAGES, also remove the lab images and the apt cache volume.
     """
@@ -332,6 +380,7 @@ def destroy(images=False):
     if images:
         lab_image.remove_images()
     lab_ec2.stop_moto()
+    lab_imds.remove()
     for path in (ENV_PATH, KNOWN_HOSTS_PATH):
         path.unlink(missing_ok=True)
 
@@ -375,6 +424,8 @@ def status(c):
         print(f"{host:<10} {info['state']:<10} {info['ip']:<14} {systemd}")
     if not containers:
         print("(no lab hosts)")
+    standin = lab_imds.standin_state() if docker_answers() else "absent"
+    print(f"instance metadata: {lab_imds.METADATA_ADDRESS} via {lab_imds.STANDIN_IP} ({lab_imds.CONTAINER}: {standin})")
     count = lab_ec2.running_lab_instances()
     answer = f"{count} running instances of cluster lab" if count is not None else "not answering"
     print(f"EC2 API {lab_ec2.endpoint()}: {answer}")

@@ -167,6 +167,12 @@ def ensure_instances(hosts):
         ec2.terminate_instances(InstanceIds=extra)
 
 
+def lab_instances():
+    """Instances of the lab's own hosts (Name `lab-<host>`, not terminated), by Name."""
+    return {name: instance for name, instance in _instances(client())
+            if name.startswith("lab-") and not name.startswith("lab-decoy")}
+
+
 def running_lab_instances():
     """Number of running instances tagged hubswarm:cluster=lab, or None when moto does not answer."""
     if not moto_answers():

@@ -12,10 +12,10 @@ from . import nginx
 from .certs import cert_fact, normal_san
 from .core import HubswarmError, facts, step
 from .docker import ensure_service
-from .packages import APT, DNF, YUM, ensure_packages, family_of
+from .packages import APT, DNF, ensure_packages, family_of
 
-CERTBOT_PACKAGES = {APT: ["certbot"], DNF: ["certbot"], YUM: ["certbot"]}
-RENEW_TIMER = {APT: "certbot.timer", DNF: "certbot-renew.timer", YUM: "certbot-renew.timer"}
+CERTBOT_PACKAGES = {APT: ["certbot"], DNF: ["certbot"]}
+RENEW_TIMER = {APT: "certbot.timer", DNF: "certbot-renew.timer"}
 def checked_request(config):
     """(domains, CA text or "") for the certificate; one-line errors on bad settings."""
     domains = [config.domain] if config.domain else []
@@ -63,7 +63,7 @@ def certbot_command(config, domains, ca_file):
     names = " ".join(f"-d {shlex.quote(d)}" for d in domains)
     trust = f"REQUESTS_CA_BUNDLE={shlex.quote(ca_file)} " if ca_file else ""
     return (
-        f"{trust}certbot certonly --webroot -w {nginx.ACME_ROOT} --cert-name {shlex.quote(domains[0])} "
+        f"{trust}certbot certonly --webroot -w {shlex.quote(nginx.ACME_ROOT)} --cert-name {shlex.quote(domains[0])} "
         f"{names} --non-interactive --agree-tos {contact} --server {shlex.quote(config.acme_server)} "
         "--keep-until-expiring --expand --deploy-hook 'systemctl reload nginx' -q"
     )
@@ -72,8 +72,7 @@ def certbot_command(config, domains, ca_file):
 def hub_addresses(host):
     """Addresses the domain may point at: the hub's own and its EC2 public IP."""
     own = host.fact(facts.addresses()).out.split() + [host.connection.host]
-    if not host.config.lab:  # the lab has no instance metadata service
-        own += host.fact(facts.instance_metadata("public-ipv4")).out.split()
+    own += host.fact(facts.instance_metadata("public-ipv4")).out.split()
     return sorted(set(own))
 
 

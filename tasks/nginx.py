@@ -1,6 +1,8 @@
 """nginx in front of the hub: HTTP to HTTPS, TLS 1.2/1.3, HSTS, websockets."""
 
-from .certs import hub_name
+import shlex
+
+from .certs import hub_name, public_name_probes
 from .core import facts, render, step
 from .docker import ensure_service
 from .packages import APT, family_of
@@ -27,7 +29,7 @@ def letsencrypt_files(name):
 
 
 def letsencrypt_fact(name):
-    return facts.command_output(f"letsencrypt:{name}", f"test -s {letsencrypt_files(name)[0]}")
+    return facts.command_output(f"letsencrypt:{name}", f"test -s {shlex.quote(letsencrypt_files(name)[0])}")
 
 
 def tls_files(config, letsencrypt_ready):
@@ -51,16 +53,16 @@ def link_commands(link_answer, site, link, default_link, default_answer):
     """Commands that enable our site and disable the distro default, or ""."""
     commands = []
     if link and link_answer.text != site:
-        commands.append(f"ln -sfn {site} {link}")
+        commands.append(f"ln -sfn {shlex.quote(site)} {shlex.quote(link)}")
     if default_link and default_answer.ok:
-        commands.append(f"rm -f {default_link}")
+        commands.append(f"rm -f {shlex.quote(default_link)}")
     return " && ".join(commands)
 
 
 def link_facts(link, default_link):
     return (
-        facts.command_output(f"link:{link}", f"readlink {link}"),
-        facts.command_output(f"exists:{default_link}", f"test -e {default_link}"),
+        facts.command_output(f"link:{link}", f"readlink {shlex.quote(str(link))}"),
+        facts.command_output(f"exists:{default_link}", f"test -e {shlex.quote(str(default_link))}"),
     )
 
 
@@ -73,6 +75,7 @@ def nginx_probes(host):
         facts.file_state(site),
         *(link_facts(link, default_link) if link else ()),
         facts.systemd_unit("nginx"),
+        *public_name_probes(host),
     ]
 
 
@@ -82,9 +85,14 @@ def nginx(host):
     site, link, default_link = site_paths(family_of(host))
     host.ensure_dir(ACME_ROOT)
     if not host.fact(facts.file_state(DHPARAM)).text:
-        host.ensure(f"make DH parameters {DHPARAM}", f"openssl dhparam -dsaparam -out {DHPARAM} 2048 2>/dev/null")
+        host.ensure(f"make DH parameters {DHPARAM}", f"openssl dhparam -dsaparam -out {shlex.quote(DHPARAM)} 2048 2>/dev/null")
     letsencrypt_ready = bool(host.config.domain) and host.fact(letsencrypt_fact(host.config.domain)).ok
-    changed = host.ensure_file(site, render_site(host.config, hub_name(host), letsencrypt_ready))
+    site_existed = bool(host.fact(facts.file_state(site)).text)
+    previous = f"{site}.hubswarm-previous"
+    site_changed = host.ensure_file(
+        site, render_site(host.config, hub_name(host), letsencrypt_ready), previous=previous
+    )
+    changed = site_changed
     link_f, default_f = link_facts(link, default_link)
     if link:
         answers = host.facts(link_f, default_f)
@@ -93,8 +101,23 @@ def nginx(host):
             link_commands(answers[link_f.key], site, link, default_link, answers[default_f.key]),
         )
     if changed:
-        host.ensure(
-            "reload nginx (after nginx -t)",
-            "nginx -t -q && if systemctl is-active -q nginx; then systemctl reload nginx; fi",
-        )
+        host.ensure("reload nginx (after nginx -t)", reload_script(site, link, previous, site_changed, site_existed))
     ensure_service(host, "nginx")
+
+
+def reload_script(site, link, previous, site_changed, site_existed):
+    """nginx -t, then reload; when the test fails, the site as it was before this run."""
+    if not site_changed:
+        restore, said = ":", "nginx -t failed"
+    elif site_existed:
+        restore, said = f"mv -f {shlex.quote(previous)} {shlex.quote(site)}", "nginx -t failed, previous site restored"
+    else:
+        restore = f"rm -f {shlex.quote(site)}" + (f" {shlex.quote(link)}" if link else "")
+        said = "nginx -t failed, new site removed"
+    return (
+        "if ! out=$(nginx -t -q 2>&1); then "
+        f"{restore}; "
+        f'echo "{said}: $(printf %s "$out" | tail -n 1)" >&2; exit 1; fi; '
+        f"rm -f {shlex.quote(previous)}; "
+        "if systemctl is-active -q nginx; then systemctl reload nginx; fi"
+    )

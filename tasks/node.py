@@ -4,9 +4,9 @@ import re
 
 from . import pins
 from .core import HubswarmError, facts, step
-from .packages import APT, DNF, YUM, ensure_packages, family_of
+from .packages import APT, DNF, ensure_packages, family_of
 
-NODE_PACKAGES = {APT: ["nodejs", "npm"], DNF: ["nodejs", "nodejs-npm"], YUM: ["nodejs", "npm"]}
+NODE_PACKAGES = {APT: ["nodejs", "npm"], DNF: ["nodejs", "nodejs-npm"]}
 
 CHP = "configurable-http-proxy"
 

@@ -1,22 +1,20 @@
-"""System packages, with apt (Debian, Ubuntu), dnf (Amazon Linux 2023, Fedora) or yum (Amazon Linux 2)."""
+"""System packages, with apt (Debian, Ubuntu) or dnf (Amazon Linux 2023, Fedora)."""
 
 import shlex
 
 from .core import HubswarmError, facts, step
 
-APT, DNF, YUM = "apt", "dnf", "yum"
+APT, DNF = "apt", "dnf"
 
 # What each role needs, by the package names of each family.
 HUB_PACKAGES = {
     APT: ["ca-certificates", "curl", "nginx", "openssl", "python3-venv", "rsync"],
     # Amazon Linux 2023 ships curl-minimal, which "curl" would conflict with.
     DNF: ["ca-certificates", "nginx", "openssl", "python3", "rsync"],
-    YUM: ["ca-certificates", "curl", "nginx", "openssl", "python3", "rsync"],
 }
 WORKER_PACKAGES = {
     APT: ["ca-certificates", "curl", "rsync"],
     DNF: ["ca-certificates", "rsync"],
-    YUM: ["ca-certificates", "curl", "rsync"],
 }
 
 APT_LISTS_FRESH = (
@@ -34,18 +32,21 @@ def parse_os_release(text):
 
 
 def os_family(os_release_text):
-    """``apt``, ``dnf`` or ``yum`` from /etc/os-release; error for other systems."""
+    """``apt`` or ``dnf`` from /etc/os-release; error for other systems."""
     release = parse_os_release(os_release_text)
     ids = {release.get("ID", "")} | set(release.get("ID_LIKE", "").split())
     if ids & {"debian", "ubuntu"}:
         return APT
     if release.get("ID") == "amzn" and release.get("VERSION_ID") == "2":
-        return YUM
+        raise HubswarmError(
+            "Amazon Linux 2 has reached its end of life (no Python 3.10 or Node.js 18 in its packages): "
+            "launch the hosts from Amazon Linux 2023, Debian 12 or Ubuntu 22.04 or newer"
+        )
     if ids & {"fedora", "rhel", "centos", "amzn"}:
         return DNF
     raise HubswarmError(
         f"unsupported OS {release.get('PRETTY_NAME') or release.get('ID') or 'unknown'}: "
-        "use Debian, Ubuntu, Amazon Linux 2/2023 or Fedora"
+        "use Debian, Ubuntu, Amazon Linux 2023 or Fedora"
     )
 
 
@@ -55,10 +56,15 @@ def install_commands(family, missing, lists_fresh=True):
         return ""
     names = " ".join(shlex.quote(n) for n in sorted(missing))
     if family == APT:
-        update = "" if lists_fresh else "apt-get update -q && "
+        # Wait for another apt (unattended-upgrades, cloud-init) instead of failing,
+        # and first finish what an interrupted dpkg left half-configured.
+        wait = "-o DPkg::Lock::Timeout=600"
+        update = "" if lists_fresh else f"apt-get {wait} update -q && "
         return (
-            f"export DEBIAN_FRONTEND=noninteractive; {update}"
-            f"apt-get install -y -q --no-install-recommends {names}"
+            "export DEBIAN_FRONTEND=noninteractive; "
+            "if dpkg --audit 2>/dev/null | grep -q .; then dpkg --configure -a; fi && "
+            f"{update}"
+            f"apt-get {wait} install -y -q --no-install-recommends {names}"
         )
     return f"{family} install -y -q {names}"
 

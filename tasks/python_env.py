@@ -18,7 +18,7 @@ INSTALLED_SCRIPT = (
 
 
 def installed_fact(venv):
-    names = " ".join(sorted(pins.HUB_REQUIREMENTS))
+    names = " ".join(shlex.quote(n) for n in sorted(pins.HUB_REQUIREMENTS))
     return facts.command_output(
         f"venv:{venv}",
         f"{shlex.quote(venv)}/bin/python -c {shlex.quote(INSTALLED_SCRIPT)} {names}",
@@ -30,7 +30,7 @@ def venv_commands(venv, answer):
     installed = json.loads(answer.text) if answer.ok and answer.text else None
     if installed == pins.HUB_REQUIREMENTS:
         return ""
-    requirements = " ".join(f"{n}=={v}" for n, v in sorted(pins.HUB_REQUIREMENTS.items()))
+    requirements = " ".join(shlex.quote(f"{n}=={v}") for n, v in sorted(pins.HUB_REQUIREMENTS.items()))
     create = f"python3 -m venv {shlex.quote(venv)} && " if installed is None else ""
     # pip trusts the system CA store too (TLS-inspecting proxies, private mirrors).
     return (

@@ -1,15 +1,46 @@
 """Settings: every default in one place, read from an environment mapping.
 
-``fabfile.py`` passes ``os.environ`` (after loading ``.env`` and a running lab's
-settings); tests pass a plain dict, so they see exactly these defaults.
+``fabfile.py`` passes ``os.environ`` (after :func:`load_environment`); tests
+pass a plain dict, so they see exactly these defaults. Values come out
+normalised (see :mod:`tasks.validate`), and ``core.run.configure`` checks them
+all before any task touches a host.
 """
 
+import os
 from pathlib import Path
 
-from . import pins
+from dotenv import dotenv_values, load_dotenv
+
+from . import pins, validate
 
 PROJECT = Path(__file__).resolve().parents[1]
-TRUE_WORDS = ("1", "true", "yes", "on")
+TRUE_WORDS = validate.TRUE_WORDS
+
+
+def load_environment(project=PROJECT, environ=os.environ):
+    """Load a running lab's ``.lab/lab.env``, then ``.env``, under what ``environ`` has.
+
+    ``HUBSWARM_LAB=0`` (in the environment or ``.env``) ignores the lab. Returns
+    the lab's env file when it was loaded, else None.
+    """
+    lab_env, dot_env = Path(project) / ".lab" / "lab.env", Path(project) / ".env"
+    wanted = environ.get("HUBSWARM_LAB")
+    if wanted is None and dot_env.is_file():
+        wanted = dotenv_values(dot_env).get("HUBSWARM_LAB")
+    ignored = bool((wanted or "").strip()) and validate.as_flag(wanted) is False
+    use_lab = lab_env.is_file() and not ignored
+    if use_lab:
+        _load(lab_env, environ)
+    _load(dot_env, environ)
+    return lab_env if use_lab else None
+
+
+def _load(path, environ):
+    if environ is os.environ:
+        load_dotenv(path)
+    else:  # a test's mapping: the same rule, the environment wins
+        for key, value in dotenv_values(path).items():
+            environ.setdefault(key, value or "")
 
 
 def defaults(environ):
@@ -19,10 +50,14 @@ def defaults(environ):
         return environ.get(name, default)
 
     def flag(name):
-        return env(name).lower() in TRUE_WORDS
+        """True or False; a word that is neither stays as it is, for validate to name."""
+        value = env(name)
+        parsed = validate.as_flag(value)
+        return value if parsed is None else parsed
 
-    ssh_user, ssh_key = env("HUBSWARM_SSH_USER"), env("HUBSWARM_SSH_KEY")
-    return {
+    lab = flag("HUBSWARM_LAB") is True
+    ssh_user, ssh_key = env("HUBSWARM_SSH_USER"), os.path.expanduser(env("HUBSWARM_SSH_KEY"))
+    config = {
             # stdin at EOF (CI, cron) must not break sudo; secrets go on stdin explicitly.
             "run": {"in_stream": False},
             # An unreachable host fails in seconds, not minutes.
@@ -33,7 +68,7 @@ def defaults(environ):
                 "cluster": env("HUBSWARM_CLUSTER", "hubswarm"),
                 "region": env("AWS_DEFAULT_REGION") or env("AWS_REGION") or "us-west-2",
                 # The lab's fake credentials must not meet a real profile.
-                "profile": "" if flag("HUBSWARM_LAB") else env("AWS_PROFILE"),
+                "profile": "" if lab else env("AWS_PROFILE"),
                 # EC2 tags: {cluster_key: cluster} and {role_key: hub or worker value}.
                 "tags": {
                     "cluster_key": env("HUBSWARM_TAG_CLUSTER", "hubswarm:cluster"),
@@ -46,13 +81,17 @@ def defaults(environ):
                 # Reach workers through the hub (workers without a public address).
                 "gateway": flag("HUBSWARM_GATEWAY"),
                 "ssh": {
+                    "user": ssh_user,
+                    "key": ssh_key,
                     "known_hosts": env("HUBSWARM_KNOWN_HOSTS", str(Path.home() / ".ssh" / "known_hosts")),
                     "accept_new_host_keys": flag("HUBSWARM_ACCEPT_NEW_HOST_KEYS"),
                 },
                 "check": flag("HUBSWARM_CHECK"),
                 "lab": flag("HUBSWARM_LAB"),
+                # Set by a running lab's lab.env: only its hosts may be targets then.
+                "lab_subnet": env("HUBSWARM_LAB_SUBNET"),
                 "domain": env("HUBSWARM_DOMAIN"),
-                "authenticator": env("HUBSWARM_AUTHENTICATOR", "password" if flag("HUBSWARM_LAB") else "google"),
+                "authenticator": env("HUBSWARM_AUTHENTICATOR", "password" if lab else "google"),
                 "userlist": env("HUBSWARM_USERLIST", str(PROJECT / "userlist")),
                 "srv": "/srv/jupyterhub",
                 "venv": "/opt/jupyterhub",
@@ -67,14 +106,14 @@ def defaults(environ):
                 "efs": env("HUBSWARM_EFS"),
                 "notebooks": env("HUBSWARM_NOTEBOOKS", str(PROJECT / "notebooks")),
                 # letsencrypt: the hub's domain (HUBSWARM_DOMAIN) and these extra names, from an ACME server.
-            "letsencrypt_domains": env("HUBSWARM_LETSENCRYPT_DOMAINS"),
-            "letsencrypt_email": env("HUBSWARM_LETSENCRYPT_EMAIL"),
-            "acme_server": env("HUBSWARM_ACME_SERVER", "https://acme-v02.api.letsencrypt.org/directory"),
-            # A local CA file the hub must trust to talk to the ACME server (test servers only).
-            "acme_ca_bundle": env("HUBSWARM_ACME_CA_BUNDLE"),
-            # Optional static site served on another name (the original's bare domain).
-            "static_domain": env("HUBSWARM_STATIC_DOMAIN"),
-            "static_root": env("HUBSWARM_STATIC_ROOT", "/data/www"),
+                "letsencrypt_domains": env("HUBSWARM_LETSENCRYPT_DOMAINS"),
+                "letsencrypt_email": env("HUBSWARM_LETSENCRYPT_EMAIL"),
+                "acme_server": env("HUBSWARM_ACME_SERVER", "https://acme-v02.api.letsencrypt.org/directory"),
+                # A local CA file the hub must trust to talk to the ACME server (test servers only).
+                "acme_ca_bundle": env("HUBSWARM_ACME_CA_BUNDLE"),
+                # Optional static site served on another name (the original's bare domain).
+                "static_domain": env("HUBSWARM_STATIC_DOMAIN"),
+                "static_root": env("HUBSWARM_STATIC_ROOT", "/data/www"),
                 # fab security-groups / fab launch: the cluster's VPC (else the subnet's, else the
                 # default VPC) and the instances launch starts.
                 "vpc_id": env("HUBSWARM_VPC_ID"),
@@ -86,3 +125,5 @@ def defaults(environ):
                 "launch_timeout": env("HUBSWARM_LAUNCH_TIMEOUT", "600"),
             },
         }
+    validate.normalise(config["hubswarm"])
+    return config

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from .core import HubswarmError, facts, step
 from .core.templates import file_text
-from .packages import APT, DNF, YUM, ensure_packages
+from .packages import APT, DNF, ensure_packages
 
-NFS_PACKAGES = {APT: ["nfs-common"], DNF: ["nfs-utils"], YUM: ["nfs-utils"]}
+NFS_PACKAGES = {APT: ["nfs-common"], DNF: ["nfs-utils"]}
 # The original deployment's mount options, plus _netdev so boot waits for the network.
 NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,_netdev"
 NO_EFS = "none"
@@ -26,7 +26,11 @@ def fstab_line(efs, path):
 
 
 def fstab_fact(path):
-    return facts.command_output(f"fstab:{path}", f"awk '$2 == \"{path}\"' /etc/fstab")
+    # The path reaches awk through its environment: never inside the program text,
+    # and (unlike awk -v) with no backslash escapes processed.
+    return facts.command_output(
+        f"fstab:{path}", f"HUBSWARM_PATH={shlex.quote(path)} awk '$2 == ENVIRON[\"HUBSWARM_PATH\"]' /etc/fstab"
+    )
 
 
 def mount_commands(efs, path, fstab_answer, docker_active):
@@ -108,7 +112,7 @@ def unpack_script(folder):
 
 
 def sync_tool(config):
-    return f"HUBSWARM_HOMES={shlex.quote(config.homes_path)} {HOME_TOOL} sync"
+    return f"HUBSWARM_HOMES={shlex.quote(config.homes_path)} {shlex.quote(HOME_TOOL)} sync"
 
 
 def homes_sync_fact(config):

@@ -127,9 +127,13 @@ def label_command(node_labels):
     for node, (labels, should) in sorted(node_labels.items()):
         has = labels.get(NOTEBOOK_LABEL) == "true"
         if should and not has:
-            commands.append(f"docker node update --label-add {NOTEBOOK_LABEL}=true {node} >/dev/null")
+            commands.append(
+                f"docker node update --label-add {shlex.quote(NOTEBOOK_LABEL + '=true')} -- {shlex.quote(node)} >/dev/null"
+            )
         elif not should and NOTEBOOK_LABEL in labels:
-            commands.append(f"docker node update --label-rm {NOTEBOOK_LABEL} {node} >/dev/null")
+            commands.append(
+                f"docker node update --label-rm {shlex.quote(NOTEBOOK_LABEL)} -- {shlex.quote(node)} >/dev/null"
+            )
     return " && ".join(commands)
 
 
@@ -169,5 +173,5 @@ def swarm_nodes(host):
     host.ensure("set notebook placement labels", label_command(takes))
     host.ensure(
         f"remove {len(stale)} stale node entries",
-        " && ".join(f"docker node rm {n} >/dev/null" for n in stale),
+        " && ".join(f"docker node rm -- {shlex.quote(n)} >/dev/null" for n in stale),
     )

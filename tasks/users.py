@@ -1,18 +1,16 @@
 """The hub's users and secrets: the ``userlist`` and the OAuth env file.
 
 A userlist has one ``email [admin]`` per line; ``#`` starts a comment. A
-user's name on the hub is the email's local part, lower-cased.
+user's name on the hub follows one rule, :mod:`tasks.usernames`.
 """
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import usernames
 from .auth import OAUTH, hub_secrets
+from .certs import hub_name, is_address, public_name_probes
 from .core import HubswarmError, facts, step
-
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-ROLES = ("admin",)
 
 
 @dataclass(frozen=True)
@@ -22,39 +20,19 @@ class User:
 
     @property
     def name(self):
-        return username(self.email)
-
-
-def username(email):
-    return email.split("@", 1)[0].lower()
+        """The user's name on the hub (:func:`tasks.usernames.username`)."""
+        return usernames.username(self.email)
 
 
 def parse_userlist(text, source="userlist"):
     """Users from userlist text; HubswarmError naming file, line and fix on bad input."""
-    users, seen = [], {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        words = raw.split("#", 1)[0].split()
-        if not words:
-            continue
-        where = f"{source} line {number}"
-        email, roles = words[0], words[1:]
-        if not EMAIL.match(email):
-            raise HubswarmError(f"{where}: {email!r} is not an email address: write 'email [admin]'")
-        if len(roles) > 1:
-            raise HubswarmError(f"{where}: too many words: write 'email [admin]'")
-        if roles and roles[0] not in ROLES:
-            raise HubswarmError(f"{where}: unknown role {roles[0]!r}: the only role word is 'admin'")
-        user = User(email.lower(), bool(roles))
-        if user.name in seen:
-            raise HubswarmError(
-                f"{where}: user {user.name!r} is already on line {seen[user.name]} "
-                "(same email local part): keep one line per person"
-            )
-        seen[user.name] = number
-        users.append(user)
-    if not any(u.admin for u in users):
+    users, problems = usernames.parse_userlist(text)
+    if problems:
+        number, message = problems[0]
+        raise HubswarmError(f"{source} line {number}: {message}")
+    if not any(admin for *_, admin in users):
         raise HubswarmError(f"{source}: no admin: add ' admin' after at least one email")
-    return users
+    return [User(email, admin) for _, email, _, admin in users]
 
 
 def render_userlist(users):
@@ -80,17 +58,24 @@ def render_env(values):
 
 
 def callback_url(host, values):
+    """The OAuth callback: OAUTH_CALLBACK_URL when set, else on the hub's public name,
+    which must be a DNS name (OAuth providers take no bare IP address)."""
     if "OAUTH_CALLBACK_URL" in values:
         return values["OAUTH_CALLBACK_URL"]
-    name = host.config.domain
-    if not name:
-        name = host.fact(facts.instance_metadata("public-hostname")).text
-    if not name:
+    name = hub_name(host)
+    if is_address(name):
         raise HubswarmError(
-            f"no callback URL for {host.name}: set HUBSWARM_DOMAIN (or OAUTH_CALLBACK_URL); "
-            "the instance has no public hostname in its metadata"
+            f"no public name for the OAuth callback on {host.name}: set HUBSWARM_DOMAIN to the hub's "
+            "DNS name (or OAUTH_CALLBACK_URL); the instance has no public host name in its metadata"
         )
     return f"https://{name}/hub/oauth_callback"
+
+
+def env_values(host, values):
+    """The env file's variables: the secrets, and the callback URL for OAuth."""
+    if host.config.authenticator in OAUTH:
+        return {**values, "OAUTH_CALLBACK_URL": callback_url(host, values)}
+    return dict(values)
 
 
 def srv_file_probes(name):
@@ -98,15 +83,16 @@ def srv_file_probes(name):
     return lambda host: [facts.dir_state(host.config.srv), facts.file_state(f"{host.config.srv}/{name}")]
 
 
-@step("write-env", needs=hub_secrets, probes=srv_file_probes("env"))
+def env_probes(host):
+    return [*srv_file_probes("env")(host), *public_name_probes(host)]
+
+
+@step("write-env", needs=hub_secrets, probes=env_probes, preflight=env_values)
 def write_env(host, values):
     """Write the OAuth client id, secret and callback URL (from .env) to /srv/jupyterhub/env, 0600 root."""
-    values = dict(values)
-    if host.config.authenticator in OAUTH:
-        values["OAUTH_CALLBACK_URL"] = callback_url(host, values)
     srv = host.config.srv
     host.ensure_dir(srv, mode="700")
-    host.ensure_file(f"{srv}/env", render_env(values), mode="600", secret=True)
+    host.ensure_file(f"{srv}/env", render_env(env_values(host, values)), mode="600", secret=True)
 
 
 @step("userlist", needs=read_userlist, probes=srv_file_probes("userlist"))

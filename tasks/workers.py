@@ -77,6 +77,14 @@ def node_fact(name):
     )
 
 
+def drain_command(name):
+    return f"docker node update --availability drain {shlex.quote(name)} >/dev/null"
+
+
+def node_rm_command(name):
+    return f"docker node rm --force {shlex.quote(name)} >/dev/null"
+
+
 @task(help={"name": "the worker's swarm node name (its hostname, as `docker node ls` shows it)"})
 def remove_worker(c, name):
     """Drain a worker, make it leave the swarm, and remove it from the hub's node list.
@@ -91,14 +99,14 @@ def remove_worker(c, name):
         if answer.ok:
             found["address"], availability = answer.text.split()
             if availability != "drain":
-                host.ensure(f"drain {name}", f"docker node update --availability drain {shlex.quote(name)} >/dev/null")
+                host.ensure(f"drain {name}", drain_command(name))
 
     def leave(host):
         state = swarm.parse_swarm_state(host.fact(swarm.SWARM_STATE).text)[0]
         host.ensure("leave the swarm", swarm.LEAVE_SCRIPT if state != "inactive" else "")
 
     def remove(host):
-        host.ensure(f"remove node {name}", f"docker node rm --force {shlex.quote(name)} >/dev/null")
+        host.ensure(f"remove node {name}", node_rm_command(name))
 
     stop_if_failed(run_steps([hub_node], [Step("drain", drain)], {}))
     if "address" in found:

@@ -123,5 +123,5 @@ def instance_metadata(item):
         "t=$(curl -sf -X PUT --max-time 2 -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "
         "http://169.254.169.254/latest/api/token) && "
         "printf 'X-aws-ec2-metadata-token: %s\\n' \"$t\" | curl -sf --max-time 2 -H @- "
-        f"http://169.254.169.254/latest/meta-data/{item}",
+        + shlex.quote(f"http://169.254.169.254/latest/meta-data/{item}"),
     )

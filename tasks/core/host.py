@@ -25,6 +25,18 @@ from . import facts as F
 from .secrets import MASK, mask
 
 
+# Every change holds this lock: what a killed run left running on the host (apt,
+# pip, npm go on without their SSH session) finishes before the next run changes
+# anything. The facts the next run probed may then be stale, but every change
+# script is idempotent, so running it again is safe.
+LOCK_FILE = "/run/lock/hubswarm.lock"
+LOCK_WAIT_SECONDS = 900
+CHANGE_LOCK = (
+    f"exec 9>>{LOCK_FILE}; flock -w {LOCK_WAIT_SECONDS} 9 || {{ echo 'another hubswarm change "
+    f"is still running on this host ({LOCK_FILE} held for {LOCK_WAIT_SECONDS} s): see ps -ef' >&2; exit 1; }}\n"
+)
+
+
 class HubswarmError(Exception):
     """A failure worth one line to the user: what went wrong and the fix."""
 
@@ -37,6 +49,8 @@ class Host:
         self.name = name
         self.settings = settings
         self.record = None  # the Record of the step running now
+        #: Files this run writes (or, in check mode, would write): what a restart depends on.
+        self.written = set()
         self._facts = {}
         self._opened = False
 
@@ -174,7 +188,7 @@ class Host:
         self.record.changes.append(what)
         self.note(what)
         if not self.check:
-            self.sudo(script, stdin=stdin() if callable(stdin) else stdin, what=what)
+            self.sudo(CHANGE_LOCK + script, stdin=stdin() if callable(stdin) else stdin, what=what)
             self.forget()
         return True
 
@@ -185,13 +199,15 @@ class Host:
         q = shlex.quote(path)
         return self.ensure(
             f"make directory {path} ({mode} {owner}:{group})",
-            f"install -d -m {mode} -o {owner} -g {group} {q}",
+            f"install -d -m {shlex.quote(mode)} -o {shlex.quote(owner)} -g {shlex.quote(group)} {q}",
         )
 
-    def ensure_file(self, path, content, mode="644", owner="root", group="root", secret=False):
+    def ensure_file(self, path, content, mode="644", owner="root", group="root", secret=False, previous=None):
         """Write ``content`` to ``path`` atomically when it or its mode/owner differ.
 
         ``secret`` files show only which lines changed, never their values.
+        ``previous``: where to keep the file as it was, for a caller that checks
+        the new one and puts the old one back if the check fails.
         """
         state = self.fact(F.file_state(path)).text
         wanted_sha = hashlib.sha256(content.encode()).hexdigest()
@@ -201,11 +217,17 @@ class Host:
             old = self.fact(F.command_output(f"content:{path}", f"cat {shlex.quote(path)}")).out
             self.note(f"change {path}:\n" + file_diff(path, old, content, secret))
         q = shlex.quote(path)
+        keep = ""
+        if previous:
+            p = shlex.quote(previous)
+            keep = f"rm -f {p}; if [ -e {q} ]; then cp -p {q} {p}; fi; "
         script = (
             f"set -e; d=$(dirname {q}); t=$(mktemp \"$d/.hubswarm.XXXXXX\"); "
             f"trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; "
-            f"chown {owner}:{group} \"$t\"; chmod {mode} \"$t\"; mv -f \"$t\" {q}; trap - EXIT"
+            f"chown {shlex.quote(owner + ':' + group)} \"$t\"; chmod {shlex.quote(mode)} \"$t\"; "
+            f"{keep}mv -f \"$t\" {q}; trap - EXIT"
         )
+        self.written.add(path)
         return self.ensure(f"write {path} ({mode} {owner}:{group})", script, stdin=content)
 
 

@@ -35,7 +35,17 @@ SETTINGS = Settings()
 
 
 def configure(config):
-    """Fill :data:`SETTINGS` from the run's ``hubswarm`` config."""
+    """Check every setting, then fill :data:`SETTINGS` from the run's ``hubswarm`` config.
+
+    Every task comes here before it touches a host: bad settings stop the run
+    with one line each (see :mod:`tasks.validate`).
+    """
+    from tasks import validate
+
+    validate.normalise(config.hubswarm)  # fabric.yaml's values too
+    problems = validate.problems(config.hubswarm)
+    if problems:
+        fail("\n".join(problems))
     SETTINGS.config = config.hubswarm
     ssh = config.hubswarm.ssh
     SETTINGS.known_hosts = ssh.known_hosts
@@ -54,22 +64,32 @@ class Step:
     #: ``probes(host) -> [Fact]``: the facts ``apply`` reads, fetched for all
     #: steps of a run in one batch before the first step.
     probes: Optional[Callable] = None
+    #: ``preflight(host[, needed])``: raises :class:`HubswarmError` when the
+    #: probes already show the step cannot succeed. Every step's preflight runs
+    #: on every host before the first change on any host.
+    preflight: Optional[Callable] = None
 
     def __call__(self, host, needed=None):
         return self.apply(host, needed) if self.needs else self.apply(host)
 
+    def check_first(self, host, needed=None):
+        if self.preflight:
+            self.preflight(host, needed) if self.needs else self.preflight(host)
 
-def step(name, needs=None, probes=None):
+
+def step(name, needs=None, probes=None, preflight=None):
     """Decorator: make ``fn(host[, needed])`` a :class:`Step` named ``name``.
 
     ``needs(config)`` runs locally before any host is touched and returns the
     checked input the step gets as its second argument; it raises
     :class:`HubswarmError` on bad input. ``probes(host)`` lists the facts the
     step reads, so a run probes each host once for all its steps.
+    ``preflight(host[, needed])`` checks, from those facts only, that the step
+    can succeed, before any host is changed.
     """
 
     def wrap(fn):
-        return Step(name, fn, needs, probes)
+        return Step(name, fn, needs, probes, preflight)
 
     return wrap
 
@@ -96,11 +116,43 @@ def prefetch(host, steps):
     host.facts(*[f for s in steps if s.probes for f in s.probes(host)])
 
 
+def one_line(exc):
+    """An exception as the recap's one line: ours as they are, a bug with its type."""
+    if isinstance(exc, HubswarmError):
+        return mask(str(exc))
+    return mask(f"{type(exc).__name__}: {exc}")
+
+
+def on_every_host(hosts, work):
+    """``work(host)`` on every host, in parallel; its results in host order."""
+    if len(hosts) == 1:
+        return [work(hosts[0])]
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        return list(pool.map(work, hosts))
+
+
 def run_steps(hosts, steps, needed):
     """Run ``steps`` in order on every host, hosts in parallel.
 
-    A failing step stops that host only. Returns the hosts that failed.
+    First every host is probed for all the steps at once and every step's
+    preflight check runs: if one fails anywhere, the run stops before any
+    change. Then a failing step stops that host only. Returns the hosts that
+    failed.
     """
+
+    def preflight(host):
+        current = None
+        try:
+            prefetch(host, steps)
+            for current in steps:
+                current.check_first(host, needed.get(current.name))
+        except Exception as exc:  # noqa: BLE001 - every failure is one recap line
+            name = current.name if current else steps[0].name
+            record = RECAP.start(host.name, name, SETTINGS.check)
+            record.error = one_line(exc)
+            RECAP.say(f"[{host.name}] {name}: FAILED before any change: {record.error}")
+            return False
+        return True
 
     def on_host(host):
         for index, s in enumerate(steps):
@@ -108,13 +160,11 @@ def run_steps(hosts, steps, needed):
             host.record = record
             try:
                 if not host.knows_facts:
-                    # First step, or the host changed: probe what the rest will read.
+                    # The host changed: probe what the rest will read.
                     prefetch(host, steps[index:])
                 s(host, needed.get(s.name))
-            except HubswarmError as exc:
-                record.error = mask(str(exc))
-            except Exception as exc:  # an unexpected bug: still one line per host
-                record.error = mask(f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a bug too is one line per host
+                record.error = one_line(exc)
             finally:
                 record.elapsed = time.monotonic() - record.started
             if record.error:
@@ -124,12 +174,9 @@ def run_steps(hosts, steps, needed):
                 RECAP.say(f"[{host.name}] {s.name}: ok")
         return True
 
-    if len(hosts) == 1:
-        results = [on_host(hosts[0])]
-    else:
-        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-            results = list(pool.map(on_host, hosts))
-    return [h for h, ok in zip(hosts, results) if not ok]
+    ready = on_every_host(hosts, preflight)
+    stop_if_failed([h for h, ok in zip(hosts, ready) if not ok])
+    return [h for h, ok in zip(hosts, on_every_host(hosts, on_host)) if not ok]
 
 
 def connections(c, role):
@@ -142,12 +189,20 @@ def connections(c, role):
 
 
 def hosts_for(c, role):
-    """The run's :class:`Host` objects for ``role`` (``-H`` wins over discovery)."""
+    """The run's :class:`Host` objects for ``role`` (``-H`` wins over discovery).
+
+    With a lab up, every target and gateway must be a lab host.
+    """
+    from tasks import validate
+
     settings = configure(c.config)
     try:
         targets = connections(c, role)
     except HubswarmError as exc:
         fail(str(exc))
+    outside = validate.lab_problem(settings.config, validate.connection_addresses(targets))
+    if outside:
+        fail(outside)
     return [get_host(conn, settings) for conn in targets]
 
 

@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:
 
 from tasks import settings  # noqa: E402
 from tasks.core import facts as F  # noqa: E402
+from tasks.core.host import CHANGE_LOCK  # noqa: E402
 
 DEBIAN_12 = """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"
@@ -115,6 +116,8 @@ class FakeRunner:
             self.probes.append(keys)
             out = frame((k, normalize(self.answers.get(k))) for k in keys)
             return 0, out, ""
+        # Changes hold the host's change lock; the tables list the change itself.
+        script = script.removeprefix(CHANGE_LOCK)
         self.calls.append(Call(script, stdin, command))
         for needle, (rc, err) in self.fail_on.items():
             if needle in script:

@@ -111,6 +111,7 @@ def test_ensure_runs_records_and_forgets(make_host, recap_out):
     host.fact(F.addresses())
     assert host.ensure("a change", "touch /x") is True
     assert runner.commands == ["touch /x"]
+    assert runner.calls[0].command.startswith("sudo -n bash -c 'exec 9>>/run/lock/hubswarm.lock; flock")
     assert host.record.changes == ["a change"]
     assert recap_out.getvalue() == "[10.0.0.5] test-step: a change\n"
     host.fact(F.addresses())
@@ -300,3 +301,21 @@ def test_fake_runner_answers_defaults():
 
     _, out, _ = runner("sudo -n bash -c " + shlex.quote(F.batch_script([F.command_output("which:x", "command -v x")])))
     assert F.parse_batch(out)["which:x"].rc == 1
+
+
+def test_changes_wait_for_a_killed_runs_leftover(tmp_path):
+    """What a killed run left running (apt, pip) holds the change lock: the next
+    change starts only after it ended. Run in real bash with the lock in tmp_path."""
+    import subprocess
+    import time
+
+    from tasks.core import host as host_module
+
+    lock = host_module.CHANGE_LOCK.replace(host_module.LOCK_FILE, str(tmp_path / "lock"))
+    log = tmp_path / "log"
+    leftover = subprocess.Popen(["bash", "-c", lock + f"echo left-start >> {log}; sleep 1; echo left-end >> {log}"])
+    while not log.exists():
+        time.sleep(0.01)
+    subprocess.run(["bash", "-c", lock + f"echo next >> {log}"], check=True)
+    leftover.wait()
+    assert log.read_text().split() == ["left-start", "left-end", "next"]

@@ -22,7 +22,6 @@ from tasks.core.facts import Answer
         ('ID=linuxmint\nID_LIKE="ubuntu debian"\n', "apt"),
         ('ID=raspbian\nID_LIKE=debian\n', "apt"),
         (AMAZON_2023, "dnf"),
-        (AMAZON_2, "yum"),
         (FEDORA_41, "dnf"),
         ('ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.4"\n', "dnf"),
         ('ID="rhel"\nID_LIKE="fedora"\nVERSION_ID="9.4"\n', "dnf"),
@@ -30,6 +29,13 @@ from tasks.core.facts import Answer
 )
 def test_os_family(release, family):
     assert packages.os_family(release) == family
+
+
+def test_amazon_linux_2_is_refused_with_the_way_out():
+    with pytest.raises(HubswarmError) as err:
+        packages.os_family(AMAZON_2)
+    assert "Amazon Linux 2 has reached its end of life" in str(err.value)
+    assert "Amazon Linux 2023" in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +52,7 @@ def test_os_family_unsupported(release, named):
         packages.os_family(release)
     message = str(err.value)
     assert f"unsupported OS {named}" in message
-    assert "Debian, Ubuntu, Amazon Linux 2/2023 or Fedora" in message
+    assert "Debian, Ubuntu, Amazon Linux 2023 or Fedora" in message
     assert "\n" not in message
 
 
@@ -64,15 +70,17 @@ def test_parse_os_release_strips_quotes_and_space():
         (
             "apt", {"nginx", "curl"}, True,
             "export DEBIAN_FRONTEND=noninteractive; "
-            "apt-get install -y -q --no-install-recommends curl nginx",
+            "if dpkg --audit 2>/dev/null | grep -q .; then dpkg --configure -a; fi && "
+            "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends curl nginx",
         ),
         (
             "apt", {"nginx"}, False,
-            "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && "
-            "apt-get install -y -q --no-install-recommends nginx",
+            "export DEBIAN_FRONTEND=noninteractive; "
+            "if dpkg --audit 2>/dev/null | grep -q .; then dpkg --configure -a; fi && "
+            "apt-get -o DPkg::Lock::Timeout=600 update -q && "
+            "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nginx",
         ),
         ("dnf", {"nginx", "curl"}, False, "dnf install -y -q curl nginx"),
-        ("yum", {"docker"}, True, "yum install -y -q docker"),
     ],
 )
 def test_install_commands(family, missing, fresh, command):
@@ -272,7 +280,7 @@ def test_site_paths():
         "/etc/nginx/sites-enabled/default",
     )
     assert nginx.site_paths("dnf") == ("/etc/nginx/conf.d/jupyterhub.conf", None, None)
-    assert nginx.site_paths("yum") == ("/etc/nginx/conf.d/jupyterhub.conf", None, None)
+    assert nginx.site_paths("dnf") == ("/etc/nginx/conf.d/jupyterhub.conf", None, None)
 
 
 @pytest.mark.parametrize(
@@ -309,7 +317,7 @@ def test_tls_files(ready, files):
 
 RECORD = (
     "cat /srv/jupyterhub/jupyterhub_config.py /srv/jupyterhub/env /srv/jupyterhub/userlist "
-    "/etc/systemd/system/jupyterhub.service 2>/dev/null | sha256sum | cut -d' ' -f1 > /srv/jupyterhub/.running-inputs"
+    "/etc/systemd/system/jupyterhub.service /srv/jupyterhub/hubswarm_usernames.py 2>/dev/null | sha256sum | cut -d' ' -f1 > /srv/jupyterhub/.running-inputs"
 )
 
 
@@ -331,6 +339,7 @@ def test_service_commands(unit, fingerprint, what, command):
 def test_inputs_cover_everything_the_hub_reads():
     assert hub.inputs(hub_config(srv="/srv/h")) == [
         "/srv/h/jupyterhub_config.py", "/srv/h/env", "/srv/h/userlist", hub.UNIT,
+        "/srv/h/hubswarm_usernames.py",
     ]
 
 

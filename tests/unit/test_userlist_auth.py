@@ -46,7 +46,7 @@ def test_render_userlist_round_trip():
         ("a@x.io Admin\n", 1, ["unknown role 'Admin'"]),
         (
             "alice@x.io admin\n# c\nALICE@y.org\n", 3,
-            ["user 'alice' is already on line 1", "same email local part", "keep one line per person"],
+            ["'alice@y.org' and 'alice@x.io' on line 1 both become user 'alice'", "keep one line per person"],
         ),
     ],
 )

@@ -1,0 +1,133 @@
+"""How a userlist email becomes a user name on the hub: one rule, used everywhere.
+
+hubswarm checks the local ``userlist`` with it before any host is touched, and
+``hub-config`` copies this very file next to ``jupyterhub_config.py``, which
+imports it: the hub, its authenticator and the home tool see the same names.
+So this module needs nothing but the standard library.
+
+The rule (documented in the README): the email's local part, lower-cased;
+accents folded to plain letters (``rené`` -> ``rene``); every run of other
+characters than ``a-z``, ``0-9``, ``.``, ``_`` and ``-`` becomes one ``-``
+(``first.last+cs101`` -> ``first.last-cs101``, ``o'brien`` -> ``o-brien``);
+leading and trailing ``.``, ``_`` and ``-`` dropped. What is left must be a
+name of :data:`NAME_PATTERN` (so never ``.`` or ``..``) whose notebook service
+name fits Docker's 63 characters; otherwise the line is refused.
+"""
+
+import re
+import string
+import unicodedata
+
+#: A user name: also a home folder and part of a swarm service name.
+#: ``files/hubswarm-home`` checks names against this same pattern.
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$"
+#: DockerSpawner names a user's service ``jupyter-<escaped name>``.
+SERVICE_PREFIX = "jupyter-"
+SERVICE_NAME_MAX = 63
+ROLES = ("admin",)
+
+_NAME = re.compile(NAME_PATTERN)
+_OTHER = re.compile(r"[^a-z0-9._-]+")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_SERVICE_SAFE = set(string.ascii_lowercase + string.digits)
+
+
+class UserlistError(ValueError):
+    """A userlist line that cannot become a user: what is wrong and the fix."""
+
+
+def service_name(name):
+    """The swarm service DockerSpawner makes for ``name`` (its escaping: ``-`` + hex)."""
+    return SERVICE_PREFIX + "".join(
+        c if c in _SERVICE_SAFE else "".join(f"-{b:02x}" for b in c.encode()) for c in name
+    )
+
+
+def check_email(email):
+    """``email`` lower-cased and NFC-normalised; UserlistError when it is not one."""
+    email = unicodedata.normalize("NFC", email).lower()
+    local, at, domain = email.rpartition("@")
+    if not at or not local or "@" in local:
+        raise UserlistError(f"{email!r} is not an email address: write 'email [admin]'")
+    labels = domain.split(".")
+    if len(labels) < 2 or len(domain) > 253 or not all(_DNS_LABEL.match(label) for label in labels):
+        raise UserlistError(
+            f"{email!r} is not an email address (its domain {domain!r} is not a DNS name; "
+            "write an international domain in its xn-- form): write 'email [admin]'"
+        )
+    return email
+
+
+def username(email):
+    """The hub user name of a checked email; UserlistError when it gives no usable name."""
+    local = email.rpartition("@")[0]
+    folded = unicodedata.normalize("NFKD", local).encode("ascii", "ignore").decode().lower()
+    name = _OTHER.sub("-", folded).strip("._-")
+    if not _NAME.match(name):
+        raise UserlistError(
+            f"{email!r} gives no usable user name (letters a-z and digits are needed in the part "
+            "before @): use another address of that person"
+        )
+    if len(service_name(name)) > SERVICE_NAME_MAX:
+        raise UserlistError(
+            f"{email!r} gives the user name {name!r}, too long for a notebook service "
+            f"({len(service_name(name))} > {SERVICE_NAME_MAX} characters): use a shorter address"
+        )
+    return name
+
+
+def parse_line(raw):
+    """(email, name, admin) of one userlist line, None for a blank or comment line."""
+    words = raw.split("#", 1)[0].split()
+    if not words:
+        return None
+    email, roles = check_email(words[0]), words[1:]
+    if len(roles) > 1:
+        raise UserlistError("too many words: write 'email [admin]'")
+    if roles and roles[0] not in ROLES:
+        raise UserlistError(f"unknown role {roles[0]!r}: the only role word is 'admin'")
+    return email, username(email), bool(roles)
+
+
+def parse_userlist(text):
+    """(users, problems): ``(line number, email, name, admin)`` of every good line, and
+    ``(line number, message)`` of every bad one, a second line of a name included."""
+    users, problems, seen = [], [], {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        try:
+            parsed = parse_line(raw)
+        except UserlistError as exc:
+            problems.append((number, str(exc)))
+            continue
+        if parsed is None:
+            continue
+        email, name, admin = parsed
+        if name in seen:
+            first, first_email = seen[name]
+            problems.append((
+                number,
+                f"{email!r} and {first_email!r} on line {first} both become user {name!r}: "
+                "keep one line per person, or use another address for one of them",
+            ))
+            continue
+        seen[name] = (number, email)
+        users.append((number, email, name, admin))
+    return users, problems
+
+
+def hub_users(path):
+    """What the hub's configuration needs from the userlist file at ``path``:
+    (allowed names, admin names, {email as a login may spell it: name}, problems).
+
+    A bad line (only possible if the file was edited on the hub) is left out
+    and reported, never fatal: a userlist must not stop the hub.
+    """
+    with open(path, encoding="utf-8") as f:
+        users, problems = parse_userlist(f.read())
+    logins = {}
+    for _, email, name, _ in users:
+        for form in ("NFC", "NFD"):
+            logins[unicodedata.normalize(form, email)] = name
+    allowed = {name for _, _, name, _ in users}
+    admins = {name for _, _, name, admin in users if admin}
+    return allowed, admins, logins, problems
