@@ -16,6 +16,7 @@ USER_PASSWORD_MIN, ADMIN_PASSWORD_MIN = 8, 32
 
 
 def checked_authenticator(config):
+    """The authenticator's name (settings lower-case it); one-line error when unknown or out of place."""
     name = config.authenticator
     if name not in AUTHENTICATORS:
         raise HubswarmError(
@@ -57,5 +58,13 @@ def hub_secrets(config, environ=os.environ):
         values[var] = secret(value) if var == "OAUTH_CLIENT_SECRET" else value
     callback = environ.get("OAUTH_CALLBACK_URL", "").strip()
     if callback:
+        from .validate import https_url_problem
+
+        problem = https_url_problem(callback)
+        if problem:
+            raise HubswarmError(
+                f"OAUTH_CALLBACK_URL: {callback!r} {problem}: set it to the OAuth client's redirect URI "
+                "(https://HUB/hub/oauth_callback), or leave it unset"
+            )
         values["OAUTH_CALLBACK_URL"] = callback
     return values

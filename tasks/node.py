@@ -25,23 +25,40 @@ def chp_command(installed_version):
 
 
 NODE_VERSION = facts.command_output("node-version", "node --version")
+NPM_PATH = facts.command_output("npm-path", "command -v npm")
 CHP_VERSION = facts.command_output("chp-version", f"PATH=/usr/local/bin:$PATH {CHP} --version")
 
 
-@step("install-node", probes=lambda host: [NODE_VERSION, CHP_VERSION])
+def too_old(host, node_version_text):
+    """The one-line error for a Node.js older than the proxy needs, or ""."""
+    major = node_major(node_version_text)
+    if major is None or major >= pins.NODE_MIN_MAJOR:
+        return ""
+    return (
+        f"Node.js {major} on {host.name} is older than {pins.NODE_MIN_MAJOR}, which {CHP} "
+        f"{pins.CONFIGURABLE_HTTP_PROXY} needs: install a Node.js LTS from your distribution's "
+        "newer stream or NodeSource"
+    )
+
+
+def node_preflight(host):
+    """A Node.js already there that is too old stops the run before any change."""
+    problem = too_old(host, host.fact(NODE_VERSION).out)
+    if problem:
+        raise HubswarmError(problem)
+
+
+@step("install-node", probes=lambda host: [NODE_VERSION, NPM_PATH, CHP_VERSION], preflight=node_preflight)
 def install_node(host):
-    """Install Node.js (the distro's, when new enough) and the pinned configurable-http-proxy from npm."""
-    node_f, chp_f = NODE_VERSION, CHP_VERSION
-    answers = host.facts(node_f, chp_f)
-    if answers[chp_f.key].text == pins.CONFIGURABLE_HTTP_PROXY and answers[node_f.key].ok:
+    """Install Node.js and npm (the distro's, when new enough) and the pinned configurable-http-proxy from npm."""
+    answers = host.facts(NODE_VERSION, NPM_PATH, CHP_VERSION)
+    chp = answers[CHP_VERSION.key].text
+    if chp == pins.CONFIGURABLE_HTTP_PROXY and answers[NODE_VERSION.key].ok:
         return
-    if not answers[node_f.key].ok:
+    # npm too: a killed run may have left node without it.
+    if not (answers[NODE_VERSION.key].ok and answers[NPM_PATH.key].ok):
         ensure_packages(host, NODE_PACKAGES)
-    major = node_major(host.fact(node_f).out)
-    if major is not None and major < pins.NODE_MIN_MAJOR:
-        raise HubswarmError(
-            f"Node.js {major} on {host.name} ({family_of(host)} package) is older than "
-            f"{pins.NODE_MIN_MAJOR}, which {CHP} {pins.CONFIGURABLE_HTTP_PROXY} needs: "
-            "install a Node.js LTS from your distribution's newer stream or NodeSource"
-        )
-    host.ensure(f"install {CHP} {pins.CONFIGURABLE_HTTP_PROXY} from npm", chp_command(answers[chp_f.key].text))
+    problem = too_old(host, host.fact(NODE_VERSION).out)
+    if problem:
+        raise HubswarmError(f"{problem} (the {family_of(host)} package is too old)")
+    host.ensure(f"install {CHP} {pins.CONFIGURABLE_HTTP_PROXY} from npm", chp_command(chp))

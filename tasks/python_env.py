@@ -4,7 +4,58 @@ import json
 import shlex
 
 from . import pins
-from .core import facts, step
+from .core import HubswarmError, facts, step
+from .packages import DNF, LISTS_FRESH, ensure_packages, family_of
+
+PYTHON_MIN = (3, 10)
+# Amazon Linux 2023's python3 is 3.9; its newer Pythons are packages of their own.
+DNF_PYTHON = "python3.11"
+CANDIDATES = ("python3", "python3.13", "python3.12", "python3.11", "python3.10")
+PYTHONS = facts.command_output(
+    "pythons",
+    f"for p in {' '.join(CANDIDATES)}; do if command -v \"$p\" >/dev/null; then "
+    "\"$p\" -c 'import sys; print(sys.argv[1], *sys.version_info[:2])' \"$p\"; fi; done",
+)
+
+
+def parse_pythons(text):
+    """{interpreter: (major, minor)} from the PYTHONS answer."""
+    found = {}
+    for line in text.splitlines():
+        words = line.split()
+        # Only the names asked for: the answer names the command the venv is made with.
+        if len(words) == 3 and words[0] in CANDIDATES and words[1].isdigit() and words[2].isdigit():
+            found[words[0]] = (int(words[1]), int(words[2]))
+    return found
+
+
+def choose_python(text, family, host_name):
+    """(interpreter, packages it needs) for the venv: python3 when new enough, else the
+    newest python3.X that is, else on dnf the distro's python3.11; else an error."""
+    found = parse_pythons(text)
+    good = {name: version for name, version in found.items() if version >= PYTHON_MIN}
+    if "python3" in good or ("python3" not in found and family != DNF):
+        return "python3", []  # (apt: install-packages brings python3 with python3-venv)
+    if good:
+        return max(good, key=good.get), []
+    if family == DNF:
+        return DNF_PYTHON, [DNF_PYTHON, f"{DNF_PYTHON}-pip"]
+    major, minor = found["python3"]
+    raise HubswarmError(
+        f"Python {major}.{minor} on {host_name} is older than {PYTHON_MIN[0]}.{PYTHON_MIN[1]}, "
+        f"which JupyterHub {pins.JUPYTERHUB} needs: use Debian 12, Ubuntu 22.04 or newer"
+    )
+
+
+def command_word(word):
+    """``shlex.quote`` for the word that starts a command: there bash takes an unquoted
+    ``NAME=value`` for a variable assignment, so such a word is quoted too."""
+    q = shlex.quote(word)
+    return f"'{word}'" if q == word and "=" in word else q
+
+
+def host_python(host):
+    return choose_python(host.fact(PYTHONS).out, family_of(host), host.name)
 
 # Prints {"name": "version"} of every pinned distribution found in the venv.
 INSTALLED_SCRIPT = (
@@ -25,28 +76,42 @@ def installed_fact(venv):
     )
 
 
-def venv_commands(venv, answer):
+def venv_commands(venv, answer, python="python3"):
     """Commands that make the venv match the pins, or "" when it does."""
     installed = json.loads(answer.text) if answer.ok and answer.text else None
     if installed == pins.HUB_REQUIREMENTS:
         return ""
     requirements = " ".join(shlex.quote(f"{n}=={v}") for n, v in sorted(pins.HUB_REQUIREMENTS.items()))
-    create = f"python3 -m venv {shlex.quote(venv)} && " if installed is None else ""
+    q = shlex.quote(venv)
+    # (Re)creating is harmless and completes a venv an interrupted run left without pip.
     # pip trusts the system CA store too (TLS-inspecting proxies, private mirrors).
     return (
         "for b in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do "
         '[ -f "$b" ] && export PIP_CERT="$b" && break; done; '
-        f"{create}{shlex.quote(venv)}/bin/pip install -q --disable-pip-version-check "
+        f"{shlex.quote(python)} -m venv {q} && {q}/bin/python -m pip install -q --disable-pip-version-check "
         f"{requirements}"
     )
 
 
-@step("pip-install", probes=lambda host: [installed_fact(host.config.venv)])
+def pip_probes(host):
+    probes = [installed_fact(host.config.venv), PYTHONS]
+    try:
+        _, needed = host_python(host)
+    except HubswarmError:
+        return probes  # the preflight says why
+    return probes + ([facts.packages_installed(needed), LISTS_FRESH] if needed else [])
+
+
+@step("pip-install", probes=pip_probes, preflight=host_python)
 def pip_install(host):
-    """Create the hub virtualenv and install the pinned jupyterhub, oauthenticator, dockerspawner, idle culler."""
+    """Create the hub virtualenv (Python 3.10 or newer) and install the pinned jupyterhub, oauthenticator, dockerspawner, idle culler."""
     venv = host.config.venv
     answer = host.fact(installed_fact(venv))
+    python, needed = host_python(host)
+    command = venv_commands(venv, answer, python)
+    if command and needed:
+        ensure_packages(host, {family_of(host): needed})
     host.ensure(
         f"install virtualenv {venv} with " + ", ".join(f"{n} {v}" for n, v in sorted(pins.HUB_REQUIREMENTS.items())),
-        venv_commands(venv, answer),
+        command,
     )

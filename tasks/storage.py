@@ -27,9 +27,9 @@ def fstab_line(efs, path):
 
 def fstab_fact(path):
     # The path reaches awk through its environment: never inside the program text,
-    # and (unlike awk -v) with no backslash escapes processed.
+    # and (unlike awk -v) with no backslash escapes processed; compared as a string.
     return facts.command_output(
-        f"fstab:{path}", f"HUBSWARM_PATH={shlex.quote(path)} awk '$2 == ENVIRON[\"HUBSWARM_PATH\"]' /etc/fstab"
+        f"fstab:{path}", f"HUBSWARM_PATH={shlex.quote(path)} awk '$2 \"\" == ENVIRON[\"HUBSWARM_PATH\"]' /etc/fstab"
     )
 
 
@@ -46,7 +46,21 @@ def mount_commands(efs, path, fstab_answer, docker_active):
     return " && ".join(commands)
 
 
-@step("mount-efs", probes=lambda host: [mount_fact(host.config.homes_path), fstab_fact(host.config.homes_path)])
+def storage_preflight(host):
+    """Nothing mounted at the homes path and no file system to mount: stop before any change."""
+    path = host.config.homes_path
+    if not host.config.efs and not host.fact(mount_fact(path)).text:
+        raise HubswarmError(
+            f"{path} is not mounted on {host.name} and no file system is configured: "
+            "set HUBSWARM_EFS to the EFS DNS name or IP (or 'none' for homes on the hub only)"
+        )
+
+
+@step(
+    "mount-efs",
+    probes=lambda host: [mount_fact(host.config.homes_path), fstab_fact(host.config.homes_path)],
+    preflight=storage_preflight,
+)
 def mount_efs(host):
     """Mount the shared file system (EFS over NFS 4.1) at the homes path, recorded in /etc/fstab once."""
     path, efs = host.config.homes_path, host.config.efs
@@ -55,11 +69,7 @@ def mount_efs(host):
     if efs == NO_EFS:
         host.note(f"{path} is not shared storage (HUBSWARM_EFS=none): homes stay on this node")
         return host.ensure_dir(path)
-    if not efs:
-        raise HubswarmError(
-            f"{path} is not mounted on {host.name} and no file system is configured: "
-            "set HUBSWARM_EFS to the EFS DNS name or IP (or 'none' for homes on the hub only)"
-        )
+    storage_preflight(host)
     ensure_packages(host, NFS_PACKAGES)
     docker = host.fact(facts.systemd_unit("docker")).out.split()
     host.ensure(
@@ -89,10 +99,31 @@ def notebooks_archive(folder):
     return manifest, buffer.getvalue()
 
 
+def unsyncable(relative):
+    """Why a starter notebook's file name cannot be synced (sha256sum's manifest and
+    rsync's file lists are line-based), or ""."""
+    if "\n" in relative or "\r" in relative:
+        return "has a line break"
+    if "\\" in relative:
+        return "has a backslash"
+    if any(ord(c) < 32 or ord(c) == 127 for c in relative):
+        return "has a control character"
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not UTF-8"
+    return ""
+
+
 def read_notebooks(config):
     folder = Path(config.notebooks)
     if not folder.is_dir():
         raise HubswarmError(f"{folder} not found: put the starter notebooks in it (see notebooks/)")
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        why = unsyncable(relative)
+        if why:
+            raise HubswarmError(f"{folder}: the file name {relative!r} {why}, which cannot be synced: rename it")
     return notebooks_archive(folder)
 
 

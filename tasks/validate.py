@@ -316,10 +316,10 @@ def efs_problem(value):
     return f"is not the EFS DNS name, an IPv4 address or 'none': {problem}" if problem else ""
 
 
-def _aws_id(prefix, example):
+def _aws_id(prefix, what, example):
     def check(value):
         if value and not re.fullmatch(rf"{prefix}-(?:[0-9a-f]{{8}}|[0-9a-f]{{17}})", value):
-            return f"is not a {prefix} id (e.g. {example})"
+            return f"is not {what} id (e.g. {example})"
         return ""
 
     return check
@@ -394,9 +394,9 @@ CHECKS = {
     "memory": memory_problem,
     "remote_path": remote_path_problem,
     "efs": efs_problem,
-    "vpc": _aws_id("vpc", "vpc-0123456789abcdef0"),
-    "subnet": _aws_id("subnet", "subnet-0123456789abcdef0"),
-    "ami": _aws_id("ami", "ami-0123456789abcdef0"),
+    "vpc": _aws_id("vpc", "a VPC", "vpc-0123456789abcdef0"),
+    "subnet": _aws_id("subnet", "a subnet", "subnet-0123456789abcdef0"),
+    "ami": _aws_id("ami", "an AMI", "ami-0123456789abcdef0"),
     "instance_type": _simple(r"[a-z0-9]+(?:-[a-z0-9]+)*\.[a-z0-9]+", "is not an EC2 instance type (e.g. t3.medium)"),
     "key_name": _simple(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?", "is not an EC2 key pair name (printable ASCII, up to 255)"),
     "seconds": seconds_problem,

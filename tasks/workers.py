@@ -13,9 +13,17 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 def hub_host(c, hub=None):
-    """The hub: ``--hub`` when given, else found by its tags."""
+    """The hub: ``--hub`` when given, else found by its tags. Settings are checked first."""
+    from . import validate
+    from .core.run import configure
+
+    configure(c.config)
     if hub:
-        return get_host(Connection(hub, config=c.config), SETTINGS)
+        connection = Connection(hub, config=c.config)
+        outside = validate.lab_problem(c.config.hubswarm, [connection.host])
+        if outside:
+            fail(outside)
+        return get_host(connection, SETTINGS)
     if isinstance(c, Connection):
         fail("with -H naming workers, name the hub too: --hub HUB")
     return hosts_for(c, inventory.HUB)[0]
@@ -118,7 +126,9 @@ def remove_worker(c, name):
 @task
 def hosts(c):
     """Print the cluster found by its EC2 tags: role, instance id, name, addresses, state."""
-    config = c.config.hubswarm
+    from .core.run import configure
+
+    config = configure(c.config).config
     rows = [("ROLE", "INSTANCE", "NAME", "PRIVATE", "PUBLIC", "STATE")]
     for role in (inventory.HUB, inventory.WORKER):
         try:

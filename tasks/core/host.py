@@ -68,15 +68,36 @@ class Host:
     def open(self):
         if self._opened:
             return
+        import os
+
+        from .hostkeys import SaveNewHostKey, ensure_file
+
         client = self.connection.client
-        if self.settings.known_hosts:
+        known, accept = self.settings.known_hosts, self.settings.accept_new_host_keys
+        keys = (getattr(self.connection, "connect_kwargs", None) or {}).get("key_filename") or []
+        for key in [keys] if isinstance(keys, str) else keys:
+            if not os.path.isfile(key):
+                raise HubswarmError(
+                    f"HUBSWARM_SSH_KEY: key file {key} not found: point it at the private key "
+                    "of the instances' key pair"
+                )
+        if known:
             try:
-                client.load_host_keys(self.settings.known_hosts)
+                if accept:
+                    ensure_file(known)
+                client.load_host_keys(known)
             except FileNotFoundError:
                 pass
-        client.set_missing_host_key_policy(
-            AutoAddPolicy() if self.settings.accept_new_host_keys else RejectPolicy()
-        )
+            except (OSError, UnicodeDecodeError) as exc:
+                raise HubswarmError(
+                    f"HUBSWARM_KNOWN_HOSTS: cannot use {known} ({getattr(exc, 'strerror', None) or exc}): "
+                    "check its path, owner and mode"
+                ) from None
+        if accept:
+            # New keys are appended to known_hosts, so the next run checks them.
+            client.set_missing_host_key_policy(SaveNewHostKey(known) if known else AutoAddPolicy())
+        else:
+            client.set_missing_host_key_policy(RejectPolicy())
         try:
             self.connection.open()
         except BadHostKeyException:

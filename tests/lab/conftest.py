@@ -7,7 +7,7 @@ Tests marked `lab_teardown` run after every other test of the session (they dest
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
@@ -68,13 +68,13 @@ def connect(lab):
 
 @dataclass
 class LabUsers:
-    """The lab userlist and the shared passwords lab.up made (secrets)."""
+    """The lab userlist and the shared passwords lab.up made (secrets: never in repr)."""
 
     path: Path
     admin: str
     student: str
-    password: str
-    admin_password: str
+    password: str = field(repr=False)
+    admin_password: str = field(repr=False)
 
     @property
     def secrets(self):

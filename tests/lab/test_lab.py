@@ -1,9 +1,13 @@
 """The lab itself: hosts look like fresh Debian 12 EC2 hosts and the EC2 API describes them."""
 
+import shlex
+from pathlib import Path
+
 import boto3
 import pytest
 
 from tasks import lab as lab_module
+from tasks import lab_ec2, lab_imds
 
 SPARE_IP = "10.213.0.100"
 
@@ -93,3 +97,112 @@ def test_ensure_lab_twice_keeps_the_same_containers(lab):
     after = {host: info["id"] for host, info in lab_module.lab_containers().items()}
     assert after == before
     assert again.hosts == lab.hosts
+
+
+# --- instance metadata: the lab's stand-in, and nothing else at 169.254.0.0/16 -------------------
+
+IMDS = "http://169.254.169.254/latest"
+# IMDSv2 as the deployment asks (tasks/core/facts.py): a token, then the item; prints BODY\nSTATUS.
+IMDS_GET = (
+    "t=$(curl -sf -X PUT --max-time 5 -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' " + IMDS + "/api/token) "
+    "&& printf 'X-aws-ec2-metadata-token: %s\\n' \"$t\" | curl -s --max-time 5 -w '\\n%{http_code}' -H @- "
+)
+IMDS_GET_NO_TOKEN = "curl -s --max-time 5 -w '\\n%{http_code}' "
+
+
+def imds_get(connection, item, token=True):
+    """(HTTP status, body) of meta-data/ITEM asked on the host behind CONNECTION."""
+    command = (IMDS_GET if token else IMDS_GET_NO_TOKEN) + shlex.quote(f"{IMDS}/meta-data/{item}")
+    body, _, status = connection.run(command, hide=True).stdout.rpartition("\n")
+    return int(status), body
+
+
+def moto_instance_id(host):
+    filters = [{"Name": "tag:Name", "Values": [f"lab-{host}"]}, {"Name": "instance-state-name", "Values": ["running"]}]
+    reservations = lab_ec2.client().describe_instances(Filters=filters)["Reservations"]
+    ids = [instance["InstanceId"] for reservation in reservations for instance in reservation["Instances"]]
+    assert len(ids) == 1, ids
+    return ids[0]
+
+
+@pytest.mark.parametrize("host", ["hub", "worker1"])
+def test_host_reads_its_own_identity_from_instance_metadata(lab, connect, host):
+    ip = lab.hosts[host]
+    with connect(ip) as connection:
+        assert imds_get(connection, "instance-id") == (200, moto_instance_id(host))
+        assert imds_get(connection, "local-ipv4") == (200, ip)
+        assert imds_get(connection, "placement/region") == (200, lab_ec2.REGION)
+        assert imds_get(connection, "public-ipv4")[0] == 404  # a private instance, as lab.up makes it
+        assert imds_get(connection, "instance-id", token=False)[0] == 401
+
+
+def test_link_local_goes_to_the_stand_in_and_nowhere_else(connect, host_ip):
+    with connect(host_ip) as connection:
+        route = connection.run("ip route get 169.254.169.254", hide=True).stdout.split()
+        assert route[:5] == ["169.254.169.254", "via", lab_imds.STANDIN_IP, "dev", "eth0"], route
+        routes = connection.run("ip -4 route show table all", hide=True).stdout.splitlines()
+        link_local = sorted(" ".join(line.split()) for line in routes if "169.254." in line)
+        assert link_local == [f"169.254.169.254 via {lab_imds.STANDIN_IP} dev eth0", "blackhole 169.254.0.0/16"]
+        other = connection.run("ip route get 169.254.170.2", hide=True, warn=True)
+        assert other.failed and "Invalid argument" in other.stderr  # what a blackhole route answers
+        assert connection.run("curl -s --max-time 5 http://169.254.170.2/", hide=True, warn=True).exited == 7
+
+
+PROBE_IN_A_CONTAINER = """
+import urllib.request as u
+base = "http://169.254.169.254/latest"
+ttl = {"X-aws-ec2-metadata-token-ttl-seconds": "60"}
+token = u.urlopen(u.Request(base + "/api/token", method="PUT", headers=ttl), timeout=10).read().decode()
+for item in ("instance-id", "local-ipv4"):
+    request = u.Request(base + "/meta-data/" + item, headers={"X-aws-ec2-metadata-token": token})
+    print(u.urlopen(request, timeout=10).read().decode())
+"""
+
+
+@pytest.mark.parametrize("host", ["hub", "worker1"])
+def test_container_on_a_lab_host_gets_the_hosts_identity(lab, deploy_run, connect, host):
+    """Packets from a container cross the host's FORWARD path and its Docker NAT, as on EC2."""
+    image = lab.env.get("HUBSWARM_IMAGE", "hubswarm/singleuser:6.1.1")
+    command = f"docker run --rm --network bridge {image} python3 -c {shlex.quote(PROBE_IN_A_CONTAINER)}"
+    with connect(lab.hosts[host]) as connection:
+        answer = connection.run(command, hide=True).stdout.split()
+    assert answer == [moto_instance_id(host), lab.hosts[host]]
+
+
+def test_spare_host_identity_can_be_changed_while_it_runs(lab, connect, spare_ip):
+    made_up = lab_imds.identity(spare_ip)
+    assert made_up["local-ipv4"] == spare_ip and made_up["instance-id"].startswith("i-")
+    assert "public-hostname" not in made_up
+    with connect(spare_ip) as connection:
+        assert imds_get(connection, "instance-id") == (200, made_up["instance-id"])
+        assert imds_get(connection, "public-hostname")[0] == 404
+        lab_imds.set_identity(spare_ip, public_hostname="spare.lab.example", public_ipv4="203.0.113.7")
+        assert imds_get(connection, "public-hostname") == (200, "spare.lab.example")
+        assert imds_get(connection, "public-ipv4") == (200, "203.0.113.7")
+    assert lab_imds.identity(lab.hub_ip)["instance-id"] == moto_instance_id("hub")
+    assert "public-hostname" not in lab_imds.identity(lab.hub_ip)
+
+
+# --- secrets stay out of what a failing test prints ------------------------------------------------
+
+PASSWORD_KEYS = ("HUBSWARM_HUB_PASSWORD", "HUBSWARM_HUB_ADMIN_PASSWORD")
+
+
+def _passwords_in_repr(obj, lab):
+    """How many of the hub's passwords (from LAB's env) repr(OBJ) shows. Only masked objects are
+    arguments: pytest prints them, and with --showlocals the test's locals, when an assert fails."""
+    text = repr(obj)
+    return sum(lab.env[key] in text for key in PASSWORD_KEYS)
+
+
+def test_lab_info_repr_hides_the_hub_passwords():
+    env = {"HUBSWARM_HUB_PASSWORD": "pw-sentinel-1", "HUBSWARM_HUB_ADMIN_PASSWORD": "pw-sentinel-2"}
+    info = lab_module.LabInfo(hub_ip="10.213.0.10", worker_ips=[], env=env, key_path=Path("k"), known_hosts_path=Path("h"))
+    assert _passwords_in_repr(info, info) == 0
+    assert "10.213.0.10" in repr(info)
+
+
+def test_fixture_objects_keep_passwords_out_of_repr(lab, lab_users):
+    assert _passwords_in_repr(lab, lab) == 0
+    assert _passwords_in_repr(lab_users, lab) == 0
+    assert _passwords_in_repr(lab_users.secrets, lab) == 2  # the check itself finds them where they are

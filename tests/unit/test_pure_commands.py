@@ -122,24 +122,56 @@ REQS = " ".join(f"{n}=={v}" for n, v in sorted(pins.HUB_REQUIREMENTS.items()))
 
 
 @pytest.mark.parametrize(
-    "answer, creates, installs",
+    "answer, installs",
     [
-        (Answer(0, json.dumps(pins.HUB_REQUIREMENTS)), None, False),
-        (Answer(127, ""), True, True),  # no venv yet
-        (Answer(0, ""), True, True),
-        (Answer(0, "{}"), False, True),  # venv without the packages
-        (Answer(0, json.dumps({**pins.HUB_REQUIREMENTS, "jupyterhub": "5.0.0"})), False, True),
-        (Answer(0, json.dumps({"jupyterhub": pins.JUPYTERHUB})), False, True),
+        (Answer(0, json.dumps(pins.HUB_REQUIREMENTS)), False),
+        (Answer(127, ""), True),  # no venv yet
+        (Answer(0, ""), True),
+        (Answer(0, "{}"), True),  # venv without the packages (or without pip: interrupted)
+        (Answer(0, json.dumps({**pins.HUB_REQUIREMENTS, "jupyterhub": "5.0.0"})), True),
+        (Answer(0, json.dumps({"jupyterhub": pins.JUPYTERHUB})), True),
     ],
 )
-def test_venv_commands(answer, creates, installs):
-    command = python_env.venv_commands("/opt/jupyterhub", answer)
+def test_venv_commands(answer, installs):
+    command = python_env.venv_commands("/opt/jupyterhub", answer, "python3.11")
     if not installs:
         assert command == ""
         return
-    assert command.endswith(f"/opt/jupyterhub/bin/pip install -q --disable-pip-version-check {REQS}")
-    assert ("python3 -m venv /opt/jupyterhub && " in command) is creates
+    assert command.endswith(
+        "python3.11 -m venv /opt/jupyterhub && "
+        f"/opt/jupyterhub/bin/python -m pip install -q --disable-pip-version-check {REQS}"
+    )
     assert "PIP_CERT" in command
+
+
+@pytest.mark.parametrize(
+    "answer, family, choice",
+    [
+        ("python3 3 11\n", "apt", ("python3", [])),  # Debian 12
+        ("python3 3 12\npython3.12 3 12\n", "apt", ("python3", [])),  # Ubuntu 24.04
+        ("", "apt", ("python3", [])),  # none yet: python3-venv brings it
+        ("python3 3 9\n", "dnf", ("python3.11", ["python3.11", "python3.11-pip"])),  # Amazon Linux 2023
+        ("python3 3 9\npython3.11 3 11\n", "dnf", ("python3.11", [])),
+        ("python3 3 9\npython3.11 3 11\npython3.12 3 12\n", "dnf", ("python3.12", [])),
+        ("", "dnf", ("python3.11", ["python3.11", "python3.11-pip"])),
+        ("python3 3 13\n", "dnf", ("python3", [])),  # Fedora
+    ],
+)
+def test_choose_python(answer, family, choice):
+    assert python_env.choose_python(answer, family, "h") == choice
+
+
+def test_choose_python_refuses_an_old_apt_python():
+    with pytest.raises(HubswarmError) as err:
+        python_env.choose_python("python3 3 9\n", "apt", "10.0.0.5")
+    assert str(err.value).startswith("Python 3.9 on 10.0.0.5 is older than 3.10")
+    assert "Debian 12" in str(err.value)
+
+
+def test_pythons_fact_in_real_bash():
+    out = subprocess.run(["bash", "-c", python_env.PYTHONS.command], capture_output=True, text=True).stdout
+    found = python_env.parse_pythons(out)
+    assert found["python3"] >= (3, 0)
 
 
 def test_venv_fact_asks_for_every_pin():

@@ -149,13 +149,26 @@ def test_node_present_chp_pinned_no_command(make_host):
     host, runner = make_host({"node-version": "v20.11.1", "chp-version": pins.CONFIGURABLE_HTTP_PROXY})
     node.install_node(host)
     assert runner.commands == []
-    assert runner.probes == [["node-version", "chp-version"]]
+    assert runner.probes == [["node-version", "npm-path", "chp-version"]]
 
 
 def test_node_present_chp_outdated(make_host):
-    host, runner = make_host({"node-version": "v18.19.0", "chp-version": "4.5.0"})
+    host, runner = make_host({"node-version": "v18.19.0", "npm-path": "/usr/bin/npm", "chp-version": "4.5.0"})
     node.install_node(host)
     assert runner.commands == [CHP_INSTALL]
+
+
+def test_node_without_npm_gets_npm_first(make_host):
+    """A killed run may leave node without npm: the rerun installs npm, then the proxy."""
+    host, runner = make_host(
+        {"os-release": DEBIAN_12, "node-version": "v18.19.0", "npm-path": None, "packages:nodejs,npm": "nodejs"}
+    )
+    node.install_node(host)
+    assert runner.commands == [
+        APT_ENV + "apt-get -o DPkg::Lock::Timeout=600 update -q && "
+        "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends npm",
+        CHP_INSTALL,
+    ]
 
 
 @pytest.mark.parametrize("release, family", [(DEBIAN_12, "apt"), (AMAZON_2023, "dnf")])
@@ -165,7 +178,8 @@ def test_node_too_old_after_install(make_host, release, family):
     with pytest.raises(HubswarmError) as err:
         node.install_node(host)
     message = str(err.value)
-    assert message.startswith(f"Node.js 12 on 10.0.0.5 ({family} package) is older than {pins.NODE_MIN_MAJOR}")
+    assert message.startswith(f"Node.js 12 on 10.0.0.5 is older than {pins.NODE_MIN_MAJOR}")
+    assert message.endswith(f"(the {family} package is too old)")
     assert "NodeSource" in message and "\n" not in message
     assert CHP_INSTALL not in runner.commands
 
@@ -173,7 +187,7 @@ def test_node_too_old_after_install(make_host, release, family):
 def test_node_too_old_already_installed(make_host):
     host, runner = make_host({"os-release": DEBIAN_12, "node-version": "v16.20.2", "chp-version": ""})
     with pytest.raises(HubswarmError, match="Node.js 16 .* older than 18"):
-        node.install_node(host)
+        node.install_node.check_first(host)
     assert runner.commands == []
 
 
@@ -181,13 +195,18 @@ def test_node_too_old_already_installed(make_host):
 
 
 def test_pip_install_fresh_and_done(make_host):
-    host, runner = make_host({})
+    host, runner = make_host({"os-release": DEBIAN_12, "pythons": "python3 3 11\n"})
     python_env.pip_install(host)
     [command] = runner.commands
     assert "python3 -m venv /opt/jupyterhub && " in command
     import json
 
-    host, runner = make_host({"venv:/opt/jupyterhub": json.dumps(pins.HUB_REQUIREMENTS)})
+    host, runner = make_host({"os-release": AMAZON_2023, "pythons": "python3 3 9\n"})
+    python_env.pip_install(host)
+    assert runner.commands[0] == "dnf install -y -q python3.11 python3.11-pip"
+    assert "python3.11 -m venv /opt/jupyterhub && " in runner.commands[1]
+
+    host, runner = make_host({"os-release": DEBIAN_12, "venv:/opt/jupyterhub": json.dumps(pins.HUB_REQUIREMENTS)})
     python_env.pip_install(host)
     assert runner.commands == []
 

@@ -1,0 +1,90 @@
+"""Whatever the batched probes can tell stops the run before the first change on any host."""
+
+import pytest
+from invoke.exceptions import Exit
+
+from fakehost import AMAZON_2, DEBIAN_12
+from tasks import node, packages, storage, users, workflows
+from tasks.core.run import run_steps
+from tasks.packages import HUB_PACKAGES
+
+HOMES = "/mnt/nfs/home"
+
+
+@pytest.fixture(autouse=True)
+def own_recap(monkeypatch, recap_out):
+    """run_steps records into the process's recap: give each test its own."""
+    from tasks.core import run
+    from tasks.core.recap import Recap
+
+    monkeypatch.setattr(run, "RECAP", Recap(stream=recap_out))
+
+
+def two_hosts(make_host, b_answers, **config):
+    """Host a is fine; host b has ``b_answers`` on top of a's."""
+    fine = {"os-release": DEBIAN_12, f"mount:{HOMES}": "fs:/ nfs4"}
+    a, a_runner = make_host(fine, address="10.0.0.5", **config)
+    b, b_runner = make_host({**fine, **b_answers}, address="10.0.0.6", **config)
+    return (a, a_runner), (b, b_runner)
+
+
+@pytest.mark.parametrize(
+    "b_answers, config, words",
+    [
+        ({f"mount:{HOMES}": None}, {"efs": ""}, "is not mounted on 10.0.0.6 and no file system is configured"),
+        ({"os-release": AMAZON_2}, {}, "Amazon Linux 2 has reached its end of life"),
+        ({"node-version": "v16.20.2"}, {}, "Node.js 16 on 10.0.0.6 is older than 18"),
+        ({"pythons": "python3 3 9\n"}, {}, "Python 3.9 on 10.0.0.6 is older than 3.10"),
+    ],
+)
+def test_one_bad_host_stops_every_host_before_any_change(make_host, recap_out, b_answers, config, words):
+    (a, a_runner), (b, b_runner) = two_hosts(make_host, b_answers, **config)
+    steps = [packages.install_hub_packages, node.install_node, workflows.python_env.pip_install, storage.mount_efs]
+    with pytest.raises(Exit) as stop:
+        run_steps([a, b], steps, {})
+    assert a_runner.calls == [] and b_runner.calls == []  # probes only, on both hosts
+    assert a_runner.probes and b_runner.probes
+    assert words in stop.value.message
+    assert f"[10.0.0.6] " in recap_out.getvalue() and "FAILED before any change" in recap_out.getvalue()
+
+
+def test_oauth_without_a_public_name_stops_before_the_installs(make_host):
+    """A non-EC2 host with no domain: write-env cannot have a callback URL, found before
+    the packages step installs anything (it used to take 46 s of installs)."""
+    host, runner = make_host({"os-release": DEBIAN_12}, domain="", authenticator="google")
+    needed = {"write-env": {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "secret"}}
+    with pytest.raises(Exit) as stop:
+        run_steps([host], [packages.install_hub_packages, users.write_env], needed)
+    assert runner.calls == []
+    assert "no public name for the OAuth callback on 10.0.0.5: set HUBSWARM_DOMAIN" in stop.value.message
+
+
+def test_public_host_name_from_metadata_makes_the_callback(make_host):
+    host, runner = make_host(
+        {"os-release": DEBIAN_12, "imds:public-hostname": "ec2-203-0-113-5.compute.amazonaws.com"},
+        domain="", authenticator="google",
+    )
+    values = users.env_values(host, {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "s"})
+    assert values["OAUTH_CALLBACK_URL"] == "https://ec2-203-0-113-5.compute.amazonaws.com/hub/oauth_callback"
+
+
+def test_all_fine_runs_the_changes(make_host):
+    (a, a_runner), (b, b_runner) = two_hosts(make_host, {})
+    assert run_steps([a, b], [packages.install_hub_packages], {}) == []
+    wanted = " ".join(sorted(HUB_PACKAGES["apt"]))
+    assert [c for c in a_runner.commands if wanted in c] and [c for c in b_runner.commands if wanted in c]
+
+
+@pytest.mark.parametrize(
+    "name, why",
+    [("bad\nname.ipynb", "has a line break"), ("back\\slash.ipynb", "has a backslash"), ("tab\there.ipynb", "has a control character")],
+)
+def test_unsyncable_notebook_names_are_refused(tmp_path, name, why):
+    from fakehost import hub_config
+    from tasks.core import HubswarmError
+
+    (tmp_path / "ok.ipynb").write_text("{}")
+    (tmp_path / name).write_text("{}")
+    with pytest.raises(HubswarmError) as err:
+        storage.read_notebooks(hub_config(notebooks=str(tmp_path)))
+    assert f"the file name {name!r} {why}, which cannot be synced: rename it" in str(err.value)
