@@ -72,7 +72,7 @@ def installed_fact(venv):
     names = " ".join(shlex.quote(n) for n in sorted(pins.HUB_REQUIREMENTS))
     return facts.command_output(
         f"venv:{venv}",
-        f"{shlex.quote(venv)}/bin/python -c {shlex.quote(INSTALLED_SCRIPT)} {names}",
+        f"{command_word(venv)}/bin/python -c {shlex.quote(INSTALLED_SCRIPT)} {names}",
     )
 
 
@@ -88,7 +88,8 @@ def venv_commands(venv, answer, python="python3"):
     return (
         "for b in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do "
         '[ -f "$b" ] && export PIP_CERT="$b" && break; done; '
-        f"{shlex.quote(python)} -m venv {q} && {q}/bin/python -m pip install -q --disable-pip-version-check "
+        f"{command_word(python)} -m venv {q} && {command_word(venv)}/bin/python -m pip install -q "
+        "--disable-pip-version-check "
         f"{requirements}"
     )
 

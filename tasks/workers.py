@@ -12,6 +12,10 @@ from .core.host import get_host
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+# What every worker gets before it joins the swarm.
+WORKER_SETUP = [packages.install_worker_packages, docker.install_docker, storage.mount_efs]
+
+
 def hub_host(c, hub=None):
     """The hub: ``--hub`` when given, else found by its tags. Settings are checked first."""
     from . import validate
@@ -72,7 +76,7 @@ def join_workers(c, rejoin=False, hub=None):
     info = read_join_info(hub_node)
 
     join = Step("swarm-join", lambda host: swarm.swarm_join(host, info, rejoin))
-    steps = [packages.install_worker_packages, docker.install_docker, storage.mount_efs, join, image]
+    steps = [*WORKER_SETUP, join, image]
     failed = run_steps(workers, steps, {})
     failed += run_steps([hub_node], [image, swarm.swarm_nodes], {})
     stop_if_failed(failed)

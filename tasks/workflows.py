@@ -1,13 +1,14 @@
 """The ``fab`` commands: each step alone, the composites that chain them, and the
 worker, image and AWS tasks (every task this module holds is a ``fab`` command)."""
 
-from fabric import task
+from fabric import Connection, task
 
-from . import certs, docker, hub, letsencrypt, nginx, node, packages, python_env, storage, swarm, users
+from . import certs, docker, hub, inventory, letsencrypt, nginx, node, packages, python_env, storage, swarm, users
 from .aws import launch, security_groups  # noqa: F401  (fab tasks)
-from .core import SETTINGS, host_task
+from .core import SETTINGS, gather_needs, host_task, hosts_for
 from .core.recap import RECAP
-from .workers import hosts, join_workers, pull_image, push_image, remove_worker  # noqa: F401  (fab tasks)
+from .core.run import preflight
+from .workers import WORKER_SETUP, hosts, join_workers, pull_image, push_image, remove_worker  # noqa: F401
 
 HUB_SETUP = [
     packages.install_hub_packages,
@@ -63,6 +64,11 @@ def deploy(c):
     Hosts are found by their EC2 tags; safe to rerun (a converged cluster reports no change).
     Example: fab deploy
     """
+    # Whatever the probes can tell stops the deploy before the first change on any host.
+    hub_steps = [*HUB_SETUP, hub.start_hub]
+    preflight(hosts_for(c, inventory.HUB), hub_steps, gather_needs(c.config, hub_steps))
+    if not isinstance(c, Connection):  # (with -H, the workers are not known here)
+        preflight(hosts_for(c, inventory.WORKER), WORKER_SETUP, {})
     setup_hub(c)
     join_workers(c)
     hub_host = start_hub(c)[0]

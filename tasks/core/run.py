@@ -131,16 +131,11 @@ def on_every_host(hosts, work):
         return list(pool.map(work, hosts))
 
 
-def run_steps(hosts, steps, needed):
-    """Run ``steps`` in order on every host, hosts in parallel.
+def preflight(hosts, steps, needed):
+    """Probe every host for all ``steps`` at once (in parallel) and run each step's
+    preflight check; when one fails anywhere, stop the run: no host was changed."""
 
-    First every host is probed for all the steps at once and every step's
-    preflight check runs: if one fails anywhere, the run stops before any
-    change. Then a failing step stops that host only. Returns the hosts that
-    failed.
-    """
-
-    def preflight(host):
+    def check(host):
         current = None
         try:
             prefetch(host, steps)
@@ -153,6 +148,18 @@ def run_steps(hosts, steps, needed):
             RECAP.say(f"[{host.name}] {name}: FAILED before any change: {record.error}")
             return False
         return True
+
+    ready = on_every_host(hosts, check)
+    stop_if_failed([h for h, ok in zip(hosts, ready) if not ok])
+
+
+def run_steps(hosts, steps, needed):
+    """Run ``steps`` in order on every host, hosts in parallel.
+
+    First the :func:`preflight` of every host: if one fails anywhere, the run
+    stops before any change. Then a failing step stops that host only.
+    Returns the hosts that failed.
+    """
 
     def on_host(host):
         for index, s in enumerate(steps):
@@ -174,8 +181,7 @@ def run_steps(hosts, steps, needed):
                 RECAP.say(f"[{host.name}] {s.name}: ok")
         return True
 
-    ready = on_every_host(hosts, preflight)
-    stop_if_failed([h for h, ok in zip(hosts, ready) if not ok])
+    preflight(hosts, steps, needed)
     return [h for h, ok in zip(hosts, on_every_host(hosts, on_host)) if not ok]
 
 

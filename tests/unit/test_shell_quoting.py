@@ -93,7 +93,7 @@ def one_word(value):
 
 STUBBED = (
     "apt-get", "awk", "cat", "cd", "certbot", "chmod", "chown", "configurable-http-proxy", "cp", "curl",
-    "cut", "dirname", "dnf", "docker", "dpkg-query", "echo", "find", "findmnt", "flock", "getent", "grep", "head",
+    "cut", "dirname", "dnf", "docker", "dpkg", "dpkg-query", "echo", "find", "findmnt", "flock", "getent", "grep", "head",
     "hostname", "hubswarm-home", "id", "install", "ln", "mktemp", "mount", "mv", "nginx", "node", "npm",
     "openssl", "python3", "readlink", "rm", "rpm", "rsync", "seq", "sha256sum", "sleep", "sort", "stat",
     "systemctl", "tail", "tar", "tee", "test", "[", "usermod", "xargs", "yum",
@@ -151,13 +151,18 @@ class Box:
     def log(self):
         return self.dir / "log"
 
+    @property
+    def path_dir(self):
+        """A folder on PATH after the stubs, for commands named by a value."""
+        return self.dir / "path"
+
     def exec(self, command, stdin=None):
         """``Host._exec`` for this box: the command line through a login shell (bash)."""
         data = stdin.read() if stdin is not None else b""
         # The change lock lives in the scratch folder, not in /run/lock.
         command = command.replace(LOCK_FILE, shlex.quote(str(self.dir / "lock")))
         env = {
-            "PATH": str(self.sandbox.bin), "BASH_ENV": str(self.sandbox.prologue), "STUB_LOG": str(self.log),
+            "PATH": f"{self.sandbox.bin}:{self.path_dir}", "BASH_ENV": str(self.sandbox.prologue), "STUB_LOG": str(self.log),
             "STUB_TMP": self.tmp, "STUB_FAIL": " ".join(sorted(self.fail)), "MARKER": M,
             "HOME": str(self.dir), "LC_ALL": "C.UTF-8",
         }
@@ -252,7 +257,8 @@ class Sandbox:
         path = self.base / f"box{self.count}"
         path.mkdir()
         (path / "log").mkdir()
-        for p in (path, path / "log"):
+        (path / "path").mkdir()
+        for p in (path, path / "log", path / "path"):
             p.chmod(0o777)
         return Box(self, path)
 
@@ -368,13 +374,19 @@ def run_homes_sync(box, v):
 
 
 def run_venv(box, v):
-    """The venv is a relative folder here, so its bin/python and bin/pip can be stubs."""
+    """The venv is a relative folder here, so its bin/python can be a stub; the Python
+    it is made with (a name the host answered) is a stub in a folder on PATH."""
     bin_dir = box.dir / v / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("python", "pip"):
-        (bin_dir / name).symlink_to(box.sandbox.base / "stub")
+    (bin_dir / "python").symlink_to(box.sandbox.base / "stub")
+    (box.path_dir / python_name(v)).symlink_to(box.sandbox.base / "stub")
     box.probe(python_env.installed_fact(v))
-    box.sudo(python_env.venv_commands(v, Answer(127, "")))
+    box.sudo(python_env.venv_commands(v, Answer(127, ""), python_name(v)))
+
+
+def python_name(venv):
+    """A command name (one file name) made of the venv's value."""
+    return venv.replace("/", "")[:60]
 
 
 def venv_folder(value):
@@ -540,8 +552,8 @@ CASES = [
     Case("images.pull_image", run_pull, lambda v, b: [argv("docker", "pull", "-q", v)]),
     # python_env (the venv is a relative folder here, see run_venv)
     Case("python_env venv", run_venv, lambda v, b: [
-        ran(f"{v}/bin/python", "-c", python_env.INSTALLED_SCRIPT), argv("python3", "-m", "venv", v),
-        ran(f"{v}/bin/pip", "install"),
+        ran(f"{v}/bin/python", "-c", python_env.INSTALLED_SCRIPT), argv(python_name(v), "-m", "venv", v),
+        ran(f"{v}/bin/python", "-m", "pip", "install"),
     ], fit=venv_folder),
     # docker
     Case("docker.groups_fact", fact(docker.groups_fact), lambda v, b: [argv("id", "-nG", v)]),
@@ -550,7 +562,7 @@ CASES = [
          lambda v, b: [argv("systemctl", "enable", v), argv("systemctl", "start", v)]),
     # packages
     Case("packages.install_commands", run_install, lambda v, b: [
-        arg("apt-get", v), arg("apt-get", "curl"), argv("apt-get", "update", "-q"), argv("dnf", "install", "-y", "-q", v),
+        arg("apt-get", v), arg("apt-get", "curl"), arg("apt-get", "update"), argv("dnf", "install", "-y", "-q", v),
     ]),
 ]
 
