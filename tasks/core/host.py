@@ -70,6 +70,8 @@ class Host:
             return
         import os
 
+        from paramiko.hostkeys import InvalidHostKey
+
         from .hostkeys import SaveNewHostKey, ensure_file
 
         client = self.connection.client
@@ -88,10 +90,10 @@ class Host:
                 client.load_host_keys(known)
             except FileNotFoundError:
                 pass
-            except (OSError, UnicodeDecodeError) as exc:
+            except (OSError, UnicodeDecodeError, InvalidHostKey) as exc:
                 raise HubswarmError(
                     f"HUBSWARM_KNOWN_HOSTS: cannot use {known} ({getattr(exc, 'strerror', None) or exc}): "
-                    "check its path, owner and mode"
+                    "check its path, owner, mode and lines"
                 ) from None
         if accept:
             # New keys are appended to known_hosts, so the next run checks them.

@@ -11,13 +11,14 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 HOMES = "/mnt/nfs/home"
 
 
-def spawn(hub_ip, name, password):
-    """Log in and start the user's server like a browser would; wait for JupyterLab."""
+def spawn(hub_ip, name, password, login=None):
+    """Log in (as ``login``, else ``name``) and start the user's server like a browser
+    would; wait for JupyterLab."""
     session = requests.Session()
     session.get(f"https://{hub_ip}/hub/login", verify=False, timeout=10)
     session.post(
         f"https://{hub_ip}/hub/login",
-        data={"username": name, "password": password, "_xsrf": session.cookies.get("_xsrf", "")},
+        data={"username": login or name, "password": password, "_xsrf": session.cookies.get("_xsrf", "")},
         verify=False, timeout=60,
     )
     deadline = time.monotonic() + 180

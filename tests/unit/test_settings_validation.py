@@ -1,0 +1,561 @@
+"""Every setting checked before any host is touched; the lab's settings for lab hosts only;
+known_hosts made and kept by HUBSWARM_ACCEPT_NEW_HOST_KEYS=1."""
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import paramiko
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fabric import Config, Connection
+from hypothesis import given, settings as hypothesis_settings, strategies as st
+from invoke.exceptions import Exit
+
+from fakehost import ROOT
+from tasks import inventory, settings, validate
+from tasks.core import HubswarmError
+from tasks.core.host import Host
+from tasks.core.recap import Recap
+from tasks.core.run import SETTINGS, Settings, configure, hosts_for
+
+
+def problems(**env):
+    return validate.problems(settings.defaults(env)["hubswarm"])
+
+
+def section(**env):
+    return settings.defaults(env)["hubswarm"]
+
+
+# --- one line per bad setting ---------------------------------------------------------
+
+
+def test_the_defaults_have_no_problem():
+    assert problems() == []
+
+
+BAD = [
+    ("HUBSWARM_ADDRESS", "bogus", "'bogus' is not one of private, public, dns"),
+    ("HUBSWARM_IMAGE_SOURCE", "pul", "'pul' is not one of push, pull"),
+    ("HUBSWARM_AUTHENTICATOR", "gitlab", "'gitlab' is not one of google, github, password"),
+    ("HUBSWARM_AUTHENTICATOR", "password", "password is for the lab only"),
+    ("HUBSWARM_GATEWAY", "maybe", "'maybe' is not a flag"),
+    ("HUBSWARM_ACCEPT_NEW_HOST_KEYS", "2", "'2' is not a flag"),
+    ("HUBSWARM_CHECK", "y", "'y' is not a flag"),
+    ("HUBSWARM_HUB_TAKES_NOTEBOOKS", "enabled", "'enabled' is not a flag"),
+    ("HUBSWARM_DOMAIN", "x.example;id", "label 'example;id' may hold only a-z, 0-9 and '-'"),
+    ("HUBSWARM_DOMAIN", "hub..example.com", "empty label"),
+    ("HUBSWARM_DOMAIN", "-hub.example.com", "label '-hub'"),
+    ("HUBSWARM_DOMAIN", "hub_1.example.com", "label 'hub_1'"),
+    ("HUBSWARM_DOMAIN", "a" * 64 + ".example.com", "more than 63"),
+    ("HUBSWARM_DOMAIN", ".".join(["abcdefghi"] * 26), "more than 253"),
+    ("HUBSWARM_DOMAIN", "203.0.113.5", "looks like an IP address"),
+    ("HUBSWARM_DOMAIN", "hub.example.com/x", "label 'com/x'"),
+    ("HUBSWARM_STATIC_DOMAIN", "exa mple.com", "label 'exa mple'"),
+    ("HUBSWARM_LETSENCRYPT_DOMAINS", "www.example.com, *.example.com", "'*.example.com' is not a DNS host name"),
+    ("HUBSWARM_LETSENCRYPT_EMAIL", "ops", "is not an email address"),
+    ("HUBSWARM_LETSENCRYPT_EMAIL", "ops@localhost", "its domain 'localhost' is not a DNS name"),
+    ("HUBSWARM_LETSENCRYPT_EMAIL", "o ps@example.com", "is not an email address"),
+    ("HUBSWARM_ACME_SERVER", "http://acme.example.com/dir", "is not an https:// URL"),
+    ("HUBSWARM_ACME_SERVER", "acme.example.com/dir", "is not an https:// URL"),
+    ("HUBSWARM_ACME_SERVER", "https://", "has no host name"),
+    ("HUBSWARM_ACME_SERVER", "https://acme.example.com:99999/dir", "bad port"),
+    ("HUBSWARM_ACME_SERVER", "https://acme.example.com/d ir", "whitespace, quotes or control characters"),
+    ("HUBSWARM_MEM_LIMIT", "lots", "is not a memory size"),
+    ("HUBSWARM_MEM_LIMIT", "2GB", "is not a memory size"),
+    ("HUBSWARM_MEM_LIMIT", "-1G", "is not a memory size"),
+    ("HUBSWARM_MEM_LIMIT", "1e3G", "is not a memory size"),
+    ("HUBSWARM_MEM_LIMIT", "inf", "is not a memory size"),
+    ("HUBSWARM_MEM_LIMIT", "1K", "less than 6M"),
+    ("HUBSWARM_MEM_LIMIT", "0", "less than 6M"),
+    ("HUBSWARM_LAUNCH_TIMEOUT", "10m", "is not a whole number of seconds"),
+    ("HUBSWARM_LAUNCH_TIMEOUT", "0", "is not a whole number of seconds above 0"),
+    ("HUBSWARM_LAUNCH_TIMEOUT", "-5", "is not a whole number of seconds"),
+    ("HUBSWARM_IMAGE", "Hubswarm/singleuser:1", "upper case"),
+    ("HUBSWARM_IMAGE", "hubswarm/SingleUser:1", "is not an image reference"),
+    ("HUBSWARM_IMAGE", "hubswarm/singleuser:1;id", "is not an image reference"),
+    ("HUBSWARM_IMAGE", "hubswarm//singleuser", "is not an image reference"),
+    ("HUBSWARM_IMAGE", "hubswarm/singleuser:" + "t" * 129, "is not an image reference"),
+    ("HUBSWARM_IMAGE", "repo@sha256:abc", "is not an image reference"),
+    ("HUBSWARM_IMAGE_BASE", "debian bookworm", "is not an image reference"),
+    ("HUBSWARM_TAG_CLUSTER", "aws:cluster", "starts with 'aws:'"),
+    ("HUBSWARM_TAG_CLUSTER", "AWS:cluster", "starts with 'aws:'"),
+    ("HUBSWARM_TAG_ROLE", "k" * 129, "more than the 128"),
+    ("HUBSWARM_TAG_ROLE", "role#1", "may hold only letters, digits"),
+    ("HUBSWARM_TAG_ROLE", "hubswarm:cluster", "HUBSWARM_TAG_CLUSTER's key too"),
+    ("HUBSWARM_TAG_ROLE", "Name", "the instances' name tag"),
+    ("HUBSWARM_CLUSTER", "prod;rm", "may hold only letters, digits"),
+    ("HUBSWARM_CLUSTER", "c" * 240, "as it names the security groups"),
+    ("HUBSWARM_CLUSTER", " prod", "starts or ends with a space"),
+    ("HUBSWARM_HOMES_PATH", "mnt/home", "is not an absolute path"),
+    ("HUBSWARM_HOMES_PATH", "/mnt/../etc", "has '..'"),
+    ("HUBSWARM_HOMES_PATH", "/mnt/my home", "has ' '"),
+    ("HUBSWARM_HOMES_PATH", "/mnt/home:/etc", "has ':'"),
+    ("HUBSWARM_HOMES_PATH", "/", "must not be / itself"),
+    ("HUBSWARM_STATIC_ROOT", "/data/www;", "has ';'"),
+    ("HUBSWARM_STATIC_ROOT", "/data/'www'", "has \"'\""),
+    ("HUBSWARM_STATIC_ROOT", "/data/\x1bwww", "has '\\x1b'"),
+    ("HUBSWARM_EFS", "fs-1 .efs.example.com", "is not the EFS DNS name, an IPv4 address or 'none'"),
+    ("HUBSWARM_EFS", "10.0.0.300", "is not a valid IPv4 address"),
+    ("HUBSWARM_VPC_ID", "vpc-xyz", "is not a VPC id"),
+    ("HUBSWARM_SUBNET_ID", "sub-0123456789abcdef0", "is not a subnet id"),
+    ("HUBSWARM_AMI", "ami-123", "is not an AMI id"),
+    ("HUBSWARM_INSTANCE_TYPE", "t3 medium", "is not an EC2 instance type"),
+    ("HUBSWARM_KEY_NAME", "my key\n", "is not an EC2 key pair name"),
+    ("AWS_DEFAULT_REGION", "us west 2", "is not an AWS region name"),
+    ("AWS_DEFAULT_REGION", "uswest2", "is not an AWS region name"),
+    ("HUBSWARM_SSH_USER", "ad min", "is not a login name"),
+    ("HUBSWARM_SSH_USER", "admin@host", "is not a login name"),
+    ("HUBSWARM_SSH_KEY", "/nonexistent/aws.pem", "key file /nonexistent/aws.pem not found"),
+    ("HUBSWARM_ACME_CA_BUNDLE", "/nonexistent/ca.pem", "CA file /nonexistent/ca.pem not found"),
+    ("HUBSWARM_LAB_SUBNET", "10.213.0.0/33", "is not a network"),
+]
+
+
+@pytest.mark.parametrize("name, value, words", BAD, ids=[f"{n}={v[:30]!r}" for n, v, _ in BAD])
+def test_a_bad_setting_is_one_line_naming_it(name, value, words):
+    lines = problems(**{name: value})
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert line.startswith(f"{name}: ") and "\n" not in line
+    assert words in line
+
+
+GOOD = [
+    ("HUBSWARM_ADDRESS", "PUBLIC"),
+    ("HUBSWARM_ADDRESS", " dns "),
+    ("HUBSWARM_IMAGE_SOURCE", "Push"),
+    ("HUBSWARM_AUTHENTICATOR", "GitHub"),
+    ("HUBSWARM_GATEWAY", "Yes"),
+    ("HUBSWARM_GATEWAY", "off"),
+    ("HUBSWARM_GATEWAY", ""),
+    ("HUBSWARM_DOMAIN", "Hub.Example.COM"),
+    ("HUBSWARM_DOMAIN", "hub.example.com."),
+    ("HUBSWARM_DOMAIN", "hub"),
+    ("HUBSWARM_DOMAIN", "xn--bcher-kva.example"),
+    ("HUBSWARM_DOMAIN", "a" * 63 + ".example.com"),
+    ("HUBSWARM_LETSENCRYPT_DOMAINS", "www.example.com, Example.com,"),
+    ("HUBSWARM_LETSENCRYPT_EMAIL", "first.last+hub@example.com"),
+    ("HUBSWARM_ACME_SERVER", "https://10.213.0.1:14000/dir"),
+    ("HUBSWARM_ACME_SERVER", "https://acme-staging-v02.api.letsencrypt.org/directory"),
+    ("HUBSWARM_MEM_LIMIT", "2G"),
+    ("HUBSWARM_MEM_LIMIT", "512m"),
+    ("HUBSWARM_MEM_LIMIT", "1.5G"),
+    ("HUBSWARM_MEM_LIMIT", "2147483648"),
+    ("HUBSWARM_MEM_LIMIT", "6M"),
+    ("HUBSWARM_LAUNCH_TIMEOUT", "900"),
+    ("HUBSWARM_IMAGE", "hubswarm/singleuser:6.1.1"),
+    ("HUBSWARM_IMAGE", "quay.io/jupyter/base-notebook:2024-10-07"),
+    ("HUBSWARM_IMAGE", "localhost:5000/team/image"),
+    ("HUBSWARM_IMAGE", "registry.example.com:443/a_b/c__d/e-f.g:Tag_1"),
+    ("HUBSWARM_IMAGE", "debian@sha256:" + "a" * 64),
+    ("HUBSWARM_IMAGE", "debian:12@sha256:" + "0" * 64),
+    ("HUBSWARM_IMAGE_BASE", "hubswarm-lab:0123abcd"),
+    ("HUBSWARM_TAG_CLUSTER", "team/cluster@x"),
+    ("HUBSWARM_TAG_ROLE", "Rolle Ö"),
+    ("HUBSWARM_CLUSTER", "prod-2"),
+    ("HUBSWARM_CLUSTER", "c" * 237),
+    ("HUBSWARM_HOMES_PATH", "/mnt/nfs/home/"),
+    ("HUBSWARM_STATIC_ROOT", "/srv/www-2/site_a"),
+    ("HUBSWARM_EFS", "fs-0123456789abcdef0.efs.us-west-2.amazonaws.com"),
+    ("HUBSWARM_EFS", "10.0.1.20"),
+    ("HUBSWARM_EFS", "None"),
+    ("HUBSWARM_VPC_ID", "vpc-0123456789abcdef0"),
+    ("HUBSWARM_VPC_ID", "vpc-1a2b3c4d"),
+    ("HUBSWARM_SUBNET_ID", "subnet-0123456789ABCDEF0"),
+    ("HUBSWARM_AMI", "ami-12c6146b"),
+    ("HUBSWARM_INSTANCE_TYPE", "c7i-flex.large"),
+    ("HUBSWARM_INSTANCE_TYPE", "u-6tb1.metal"),
+    ("HUBSWARM_KEY_NAME", "my key-pair_1"),
+    ("AWS_DEFAULT_REGION", "us-gov-west-1"),
+    ("AWS_DEFAULT_REGION", "ap-southeast-4"),
+    ("HUBSWARM_SSH_USER", "ec2-user"),
+    ("HUBSWARM_LAB_SUBNET", "10.213.0.0/24"),
+]
+
+
+@pytest.mark.parametrize("name, value", GOOD, ids=[f"{n}={v[:30]!r}" for n, v in GOOD])
+def test_a_good_setting_passes(name, value):
+    assert problems(**{name: value}) == []
+
+
+def test_every_problem_is_listed_not_just_the_first():
+    lines = problems(HUBSWARM_ADDRESS="bogus", HUBSWARM_MEM_LIMIT="lots", HUBSWARM_DOMAIN="x.example;id",
+                     HUBSWARM_GATEWAY="maybe")
+    assert [line.split(":")[0] for line in lines] == [
+        "HUBSWARM_ADDRESS", "HUBSWARM_GATEWAY", "HUBSWARM_DOMAIN", "HUBSWARM_MEM_LIMIT",
+    ]
+
+
+def test_the_lab_may_use_the_password_authenticator():
+    assert problems(HUBSWARM_LAB="1") == []
+    assert section(HUBSWARM_LAB="1")["authenticator"] == "password"
+
+
+def test_every_variable_of_env_example_is_checked_or_a_secret():
+    named = {line.lstrip("#").split("=")[0] for line in (ROOT / ".env.example").read_text().splitlines()
+             if "=" in line and line.lstrip("#").split("=")[0].isupper()}
+    checked = set(validate.VARIABLES.values())
+    secrets_and_aws = {"OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL", "AWS_PROFILE"}
+    assert named - checked - secrets_and_aws == set()
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.sampled_from([name for _, name, _ in validate.FIELDS]), st.text(max_size=80))
+def test_any_value_gives_lines_never_a_traceback(name, value):
+    lines = problems(**{name: value})
+    assert all(line.startswith(f"{name}: ") or line.startswith("HUBSWARM_") for line in lines)
+    assert all("\n" not in line and "\r" not in line for line in lines)
+
+
+# --- normalised values ------------------------------------------------------------------
+
+
+def test_names_and_choices_are_lower_cased_flags_are_booleans():
+    values = section(
+        HUBSWARM_ADDRESS="Public", HUBSWARM_IMAGE_SOURCE="PUSH", HUBSWARM_AUTHENTICATOR="GitHub",
+        HUBSWARM_DOMAIN="Hub.Example.COM.", HUBSWARM_STATIC_DOMAIN="Example.com",
+        HUBSWARM_LETSENCRYPT_DOMAINS=" WWW.example.com ,, Other.example.org ", HUBSWARM_EFS="NONE",
+        HUBSWARM_GATEWAY="Yes", HUBSWARM_CHECK="off", HUBSWARM_MEM_LIMIT="512m",
+    )
+    assert (values["address"], values["image_source"], values["authenticator"]) == ("public", "push", "github")
+    assert (values["domain"], values["static_domain"]) == ("hub.example.com", "example.com")
+    assert values["letsencrypt_domains"] == "www.example.com,other.example.org"
+    assert values["efs"] == "none"
+    assert values["gateway"] is True and values["check"] is False
+    assert values["mem_limit"] == "512M"
+
+
+def test_a_memory_size_in_bytes_becomes_a_number_jupyterhub_takes_as_bytes():
+    # A string needs a K/M/G/T suffix in JupyterHub's ByteSpecification; a number is bytes.
+    assert section(HUBSWARM_MEM_LIMIT="2147483648")["mem_limit"] == 2147483648
+
+
+def test_home_is_expanded_in_every_local_path():
+    home = os.path.expanduser("~")
+    config = settings.defaults({
+        "HUBSWARM_SSH_KEY": "~/.ssh/aws.pem", "HUBSWARM_KNOWN_HOSTS": "~/.ssh/kh",
+        "HUBSWARM_USERLIST": "~/userlist", "HUBSWARM_NOTEBOOKS": "~/nb", "HUBSWARM_ACME_CA_BUNDLE": "~/ca.pem",
+    })
+    values = config["hubswarm"]
+    assert config["connect_kwargs"]["key_filename"] == [f"{home}/.ssh/aws.pem"]
+    assert values["ssh"]["key"] == f"{home}/.ssh/aws.pem"
+    assert values["ssh"]["known_hosts"] == f"{home}/.ssh/kh"
+    assert (values["userlist"], values["notebooks"], values["acme_ca_bundle"]) == (
+        f"{home}/userlist", f"{home}/nb", f"{home}/ca.pem")
+
+
+def test_an_existing_key_file_passes(tmp_path):
+    key = tmp_path / "aws.pem"
+    key.write_text("key")
+    assert problems(HUBSWARM_SSH_KEY=str(key)) == []
+    assert problems(HUBSWARM_SSH_KEY=str(tmp_path)) == [
+        f"HUBSWARM_SSH_KEY: key file {tmp_path} is not a file: point it at the private key of the instances' key pair"
+    ]
+
+
+def test_known_hosts_must_not_be_a_folder(tmp_path):
+    assert problems(HUBSWARM_KNOWN_HOSTS=str(tmp_path / "missing")) == []
+    [line] = problems(HUBSWARM_KNOWN_HOSTS=str(tmp_path))
+    assert line.startswith("HUBSWARM_KNOWN_HOSTS: ") and "is a folder" in line
+
+
+# --- configure: the one place every task goes through ---------------------------------
+
+
+def fab_config(**env):
+    return Config(overrides=settings.defaults(env))
+
+
+class NoConnection(Connection):
+    def open(self):
+        raise AssertionError("a connection was opened")
+
+
+def test_configure_stops_with_every_line_and_exit_1():
+    with pytest.raises(Exit) as stop:
+        configure(fab_config(HUBSWARM_ADDRESS="bogus", HUBSWARM_MEM_LIMIT="lots"))
+    assert stop.value.code == 1
+    assert stop.value.message.splitlines() == [
+        "HUBSWARM_ADDRESS: 'bogus' is not one of private, public, dns: set it to one of them",
+        "HUBSWARM_MEM_LIMIT: 'lots' is not a memory size: write a number with K, M, G or T (e.g. 2G), or bytes",
+    ]
+
+
+def test_configure_normalises_and_checks_fabric_yaml_values_too():
+    config = fab_config()
+    config.hubswarm.address = "PUBLIC"  # as fabric.yaml's hubswarm: section would set it
+    config.hubswarm.ssh.accept_new_host_keys = "yes"
+    configure(config)
+    assert config.hubswarm.address == "public" and config.hubswarm.ssh.accept_new_host_keys is True
+    config.hubswarm.image_source = "registry"
+    with pytest.raises(Exit, match="HUBSWARM_IMAGE_SOURCE: 'registry' is not one of push, pull"):
+        configure(config)
+
+
+def test_a_host_task_with_bad_settings_opens_no_connection():
+    c = NoConnection("203.0.113.5", config=fab_config(HUBSWARM_DOMAIN="x.example;id"))
+    with pytest.raises(Exit, match="^HUBSWARM_DOMAIN: 'x.example;id' is not a DNS host name"):
+        hosts_for(c, "hub")
+
+
+def test_check_mode_stays_on_once_set(monkeypatch):
+    monkeypatch.setattr(SETTINGS, "check", True)
+    configure(fab_config())
+    assert SETTINGS.check is True
+
+
+# --- the lab's settings apply to lab hosts only ---------------------------------------
+
+LAB = {"HUBSWARM_LAB": "1", "HUBSWARM_LAB_SUBNET": "10.213.0.0/24"}
+
+
+@pytest.mark.parametrize(
+    "addresses, outside",
+    [
+        (["10.213.0.10", "10.213.0.11"], ""),
+        (["203.0.113.5"], "203.0.113.5 is not a lab host"),
+        (["10.213.0.10", "hub.example.com", "10.213.1.5"], "hub.example.com, 10.213.1.5 are not lab hosts"),
+        (["localhost"], "localhost is not a lab host"),
+    ],
+)
+def test_lab_problem(addresses, outside):
+    line = validate.lab_problem(section(**LAB), addresses)
+    if not outside:
+        assert line == ""
+        return
+    assert line == (
+        f"the lab is up (.lab/lab.env) and its settings apply to lab hosts only: {outside} (10.213.0.0/24); "
+        "run `fab lab.down`, or set HUBSWARM_LAB=0 to ignore the lab"
+    )
+
+
+def test_without_a_lab_any_host_is_fine():
+    assert validate.lab_problem(section(), ["203.0.113.5"]) == ""
+
+
+def test_a_real_host_with_the_lab_up_stops_before_connecting():
+    c = NoConnection("203.0.113.5", config=fab_config(**LAB))
+    with pytest.raises(Exit, match=r"^the lab is up .* 203\.0\.113\.5 is not a lab host") as stop:
+        hosts_for(c, "hub")
+    assert stop.value.code == 1
+
+
+def test_a_gateway_outside_the_lab_is_refused_too():
+    config = fab_config(**LAB)
+    gateway = NoConnection("198.51.100.7", config=config)
+    c = NoConnection("10.213.0.11", config=config, gateway=gateway)
+    with pytest.raises(Exit, match="198.51.100.7 is not a lab host"):
+        hosts_for(c, "worker")
+
+
+def test_a_lab_host_is_a_target(monkeypatch):
+    monkeypatch.setattr(SETTINGS, "config", None)
+    c = NoConnection("10.213.0.10", config=fab_config(**LAB))
+    [host] = hosts_for(c, "hub")
+    assert host.connection.host == "10.213.0.10"
+
+
+def test_the_gateway_is_checked_before_it_is_opened(monkeypatch):
+    hub = inventory.Instance("hub", "i-1", "hub", "172.31.0.5", "203.0.113.9", "", "running")
+    monkeypatch.setattr(inventory, "find", lambda config, role: [hub])
+    monkeypatch.setattr(Host, "open", lambda self: pytest.fail("opened"))
+    with pytest.raises(HubswarmError, match="172.31.0.5 is not a lab host"):
+        inventory.gateway_for(fab_config(**LAB))
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.fixture
+def project(tmp_path):
+    write(tmp_path / ".lab" / "lab.env", 'HUBSWARM_LAB="1"\nHUBSWARM_LAB_SUBNET="10.213.0.0/24"\nHUBSWARM_SSH_USER="admin"\n')
+    write(tmp_path / ".env", "HUBSWARM_SSH_USER=ec2-user\nHUBSWARM_DOMAIN=hub.example.com\n")
+    return tmp_path
+
+
+def test_a_running_lab_wins_over_dotenv(project):
+    environ = {}
+    assert settings.load_environment(project, environ) == project / ".lab" / "lab.env"
+    assert environ["HUBSWARM_SSH_USER"] == "admin" and environ["HUBSWARM_LAB_SUBNET"] == "10.213.0.0/24"
+    assert environ["HUBSWARM_DOMAIN"] == "hub.example.com"
+
+
+@pytest.mark.parametrize("where", ["environment", ".env"])
+def test_hubswarm_lab_0_ignores_the_lab(project, where):
+    environ = {}
+    if where == "environment":
+        environ["HUBSWARM_LAB"] = "0"
+    else:
+        write(project / ".env", "HUBSWARM_LAB=off\nHUBSWARM_SSH_USER=ec2-user\n")
+    assert settings.load_environment(project, environ) is None
+    assert environ["HUBSWARM_SSH_USER"] == "ec2-user" and "HUBSWARM_LAB_SUBNET" not in environ
+    assert validate.lab_problem(settings.defaults(environ)["hubswarm"], ["203.0.113.5"]) == ""
+
+
+def test_the_environment_wins_over_both(project):
+    environ = {"HUBSWARM_SSH_USER": "me"}
+    settings.load_environment(project, environ)
+    assert environ["HUBSWARM_SSH_USER"] == "me"
+
+
+# --- fab itself: one line per problem, exit 1 -------------------------------------------
+
+
+def run_fab(*args, **env):
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSWARM_", "AWS_", "OAUTH_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "fabric", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**base, "HUBSWARM_LAB": "0", "AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:9", **env},
+    )
+
+
+@pytest.mark.parametrize("task", [["-H", "203.0.113.5", "install-node"], ["join-workers"], ["hosts"], ["launch"],
+                                  ["security-groups"], ["deploy"], ["push-image"], ["remove-worker", "--name", "w1"]])
+def test_fab_prints_one_line_per_problem_and_exits_1(task):
+    run = run_fab(*task, HUBSWARM_ADDRESS="bogus", HUBSWARM_MEM_LIMIT="lots", HUBSWARM_SSH_KEY="/nonexistent.pem")
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.splitlines() == [
+        "HUBSWARM_ADDRESS: 'bogus' is not one of private, public, dns: set it to one of them",
+        "HUBSWARM_SSH_KEY: key file /nonexistent.pem not found: point it at the private key of the instances' key pair",
+        "HUBSWARM_MEM_LIMIT: 'lots' is not a memory size: write a number with K, M, G or T (e.g. 2G), or bytes",
+    ]
+
+
+# --- known_hosts with HUBSWARM_ACCEPT_NEW_HOST_KEYS=1 -----------------------------------
+
+
+class SSHServer:
+    """A local SSH server that lets any public key in and does nothing else; its host key can change."""
+
+    def __init__(self):
+        self.host_key = paramiko.ECDSAKey.generate()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.transports = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        class Allow(paramiko.ServerInterface):
+            def get_allowed_auths(self, username):
+                return "publickey"
+
+            def check_auth_publickey(self, username, key):
+                return paramiko.AUTH_SUCCESSFUL
+
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            transport = paramiko.Transport(client)
+            transport.add_server_key(self.host_key)
+            self.transports.append(transport)
+            try:
+                transport.start_server(server=Allow())
+            except Exception:  # noqa: BLE001 - the client refused the key: fine
+                pass
+
+    def close(self):
+        self.sock.close()
+        for transport in self.transports:
+            transport.close()
+
+
+@pytest.fixture
+def servers():
+    made = []
+
+    def factory():
+        made.append(SSHServer())
+        return made[-1]
+
+    yield factory
+    for server in made:
+        server.close()
+
+
+@pytest.fixture
+def client_key(tmp_path):
+    path = tmp_path / "id_ecdsa"
+    paramiko.ECDSAKey.generate().write_private_key_file(str(path))
+    return str(path)
+
+
+def open_host(server, known_hosts, accept, client_key):
+    config = Config(overrides={"connect_kwargs": {"key_filename": [client_key], "look_for_keys": False,
+                                                  "allow_agent": False}, "timeouts": {"connect": 5}})
+    connection = Connection("127.0.0.1", port=server.port, user="admin", config=config)
+    run_settings = Settings(known_hosts=str(known_hosts), accept_new_host_keys=accept, recap=Recap(stream=None))
+    host = Host(connection, f"127.0.0.1:{server.port}", run_settings)
+    try:
+        host.open()
+    finally:
+        connection.close()
+    return host
+
+
+def test_accept_new_host_keys_makes_known_hosts_and_saves_the_key(tmp_path, servers, client_key):
+    server = servers()
+    known = tmp_path / "new" / "ssh" / "known_hosts"
+    open_host(server, known, True, client_key)
+    assert stat.S_IMODE(known.stat().st_mode) == 0o600
+    assert stat.S_IMODE(known.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(known.parent.parent.stat().st_mode) == 0o700
+    saved = paramiko.HostKeys(str(known)).lookup(f"[127.0.0.1]:{server.port}")
+    assert saved[server.host_key.get_name()] == server.host_key
+    # The next run checks the saved key: no new-key trust needed...
+    open_host(server, known, False, client_key)
+    # ...and a changed key is refused.
+    server.host_key = paramiko.ECDSAKey.generate()
+    with pytest.raises(HubswarmError, match="has CHANGED since it was recorded"):
+        open_host(server, known, True, client_key)
+
+
+def test_without_accept_new_an_unknown_key_is_refused_and_nothing_is_written(tmp_path, servers, client_key):
+    known = tmp_path / "known_hosts"
+    with pytest.raises(HubswarmError, match="is unknown .*HUBSWARM_ACCEPT_NEW_HOST_KEYS=1"):
+        open_host(servers(), known, False, client_key)
+    assert not known.exists()
+
+
+def test_keys_accepted_in_parallel_are_all_saved_and_other_lines_kept(tmp_path, servers, client_key):
+    known = tmp_path / "known_hosts"
+    ca = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+    kept = f"# my hosts\n@cert-authority *.example.com {ca}"
+    known.write_text(kept)  # no newline at the end
+    many = [servers() for _ in range(6)]
+    threads = [threading.Thread(target=open_host, args=(s, known, True, client_key)) for s in many]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    text = known.read_text()
+    assert text.startswith(kept + "\n") and text.count("\n") == 1 + len(many) + 1
+    keys = paramiko.HostKeys(str(known))
+    for server in many:
+        assert keys.lookup(f"[127.0.0.1]:{server.port}")[server.host_key.get_name()] == server.host_key
+
+
+def test_a_missing_key_file_is_named_not_an_unreachable_host(tmp_path):
+    connection = SimpleNamespace(host="203.0.113.5", port=22, client=paramiko.SSHClient(),
+                                 connect_kwargs={"key_filename": [str(tmp_path / "aws.pem")]},
+                                 open=lambda: pytest.fail("opened"))
+    host = Host(connection, "203.0.113.5", Settings(known_hosts=None, recap=Recap(stream=None)))
+    with pytest.raises(HubswarmError) as err:
+        host.open()
+    assert str(err.value) == (
+        f"HUBSWARM_SSH_KEY: key file {tmp_path / 'aws.pem'} not found: point it at the private key of the "
+        "instances' key pair"
+    )
