@@ -14,7 +14,6 @@ from dotenv import dotenv_values, load_dotenv
 from . import pins, validate
 
 PROJECT = Path(__file__).resolve().parents[1]
-TRUE_WORDS = validate.TRUE_WORDS
 
 
 def load_environment(project=PROJECT, environ=os.environ):

@@ -72,7 +72,8 @@ def join_info(hub):
         return JoinInfo(f"{hub.private_ip()}:2377", "", frozenset())  # setup-hub would make it
     if not (state == "active" and manager):
         raise HubswarmError(f"{hub.name} manages no swarm yet: run 'fab setup-hub' (swarm-init) first")
-    token = secret(hub.sudo("docker swarm join-token -q worker", what="reading the join token").strip())
+    # Check mode joins nobody: it needs no token (and runs nothing but probes).
+    token = "" if hub.check else secret(hub.sudo("docker swarm join-token -q worker", what="reading the join token").strip())
     nodes = frozenset(line.split()[0] for line in hub.fact(NODE_LIST).out.splitlines() if line.strip())
     return JoinInfo(f"{hub.private_ip()}:2377", token, nodes)
 

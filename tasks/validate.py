@@ -99,7 +99,7 @@ def _memory(value):
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     text = str(value).strip()
-    if text.isdigit():
+    if re.fullmatch(r"[0-9]+", text):
         return int(text)  # bytes: rendered as a number, which JupyterHub takes as bytes
     if text[-1:].lower() in ("k", "m", "g", "t"):
         return text[:-1] + text[-1].upper()
@@ -146,7 +146,7 @@ def _get(section, path):
 
 def normalise(section):
     """Normalise ``section`` in place (a dict or invoke's config proxy); returns it."""
-    for path, _name_, kind in FIELDS:
+    for path, _, kind in FIELDS:
         value = _get(section, path)
         if value is _MISSING or value is None or kind not in NORMALISE:
             continue
@@ -197,11 +197,14 @@ def _bad_characters(value):
 def https_url_problem(value):
     if _bad_characters(value):
         return "has whitespace, quotes or control characters"
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
     if parts.scheme != "https":
         return "is not an https:// URL"
     try:
-        parts.port
+        _ = parts.port  # raises on a bad port
     except ValueError:
         return "has a bad port"
     host = parts.hostname or ""
@@ -229,7 +232,7 @@ IMAGE_REFERENCE = re.compile(
 
 def image_problem(value):
     if not value:
-        return "is empty: name the notebook image (repository[:tag])"
+        return "is empty: name an image (repository[:tag])"
     match = IMAGE_REFERENCE.fullmatch(value)
     if not match:
         return "is not an image reference (e.g. hubswarm/singleuser:6.1.1 or registry.example.com/team/image:tag)"
@@ -247,7 +250,7 @@ def memory_problem(value):
     if isinstance(value, (int, float)):
         size = value
     else:
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT])", value)
+        match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([KMGT])", value)
         if not match:
             return "is not a memory size: write a number with K, M, G or T (e.g. 2G), or bytes"
         size = float(match.group(1)) * MEM_UNITS[match.group(2)]
@@ -332,16 +335,21 @@ def _simple(pattern, message):
     return check
 
 
+def _path(value):
+    """A local path as it can be shown on one line."""
+    return value if value.isprintable() else repr(value)
+
+
 def _file(what, fix):
     def check(value):
         if not value:
             return ""
         if not os.path.exists(value):
-            return f"{what} {value} not found: {fix}"
+            return f"{what} {_path(value)} not found: {fix}"
         if not os.path.isfile(value):
-            return f"{what} {value} is not a file: {fix}"
+            return f"{what} {_path(value)} is not a file: {fix}"
         if not os.access(value, os.R_OK):
-            return f"{what} {value} cannot be read: check its owner and mode"
+            return f"{what} {_path(value)} cannot be read: check its owner and mode"
         return ""
 
     return check
@@ -349,12 +357,12 @@ def _file(what, fix):
 
 def known_hosts_problem(value):
     if value and os.path.isdir(value):
-        return f"{value} is a folder: point it at a known_hosts file"
+        return f"{_path(value)} is a folder: point it at a known_hosts file"
     return ""
 
 
 def seconds_problem(value):
-    if not re.fullmatch(r"\d+", value) or int(value) <= 0:
+    if not re.fullmatch(r"[0-9]+", value) or int(value) <= 0:
         return "is not a whole number of seconds above 0 (e.g. 600)"
     return ""
 
@@ -379,7 +387,7 @@ def dns_list_problem(value):
 
 CHECKS = {
     "cluster": cluster_problem,
-    "region": _simple(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}", "is not an AWS region name (e.g. us-west-2)"),
+    "region": _simple(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}", "is not an AWS region name (e.g. us-west-2)"),
     "tag_key": tag_key_problem,
     "login": _simple(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", "is not a login name (e.g. admin, ec2-user, ubuntu)"),
     "key_file": _file("key file", "point it at the private key of the instances' key pair"),

@@ -22,6 +22,14 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "lab_teardown: destroys the lab; runs after all other tests")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (item.rep_call...) for fixtures' teardown."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Move tests marked lab_teardown to the end of the whole session."""
     items.sort(key=lambda item: item.get_closest_marker("lab_teardown") is not None)

@@ -19,6 +19,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 SPAWN_SECONDS = 180
+KERNEL_SECONDS = 120
+CODE = "import socket; print(socket.gethostname())"
+# JupyterLab asks each user once (a toast) whether to fetch Jupyter news; it may cover the page.
+NEWS_PROMPT = "Would you like to get notified about official Jupyter news?"
 
 
 @pytest.fixture(scope="session")
@@ -31,11 +35,15 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, request):
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(60_000)
     yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"))
     context.close()
 
 
@@ -44,6 +52,36 @@ def log_in(page, hub_ip, name, password):
     page.fill("#username_input", name)
     page.fill("#password_input", password)
     page.click("#login_submit")
+
+
+def decline_news(page):
+    """Answer "No" to JupyterLab's news prompt whenever it shows, before any action or assertion."""
+    toast = page.locator(".Toastify__toast").filter(has_text=NEWS_PROMPT)
+    page.add_locator_handler(toast, lambda toast: toast.get_by_role("button", name="No", exact=True).click())
+
+
+def new_notebook_with(page, code):
+    """Open a notebook from the launcher, wait for its kernel, type CODE in its cell and check it
+    is there; return the notebook panel. Retyped when the editor dropped keys (it is only
+    checked, never trusted)."""
+    page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
+    notebook = page.locator(".jp-NotebookPanel")
+    expect(notebook).to_have_count(1)  # the workspace was reset: only this one
+    # The kernel is up and idle: the status bar reads "Python 3 (ipykernel) | Idle".
+    expect(page.locator("#jp-main-statusbar")).to_contain_text(re.compile(r"\|\s*Idle"), timeout=KERNEL_SECONDS * 1000)
+    editor = notebook.locator(".jp-Cell .cm-content").first
+    for attempt in range(3):
+        editor.click()
+        expect(editor).to_be_focused()
+        editor.press("ControlOrMeta+a")
+        editor.press_sequentially(code)
+        try:
+            expect(editor).to_have_text(code, timeout=10_000)
+            return notebook
+        except AssertionError:
+            if attempt == 2:
+                raise
+    return notebook
 
 
 def service_names(connect, hub_ip):
@@ -57,14 +95,14 @@ def test_student_runs_code_on_a_worker(lab, deploy_run, lab_users, page, connect
     log_in(page, lab.hub_ip, name, lab_users.password)
     started = time.monotonic()
     page.wait_for_url(re.compile(rf"/user/{name}/lab"), timeout=SPAWN_SECONDS * 1000)
+    decline_news(page)
+    # A fresh workspace: the last run's open notebook (and its output) is not restored.
+    page.goto(f"https://{lab.hub_ip}/user/{name}/lab?reset")
 
-    page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
-    editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
-    editor.click()
-    page.keyboard.type("import socket; print(socket.gethostname())")
-    page.keyboard.press("Shift+Enter")
-    output = page.locator(".jp-OutputArea-output").first
-    expect(output).to_have_text(re.compile(r"\S"), timeout=SPAWN_SECONDS * 1000)
+    notebook = new_notebook_with(page, CODE)
+    notebook.locator(".jp-Cell .cm-content").first.press("Shift+Enter")
+    output = notebook.locator(".jp-Cell").first.locator(".jp-OutputArea-output")
+    expect(output).to_have_text(re.compile(r"\S"), timeout=KERNEL_SECONDS * 1000)
     kernel_seconds = time.monotonic() - started
 
     hostname = output.inner_text().strip()

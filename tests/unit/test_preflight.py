@@ -45,7 +45,7 @@ def test_one_bad_host_stops_every_host_before_any_change(make_host, recap_out, b
     assert a_runner.calls == [] and b_runner.calls == []  # probes only, on both hosts
     assert a_runner.probes and b_runner.probes
     assert words in stop.value.message
-    assert f"[10.0.0.6] " in recap_out.getvalue() and "FAILED before any change" in recap_out.getvalue()
+    assert "[10.0.0.6] " in recap_out.getvalue() and "FAILED before any change" in recap_out.getvalue()
 
 
 def test_oauth_without_a_public_name_stops_before_the_installs(make_host):

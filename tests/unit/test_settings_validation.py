@@ -1,13 +1,13 @@
 """Every setting checked before any host is touched; the lab's settings for lab hosts only;
 known_hosts made and kept by HUBSWARM_ACCEPT_NEW_HOST_KEYS=1."""
 
+import contextlib
 import os
 import socket
 import stat
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from types import SimpleNamespace
 
 import paramiko
@@ -15,7 +15,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fabric import Config, Connection
-from hypothesis import given, settings as hypothesis_settings, strategies as st
+from hypothesis import example, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from invoke.exceptions import Exit
 
 from fakehost import ROOT
@@ -68,6 +70,7 @@ BAD = [
     ("HUBSWARM_ACME_SERVER", "https://", "has no host name"),
     ("HUBSWARM_ACME_SERVER", "https://acme.example.com:99999/dir", "bad port"),
     ("HUBSWARM_ACME_SERVER", "https://acme.example.com/d ir", "whitespace, quotes or control characters"),
+    ("HUBSWARM_ACME_SERVER", "https://[::1/dir", "is not a URL"),
     ("HUBSWARM_MEM_LIMIT", "lots", "is not a memory size"),
     ("HUBSWARM_MEM_LIMIT", "2GB", "is not a memory size"),
     ("HUBSWARM_MEM_LIMIT", "-1G", "is not a memory size"),
@@ -207,11 +210,25 @@ def test_every_variable_of_env_example_is_checked_or_a_secret():
     assert named - checked - secrets_and_aws == set()
 
 
+def test_the_examples_of_env_example_pass():
+    examples = dict(line.lstrip("#").split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+                    if line.startswith(("#HUBSWARM_", "#AWS_")))
+    for local_file in ("HUBSWARM_SSH_KEY", "HUBSWARM_ACME_CA_BUNDLE"):
+        examples.pop(local_file)
+    assert len(examples) > 25
+    assert problems(**examples) == []
+
+
 @hypothesis_settings(max_examples=300, deadline=None)
 @given(st.sampled_from([name for _, name, _ in validate.FIELDS]), st.text(max_size=80))
+@example("HUBSWARM_MEM_LIMIT", "\u00b2")
+@example("HUBSWARM_LAUNCH_TIMEOUT", "\u0663")
+@example("HUBSWARM_SSH_KEY", "\n")
+@example("HUBSWARM_ACME_SERVER", "https://[::1")
+@example("HUBSWARM_ACME_SERVER", "https://[::1]:443/dir")
 def test_any_value_gives_lines_never_a_traceback(name, value):
     lines = problems(**{name: value})
-    assert all(line.startswith(f"{name}: ") or line.startswith("HUBSWARM_") for line in lines)
+    assert all(line.startswith((f"{name}: ", "HUBSWARM_")) for line in lines)
     assert all("\n" not in line and "\r" not in line for line in lines)
 
 
@@ -414,7 +431,7 @@ def test_the_environment_wins_over_both(project):
 def run_fab(*args, **env):
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSWARM_", "AWS_", "OAUTH_"))}
     return subprocess.run(
-        [sys.executable, "-m", "fabric", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "fabric", *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=60,
         env={**base, "HUBSWARM_LAB": "0", "AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:9", **env},
     )
 
@@ -462,10 +479,8 @@ class SSHServer:
             transport = paramiko.Transport(client)
             transport.add_server_key(self.host_key)
             self.transports.append(transport)
-            try:
+            with contextlib.suppress(Exception):  # the client refused the key: fine
                 transport.start_server(server=Allow())
-            except Exception:  # noqa: BLE001 - the client refused the key: fine
-                pass
 
     def close(self):
         self.sock.close()
@@ -532,8 +547,8 @@ def test_without_accept_new_an_unknown_key_is_refused_and_nothing_is_written(tmp
 
 def test_keys_accepted_in_parallel_are_all_saved_and_other_lines_kept(tmp_path, servers, client_key):
     known = tmp_path / "known_hosts"
-    ca = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
-    kept = f"# my hosts\n@cert-authority *.example.com {ca}"
+    other = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+    kept = f"# my hosts\nother.example.com {other}"
     known.write_text(kept)  # no newline at the end
     many = [servers() for _ in range(6)]
     threads = [threading.Thread(target=open_host, args=(s, known, True, client_key)) for s in many]

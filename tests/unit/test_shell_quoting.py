@@ -37,11 +37,23 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from fakehost import frame, hub_config, normalize, probe_keys
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fakehost import frame, hub_config, normalize, probe_keys
-from tasks import certs, docker, hub, images, letsencrypt, nginx, packages, python_env, storage, swarm, workers
+from tasks import (
+    certs,
+    docker,
+    hub,
+    images,
+    letsencrypt,
+    nginx,
+    packages,
+    python_env,
+    storage,
+    swarm,
+    workers,
+)
 from tasks.core import facts as F
 from tasks.core.facts import Answer
 from tasks.core.host import LOCK_FILE, Host, HubswarmError
@@ -167,7 +179,7 @@ class Box:
             "HOME": str(self.dir), "LC_ALL": "C.UTF-8",
         }
         result = subprocess.run(
-            [*self.sandbox.drop, self.sandbox.bash, "-c", command], input=data, capture_output=True,
+            [*self.sandbox.drop, self.sandbox.bash, "-c", command], input=data, capture_output=True, check=False,
             cwd=self.dir, env=env, timeout=30,
         )
         out, err = result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
@@ -625,7 +637,7 @@ def test_fstab_fact_matches_the_path_literally_with_real_awk(value):
         assert command.count("/etc/fstab") == 1
         out = subprocess.run(
             ["bash", "-c", command.replace("/etc/fstab", shlex.quote(str(fstab)))],
-            capture_output=True, timeout=10, env={"PATH": os.environ["PATH"], "MARKER": M, "LC_ALL": "C.UTF-8"},
+            capture_output=True, check=False, timeout=10, env={"PATH": os.environ["PATH"], "MARKER": M, "LC_ALL": "C.UTF-8"},
         )
         assert not MARKER.exists()
         assert out.stdout.decode() == wanted + "\n", out.stderr.decode()

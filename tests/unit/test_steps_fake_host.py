@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from fakehost import ALPINE, AMAZON_2, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404
+from fakehost import ALPINE, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404
 from tasks import certs, docker, hub, nginx, node, packages, pins, python_env, swarm, users
 from tasks.core import HubswarmError
 from tasks.core.secrets import MASK
@@ -361,3 +361,35 @@ def test_check_mode_hub_setup_runs_only_probes(make_host):
     assert "initialise the swarm, advertising 10.0.0.5" in changes
     assert "upload starter notebooks to /srv/jupyterhub/notebooks" in changes
     assert "reload nginx (after nginx -t)" in changes
+
+
+def converged_hub_answers():
+    """A running hub whose unit is as wanted and whose inputs have not changed since its start."""
+    from tasks.core.templates import render
+
+    unit = render("jupyterhub.service.j2", srv="/srv/jupyterhub", venv="/opt/jupyterhub")
+    sha = hashlib.sha256(unit.encode()).hexdigest()
+    return {
+        f"file:{hub.UNIT}": f"{sha} 644 root root",
+        "unit:jupyterhub": "enabled\nactive",
+        "hub-inputs": "abc\nabc",
+        "hub-login-status": "200",
+    }
+
+
+def test_check_mode_predicts_the_restart_a_config_change_brings(make_host, recap_out):
+    host, runner = make_host(converged_hub_answers(), check=True)
+    hub.start_hub(host)
+    assert host.record.changes == []  # nothing changes: no restart predicted
+    host.ensure_file(hub.config_path(host.config), "new config\n", mode="600")
+    hub.start_hub(host)
+    assert "restart jupyterhub (its inputs changed)" in host.record.changes
+    assert runner.calls == []  # check mode ran probes only
+    assert "would restart jupyterhub (its inputs changed)" in recap_out.getvalue()
+
+
+def test_check_mode_does_not_predict_a_restart_for_other_files(make_host):
+    host, runner = make_host(converged_hub_answers(), check=True)
+    host.ensure_file("/etc/nginx/sites-available/jupyterhub", "site\n")
+    hub.start_hub(host)
+    assert host.record.changes == ["write /etc/nginx/sites-available/jupyterhub (644 root:root)"]

@@ -1,0 +1,242 @@
+"""Check mode runs only read-only probes.
+
+Every step of setup-hub (``workflows.HUB_SETUP``), start-hub, the worker steps
+(join-workers: the join token read on the hub, packages, Docker, EFS, swarm
+join, the notebook image by push or pull, node labels on the hub) and
+letsencrypt run in check mode through ``run_steps``, as ``fab check ...`` runs
+them, on fake hosts with pristine and with drifted probe answers. Every remote
+command a host is asked to run is recorded, and each one must be a probe batch
+(a script :func:`facts.batch_script` made): no change script, and no other
+command, ever runs in check mode. The steps still report the changes they
+would make.
+"""
+
+import shlex
+
+import pytest
+from fakehost import DEBIAN_12, hub_config
+
+from tasks import (
+    docker,
+    hub,
+    images,
+    letsencrypt,
+    nginx,
+    packages,
+    pins,
+    storage,
+    swarm,
+    users,
+    workers,
+    workflows,
+)
+from tasks.core import facts as F
+from tasks.core import run
+from tasks.core.run import Step
+
+HUB_ADDRESS, WORKER_ADDRESS = "10.0.0.5", "10.0.0.6"
+WRONG_FILE = "0" * 64 + " 644 root root"
+IMAGE_ID = "sha256:" + "1" * 64
+
+
+def env_values():
+    from tasks import auth
+
+    return auth.hub_secrets(
+        type("C", (), {"authenticator": "google", "lab": False})(),
+        {"OAUTH_CLIENT_ID": "new-client-id", "OAUTH_CLIENT_SECRET": "new-secret-value"},
+    )
+
+
+NEEDED = {
+    "write-env": env_values(),
+    "userlist": users.parse_userlist("a@x.io admin\nb@x.io\n"),
+    "hub-config": "google",
+    "sync-notebooks": ("abc  ./welcome.ipynb\n", b"tar"),
+    "letsencrypt": (["hub.example.com"], "-----BEGIN CERTIFICATE-----\n"),
+}
+
+# --- probe answers ----------------------------------------------------------------------
+
+PRISTINE_HUB = {
+    "os-release": DEBIAN_12,
+    "addresses": HUB_ADDRESS,
+    "swarm-state": "inactive false ",
+    "resolve:hub.example.com": HUB_ADDRESS,
+}
+PRISTINE_WORKER = {"os-release": DEBIAN_12, "addresses": WORKER_ADDRESS, "swarm-state": "inactive false "}
+
+
+def pkg_key(names):
+    return "packages:" + ",".join(sorted(names))
+
+
+def drifted_hub():
+    """A hub set up once, then drifted: a package gone, services stopped, files
+    edited, an old proxy and an expiring certificate, the default site back, a
+    stale swarm node and an unlabelled worker, the hub's inputs changed since its start."""
+    srv = "/srv/jupyterhub"
+    site, link, default = nginx.site_paths(packages.APT)
+    answers = {
+        **PRISTINE_HUB,
+        "swarm-state": "active true hubnode",
+        pkg_key(packages.HUB_PACKAGES[packages.APT]): "ca-certificates\ncurl\nopenssl\npython3-venv\nrsync",
+        pkg_key(docker.DOCKER_PACKAGES[packages.APT]): "docker.io",
+        pkg_key(["nfs-common"]): "nfs-common",
+        "apt-lists-fresh": "/var/lib/apt/lists/x_Packages",
+        "unit:docker": "enabled\ninactive",
+        "unit:nginx": "disabled\nactive",
+        "unit:jupyterhub": "enabled\nactive",
+        "groups:admin": "admin sudo",
+        "node-version": "v18.19.0",
+        "chp-version": "4.6.1",
+        "pythons": "python3 3 11",
+        f"venv:{hub_config_value('venv')}": '{"jupyterhub": "5.0.0"}',
+        f"dir:{srv}": "755 root root",
+        f"dir:{srv}/ssl": "700 root root",
+        f"cert:{srv}/ssl/hub.crt": "    DNS:hub.example.com",  # expiring
+        f"file:{srv}/env": WRONG_FILE,
+        f"content:{srv}/env": 'OAUTH_CLIENT_ID="old"\n',
+        f"file:{srv}/userlist": WRONG_FILE,
+        f"content:{srv}/userlist": "old@x.io admin\n",
+        "mount:/mnt/nfs/home": "fs-1.efs.us-west-2.amazonaws.com:/ nfs4",
+        f"file:{storage.HOME_TOOL}": WRONG_FILE,
+        f"dir:{srv}/notebooks": "755 root root",
+        f"manifest:{srv}/notebooks": "old  ./welcome.ipynb\n",
+        "homes-sync": "/mnt/nfs/home/a",
+        f"file:{srv}/jupyterhub_config.py": WRONG_FILE,
+        f"file:{srv}/hubswarm_usernames.py": WRONG_FILE,
+        f"dir:{nginx.ACME_ROOT}": "755 root root",
+        f"file:{nginx.DHPARAM}": WRONG_FILE,
+        f"file:{site}": WRONG_FILE,
+        f"link:{link}": "/elsewhere",
+        f"exists:{default}": "",
+        f"file:{hub.UNIT}": WRONG_FILE,
+        "hub-inputs": "abc\nold",
+        "hub-login-status": "502",
+        swarm.NODE_DETAILS.key: (
+            "hubnode manager ready hub {}\n"
+            'w1 worker ready worker1 {"hubswarm.notebooks": "false"}\n'
+            "w1old worker down worker1 null"
+        ),
+        swarm.NODE_LIST.key: "hubnode hub Ready Active\nw1 worker1 Ready Active",
+        f"image:{hub_config_value('image')}": "sha256:old",
+        "cert:/etc/letsencrypt/live/hub.example.com/fullchain.pem": "valid\n    DNS:old.example.com",
+        pkg_key(["certbot"]): "",
+        f"file:{srv}/acme-ca.pem": WRONG_FILE,
+        "unit:certbot.timer": "disabled\ninactive",
+    }
+    return answers
+
+
+def drifted_worker():
+    """A worker in another swarm, Docker not running, no EFS mount, an old image."""
+    return {
+        **PRISTINE_WORKER,
+        "swarm-state": "active false othernode",
+        pkg_key(packages.WORKER_PACKAGES[packages.APT]): "ca-certificates\nrsync",
+        pkg_key(docker.DOCKER_PACKAGES[packages.APT]): "docker.io",
+        "apt-lists-fresh": "",
+        "unit:docker": "enabled\nfailed",
+        "groups:admin": "admin",
+        f"image:{hub_config_value('image')}": "sha256:old",
+    }
+
+
+def hub_config_value(key):
+    return hub_config()[key]
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def check_run(make_host, monkeypatch):
+    """(hub, worker, run, sent): fake hosts in check mode; ``run(hosts, steps)`` runs
+    steps as a task does; ``sent`` lists every remote script, and ``batches`` every
+    script facts.batch_script made."""
+    made = set()
+    real_batch = F.batch_script
+
+    def batch_script(facts):
+        script = real_batch(facts)
+        made.add(script)
+        return script
+
+    monkeypatch.setattr(F, "batch_script", batch_script)
+    sent = []
+
+    def make(answers, address):
+        host, runner = make_host(answers, check=True, address=address)
+
+        def exec_(command, stdin=None):
+            argv = shlex.split(command)
+            assert argv[:4] == ["sudo", "-n", "bash", "-c"], command
+            sent.append((host.name, argv[4]))
+            return runner(command, stdin)
+
+        host._exec = exec_
+        return host, runner
+
+    def run_task(hosts, steps, needed=NEEDED):
+        monkeypatch.setattr(run, "RECAP", hosts[0].settings.recap)
+        failed = run.run_steps(hosts, steps, needed)
+        records = hosts[0].settings.recap.records
+        assert not failed, [(r.host, r.task, r.error) for r in records if r.error]
+        return records
+
+    return make, run_task, sent, made
+
+
+def changes_by_task(records):
+    found = {}
+    for r in records:
+        found.setdefault(r.task, []).extend(r.changes)
+    return found
+
+
+@pytest.mark.parametrize("scenario", ["pristine", "drifted"])
+def test_check_mode_runs_only_probes(check_run, scenario):
+    make, run_task, sent, made = check_run
+    hub_host, hub_runner = make(PRISTINE_HUB if scenario == "pristine" else drifted_hub(), HUB_ADDRESS)
+    worker, worker_runner = make(PRISTINE_WORKER if scenario == "pristine" else drifted_worker(), WORKER_ADDRESS)
+
+    run_task([hub_host], workflows.HUB_SETUP)
+    run_task([hub_host], [hub.start_hub])
+    info = workers.read_join_info(hub_host)
+    image = images.push_image_step(hub_host.config.image, IMAGE_ID)
+    join = Step("swarm-join", lambda host: swarm.swarm_join(host, info, rejoin=True))
+    run_task([worker], [packages.install_worker_packages, docker.install_docker, storage.mount_efs, join, image])
+    run_task([worker], [images.pull_image])
+    run_task([hub_host], [image, swarm.swarm_nodes])
+    records = run_task([hub_host], [letsencrypt.letsencrypt])
+
+    # Every remote command was a probe batch: no change script ran, nor anything else.
+    assert sent and hub_runner.probes and worker_runner.probes
+    for host_name, script in sent:
+        assert script in made, f"check mode ran a non-probe command on {host_name}:\n{script}"
+    assert hub_runner.calls == [] and worker_runner.calls == []
+
+    # ... while the steps still say what they would change.
+    changes = changes_by_task(records)
+    would = {change for task_changes in changes.values() for change in task_changes}
+    expected = {
+        "install-docker", "install-node", "pip-install", "make-cert", "write-env", "userlist", "homes",
+        "sync-notebooks", "hub-config", "nginx", "start-hub", "swarm-join", "push-image", "letsencrypt",
+    }
+    if scenario == "pristine":
+        expected |= {"install-packages", "swarm-init", "mount-efs"}
+    else:
+        expected |= {"install-packages", "swarm-nodes"}
+    assert {task for task, c in changes.items() if c} >= expected, changes
+    if scenario == "pristine":
+        assert "initialise the swarm, advertising 10.0.0.5" in would
+        assert "join the swarm at 10.0.0.5:2377" in would
+        assert "start jupyterhub" in would
+    else:
+        assert "leave its active swarm and join the one at 10.0.0.5:2377" in would
+        assert "remove 1 stale node entries" in would
+        assert "set notebook placement labels" in would
+        assert f"install configurable-http-proxy {pins.CONFIGURABLE_HTTP_PROXY} from npm" in would
+        assert "restart jupyterhub (its inputs changed)" in would
+    assert any(c.startswith("get a certificate for hub.example.com") for c in would)
