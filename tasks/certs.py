@@ -3,7 +3,8 @@
 import ipaddress
 import shlex
 
-from .core import facts, step
+from .core import HubswarmError, facts, step
+from .validate import dns_problem
 
 CERT_DAYS = 365
 RENEW_WITHIN_SECONDS = 30 * 24 * 3600
@@ -58,7 +59,17 @@ def hub_name(host):
     """The one name users reach the hub by, in the certificate, ``public_url``, the
     OAuth callback and the printed URL: the configured domain, else the instance's
     public host name (EC2 metadata), else the address the hub is reached at."""
-    return host.config.domain or host.fact(PUBLIC_HOSTNAME).text or host.connection.host
+    if host.config.domain:
+        return host.config.domain
+    public = host.fact(PUBLIC_HOSTNAME).text.lower()
+    # A remote answer: it lands in nginx's site and the env file, so it must be a plain name.
+    problem = public and dns_problem(public)
+    if problem:
+        raise HubswarmError(
+            f"the instance metadata of {host.name} gives the public host name {public!r}, "
+            f"which is not a DNS name ({problem}): set HUBSWARM_DOMAIN"
+        )
+    return public or host.connection.host
 
 
 def is_address(name):
@@ -81,7 +92,7 @@ def cert_probes(host):
     ]
 
 
-@step("make-cert", probes=cert_probes)
+@step("make-cert", probes=cert_probes, preflight=hub_name)
 def make_cert(host):
     """Make a self-signed certificate and 0600 key for the hub when missing, expiring or for another name."""
     srv = host.config.srv

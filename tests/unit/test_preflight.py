@@ -88,3 +88,12 @@ def test_unsyncable_notebook_names_are_refused(tmp_path, name, why):
     with pytest.raises(HubswarmError) as err:
         storage.read_notebooks(hub_config(notebooks=str(tmp_path)))
     assert f"the file name {name!r} {why}, which cannot be synced: rename it" in str(err.value)
+
+
+def test_a_public_host_name_that_is_no_dns_name_is_refused(make_host):
+    from tasks import certs
+    from tasks.core import HubswarmError
+
+    host, _ = make_host({"imds:public-hostname": "x.example;include /etc/passwd"}, domain="")
+    with pytest.raises(HubswarmError, match="gives the public host name .* which is not a DNS name"):
+        certs.hub_name(host)
