@@ -1,6 +1,8 @@
 """Whatever the batched probes can tell stops the run before the first change on any host."""
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from invoke.exceptions import Exit
 
 from fakehost import AMAZON_2, DEBIAN_12
@@ -97,3 +99,19 @@ def test_a_public_host_name_that_is_no_dns_name_is_refused(make_host):
     host, _ = make_host({"imds:public-hostname": "x.example;include /etc/passwd"}, domain="")
     with pytest.raises(HubswarmError, match="gives the public host name .* which is not a DNS name"):
         certs.hub_name(host)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(answer=st.text(max_size=60))
+def test_any_public_host_name_answer_is_a_dns_name_or_refused(make_host, answer):
+    """The metadata's public host name reaches nginx, the certificate and the env file."""
+    from tasks import certs
+    from tasks.core import HubswarmError
+    from tasks.validate import dns_problem
+
+    host, _ = make_host({"imds:public-hostname": answer}, domain="")
+    try:
+        name = certs.hub_name(host)
+    except HubswarmError:
+        return
+    assert name == "10.0.0.5" or dns_problem(name) == ""

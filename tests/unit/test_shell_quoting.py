@@ -430,13 +430,6 @@ def run_swarm_join(box, v):
     swarm.swarm_join(host, info)
 
 
-def run_make_cert_public_name(box, v):
-    """Without a domain, the certificate's name is a remote answer (EC2 metadata)."""
-    config = hub_config(domain="")
-    host = box.host({certs.PUBLIC_HOSTNAME.key: v}, config=config)
-    certs.make_cert(host)
-
-
 def run_pull(box, v):
     host = box.host(config=hub_config(image=v), primed={images.image_id_fact(v): Answer(1, "")})
     images.pull_image(host)
@@ -490,8 +483,6 @@ CASES = [
              pair("openssl", "-keyout", v + ".key"), pair("openssl", "-out", v + ".crt"),
              argv("chmod", "600", v + ".key"), argv("chmod", "644", v + ".crt"),
          ]),
-    Case("certs.make_cert (public name answer)", run_make_cert_public_name,
-         lambda v, b: [pair("openssl", "-subj", "/CN=" + v.strip())], fit=lambda v: f"h{v}h"),
     # letsencrypt
     Case("letsencrypt.resolve_fact", fact(letsencrypt.resolve_fact), lambda v, b: [argv("getent", "ahostsv4", v)]),
     Case("letsencrypt.certbot_command",
