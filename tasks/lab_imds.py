@@ -92,7 +92,7 @@ def _answers():
     """True when the stand-in gives a token."""
     try:
         command = ["docker", "exec", CONTAINER, "python3", "-c", _READY]
-        return subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+        return subprocess.run(command, capture_output=True, timeout=10, check=False).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 
@@ -129,11 +129,6 @@ def _write(identities):
 def identity(ip):
     """The metadata items the stand-in serves to IP ({} when it has none)."""
     return dict(_read().get(ip, {}))
-
-
-def identities():
-    """IP -> metadata items, for every host the stand-in knows."""
-    return _read()
 
 
 def _item_name(key):
@@ -177,12 +172,12 @@ def made_up_instance_id():
     return "i-0" + secrets.token_hex(8)
 
 
-def write_fleet(instances, removed=()):
+def write_fleet(instances):
     """Set the fleet's identities: INSTANCES maps IP -> EC2 instance dict (moto's). The items of
-    other hosts (spares) stay; REMOVED IPs are forgotten. Items a test added to a fleet host
-    (a public-hostname...) are dropped: the fleet is private, as `lab.up` makes it."""
+    other hosts (spares) stay. Items a test added to a fleet host (a public-hostname...) are
+    dropped: the fleet is private, as `lab.up` makes it."""
     with _locked():
-        current = {ip: items for ip, items in _read().items() if ip not in removed}
+        current = _read()
         for ip, instance in instances.items():
             current[ip] = host_identity(
                 ip, instance["InstanceId"], instance.get("InstanceType", "t3.medium"),

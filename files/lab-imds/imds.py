@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The lab's stand-in for the EC2 instance metadata service (IMDSv2), stdlib only.
 
 Runs in the container hubswarm-lab-imds (see tasks/lab_imds.py), which holds 169.254.169.254 as a
