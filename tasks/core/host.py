@@ -41,6 +41,10 @@ class HubswarmError(Exception):
     """A failure worth one line to the user: what went wrong and the fix."""
 
 
+class Unreachable(HubswarmError):
+    """The host does not answer on SSH: a lost worker, not a reason to stop the others."""
+
+
 class Host:
     """A host of this run. Use :func:`get_host` to share one per address."""
 
@@ -118,7 +122,7 @@ class Host:
                 ) from None
             raise HubswarmError(f"cannot log in to {self.connection.host}: {exc}") from None
         except (NoValidConnectionsError, OSError) as exc:
-            raise HubswarmError(
+            raise Unreachable(
                 f"cannot reach {self.connection.host}:{self.connection.port} "
                 f"({exc.strerror or exc}): check the host is running and SSH is open"
             ) from None

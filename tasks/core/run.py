@@ -15,7 +15,7 @@ from typing import Callable, Optional
 from fabric import Connection, Task
 from invoke.exceptions import Exit
 
-from .host import HubswarmError, get_host
+from .host import HubswarmError, Unreachable, get_host
 from .recap import RECAP
 from .secrets import mask
 
@@ -125,15 +125,19 @@ def one_line(exc):
 
 def on_every_host(hosts, work):
     """``work(host)`` on every host, in parallel; its results in host order."""
-    if len(hosts) == 1:
-        return [work(hosts[0])]
+    if len(hosts) <= 1:
+        return [work(host) for host in hosts]
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
         return list(pool.map(work, hosts))
 
 
 def preflight(hosts, steps, needed):
     """Probe every host for all ``steps`` at once (in parallel) and run each step's
-    preflight check; when one fails anywhere, stop the run: no host was changed."""
+    preflight check; when one fails anywhere, stop the run: no host was changed.
+
+    A host that does not answer at all is left out (a lost worker must not stop
+    the others); returns the hosts that answered.
+    """
 
     def check(host):
         current = None
@@ -145,12 +149,14 @@ def preflight(hosts, steps, needed):
             name = current.name if current else steps[0].name
             record = RECAP.start(host.name, name, SETTINGS.check)
             record.error = one_line(exc)
-            RECAP.say(f"[{host.name}] {name}: FAILED before any change: {record.error}")
-            return False
-        return True
+            when = "" if isinstance(exc, Unreachable) else " before any change"
+            RECAP.say(f"[{host.name}] {name}: FAILED{when}: {record.error}")
+            return exc
+        return None
 
-    ready = on_every_host(hosts, check)
-    stop_if_failed([h for h, ok in zip(hosts, ready) if not ok])
+    problems = on_every_host(hosts, check)
+    stop_if_failed([h for h, exc in zip(hosts, problems) if exc and not isinstance(exc, Unreachable)])
+    return [h for h, exc in zip(hosts, problems) if not exc]
 
 
 def run_steps(hosts, steps, needed):
@@ -181,8 +187,9 @@ def run_steps(hosts, steps, needed):
                 RECAP.say(f"[{host.name}] {s.name}: ok")
         return True
 
-    preflight(hosts, steps, needed)
-    return [h for h, ok in zip(hosts, on_every_host(hosts, on_host)) if not ok]
+    answering = preflight(hosts, steps, needed)
+    failed = on_every_host(answering, on_host)
+    return [h for h in hosts if h not in answering] + [h for h, ok in zip(answering, failed) if not ok]
 
 
 def connections(c, role):

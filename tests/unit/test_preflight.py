@@ -115,3 +115,18 @@ def test_any_public_host_name_answer_is_a_dns_name_or_refused(make_host, answer)
     except HubswarmError:
         return
     assert name == "10.0.0.5" or dns_problem(name) == ""
+
+
+def test_a_host_that_does_not_answer_does_not_stop_the_others(make_host, recap_out):
+    """A lost worker is not a reason to leave the others unjoined."""
+    from tasks.core.host import Unreachable
+
+    (a, a_runner), (b, _) = two_hosts(make_host, {})
+
+    def unreachable(command, stdin=None):
+        raise Unreachable("cannot reach 10.0.0.6:22 (timed out): check the host is running and SSH is open")
+
+    b._exec = unreachable
+    assert run_steps([a, b], [packages.install_hub_packages], {}) == [b]
+    assert a_runner.commands  # a got its packages
+    assert "[10.0.0.6] install-packages: FAILED: cannot reach 10.0.0.6:22" in recap_out.getvalue()
