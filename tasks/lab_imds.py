@@ -50,8 +50,9 @@ _READY = (
 
 
 def _config_hash(image):
-    """What the running stand-in was made from: the image, the server and the start command."""
-    sha = hashlib.sha256(f"{image}\0{STANDIN_IP}\0{_START}\0".encode())
+    """What the running stand-in was made from: the image, the server, its folders (another
+    checkout of the project has its own) and the start command."""
+    sha = hashlib.sha256(f"{image}\0{STANDIN_IP}\0{_START}\0{SERVER_DIR}\0{DATA_DIR}\0".encode())
     for path in sorted(p for p in SERVER_DIR.iterdir() if p.is_file()):
         sha.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return sha.hexdigest()[:12]
