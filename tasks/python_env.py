@@ -10,6 +10,7 @@ from .packages import DNF, LISTS_FRESH, ensure_packages, family_of
 PYTHON_MIN = (3, 10)
 # Amazon Linux 2023's python3 is 3.9; its newer Pythons are packages of their own.
 DNF_PYTHON = "python3.11"
+DNF_PYTHON_PACKAGES = [DNF_PYTHON, f"{DNF_PYTHON}-pip"]
 CANDIDATES = ("python3", "python3.13", "python3.12", "python3.11", "python3.10")
 PYTHONS = facts.command_output(
     "pythons",
@@ -39,7 +40,7 @@ def choose_python(text, family, host_name):
     if good:
         return max(good, key=good.get), []
     if family == DNF:
-        return DNF_PYTHON, [DNF_PYTHON, f"{DNF_PYTHON}-pip"]
+        return DNF_PYTHON, DNF_PYTHON_PACKAGES
     major, minor = found["python3"]
     raise HubswarmError(
         f"Python {major}.{minor} on {host_name} is older than {PYTHON_MIN[0]}.{PYTHON_MIN[1]}, "
@@ -96,11 +97,9 @@ def venv_commands(venv, answer, python="python3"):
 
 def pip_probes(host):
     probes = [installed_fact(host.config.venv), PYTHONS]
-    try:
-        _, needed = host_python(host)
-    except HubswarmError:
-        return probes  # the preflight says why
-    return probes + ([facts.packages_installed(needed), LISTS_FRESH] if needed else [])
+    if family_of(host) == DNF:  # in the same batch: whether its python3.11 is installed
+        probes += [facts.packages_installed(DNF_PYTHON_PACKAGES), LISTS_FRESH]
+    return probes
 
 
 @step("pip-install", probes=pip_probes, preflight=host_python)
