@@ -46,7 +46,9 @@ def hub_secrets(config, environ=os.environ):
                 f"characters) and a different HUBSWARM_HUB_ADMIN_PASSWORD ({ADMIN_PASSWORD_MIN}+): "
                 "set them in .env (lab.up writes both into .lab/lab.env)"
             )
-        return {"HUB_USER_PASSWORD": secret(user), "HUB_ADMIN_PASSWORD": secret(admin)}
+        values = {"HUB_USER_PASSWORD": secret(user), "HUB_ADMIN_PASSWORD": secret(admin)}
+        return one_line_values(values, {"HUB_USER_PASSWORD": "HUBSWARM_HUB_PASSWORD",
+                                        "HUB_ADMIN_PASSWORD": "HUBSWARM_HUB_ADMIN_PASSWORD"})
     values = {}
     for var in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"):
         value = environ.get(var, "").strip()
@@ -67,4 +69,17 @@ def hub_secrets(config, environ=os.environ):
                 "(https://HUB/hub/oauth_callback), or leave it unset"
             )
         values["OAUTH_CALLBACK_URL"] = callback
+    return one_line_values(values)
+
+
+def one_line_values(values, setting_of=None):
+    """``values`` when each is one line of printable text: a line break would end its
+    line of the hub's env file and start another variable there."""
+    for var, value in values.items():
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            setting = (setting_of or {}).get(var, var)
+            raise HubswarmError(
+                f"{setting} holds a line break or another control character: "
+                "copy the value again, as one line"
+            )
     return values

@@ -182,3 +182,13 @@ def test_password_secrets_at_the_minimum_lengths_are_registered():
         "HUB_USER_PASSWORD": user, "HUB_ADMIN_PASSWORD": admin,
     }
     assert mask(f"{user} / {admin}") == f"{MASK} / {MASK}"
+
+
+@pytest.mark.parametrize("var", ["OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"])
+def test_a_value_with_a_line_break_never_reaches_the_env_file(var):
+    environ = {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "s3cret-value"}
+    environ[var] = "abc\nHUB_EXTRA=injected"
+    config = type("C", (), {"authenticator": "google", "lab": False})()
+    with pytest.raises(HubswarmError) as err:
+        auth.hub_secrets(config, environ)
+    assert str(err.value) == f"{var} holds a line break or another control character: copy the value again, as one line"
