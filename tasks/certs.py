@@ -1,4 +1,5 @@
-"""A self-signed TLS certificate for the hub, renewed when near expiry or for another name."""
+"""The hub's TLS files: a self-signed certificate, renewed when near expiry or for another
+name, and where Let's Encrypt's live; the one reading of a certificate probe."""
 
 import ipaddress
 import shlex
@@ -8,6 +9,7 @@ from .validate import dns_problem
 
 CERT_DAYS = 365
 RENEW_WITHIN_SECONDS = 30 * 24 * 3600
+LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
 
 
 def subject_alt_name(name):
@@ -32,12 +34,18 @@ def normal_san(entry):
     return f"{kind}:{value}"
 
 
+def sans(answer):
+    """(the certificate's subjectAltName entries normalised, whether it lasts 30 more days)
+    from a :func:`cert_fact` answer."""
+    lines = answer.out.splitlines()
+    return {normal_san(s) for s in "".join(lines[1:]).split(",") if ":" in s}, lines[:1] == ["valid"]
+
+
 def cert_commands(answer, name, cert, key):
     """The openssl command that (re)makes the pair, or "" when the cert is fine."""
-    lines = answer.out.splitlines()
     san = subject_alt_name(name)
-    sans = {normal_san(s) for s in "".join(lines[1:]).split(",") if ":" in s}
-    if lines[:1] == ["valid"] and san in sans:
+    names, valid = sans(answer)
+    if valid and san in names:
         return ""
     return (
         f"umask 077; openssl req -x509 -nodes -newkey rsa:2048 -days {CERT_DAYS} "
@@ -82,6 +90,19 @@ def is_address(name):
 
 def cert_paths(config):
     return f"{config.srv}/ssl/hub.crt", f"{config.srv}/ssl/hub.key"
+
+
+def letsencrypt_files(name):
+    """(full chain, key) certbot keeps for the certificate named ``name``."""
+    return f"{LETSENCRYPT_LIVE}/{name}/fullchain.pem", f"{LETSENCRYPT_LIVE}/{name}/privkey.pem"
+
+
+def tls_files(config, letsencrypt_ready):
+    """The certificate and key nginx serves: Let's Encrypt's once `letsencrypt` got
+    them for the domain, else the self-signed pair."""
+    if letsencrypt_ready:
+        return letsencrypt_files(config.domain)
+    return cert_paths(config)
 
 
 def cert_probes(host):

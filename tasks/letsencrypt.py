@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 
 from . import nginx
-from .certs import cert_fact, normal_san
+from .certs import cert_fact, letsencrypt_files, sans
 from .core import HubswarmError, facts, step
 from .docker import ensure_service
 from .packages import APT, DNF, ensure_packages, family_of
@@ -50,9 +50,8 @@ def dns_problem(domain, resolved, hub_addresses):
 
 
 def certificate_is_fine(answer, domains):
-    lines = answer.out.splitlines()
-    sans = {normal_san(s) for s in "".join(lines[1:]).split(",") if ":" in s}
-    return lines[:1] == ["valid"] and all(f"DNS:{d}" in sans for d in domains)
+    names, valid = sans(answer)
+    return valid and all(f"DNS:{d}" in names for d in domains)
 
 
 def certbot_command(config, domains, ca_file):
@@ -81,7 +80,7 @@ def letsencrypt(host, request):
     """Get a certificate for the domain(s) from Let's Encrypt through the running nginx, switch nginx to it, renew by timer."""
     domains, ca = request
     config = host.config
-    fullchain, _ = nginx.letsencrypt_files(domains[0])
+    fullchain, _ = letsencrypt_files(domains[0])
     if certificate_is_fine(host.fact(cert_fact(fullchain)), domains):
         return
     addresses = hub_addresses(host)

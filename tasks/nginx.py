@@ -2,13 +2,12 @@
 
 import shlex
 
-from .certs import hub_name, public_name_probes
+from .certs import hub_name, letsencrypt_files, public_name_probes, tls_files
 from .core import facts, render, step
 from .docker import ensure_service
 from .packages import APT, family_of
 
 ACME_ROOT = "/var/lib/hubswarm/acme"
-LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
 # Kept outside certbot's folders, so certbot never touches it.
 DHPARAM = "/etc/nginx/hubswarm-dhparam.pem"
 
@@ -24,20 +23,8 @@ def site_paths(family):
     return "/etc/nginx/conf.d/jupyterhub.conf", None, None
 
 
-def letsencrypt_files(name):
-    return f"{LETSENCRYPT_LIVE}/{name}/fullchain.pem", f"{LETSENCRYPT_LIVE}/{name}/privkey.pem"
-
-
 def letsencrypt_fact(name):
     return facts.command_output(f"letsencrypt:{name}", f"test -s {shlex.quote(letsencrypt_files(name)[0])}")
-
-
-def tls_files(config, letsencrypt_ready):
-    """The certificate and key nginx serves: Let's Encrypt's once `letsencrypt` got
-    them for the domain, else the self-signed pair."""
-    if letsencrypt_ready:
-        return letsencrypt_files(config.domain)
-    return f"{config.srv}/ssl/hub.crt", f"{config.srv}/ssl/hub.key"
 
 
 def render_site(config, server_name, letsencrypt_ready=False):

@@ -143,7 +143,11 @@ def unpack_script(folder):
 
 
 def sync_tool(config):
-    return f"HUBSWARM_HOMES={shlex.quote(config.homes_path)} {shlex.quote(HOME_TOOL)} sync"
+    """The home tool's sync, told where the homes and the hub's starter notebooks are."""
+    return (
+        f"HUBSWARM_HOMES={shlex.quote(config.homes_path)} "
+        f"HUBSWARM_NOTEBOOKS={shlex.quote(config.srv + '/notebooks')} {shlex.quote(HOME_TOOL)} sync"
+    )
 
 
 def homes_sync_fact(config):

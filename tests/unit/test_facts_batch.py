@@ -84,19 +84,23 @@ def test_real_bash_round_trip():
     }
 
 
-@pytest.mark.parametrize(
-    "fact, key",
-    [
-        (F.os_release(), "os-release"),
-        (F.file_state("/srv/x y"), "file:/srv/x y"),
-        (F.dir_state("/srv"), "dir:/srv"),
-        (F.packages_installed(["nginx", "curl"]), "packages:curl,nginx"),
-        (F.systemd_unit("docker"), "unit:docker"),
-        (F.addresses(), "addresses"),
-    ],
-)
-def test_fact_keys(fact, key):
-    assert fact.key == key
+def test_a_key_names_one_probe():
+    """Answers are cached by key: two facts share a key only when they run the same probe
+    (else one would get the other's answer), and every key survives the batch framing."""
+    made = [
+        F.os_release(), F.addresses(),
+        F.file_state("/srv/x y"), F.file_state("/srv/x"), F.file_state("/srv/x y "),
+        F.dir_state("/srv/x y"), F.dir_state("/srv"),
+        F.packages_installed(["nginx", "curl"]), F.packages_installed(["curl", "nginx"]),
+        F.packages_installed(["nginx"]), F.packages_installed(["nginx", "curl", "rsync"]),  # (no "," in a package name)
+        F.systemd_unit("docker"), F.systemd_unit("nginx"),
+        F.instance_metadata("public-hostname"), F.instance_metadata("public-ipv4"),
+    ]
+    for a in made:
+        for b in made:
+            assert (a.key == b.key) == (a.command == b.command), (a, b)
+    keys = list(dict.fromkeys(f.key for f in made))
+    assert probe_keys(F.batch_script([F.Fact(k, "true") for k in keys])) == keys
 
 
 def test_file_state_quotes_the_path():

@@ -229,6 +229,20 @@ def test_cert_commands(out, name, remake):
     assert command.endswith(f"chmod 600 {KEY} && chmod 644 {CERT}")
 
 
+@pytest.mark.parametrize(
+    "out, names, valid",
+    [
+        ("valid\n    DNS:hub.example.com, DNS:example.com", {"DNS:hub.example.com", "DNS:example.com"}, True),
+        ("valid\n    IP Address:2001:DB8:0:0:0:0:0:1, IP Address:10.0.0.5", {"IP:2001:db8::1", "IP:10.0.0.5"}, True),
+        ("    DNS:hub.example.com", set(), False),  # expiring: no "valid" line, names not read (remade anyway)
+        ("valid", set(), True),  # no SAN at all
+        ("", set(), False),  # missing
+    ],
+)
+def test_sans(out, names, valid):
+    assert certs.sans(Answer(0, out)) == (names, valid)
+
+
 def test_cert_commands_ipv6_is_idempotent():
     # This is what OpenSSL 3 prints for subjectAltName=IP:2001:db8::1 (see the next test).
     answer = Answer(0, "valid\n    IP Address:2001:DB8:0:0:0:0:0:1")
@@ -312,7 +326,6 @@ def test_site_paths():
         "/etc/nginx/sites-enabled/default",
     )
     assert nginx.site_paths("dnf") == ("/etc/nginx/conf.d/jupyterhub.conf", None, None)
-    assert nginx.site_paths("dnf") == ("/etc/nginx/conf.d/jupyterhub.conf", None, None)
 
 
 @pytest.mark.parametrize(
@@ -342,7 +355,7 @@ def test_link_commands_nothing_for_conf_d():
     ],
 )
 def test_tls_files(ready, files):
-    assert nginx.tls_files(hub_config(), ready) == files
+    assert certs.tls_files(hub_config(), ready) == files
 
 
 # --- hub service -------------------------------------------------------------------

@@ -545,6 +545,24 @@ def test_without_accept_new_an_unknown_key_is_refused_and_nothing_is_written(tmp
     assert not known.exists()
 
 
+def test_unknown_host_key_is_rejected(tmp_path, servers, client_key):
+    """Host.open's own policy decides (no fixture's): a known_hosts that lists other
+    hosts only refuses this one, and a recorded key that differs is refused too."""
+    server = servers()
+    known = tmp_path / "known_hosts"
+    other = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+    kept = f"other.example.com {other}\n"
+    known.write_text(kept)
+    with pytest.raises(HubswarmError, match=f"host key of 127.0.0.1 is unknown \\(not in {known}\\)"):
+        open_host(server, known, False, client_key)
+    assert known.read_text() == kept
+    recorded = paramiko.HostKeys()
+    recorded.add(f"[127.0.0.1]:{server.port}", "ecdsa-sha2-nistp256", paramiko.ECDSAKey.generate())
+    recorded.save(str(known))
+    with pytest.raises(HubswarmError, match="has CHANGED since it was recorded"):
+        open_host(server, known, False, client_key)
+
+
 def test_keys_accepted_in_parallel_are_all_saved_and_other_lines_kept(tmp_path, servers, client_key):
     known = tmp_path / "known_hosts"
     other = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()

@@ -110,7 +110,7 @@ STUBBED = (
     "openssl", "python3", "readlink", "rm", "rpm", "rsync", "seq", "sha256sum", "sleep", "sort", "stat",
     "systemctl", "tail", "tar", "tee", "test", "[", "usermod", "xargs", "yum",
 )
-LOGGED_ENV = ("REQUESTS_CA_BUNDLE", "HUBSWARM_HOMES", "HUBSWARM_PATH")
+LOGGED_ENV = ("REQUESTS_CA_BUNDLE", "HUBSWARM_HOMES", "HUBSWARM_NOTEBOOKS", "HUBSWARM_PATH")
 
 STUB = """#!{bash}
 enable echo test [ cd 2>/dev/null
@@ -379,7 +379,7 @@ def run_mount(box, v):
 
 
 def run_homes_sync(box, v):
-    command = storage.homes_sync_fact(hub_config(homes_path=v)).command
+    command = storage.homes_sync_fact(hub_config(homes_path=v, srv=v)).command
     # The tool's absolute path, pointed at its stub.
     assert command.count(storage.HOME_TOOL) == 1
     box.probe(F.command_output("homes-sync", command.replace(storage.HOME_TOOL, str(box.sandbox.bin / "hubswarm-home"))))
@@ -495,7 +495,7 @@ CASES = [
          ]),
     # nginx
     Case("nginx.letsencrypt_fact", fact(nginx.letsencrypt_fact),
-         lambda v, b: [argv("test", "-s", f"{nginx.LETSENCRYPT_LIVE}/{v}/fullchain.pem")]),
+         lambda v, b: [argv("test", "-s", f"{certs.LETSENCRYPT_LIVE}/{v}/fullchain.pem")]),
     Case("nginx.link_commands",
          script(lambda v: nginx.link_commands(Answer(1, ""), v, v + ".link", v + ".default", Answer(0, ""))),
          lambda v, b: [argv("ln", "-sfn", v, v + ".link"), argv("rm", "-f", v + ".default")]),
@@ -517,7 +517,9 @@ CASES = [
         argv("rm", "-rf", v + ".new"), argv("install", "-d", v + ".new"), pair("tar", "-C", v + ".new"),
         argv("chmod", "-R", "a+rX", v + ".new"), argv("rsync", "-a", "--delete", v + ".new/", v + "/"),
     ]),
-    Case("storage.homes_sync_fact", run_homes_sync, lambda v, b: [env("hubswarm-home", "HUBSWARM_HOMES", v)]),
+    Case("storage.homes_sync_fact", run_homes_sync, lambda v, b: [
+        env("hubswarm-home", "HUBSWARM_HOMES", v), env("hubswarm-home", "HUBSWARM_NOTEBOOKS", v + "/notebooks"),
+    ]),
     # hub (srv is relative under a folder that does not exist: the stamp redirect can go nowhere)
     Case("hub.fingerprint_fact", fact(lambda v: hub.fingerprint_fact(hub_config(srv=v))),
          lambda v, b: [*cat_inputs(v), argv("cat", f"{v}/.running-inputs")], fit=lambda v: "nx" + v),

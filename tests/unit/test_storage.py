@@ -70,7 +70,10 @@ def test_sync_notebooks_uploads_then_updates_homes(make_host):
     storage.sync_notebooks(host, ("abc  ./welcome.ipynb\n", b"TAR"))
     assert runner.calls[0].script.startswith("rm -rf /srv/jupyterhub/notebooks.new && ")
     assert runner.calls[0].stdin is not None
-    assert runner.commands[1].endswith("/usr/local/sbin/hubswarm-home sync >/dev/null")
+    assert runner.commands[1] == (
+        "HUBSWARM_HOMES=/mnt/nfs/home HUBSWARM_NOTEBOOKS=/srv/jupyterhub/notebooks "
+        "/usr/local/sbin/hubswarm-home sync >/dev/null"
+    )
 
 
 def test_sync_notebooks_in_sync_does_nothing(make_host):

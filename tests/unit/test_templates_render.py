@@ -5,7 +5,7 @@ import os
 import pytest
 
 from fakehost import hub_config
-from tasks import hub, nginx
+from tasks import certs, hub, nginx
 from tasks.core import render
 
 
@@ -104,7 +104,7 @@ def test_hub_config_runs_with_a_fake_jupyterhub(tmp_path, monkeypatch):
 @pytest.mark.parametrize("letsencrypt_ready", [False, True])
 def test_nginx_site(letsencrypt_ready):
     text = nginx.render_site(hub_config(), "hub.example.com", letsencrypt_ready)
-    cert, key = nginx.tls_files(hub_config(), letsencrypt_ready)
+    cert, key = certs.tls_files(hub_config(), letsencrypt_ready)
     for needle in (
         "return 301 https://$host$request_uri;",
         "ssl_protocols TLSv1.2 TLSv1.3;",
