@@ -229,14 +229,15 @@ def test_make_cert_uses_the_address_without_domain(make_host):
 @pytest.mark.parametrize(
     "state, commands",
     [
-        ("inactive false", ["docker swarm init --advertise-addr 10.0.0.5 >/dev/null"]),
+        # Reached by name: it advertises the first of its own addresses.
+        ("inactive false", ["docker swarm init --advertise-addr 54.1.2.3 >/dev/null"]),
         ("active true c1 n1", []),
     ],
 )
 def test_swarm_init(make_host, state, commands):
     host, runner = make_host({"addresses": "54.1.2.3 10.0.0.5", "swarm-state": state}, address="hub.example.com")
     swarm.swarm_init(host)
-    assert runner.commands == [c.replace("10.0.0.5", "54.1.2.3") for c in commands]
+    assert runner.commands == commands
 
 
 def test_nginx_debian_first_run(make_host):
