@@ -4,7 +4,7 @@ import json
 import shlex
 from dataclasses import dataclass, field
 
-from .core import HubswarmError, facts, secret, step
+from .core import HubswarmError, Step, facts, secret, step
 
 # Nodes with this label set to true take notebooks (workers; the hub if configured).
 NOTEBOOK_LABEL = "hubswarm.notebooks"
@@ -78,6 +78,10 @@ def join_info(hub):
     return JoinInfo(f"{hub.private_ip()}:2377", token, nodes)
 
 
+# On the hub: returns the JoinInfo for the workers' swarm-join.
+join_token = Step("join-token", join_info)
+
+
 def join_request(info, advertise_ip):
     """JSON body for Docker's /swarm/join API: the token travels on stdin, not argv."""
     return json.dumps(
@@ -117,6 +121,11 @@ def swarm_join(host, info, rejoin=False):
     what, script = join_plan(host.fact(SWARM_STATE).text, info, rejoin, host.name)
     stdin = join_request(info, host.private_ip()) if script else None
     host.ensure(what, script, stdin=stdin)
+
+
+def join_step(info, rejoin=False):
+    """The swarm-join step of join-workers, for the hub's ``info``."""
+    return Step("swarm-join", lambda host: swarm_join(host, info, rejoin))
 
 
 def label_command(node_labels):
@@ -161,18 +170,88 @@ def stale_nodes(nodes):
     return sorted(n for n, (_, state, hostname, _) in nodes.items() if state == "down" and hostname in ready)
 
 
-@step("swarm-nodes")
-def swarm_nodes(host):
-    """Label the nodes that take notebooks (workers; the hub if configured) and drop stale entries."""
-    nodes = parse_nodes(host.fact(NODE_DETAILS).out)
+def nodes_plan(details_text, hub_takes_notebooks):
+    """[(what, command)] for the NODE_DETAILS answer: the notebook labels, then
+    the stale entries to remove; a command is "" when nothing is to do."""
+    nodes = parse_nodes(details_text)
     stale = stale_nodes(nodes)
     takes = {
-        node: (labels, role == "worker" or bool(host.config.hub_takes_notebooks))
+        node: (labels, role == "worker" or bool(hub_takes_notebooks))
         for node, (role, _, _, labels) in nodes.items()
         if node not in stale
     }
-    host.ensure("set notebook placement labels", label_command(takes))
-    host.ensure(
-        f"remove {len(stale)} stale node entries",
-        " && ".join(f"docker node rm -- {shlex.quote(n)} >/dev/null" for n in stale),
+    return [
+        ("set notebook placement labels", label_command(takes)),
+        (
+            f"remove {len(stale)} stale node entries",
+            " && ".join(f"docker node rm -- {shlex.quote(n)} >/dev/null" for n in stale),
+        ),
+    ]
+
+
+@step("swarm-nodes")
+def swarm_nodes(host):
+    """Label the nodes that take notebooks (workers; the hub if configured) and drop stale entries."""
+    for what, command in nodes_plan(host.fact(NODE_DETAILS).out, host.config.hub_takes_notebooks):
+        host.ensure(what, command)
+
+
+# --- remove-worker: drain on the hub, leave on the worker, node rm on the hub ---------
+
+
+def node_fact(name):
+    """A swarm node's address and availability, from the hub; fails when there is no such node."""
+    return facts.command_output(
+        f"node:{name}", f"docker node inspect --format '{{{{.Status.Addr}}}} {{{{.Spec.Availability}}}}' {shlex.quote(name)}"
     )
+
+
+def drain_command(name):
+    return f"docker node update --availability drain {shlex.quote(name)} >/dev/null"
+
+
+def node_rm_command(name):
+    return f"docker node rm --force {shlex.quote(name)} >/dev/null"
+
+
+def drain_plan(answer, name):
+    """(the node's address or None when it is gone, what to say, command) from its node_fact answer."""
+    if not answer.ok:
+        return None, "", ""
+    address, availability = answer.text.split()
+    if availability == "drain":
+        return address, "", ""
+    return address, f"drain {name}", drain_command(name)
+
+
+def drain_step(name):
+    """On the hub: drain node ``name``; returns its address, None when there is no such node."""
+
+    def drain(host):
+        address, what, command = drain_plan(host.fact(node_fact(name)), name)
+        host.ensure(what, command)
+        return address
+
+    return Step("drain", drain)
+
+
+def leave_plan(state_text):
+    """(what to say, command) to make a node leave its swarm; ("", "") when in none."""
+    state = parse_swarm_state(state_text)[0]
+    return ("leave the swarm", LEAVE_SCRIPT) if state != "inactive" else ("", "")
+
+
+@step("leave")
+def leave(host):
+    """Make this node leave its swarm (forced: a worker's leave loses nothing)."""
+    host.ensure(*leave_plan(host.fact(SWARM_STATE).text))
+
+
+def remove_plan(name):
+    """(what to say, command) to remove node ``name`` from the hub's node list."""
+    return f"remove node {name}", node_rm_command(name)
+
+
+def remove_node_step(name):
+    """On the hub: remove node ``name`` (after it left) from the node list."""
+    return Step("node-rm", lambda host: host.ensure(*remove_plan(name)))

@@ -1,13 +1,13 @@
 """The hub's users and secrets: the ``userlist`` and the OAuth env file.
 
 A userlist has one ``email [admin]`` per line; ``#`` starts a comment. A
-user's name on the hub follows one rule, :mod:`tasks.usernames`.
+user's name on the hub follows one rule, :mod:`tasks.hubswarm_hub.usernames`.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import usernames
+from .hubswarm_hub import usernames
 from .auth import OAUTH, hub_secrets
 from .certs import hub_name, is_address, public_name_probes
 from .core import HubswarmError, facts, step
@@ -20,7 +20,7 @@ class User:
 
     @property
     def name(self):
-        """The user's name on the hub (:func:`tasks.usernames.username`)."""
+        """The user's name on the hub (:func:`tasks.hubswarm_hub.usernames.username`)."""
         return usernames.username(self.email)
 
 

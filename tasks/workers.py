@@ -1,12 +1,11 @@
 """Workers: join the hub's swarm in parallel, leave it, and get the notebook image."""
 
-import shlex
 from pathlib import Path
 
 from fabric import Connection, task
 
 from . import docker, images, inventory, packages, storage, swarm
-from .core import SETTINGS, HubswarmError, Step, facts, fail, hosts_for, run_steps, stop_if_failed
+from .core import SETTINGS, HubswarmError, Step, fail, hosts_for, run_steps, stop_if_failed
 from .core.host import get_host
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -33,15 +32,19 @@ def hub_host(c, hub=None):
     return hosts_for(c, inventory.HUB)[0]
 
 
+def run_on(host, one_step):
+    """Run ``one_step`` on ``host`` as a task does (preflight, recap, one line on
+    failure, the run stopped when it fails) and return what the step returned."""
+    returned = []
+    wrapped = Step(one_step.name, lambda h: returned.append(one_step(h)),
+                   probes=one_step.probes, preflight=one_step.preflight)
+    stop_if_failed(run_steps([host], [wrapped], {}))
+    return returned[0]
+
+
 def read_join_info(hub):
     """The hub's join token and node list, as a recorded step on the hub."""
-    holder = {}
-
-    def apply(host):
-        holder["info"] = swarm.join_info(host)
-
-    stop_if_failed(run_steps([hub], [Step("join-token", apply)], {}))
-    return holder["info"]
+    return run_on(hub, swarm.join_token)
 
 
 def image_step(c, source=None):
@@ -75,26 +78,15 @@ def join_workers(c, rejoin=False, hub=None):
     image = image_step(c)
     info = read_join_info(hub_node)
 
-    join = Step("swarm-join", lambda host: swarm.swarm_join(host, info, rejoin))
+    join = swarm.join_step(info, rejoin)
     steps = [*WORKER_SETUP, join, image]
     failed = run_steps(workers, steps, {})
     failed += run_steps([hub_node], [image, swarm.swarm_nodes], {})
     stop_if_failed(failed)
 
 
-def node_fact(name):
-    """A swarm node's address and availability, from the hub; fails when there is no such node."""
-    return facts.command_output(
-        f"node:{name}", f"docker node inspect --format '{{{{.Status.Addr}}}} {{{{.Spec.Availability}}}}' {shlex.quote(name)}"
-    )
-
-
-def drain_command(name):
-    return f"docker node update --availability drain {shlex.quote(name)} >/dev/null"
-
-
-def node_rm_command(name):
-    return f"docker node rm --force {shlex.quote(name)} >/dev/null"
+# remove-worker's commands live in swarm.py; still importable from here.
+node_fact, drain_command, node_rm_command = swarm.node_fact, swarm.drain_command, swarm.node_rm_command
 
 
 @task(help={"name": "the worker's swarm node name (its hostname, as `docker node ls` shows it)"})
@@ -104,27 +96,11 @@ def remove_worker(c, name):
     A node that is gone already is ok. Example: fab remove-worker --name worker3
     """
     hub_node = hub_host(c)
-    found = {}
-
-    def drain(host):
-        answer = host.fact(node_fact(name))
-        if answer.ok:
-            found["address"], availability = answer.text.split()
-            if availability != "drain":
-                host.ensure(f"drain {name}", drain_command(name))
-
-    def leave(host):
-        state = swarm.parse_swarm_state(host.fact(swarm.SWARM_STATE).text)[0]
-        host.ensure("leave the swarm", swarm.LEAVE_SCRIPT if state != "inactive" else "")
-
-    def remove(host):
-        host.ensure(f"remove node {name}", node_rm_command(name))
-
-    stop_if_failed(run_steps([hub_node], [Step("drain", drain)], {}))
-    if "address" in found:
-        worker = get_host(Connection(found["address"], config=c.config), SETTINGS)
-        failed = run_steps([worker], [Step("leave", leave)], {})
-        stop_if_failed(failed + run_steps([hub_node], [Step("node-rm", remove)], {}))
+    address = run_on(hub_node, swarm.drain_step(name))
+    if address:
+        worker = get_host(Connection(address, config=c.config), SETTINGS)
+        failed = run_steps([worker], [swarm.leave], {})
+        stop_if_failed(failed + run_steps([hub_node], [swarm.remove_node_step(name)], {}))
 
 
 @task

@@ -5,7 +5,7 @@ import pytest
 from fabrun import fab
 from test_homes import HOMES, spawn, stop
 
-from tasks import usernames
+from tasks.hubswarm_hub import usernames
 
 ROSTER = ["first.last+cs101@lab.example", "o'brien@lab.example", "rené@lab.example"]
 

@@ -6,13 +6,11 @@ import shlex
 import shutil
 import stat
 import subprocess
-import sys
-import types
 
 import pytest
 from fakehost import ROOT, hub_config
 
-from tasks import hub, storage
+from tasks import storage
 
 TOOL = ROOT / "files" / "hubswarm-home"
 FIRST_UID = 10001
@@ -127,50 +125,27 @@ def test_sync_notebooks_runs_the_tool_on_the_configured_folders(place, tmp_path)
     assert (homes / "alice" / "example_notebooks" / "new.ipynb").read_text() == "new\n"
 
 
-def test_the_hub_config_runs_the_tool_on_the_configured_folders(place, tmp_path, monkeypatch):
-    """prepare_home (the hub's pre-spawn hook) names the homes path and {SRV}/notebooks."""
+def test_the_hub_runs_the_tool_on_the_configured_folders(place, tmp_path, monkeypatch):
+    """The hub's spawner (configured by the rendered config) names the homes path and
+    {SRV}/notebooks when it makes a home on first spawn."""
+    from test_hub_side import spawner_for
+
+    from hubside import load_hub_config
+
     homes, _, place_env, _ = place
-    srv = tmp_path / "srv"
-    text = hub.render_hub_config(hub_config(srv=str(srv), homes_path=str(homes)), "10.0.0.5", "h")
-    real_run = subprocess.run
-
-    def run_tool(argv, env=None, **kwargs):
-        """The tool at its path on the hub is files/hubswarm-home; only the folders the hook passes."""
-        assert argv[0] == storage.HOME_TOOL
-        given = {k: v for k, v in env.items() if k.startswith("HUBSWARM_")}
-        return real_run(["bash", str(TOOL), *argv[1:]], env={"PATH": place_env["PATH"], **given}, **kwargs)
-
-    monkeypatch.setattr(subprocess, "run", run_tool)
+    app, package = load_hub_config(tmp_path, monkeypatch, homes_path=str(homes))
     for name in list(os.environ):
         if name.startswith("HUBSWARM_"):
             monkeypatch.delenv(name)
-    c = exec_hub_config(text, monkeypatch)
-    spawner = types.SimpleNamespace(user=types.SimpleNamespace(name="alice"), extra_container_spec={}, environment={})
-    c.Spawner.pre_spawn_hook(spawner)
+    monkeypatch.setenv("PATH", place_env["PATH"])
+    spawner = spawner_for(app, package)
+    assert spawner.home_tool == storage.HOME_TOOL  # where the homes step puts the tool on the hub
+    tool = tmp_path / "hubswarm-home"  # (installed executable, as the homes step does)
+    shutil.copy(TOOL, tool)
+    tool.chmod(0o755)
+    spawner.home_tool = str(tool)
+    spawner.prepare_home()
     assert spawner.extra_container_spec["user"] == f"{FIRST_UID}:{FIRST_UID}"
     assert spawner.volumes == {str(homes / "alice"): "/home/jovyan"}
+    assert spawner.environment["HOME"] == "/home/jovyan"
     assert (homes / "alice" / "example_notebooks" / "welcome.ipynb").read_text() == "{}\n"
-
-
-def exec_hub_config(text, monkeypatch):
-    """Run a rendered jupyterhub_config.py with stand-ins for JupyterHub; its ``c``."""
-
-    class Section(dict):
-        def __getattr__(self, name):
-            return self.setdefault(name, Section())
-
-        def __setattr__(self, name, value):
-            self[name] = value
-
-    module = types.ModuleType("dockerspawner")
-    module.SwarmSpawner = type("SwarmSpawner", (), {})
-    monkeypatch.setitem(sys.modules, "dockerspawner", module)
-    usernames = types.ModuleType("hubswarm_usernames")
-    usernames.hub_users = lambda path: (set(), set(), {}, [])
-    monkeypatch.setitem(sys.modules, "hubswarm_usernames", usernames)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    for name in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL"):
-        monkeypatch.setenv(name, "x")
-    c = Section()
-    exec(compile(text, "jupyterhub_config.py", "exec"), {"get_config": lambda: c})  # noqa: S102
-    return c

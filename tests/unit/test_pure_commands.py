@@ -362,7 +362,7 @@ def test_tls_files(ready, files):
 
 RECORD = (
     "cat /srv/jupyterhub/jupyterhub_config.py /srv/jupyterhub/env /srv/jupyterhub/userlist "
-    "/etc/systemd/system/jupyterhub.service /srv/jupyterhub/hubswarm_usernames.py 2>/dev/null | sha256sum | cut -d' ' -f1 > /srv/jupyterhub/.running-inputs"
+    "/etc/systemd/system/jupyterhub.service /opt/jupyterhub/lib/python3*/site-packages/hubswarm_hub/*.py 2>/dev/null | sha256sum | cut -d' ' -f1 > /srv/jupyterhub/.running-inputs"
 )
 
 
@@ -384,7 +384,6 @@ def test_service_commands(unit, fingerprint, what, command):
 def test_inputs_cover_everything_the_hub_reads():
     assert hub.inputs(hub_config(srv="/srv/h")) == [
         "/srv/h/jupyterhub_config.py", "/srv/h/env", "/srv/h/userlist", hub.UNIT,
-        "/srv/h/hubswarm_usernames.py",
     ]
 
 

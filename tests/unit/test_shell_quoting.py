@@ -451,7 +451,9 @@ def run_install(box, v):
 
 
 def cat_inputs(v):
-    return [argv("cat", *hub.inputs(hub_config(srv=v)))]
+    # (The installed package's glob matches nothing in the sandbox, so bash passes it as is.)
+    package = f"/opt/jupyterhub/lib/python3*/site-packages/{hub.PACKAGE_NAME}/*.py"
+    return [argv("cat", *hub.inputs(hub_config(srv=v)), package)]
 
 
 IMDS = "http://169.254.169.254/latest/meta-data/"

@@ -60,47 +60,6 @@ def test_hub_config_compiles(authenticator, klass, env):
     assert '"node.labels.hubswarm.notebooks == true"' in text
 
 
-def test_hub_config_runs_with_a_fake_jupyterhub(tmp_path, monkeypatch):
-    """Executed with stand-ins for JupyterHub, it reads the userlist with the same rule
-    (the module hub-config writes beside it) as hubswarm's own check."""
-    import shutil
-    import sys
-    import types
-
-    from tasks import usernames
-
-    (tmp_path / "userlist").write_text(
-        "Alice@x.io admin\nbob@y.org # c\n\nFirst.Last+cs101@x.io\no'brien@x.io\nRen\u00e9@x.io\n"
-    )
-    shutil.copy(usernames.__file__, tmp_path / "hubswarm_usernames.py")
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.delitem(sys.modules, "hubswarm_usernames", raising=False)
-    text = hub.render_hub_config(hub_config(srv=str(tmp_path)), "10.0.0.5", "h")
-
-    class Section(dict):
-        def __getattr__(self, name):
-            return self.setdefault(name, Section())
-
-        def __setattr__(self, name, value):
-            self[name] = value
-
-    module = types.ModuleType("dockerspawner")
-    module.SwarmSpawner = type("SwarmSpawner", (), {})
-    monkeypatch.setitem(sys.modules, "dockerspawner", module)
-    monkeypatch.setenv("OAUTH_CLIENT_ID", "i")
-    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "s")
-    monkeypatch.setenv("OAUTH_CALLBACK_URL", "u")
-    c = Section()
-    exec(compile(text, "jupyterhub_config.py", "exec"), {"get_config": lambda: c})
-    assert c.Authenticator.allowed_users == {"alice", "bob", "first.last-cs101", "o-brien", "rene"}
-    assert c.Authenticator.admin_users == {"alice"}
-    logins = c.Authenticator.username_map
-    assert logins["alice@x.io"] == "alice" and logins["bob@y.org"] == "bob"
-    assert logins["first.last+cs101@x.io"] == "first.last-cs101" and logins["o'brien@x.io"] == "o-brien"
-    # The accented address as either Unicode form a login may send.
-    assert logins["ren\u00e9@x.io"] == logins["rene\u0301@x.io"] == "rene"
-
-
 @pytest.mark.parametrize("letsencrypt_ready", [False, True])
 def test_nginx_site(letsencrypt_ready):
     text = nginx.render_site(hub_config(), "hub.example.com", letsencrypt_ready)

@@ -1,4 +1,4 @@
-"""The one email -> user name rule (tasks/usernames.py): what it accepts, what it refuses,
+"""The one email -> user name rule (tasks/hubswarm_hub/usernames.py): what it accepts, what it refuses,
 and that every name it gives is one the home tool and a swarm service accept."""
 
 import re
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fakehost import ROOT
-from tasks import usernames
-from tasks.usernames import UserlistError
+from tasks.hubswarm_hub import usernames
+from tasks.hubswarm_hub.usernames import UserlistError
 
 HOME_TOOL = ROOT / "files" / "hubswarm-home"
 

@@ -1,9 +1,9 @@
 """How a userlist email becomes a user name on the hub: one rule, used everywhere.
 
 hubswarm checks the local ``userlist`` with it before any host is touched, and
-``hub-config`` copies this very file next to ``jupyterhub_config.py``, which
-imports it: the hub, its authenticator and the home tool see the same names.
-So this module needs nothing but the standard library.
+``hub-config`` installs this very file into the hub's virtualenv, where
+``jupyterhub_config.py`` reads the userlist with it: the hub, its
+authenticator and the home tool see the same names. Standard library only.
 
 The rule (documented in the README): the email's local part, lower-cased;
 accents folded to plain letters (``rené`` -> ``rene``); every run of other
@@ -16,7 +16,9 @@ name fits Docker's 63 characters; otherwise the line is refused.
 
 import re
 import string
+import sys
 import unicodedata
+from dataclasses import dataclass
 
 #: A user name: also a home folder and part of a swarm service name.
 #: ``files/hubswarm-home`` checks names against this same pattern.
@@ -115,19 +117,31 @@ def parse_userlist(text):
     return users, problems
 
 
+@dataclass(frozen=True)
+class HubUsers:
+    """What the hub's configuration needs from its userlist."""
+
+    allowed: set
+    admins: set
+    logins: dict  # an email, as a login may spell it -> the user name
+
+
 def hub_users(path):
-    """What the hub's configuration needs from the userlist file at ``path``:
-    (allowed names, admin names, {email as a login may spell it: name}, problems).
+    """The hub's users from the userlist file at ``path``.
 
     A bad line (only possible if the file was edited on the hub) is left out
-    and reported, never fatal: a userlist must not stop the hub.
+    and reported on stderr, never fatal: a userlist must not stop the hub.
     """
     with open(path, encoding="utf-8") as f:
         users, problems = parse_userlist(f.read())
+    for number, problem in problems:
+        print(f"userlist line {number} left out: {problem}", file=sys.stderr)
     logins = {}
     for _, email, name, _ in users:
         for form in ("NFC", "NFD"):
             logins[unicodedata.normalize(form, email)] = name
-    allowed = {name for _, _, name, _ in users}
-    admins = {name for _, _, name, admin in users if admin}
-    return allowed, admins, logins, problems
+    return HubUsers(
+        allowed={name for _, _, name, _ in users},
+        admins={name for _, _, name, admin in users if admin},
+        logins=logins,
+    )

@@ -1,0 +1,49 @@
+"""The hub's spawner: notebooks as swarm services in host mode, homes on the shared storage."""
+
+import os
+import subprocess
+
+from dockerspawner import SwarmSpawner
+from traitlets import Unicode
+
+
+class HubswarmSpawner(SwarmSpawner):
+    """A SwarmSpawner that reaches each notebook at its node's address and host-mode
+    published port, and runs it as the owner of the user's home on the shared storage.
+
+    Host-mode publishing needs no ingress routing mesh: the hub talks straight to
+    the worker that runs the notebook, as the original deployment did.
+    """
+
+    homes_path = Unicode("/mnt/nfs/home", config=True, help="Where users' homes live on every node.")
+    notebooks_path = Unicode(config=True, help="The starter notebooks copied into a new home.")
+    home_tool = Unicode(
+        "/usr/local/sbin/hubswarm-home", config=True, help="Makes a home on first spawn; prints its owner's uid."
+    )
+
+    def prepare_home(self):
+        """Make the user's home (stable id, starter notebooks) and run the notebook as its owner."""
+        name = self.user.name
+        uid = subprocess.run(
+            [self.home_tool, "ensure", name],
+            env={**os.environ, "HUBSWARM_HOMES": self.homes_path, "HUBSWARM_NOTEBOOKS": self.notebooks_path},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        self.extra_container_spec = {**self.extra_container_spec, "user": f"{uid}:{uid}"}
+        self.volumes = {os.path.join(self.homes_path, name): "/home/jovyan"}
+        self.environment = {**self.environment, "HOME": "/home/jovyan"}
+
+    async def start(self, *args, **kwargs):
+        self.prepare_home()
+        return await super().start(*args, **kwargs)
+
+    async def get_ip_and_port(self):
+        tasks = await self.docker("tasks", filters={"service": self.service_name, "desired-state": "running"})
+        for task in tasks:
+            for port in task.get("Status", {}).get("PortStatus", {}).get("Ports", []):
+                if port.get("TargetPort") == self.port:
+                    node = await self.docker("inspect_node", task["NodeID"])
+                    return node["Status"]["Addr"], port["PublishedPort"]
+        raise RuntimeError(f"no published port yet for {self.service_name}")

@@ -1,0 +1,509 @@
+"""Swarm membership as planned: probe answers in, (what to say, command) out.
+
+The planners of tasks/swarm.py in tables (join, init, labels and stale
+entries, drain, leave, remove), then the steps and the join-workers and
+remove-worker tasks on fake hosts (``make_host``), asserting the exact
+commands each host is asked to run.
+"""
+
+import json
+from types import SimpleNamespace
+
+import fabric
+import pytest
+from invoke.exceptions import Exit
+
+from tasks import images, swarm, workers
+from tasks.core import HubswarmError, Step, run
+from tasks.core.facts import Answer
+
+HUB, WORKER = "10.0.0.5", "10.0.0.6"
+INFO = swarm.JoinInfo(f"{HUB}:2377", "SWMTKN-1-abcdef", frozenset({"hubnode", "w1"}))
+JOIN = swarm.JOIN_SCRIPT
+LEAVE = swarm.LEAVE_SCRIPT
+ADD = "docker node update --label-add hubswarm.notebooks=true -- {} >/dev/null"
+RM_LABEL = "docker node update --label-rm hubswarm.notebooks -- {} >/dev/null"
+NODE_RM = "docker node rm -- {} >/dev/null"
+YES = '{"hubswarm.notebooks": "true"}'
+
+
+def details(*lines):
+    """A NODE_DETAILS answer: "id role state hostname labels-json" per line."""
+    return "".join(line + "\n" for line in lines)
+
+
+def records(host):
+    """{(host, task): changes} of the run so far, and the failed (host, task, error)."""
+    recs = host.settings.recap.records
+    return (
+        {(r.host, r.task): r.changes for r in recs if r.task != "test-step"},
+        [(r.host, r.task, r.error) for r in recs if r.error],
+    )
+
+
+@pytest.fixture
+def recap(monkeypatch):
+    """Make run_steps record into the fake hosts' recap (call after making the hosts)."""
+    def use(host):
+        monkeypatch.setattr(run, "RECAP", host.settings.recap)
+    return use
+
+
+# --- join: fresh node, member, foreign swarm, error/pending state ----------------------
+
+JOIN_CASES = [
+    # id, state answer, rejoin, (what, script)
+    ("fresh node", "inactive false ", False, (f"join the swarm at {HUB}:2377", JOIN)),
+    ("fresh node, --rejoin changes nothing", "inactive false ", True, (f"join the swarm at {HUB}:2377", JOIN)),
+    ("member of ours", "active false w1", False, ("", "")),
+    ("member of ours, --rejoin leaves it in place", "active false w1", True, ("", "")),
+    ("foreign swarm, --rejoin", "active false other",
+     True, (f"leave its active swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}")),
+    ("manager of a foreign swarm, --rejoin", "active true other",
+     True, (f"leave its active swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}")),
+    ("error state, --rejoin", "error false w9",
+     True, (f"leave its error swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}")),
+    ("pending state, --rejoin", "pending false ",
+     True, (f"leave its pending swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}")),
+    ("no answer at all (Docker down) counts as inactive", "", False, (f"join the swarm at {HUB}:2377", JOIN)),
+]
+
+
+@pytest.mark.parametrize("state, rejoin, plan", [c[1:] for c in JOIN_CASES], ids=[c[0] for c in JOIN_CASES])
+def test_join_plan(state, rejoin, plan):
+    assert swarm.join_plan(state, INFO, rejoin, "worker1") == plan
+
+
+@pytest.mark.parametrize(
+    "state, message",
+    [
+        ("active false other", "worker1 is in another swarm: pass --rejoin to make it leave and join this cluster"),
+        ("active true other", "worker1 is in another swarm: pass --rejoin"),
+        ("error false w9", "worker1 is in swarm state 'error': pass --rejoin"),
+        ("pending false ", "worker1 is in swarm state 'pending': pass --rejoin"),
+        ("locked false w1", "worker1 is in swarm state 'locked': pass --rejoin"),
+    ],
+    ids=["foreign swarm", "foreign manager", "error", "pending", "locked"],
+)
+def test_join_plan_refuses_without_rejoin(state, message):
+    with pytest.raises(HubswarmError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        swarm.join_plan(state, INFO, False, "worker1")
+
+
+@pytest.mark.parametrize(
+    "state, rejoin, commands",
+    [
+        ("inactive false ", False, [JOIN]),
+        ("active false w1", False, []),
+        ("active false other", True, [f"{LEAVE}; {JOIN}"]),
+    ],
+    ids=["fresh", "member", "foreign --rejoin"],
+)
+def test_swarm_join_step(make_host, state, rejoin, commands):
+    host, runner = make_host({"addresses": WORKER, "swarm-state": state}, address=WORKER)
+    swarm.join_step(INFO, rejoin)(host)
+    assert runner.commands == commands
+    for call in runner.calls:  # the token travels on stdin only
+        assert json.loads(call.stdin) == {
+            "ListenAddr": "0.0.0.0:2377", "AdvertiseAddr": WORKER,
+            "RemoteAddrs": [f"{HUB}:2377"], "JoinToken": "SWMTKN-1-abcdef",
+        }
+        assert "SWMTKN" not in call.command
+
+
+def test_swarm_join_refusal_runs_nothing(make_host):
+    host, runner = make_host({"addresses": WORKER, "swarm-state": "active false other"}, address=WORKER)
+    with pytest.raises(HubswarmError, match="pass --rejoin"):
+        swarm.join_step(INFO)(host)
+    assert runner.commands == []
+
+
+# --- init on the hub ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "state, result",
+    [
+        ("inactive false ", "docker swarm init --advertise-addr 10.0.0.5 >/dev/null"),
+        ("active true hubnode", ""),
+        ("active false w1", HubswarmError("hub is a worker in another swarm: make it leave (docker swarm leave)")),
+        ("error false ", HubswarmError("hub swarm state is 'error': look at 'docker info' there")),
+        ("pending false ", HubswarmError("hub swarm state is 'pending'")),
+    ],
+    ids=["fresh", "our manager", "worker elsewhere", "error", "pending"],
+)
+def test_init_command(state, result):
+    if isinstance(result, Exception):
+        with pytest.raises(HubswarmError) as err:
+            swarm.init_command(state, HUB, "hub")
+        assert str(err.value).startswith(str(result))
+    else:
+        assert swarm.init_command(state, HUB, "hub") == result
+
+
+# --- the join token on the hub ---------------------------------------------------------
+
+
+def token_answer(runner, token="SWMTKN-1-abcdef"):
+    """The fake runner answering `docker swarm join-token -q worker` with ``token``."""
+    def exec_(command, stdin=None):
+        rc, out, err = runner(command, stdin)
+        if "docker swarm join-token -q worker" in command:
+            out = token + "\n"
+        return rc, out, err
+    return exec_
+
+
+def test_join_info_on_our_manager(make_host):
+    host, runner = make_host({"addresses": HUB, "swarm-state": "active true hubnode",
+                              "swarm-nodes": "hubnode hub Ready Active\nw1 worker1 Ready Active\n"})
+    host._exec = token_answer(runner)
+    info = swarm.join_token(host)
+    assert info == swarm.JoinInfo(f"{HUB}:2377", "SWMTKN-1-abcdef", frozenset({"hubnode", "w1"}))
+    assert runner.commands == ["docker swarm join-token -q worker"]
+    assert "SWMTKN" not in repr(info)
+
+
+@pytest.mark.parametrize("state", ["inactive false ", "active false w1", "error false "])
+def test_join_info_needs_a_manager(make_host, state):
+    host, runner = make_host({"addresses": HUB, "swarm-state": state})
+    with pytest.raises(HubswarmError, match=f"^{HUB} manages no swarm yet: run 'fab setup-hub'"):
+        swarm.join_token(host)
+    assert runner.commands == []
+
+
+@pytest.mark.parametrize("state, nodes", [("inactive false ", frozenset()), ("active true hubnode", frozenset({"hubnode"}))])
+def test_join_info_check_mode_reads_no_token(make_host, state, nodes):
+    host, runner = make_host({"addresses": HUB, "swarm-state": state, "swarm-nodes": "hubnode hub Ready Active\n"},
+                             check=True)
+    assert swarm.join_token(host) == swarm.JoinInfo(f"{HUB}:2377", "", nodes)
+    assert runner.calls == []
+
+
+# --- labels and stale entries: down, drained, rejoined, the hub taking notebooks ------
+
+NODE_CASES = [
+    # id, NODE_DETAILS answer, hub takes notebooks, commands (labels, then stale removal)
+    ("new workers get the label, the hub none",
+     details("hubnode manager ready hub {}", "w1 worker ready worker1 {}", "w2 worker ready worker2 null"),
+     False, [ADD.format("w1") + " && " + ADD.format("w2")]),
+    ("converged", details("hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}"), False, []),
+    ("a label other than true is set to true",
+     details("hubnode manager ready hub null", 'w1 worker ready worker1 {"hubswarm.notebooks": "false"}'),
+     False, [ADD.format("w1")]),
+    ("the hub also takes notebooks: label added",
+     details("hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}"), True, [ADD.format("hubnode")]),
+    ("the hub also takes notebooks: converged",
+     details(f"hubnode manager ready hub {YES}", f"w1 worker ready worker1 {YES}"), True, []),
+    ("the hub no longer takes notebooks: label removed",
+     details(f"hubnode manager ready hub {YES}", f"w1 worker ready worker1 {YES}"), False, [RM_LABEL.format("hubnode")]),
+    ("any value of the label on the hub is removed",
+     details('hubnode manager ready hub {"hubswarm.notebooks": "no", "zone": "a"}'), False,
+     [RM_LABEL.format("hubnode")]),
+    ("a down node (not rejoined) is kept and labelled",
+     details(f"hubnode manager ready hub {{}}", "w1 worker down worker1 {}"), False, [ADD.format("w1")]),
+    ("a drained node keeps its label",
+     details("hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}"), False, []),
+    ("stale entry after a rejoin under the same hostname is removed, not labelled",
+     details("hubnode manager ready hub {}", f"w1new worker ready worker1 {YES}", "w1old worker down worker1 null"),
+     False, [NODE_RM.format("w1old")]),
+    ("rejoined node labelled and two stale entries removed",
+     details("hubnode manager ready hub {}", "w1c worker ready worker1 {}", "w1a worker down worker1 null",
+             f"w1b worker down worker1 {YES}"),
+     False, [ADD.format("w1c"), NODE_RM.format("w1a") + " && " + NODE_RM.format("w1b")]),
+    ("two down entries, none rejoined: none removed",
+     details("hubnode manager ready hub {}", f"w1a worker down worker1 {YES}", f"w1b worker down worker1 {YES}"),
+     False, []),
+    ("no nodes at all (not a manager)", "", False, []),
+]
+
+
+@pytest.mark.parametrize("answer, hub_takes, commands", [c[1:] for c in NODE_CASES], ids=[c[0] for c in NODE_CASES])
+def test_swarm_nodes(make_host, answer, hub_takes, commands):
+    host, runner = make_host({"swarm-node-details": answer}, hub_takes_notebooks=hub_takes)
+    swarm.swarm_nodes(host)
+    assert runner.commands == commands
+    plan = swarm.nodes_plan(answer, hub_takes)
+    assert [c for _, c in plan if c] == commands
+    assert [what for what, c in plan if c] == host.record.changes
+
+
+def test_nodes_plan_says_what_it_does():
+    plan = swarm.nodes_plan(details("a worker ready w {}", "b worker down w null"), False)
+    assert plan == [("set notebook placement labels", ADD.format("a")),
+                    ("remove 1 stale node entries", NODE_RM.format("b"))]
+
+
+def test_stale_nodes():
+    nodes = swarm.parse_nodes(details("n1 worker down w1 null", "n2 worker ready w1 {}", "n3 worker down w3 {}"))
+    assert swarm.stale_nodes(nodes) == ["n1"]
+
+
+# --- remove-worker: drain, leave, remove ---------------------------------------------
+
+NODE_KEY = "node:worker2"
+DRAIN = "docker node update --availability drain worker2 >/dev/null"
+FORCE_RM = "docker node rm --force worker2 >/dev/null"
+
+DRAIN_CASES = [
+    ("present, active", Answer(0, f"{WORKER} active\n"), (WORKER, "drain worker2", DRAIN)),
+    ("present, paused", Answer(0, f"{WORKER} pause\n"), (WORKER, "drain worker2", DRAIN)),
+    ("already drained", Answer(0, f"{WORKER} drain\n"), (WORKER, "", "")),
+    ("gone", Answer(1, ""), (None, "", "")),
+]
+
+
+@pytest.mark.parametrize("answer, plan", [c[1:] for c in DRAIN_CASES], ids=[c[0] for c in DRAIN_CASES])
+def test_drain_plan(answer, plan):
+    assert swarm.drain_plan(answer, "worker2") == plan
+
+
+@pytest.mark.parametrize(
+    "state, plan",
+    [("active false w2", ("leave the swarm", LEAVE)), ("error false ", ("leave the swarm", LEAVE)),
+     ("pending false ", ("leave the swarm", LEAVE)), ("inactive false ", ("", "")), ("", ("", ""))],
+    ids=["member", "error", "pending", "left already", "no answer"],
+)
+def test_leave_plan(state, plan):
+    assert swarm.leave_plan(state) == plan
+
+
+def test_remove_plan_quotes_the_name():
+    assert swarm.remove_plan("worker2") == ("remove node worker2", FORCE_RM)
+    assert swarm.remove_plan("a b") == ("remove node a b", "docker node rm --force 'a b' >/dev/null")
+    assert swarm.node_fact("worker2").key == NODE_KEY
+    assert swarm.node_fact("worker2").command == (
+        "docker node inspect --format '{{.Status.Addr}} {{.Spec.Availability}}' worker2"
+    )
+
+
+REMOVE_CASES = [
+    # id, hub's node answer, worker's swarm state, hub commands, worker commands
+    ("present node", f"{WORKER} active", "active false w2", [DRAIN, FORCE_RM], [LEAVE]),
+    ("already drained", f"{WORKER} drain", "active false w2", [FORCE_RM], [LEAVE]),
+    ("drained, left, still listed", f"{WORKER} drain", "inactive false ", [FORCE_RM], []),
+    ("gone", None, None, [], None),
+]
+
+
+@pytest.fixture
+def remove_run(make_host, recap, monkeypatch):
+    """(hub, worker runner, run): ``run()`` runs the remove-worker task with these fakes."""
+    def make(node_answer, worker_state):
+        hub, hub_runner = make_host({NODE_KEY: node_answer} if node_answer else {}, address=HUB)
+        worker, worker_runner = make_host({"swarm-state": worker_state}, address=WORKER)
+        recap(hub)
+        reached = []
+
+        def get_host(connection, settings):
+            reached.append(connection.host)
+            return worker
+
+        monkeypatch.setattr(workers, "hub_host", lambda c, hub_arg=None: hub)
+        monkeypatch.setattr(workers, "get_host", get_host)
+        c = SimpleNamespace(config=fabric.Config())
+        return hub, hub_runner, worker_runner, reached, lambda: workers.remove_worker.body(c, "worker2")
+
+    return make
+
+
+@pytest.mark.parametrize("node, state, on_hub, on_worker", [c[1:] for c in REMOVE_CASES],
+                         ids=[c[0] for c in REMOVE_CASES])
+def test_remove_worker(remove_run, node, state, on_hub, on_worker):
+    hub, hub_runner, worker_runner, reached, remove = remove_run(node, state)
+    remove()
+    assert hub_runner.commands == on_hub
+    if on_worker is None:  # gone: the worker is not even reached
+        assert reached == [] and worker_runner.probes == []
+    else:
+        assert reached == [WORKER]
+        assert worker_runner.commands == on_worker
+    changes, failed = records(hub)
+    assert failed == []
+    assert changes[(HUB, "drain")] == (["drain worker2"] if DRAIN in on_hub else [])
+    if on_worker is not None:
+        assert changes[(WORKER, "leave")] == (["leave the swarm"] if on_worker else [])
+        assert changes[(HUB, "node-rm")] == ["remove node worker2"]
+
+
+def test_remove_worker_whose_leave_fails_still_removes_the_node(remove_run):
+    hub, hub_runner, worker_runner, _, remove = remove_run(f"{WORKER} active", "active false w2")
+    worker_runner.fail_on["swarm leave"] = (1, "Error response from daemon: context deadline exceeded")
+    with pytest.raises(Exit) as err:
+        remove()
+    assert hub_runner.commands == [DRAIN, FORCE_RM]
+    assert "1 host(s) failed; first: 10.0.0.6 leave: leave the swarm failed (exit 1)" in err.value.message
+
+
+def test_remove_worker_stops_when_the_drain_fails(remove_run):
+    hub, hub_runner, worker_runner, reached, remove = remove_run(f"{WORKER} active", "active false w2")
+    hub_runner.fail_on["--availability drain"] = (1, "Error: node worker2 not found")
+    with pytest.raises(Exit, match="first: 10.0.0.5 drain: drain worker2 failed"):
+        remove()
+    assert reached == [] and hub_runner.commands == [DRAIN]
+
+
+def test_remove_worker_check_mode_changes_nothing(make_host, recap, monkeypatch):
+    hub, hub_runner = make_host({NODE_KEY: f"{WORKER} active"}, address=HUB, check=True)
+    worker, worker_runner = make_host({"swarm-state": "active false w2"}, address=WORKER, check=True)
+    recap(hub)
+    monkeypatch.setattr(workers, "hub_host", lambda c, hub_arg=None: hub)
+    monkeypatch.setattr(workers, "get_host", lambda connection, settings: worker)
+    workers.remove_worker.body(SimpleNamespace(config=fabric.Config()), "worker2")
+    assert hub_runner.calls == [] and worker_runner.calls == []
+    changes, _ = records(hub)
+    assert changes == {(HUB, "drain"): ["drain worker2"], (WORKER, "leave"): ["leave the swarm"],
+                       (HUB, "node-rm"): ["remove node worker2"]}
+
+
+# --- run_on: one step, what it returned ---------------------------------------------------
+
+
+def test_run_on_returns_what_the_step_returned(make_host, recap):
+    host, runner = make_host({"swarm-state": "active true n"})
+    recap(host)
+    probed = Step("probe-me", lambda h: h.fact(swarm.SWARM_STATE).text, probes=lambda h: [swarm.SWARM_STATE])
+    assert workers.run_on(host, probed) == "active true n"
+    assert runner.probes == [["swarm-state"]]
+
+
+def test_run_on_stops_the_run_when_the_step_fails(make_host, recap):
+    host, _ = make_host({"addresses": HUB, "swarm-state": "inactive false "})
+    recap(host)
+    with pytest.raises(Exit, match=f"1 host\\(s\\) failed; first: {HUB} join-token: {HUB} manages no swarm yet"):
+        workers.read_join_info(host)
+
+
+def test_read_join_info(make_host, recap):
+    host, runner = make_host({"addresses": HUB, "swarm-state": "active true hubnode",
+                              "swarm-nodes": "hubnode hub Ready Active\n"})
+    host._exec = token_answer(runner)
+    recap(host)
+    assert workers.read_join_info(host) == swarm.JoinInfo(f"{HUB}:2377", "SWMTKN-1-abcdef", frozenset({"hubnode"}))
+    assert records(host)[0] == {(HUB, "join-token"): []}
+
+
+# --- join-workers, whole --------------------------------------------------------------------
+
+
+@pytest.fixture
+def join_run(make_host, recap, monkeypatch):
+    def make(worker_states, **config):
+        hub, hub_runner = make_host({
+            "addresses": HUB, "swarm-state": "active true hubnode",
+            "swarm-nodes": "hubnode hub Ready Active\nw1 worker1 Ready Active\n",
+            "swarm-node-details": details("hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}",
+                                          "w2 worker ready worker2 {}"),
+        }, address=HUB, **config)
+        hub._exec = token_answer(hub_runner)
+        made = [make_host({"addresses": address, "swarm-state": state}, address=address, **config)
+                for address, state in worker_states]
+        recap(hub)
+        monkeypatch.setattr(workers, "hub_host", lambda c, hub_arg=None: hub)
+        monkeypatch.setattr(workers, "hosts_for", lambda c, role: [w for w, _ in made])
+        monkeypatch.setattr(workers, "image_step", lambda c: Step("push-image", lambda h: None))
+        monkeypatch.setattr(workers, "WORKER_SETUP", [])
+        return hub, hub_runner, [r for _, r in made]
+
+    return make
+
+
+def test_join_workers(join_run):
+    hub, hub_runner, (r1, r2) = join_run([(WORKER, "active false w1"), ("10.0.0.7", "inactive false ")])
+    workers.join_workers.body(SimpleNamespace(config=fabric.Config()))
+    assert r1.commands == []
+    assert r2.commands == [JOIN]
+    assert json.loads(r2.calls[0].stdin)["JoinToken"] == "SWMTKN-1-abcdef"
+    assert hub_runner.commands == ["docker swarm join-token -q worker", ADD.format("w2")]
+
+
+def test_join_workers_foreign_worker_needs_rejoin(join_run):
+    hub, hub_runner, (r1,) = join_run([(WORKER, "active false other")])
+    c = SimpleNamespace(config=fabric.Config())
+    with pytest.raises(Exit, match="1 host\\(s\\) failed; first: 10.0.0.6 swarm-join: 10.0.0.6 is in another swarm"):
+        workers.join_workers.body(c)
+    assert r1.commands == []
+    assert hub_runner.commands[-1] == ADD.format("w2")  # the hub's steps still ran
+    hub, hub_runner, (r1,) = join_run([(WORKER, "active false other")])
+    workers.join_workers.body(c, rejoin=True)
+    assert r1.commands == [f"{LEAVE}; {JOIN}"]
+
+
+# --- the task plumbing: hub_host, image_step, hosts, push/pull ----------------------------
+
+
+def test_hub_host(monkeypatch, make_host):
+    host, _ = make_host({})
+    monkeypatch.setattr(run, "configure", lambda config: None)
+    from tasks import validate
+
+    monkeypatch.setattr(validate, "lab_problem", lambda config, addresses: "")
+    monkeypatch.setattr(workers, "get_host", lambda connection, settings: ("host", connection.host))
+    monkeypatch.setattr(workers, "hosts_for", lambda c, role: [("found", role)])
+    c = SimpleNamespace(config=fabric.Config(overrides={"hubswarm": {}}))
+    assert workers.hub_host(c, "10.9.9.9") == ("host", "10.9.9.9")
+    assert workers.hub_host(c) == ("found", "hub")
+    with pytest.raises(Exit, match="with -H naming workers, name the hub too: --hub HUB"):
+        workers.hub_host(fabric.Connection("10.0.0.6"))
+    monkeypatch.setattr(validate, "lab_problem", lambda config, addresses: "not a lab host")
+    with pytest.raises(Exit, match="not a lab host"):
+        workers.hub_host(c, "10.9.9.9")
+
+
+def test_image_step(monkeypatch, make_host):
+    make_host({})
+    c = SimpleNamespace(config=SimpleNamespace(hubswarm=SimpleNamespace(
+        image_source="build", image="hubswarm/singleuser:1", image_base="base:1")))
+    assert workers.image_step(c, "pull") is images.pull_image
+    made = []
+    monkeypatch.setattr(images, "push_image_step", lambda image, wanted: made.append((image, wanted)) or "push")
+    monkeypatch.setattr(images, "build_local", lambda image, base, project: "sha256:built")
+    assert workers.image_step(c) == "push"
+    monkeypatch.setattr(workers.SETTINGS, "check", True)
+    monkeypatch.setattr(images, "existing_image_id", lambda image: "sha256:existing")
+    assert workers.image_step(c) == "push"
+    assert made == [("hubswarm/singleuser:1", "sha256:built"), ("hubswarm/singleuser:1", "sha256:existing")]
+    monkeypatch.setattr(workers.SETTINGS, "check", False)
+
+    def broken(*args):
+        raise HubswarmError("docker build failed")
+
+    monkeypatch.setattr(images, "build_local", broken)
+    with pytest.raises(Exit, match="docker build failed"):
+        workers.image_step(c)
+
+
+def test_hosts_table(monkeypatch, capsys):
+    from tasks import inventory
+
+    monkeypatch.setattr(run, "configure", lambda config: SimpleNamespace(config="cfg"))
+    found = {
+        inventory.HUB: [inventory.Instance("hub", "i-1", "hub", "10.0.0.5", "54.1.2.3", "", "running")],
+        inventory.WORKER: HubswarmError("no running worker tagged hubswarm:cluster=x"),
+    }
+
+    def find(config, role):
+        if isinstance(found[role], Exception):
+            raise found[role]
+        return found[role]
+
+    monkeypatch.setattr(inventory, "find", find)
+    workers.hosts.body(SimpleNamespace(config=None))
+    assert capsys.readouterr().out.splitlines() == [
+        "note: no running worker tagged hubswarm:cluster=x",
+        "ROLE  INSTANCE  NAME  PRIVATE   PUBLIC    STATE",
+        "hub   i-1       hub   10.0.0.5  54.1.2.3  running",
+    ]
+    found[inventory.HUB] = HubswarmError("no running hub")
+    with pytest.raises(Exit, match="no running hub"):
+        workers.hosts.body(SimpleNamespace(config=None))
+
+
+@pytest.mark.parametrize("task, source", [(workers.push_image, "push"), (workers.pull_image, "pull")])
+def test_push_and_pull_image_on_every_node(monkeypatch, task, source):
+    ran = []
+    monkeypatch.setattr(workers, "hosts_for", lambda c, role: [f"{role}-hosts"])
+    monkeypatch.setattr(workers, "image_step", lambda c, s: f"{s}-step")
+    monkeypatch.setattr(workers, "run_steps", lambda hosts, steps, needed: ran.append((hosts, steps)) or [])
+    task.body(SimpleNamespace(config=None))
+    assert ran == [(["node-hosts"], [f"{source}-step"])]
