@@ -1,15 +1,12 @@
 """The hub itself: its configuration and its systemd service."""
 
-import hashlib
-import io
 import shlex
-import tarfile
-from pathlib import Path
 
 from .auth import checked_authenticator
 from .certs import hub_name, public_name_probes
 from .core import HubswarmError, facts, render, step
 from .docker import ensure_service
+from .python_env import PACKAGE_NAME, package_glob
 from .swarm import NOTEBOOK_LABEL
 
 UNIT = "/etc/systemd/system/jupyterhub.service"
@@ -20,78 +17,12 @@ def config_path(config):
     return f"{config.srv}/jupyterhub_config.py"
 
 
-# The hub-side code (tasks/hubswarm_hub), installed as a package into the hub's venv.
-HUB_PACKAGE = Path(__file__).resolve().parent / "hubswarm_hub"
-PACKAGE_NAME = HUB_PACKAGE.name
-
-
-def package_files():
-    """The package's modules: {file name: bytes}."""
-    return {p.name: p.read_bytes() for p in sorted(HUB_PACKAGE.glob("*.py"))}
-
-
-def package_manifest(files):
-    """``sha256  name`` lines, as ``sha256sum`` prints them."""
-    return "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files.items())
-
-
-def package_fact(venv):
-    """The venv's site-packages folder, then the installed package's manifest."""
-    q = shlex.quote(venv)
-    return facts.command_output(
-        f"hub-package:{venv}",
-        f"site=$({q}/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])') && "
-        f'echo "$site" && cd "$site/{PACKAGE_NAME}" && export LC_ALL=C && sha256sum -- *.py',
-    )
-
-
-def package_script(site):
-    """Unpack the package (a tar on stdin) beside the installed one, then swap them."""
-    d = shlex.quote(f"{site}/{PACKAGE_NAME}")
-    return (
-        f"rm -rf {d}.new {d}.old && mkdir {d}.new && tar -x --no-same-owner -C {d}.new && "
-        f"chmod 755 {d}.new && chmod 644 {d}.new/*.py && "
-        f"if [ -e {d} ]; then mv {d} {d}.old; fi && mv {d}.new {d} && rm -rf {d}.old"
-    )
-
-
-def package_archive(files):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def ensure_package(host):
-    """Install the hub-side package into the venv when missing or different."""
-    venv = host.config.venv
-    lines = host.fact(package_fact(venv)).out.splitlines()
-    files = package_files()
-    site = lines[0].strip() if lines else ""
-    if site and "\n".join(lines[1:]) + "\n" == package_manifest(files):
-        return False
-    if not site and not host.check:
-        raise HubswarmError(f"no virtualenv at {venv} on {host.name}: run pip-install first")
-    host.written.add(PACKAGE_NAME)
-    return host.ensure(
-        f"install the {PACKAGE_NAME} package into {venv}",
-        package_script(site) if site else ":",  # (check mode, before pip-install made the venv)
-        stdin=lambda: io.BytesIO(package_archive(files)),
-    )
-
-
 def inputs(config):
     """The files whose change means the running hub must restart."""
     srv = config.srv
     return [config_path(config), f"{srv}/env", f"{srv}/userlist", UNIT]
 
 
-def package_glob(config):
-    """The installed package's modules, for the fingerprint (any Python of the venv)."""
-    return f"{shlex.quote(config.venv)}/lib/python3*/site-packages/{PACKAGE_NAME}/*.py"
 
 
 def render_hub_config(config, hub_ip, public_name):
@@ -114,7 +45,6 @@ def render_hub_config(config, hub_ip, public_name):
     probes=lambda host: [
         facts.addresses(),
         facts.file_state(config_path(host.config)),
-        package_fact(host.config.venv),
         *public_name_probes(host),
     ],
 )
@@ -122,7 +52,6 @@ def hub_config(host, _authenticator):
     """Render jupyterhub_config.py (authenticator, SwarmSpawner, idle culler, hub behind nginx) into /srv/jupyterhub."""
     config = host.config
     host.ensure_dir(config.srv, mode="700")
-    ensure_package(host)
     host.ensure_file(
         config_path(config),
         render_hub_config(config, host.private_ip(), hub_name(host)),

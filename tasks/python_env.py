@@ -1,7 +1,11 @@
 """The hub's virtualenv with pinned JupyterHub, OAuthenticator, DockerSpawner and the idle culler."""
 
+import hashlib
+import io
 import json
 import shlex
+import tarfile
+from pathlib import Path
 
 from . import pins
 from .core import HubswarmError, facts, step
@@ -95,8 +99,76 @@ def venv_commands(venv, answer, python="python3"):
     )
 
 
+# The hub-side code (tasks/hubswarm_hub), installed as a package into the hub's venv.
+HUB_PACKAGE = Path(__file__).resolve().parent / "hubswarm_hub"
+PACKAGE_NAME = HUB_PACKAGE.name
+
+
+def package_files():
+    """The package's modules: {file name: bytes}."""
+    return {p.name: p.read_bytes() for p in sorted(HUB_PACKAGE.glob("*.py"))}
+
+
+def package_manifest(files):
+    """``sha256  name`` lines, as ``sha256sum`` prints them."""
+    return "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files.items())
+
+
+def package_fact(venv):
+    """The venv's site-packages folder, then the installed package's manifest."""
+    q = shlex.quote(venv)
+    return facts.command_output(
+        f"hub-package:{venv}",
+        f"site=$({q}/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])') && "
+        f'echo "$site" && cd "$site/{PACKAGE_NAME}" && export LC_ALL=C && sha256sum -- *.py',
+    )
+
+
+def package_script(site):
+    """Unpack the package (a tar on stdin) beside the installed one, then swap them."""
+    d = shlex.quote(f"{site}/{PACKAGE_NAME}")
+    return (
+        f"rm -rf {d}.new {d}.old && mkdir {d}.new && tar -x --no-same-owner -C {d}.new && "
+        f"chmod 755 {d}.new && chmod 644 {d}.new/*.py && "
+        f"if [ -e {d} ]; then mv {d} {d}.old; fi && mv {d}.new {d} && rm -rf {d}.old"
+    )
+
+
+def package_archive(files):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def ensure_package(host):
+    """Install the hub-side package into the venv when missing or different."""
+    venv = host.config.venv
+    lines = host.fact(package_fact(venv)).out.splitlines()
+    files = package_files()
+    site = lines[0].strip() if lines else ""
+    if site and "\n".join(lines[1:]) + "\n" == package_manifest(files):
+        return False
+    if not site and not host.check:
+        raise HubswarmError(f"no virtualenv at {venv} on {host.name}: run pip-install first")
+    host.written.add(PACKAGE_NAME)
+    return host.ensure(
+        f"install the {PACKAGE_NAME} package into {venv}",
+        package_script(site) if site else ":",  # (check mode, before pip-install made the venv)
+        stdin=lambda: io.BytesIO(package_archive(files)),
+    )
+
+
+def package_glob(config):
+    """The installed package's modules, for the hub's restart fingerprint (any Python of the venv)."""
+    return f"{shlex.quote(config.venv)}/lib/python3*/site-packages/{PACKAGE_NAME}/*.py"
+
+
 def pip_probes(host):
-    probes = [installed_fact(host.config.venv), PYTHONS]
+    probes = [installed_fact(host.config.venv), PYTHONS, package_fact(host.config.venv)]
     if family_of(host) == DNF:  # in the same batch: whether its python3.11 is installed
         probes += [facts.packages_installed(DNF_PYTHON_PACKAGES), LISTS_FRESH]
     return probes
@@ -104,7 +176,7 @@ def pip_probes(host):
 
 @step("pip-install", probes=pip_probes, preflight=host_python)
 def pip_install(host):
-    """Create the hub virtualenv (Python 3.10 or newer) and install the pinned jupyterhub, oauthenticator, dockerspawner, idle culler."""
+    """Create the hub virtualenv (Python 3.10 or newer) with the pinned jupyterhub, oauthenticator, dockerspawner, idle culler, and hubswarm's hub-side package."""
     venv = host.config.venv
     answer = host.fact(installed_fact(venv))
     python, needed = host_python(host)
@@ -115,3 +187,4 @@ def pip_install(host):
         f"install virtualenv {venv} with " + ", ".join(f"{n} {v}" for n, v in sorted(pins.HUB_REQUIREMENTS.items())),
         command,
     )
+    ensure_package(host)

@@ -5,7 +5,7 @@ import shutil
 import sys
 
 from fakehost import hub_config
-from tasks import hub
+from tasks import hub, python_env
 
 
 def load_hub_config(tmp_path, monkeypatch, userlist="teacher@x.io admin\n", **config):
@@ -14,9 +14,9 @@ def load_hub_config(tmp_path, monkeypatch, userlist="teacher@x.io admin\n", **co
 
     site, srv = tmp_path / "site-packages", tmp_path / "srv"
     srv.mkdir(exist_ok=True)
-    shutil.copytree(hub.HUB_PACKAGE, site / hub.PACKAGE_NAME, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(python_env.HUB_PACKAGE, site / python_env.PACKAGE_NAME, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(sys, "path", [str(site), *sys.path])
-    for name in [m for m in sys.modules if m == hub.PACKAGE_NAME or m.startswith(hub.PACKAGE_NAME + ".")]:
+    for name in [m for m in sys.modules if m == python_env.PACKAGE_NAME or m.startswith(python_env.PACKAGE_NAME + ".")]:
         monkeypatch.delitem(sys.modules, name)
     for name in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL", "HUB_USER_PASSWORD", "HUB_ADMIN_PASSWORD"):
         monkeypatch.setenv(name, "x" * 32)
@@ -25,4 +25,4 @@ def load_hub_config(tmp_path, monkeypatch, userlist="teacher@x.io admin\n", **co
     path.write_text(hub.render_hub_config(hub_config(srv=str(srv), **config), "10.0.0.5", "hub.example.com"))
     app = JupyterHub()
     app.load_config_file(str(path))
-    return app, sys.modules[hub.PACKAGE_NAME]
+    return app, sys.modules[python_env.PACKAGE_NAME]

@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from hubside import load_hub_config
-from tasks import hub
+from tasks import hub, python_env
 
 
 def spawner_for(app, package, name="alice"):
@@ -19,7 +19,7 @@ def spawner_for(app, package, name="alice"):
 def test_the_config_assigns_the_spawner_and_its_values(tmp_path, monkeypatch):
     app, package = load_hub_config(tmp_path, monkeypatch, mem_limit="4G", homes_path="/shared/home")
     spawner_class = app.config.JupyterHub.spawner_class
-    assert spawner_class.__module__ == f"{hub.PACKAGE_NAME}.spawner" and spawner_class.__name__ == "HubswarmSpawner"
+    assert spawner_class.__module__ == f"{python_env.PACKAGE_NAME}.spawner" and spawner_class.__name__ == "HubswarmSpawner"
     spawner = spawner_for(app, package)
     assert spawner.mem_limit == 4 * 1024**3  # JupyterHub's own byte parsing
     assert spawner.cmd == ["jupyterhub-singleuser"]
@@ -84,14 +84,14 @@ PACKAGE_KEY = "hub-package:/opt/jupyterhub"
 
 def test_package_installed_when_missing_then_left_alone(make_host):
     host, runner = make_host({PACKAGE_KEY: SITE})  # venv there, no package yet
-    assert hub.ensure_package(host) is True
+    assert python_env.ensure_package(host) is True
     [call] = runner.calls
-    assert call.script == hub.package_script(SITE)
+    assert call.script == python_env.package_script(SITE)
     assert f"mv {SITE}/hubswarm_hub.new {SITE}/hubswarm_hub" in call.script
 
-    same = SITE + "\n" + hub.package_manifest(hub.package_files())
+    same = SITE + "\n" + python_env.package_manifest(python_env.package_files())
     host, runner = make_host({PACKAGE_KEY: same})
-    assert hub.ensure_package(host) is False and runner.calls == []
+    assert python_env.ensure_package(host) is False and runner.calls == []
 
 
 def test_package_without_a_venv(make_host):
@@ -99,9 +99,9 @@ def test_package_without_a_venv(make_host):
 
     host, runner = make_host({PACKAGE_KEY: None})
     with pytest.raises(HubswarmError, match="no virtualenv at /opt/jupyterhub on 10.0.0.5: run pip-install first"):
-        hub.ensure_package(host)
+        python_env.ensure_package(host)
     host, runner = make_host({PACKAGE_KEY: None}, check=True)  # check mode on a fresh host
-    assert hub.ensure_package(host) is True and runner.calls == []
+    assert python_env.ensure_package(host) is True and runner.calls == []
 
 
 def test_package_script_and_fact_in_real_bash(tmp_path):
@@ -115,9 +115,9 @@ def test_package_script_and_fact_in_real_bash(tmp_path):
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text(f"#!/bin/sh\necho {site}\n")  # what sysconfig would say
     (venv / "bin" / "python").chmod(0o755)
-    files = hub.package_files()
-    subprocess.run(["bash", "-c", hub.package_script(str(site))], input=hub.package_archive(files), check=True)
+    files = python_env.package_files()
+    subprocess.run(["bash", "-c", python_env.package_script(str(site))], input=python_env.package_archive(files), check=True)
     assert {p.name: p.read_bytes() for p in (site / "hubswarm_hub").iterdir()} == files
     assert not list(site.glob("hubswarm_hub.*"))  # nothing left beside it
-    answer = subprocess.run(["bash", "-c", hub.package_fact(str(venv)).command], capture_output=True, text=True)
-    assert answer.stdout == f"{site}\n" + hub.package_manifest(files)
+    answer = subprocess.run(["bash", "-c", python_env.package_fact(str(venv)).command], capture_output=True, text=True)
+    assert answer.stdout == f"{site}\n" + python_env.package_manifest(files)

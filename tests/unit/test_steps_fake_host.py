@@ -195,18 +195,27 @@ def test_node_too_old_already_installed(make_host):
 
 
 def test_pip_install_fresh_and_done(make_host):
+    site = "/opt/jupyterhub/lib/python3.11/site-packages"
     host, runner = make_host({"os-release": DEBIAN_12, "pythons": "python3 3 11\n"})
+    runner.after[" -m venv "] = {"hub-package:/opt/jupyterhub": site}  # the venv now exists
     python_env.pip_install(host)
-    [command] = runner.commands
+    command, package = runner.commands
     assert "python3 -m venv /opt/jupyterhub && " in command
+    assert package == python_env.package_script(site)
     import json
 
     host, runner = make_host({"os-release": AMAZON_2023, "pythons": "python3 3 9\n"})
+    runner.after[" -m venv "] = {"hub-package:/opt/jupyterhub": site}
     python_env.pip_install(host)
     assert runner.commands[0] == "dnf install -y -q python3.11 python3.11-pip"
     assert "python3.11 -m venv /opt/jupyterhub && " in runner.commands[1]
 
-    host, runner = make_host({"os-release": DEBIAN_12, "venv:/opt/jupyterhub": json.dumps(pins.HUB_REQUIREMENTS)})
+    installed = site + "\n" + python_env.package_manifest(python_env.package_files())
+    host, runner = make_host({
+        "os-release": DEBIAN_12,
+        "venv:/opt/jupyterhub": json.dumps(pins.HUB_REQUIREMENTS),
+        "hub-package:/opt/jupyterhub": installed,
+    })
     python_env.pip_install(host)
     assert runner.commands == []
 
