@@ -12,7 +12,6 @@ import sys
 import time
 
 from common import PROJECT, timed_fab
-
 from tasks import lab
 from tasks.workflows import HUB_SETUP
 
@@ -47,7 +46,8 @@ def main():
     print(f"{'total: nothing -> login page':<36} {lab_seconds + deploy_seconds:7.1f} s")
     browser = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "tests/lab/test_browser.py::test_student_runs_code_on_a_worker"],
-        cwd=PROJECT, env={**os.environ, "HUBSWARM_TEST_REUSE": "1"},
+        cwd=PROJECT,
+        env={**os.environ, "HUBSWARM_TEST_REUSE": "1"},
     )
     if browser.returncode == 0:
         kernel = (PROJECT / "artifacts" / "kernel-seconds.txt").read_text().strip()

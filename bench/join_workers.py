@@ -9,7 +9,6 @@ and a no-op join-workers on 4 workers under 3 s. Leaves the lab at 2 workers.
 import sys
 
 from common import report, timed_fab
-
 from tasks import lab, lab_ec2
 
 ROLE_KEY = "hubswarm:role"
@@ -19,7 +18,10 @@ def tag_workers(count):
     """Keep the worker role on the first ``count`` lab workers; the rest become spares."""
     ec2 = lab_ec2.client()
     for reservation in ec2.describe_instances(
-        Filters=[{"Name": "tag:Name", "Values": ["lab-worker*"]}, {"Name": "instance-state-name", "Values": ["running"]}]
+        Filters=[
+            {"Name": "tag:Name", "Values": ["lab-worker*"]},
+            {"Name": "instance-state-name", "Values": ["running"]},
+        ]
     )["Reservations"]:
         for instance in reservation["Instances"]:
             name = next(t["Value"] for t in instance["Tags"] if t["Key"] == "Name")
@@ -30,8 +32,14 @@ def tag_workers(count):
 def leave_swarm(info):
     for number in range(1, len(info.worker_ips) + 1):
         lab.docker("exec", f"hubswarm-lab-worker{number}", "docker", "swarm", "leave", "--force", check=False)
-    lab.docker("exec", "hubswarm-lab-hub", "sh", "-c",
-               "docker node rm --force $(docker node ls -q --filter role=worker) 2>/dev/null", check=False)
+    lab.docker(
+        "exec",
+        "hubswarm-lab-hub",
+        "sh",
+        "-c",
+        "docker node rm --force $(docker node ls -q --filter role=worker) 2>/dev/null",
+        check=False,
+    )
 
 
 def main():

@@ -10,7 +10,6 @@ import statistics
 import sys
 
 from common import report, ssh_counts, timed_fab
-
 from tasks import lab
 from tasks.workflows import HUB_SETUP
 

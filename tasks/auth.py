@@ -20,8 +20,7 @@ def checked_authenticator(config):
     name = config.authenticator
     if name not in AUTHENTICATORS:
         raise HubswarmError(
-            f"unknown authenticator {name!r}: set HUBSWARM_AUTHENTICATOR to one of "
-            + ", ".join(AUTHENTICATORS)
+            f"unknown authenticator {name!r}: set HUBSWARM_AUTHENTICATOR to one of " + ", ".join(AUTHENTICATORS)
         )
     if name == PASSWORD and not config.lab:
         raise HubswarmError(
@@ -47,15 +46,15 @@ def hub_secrets(config, environ=os.environ):
                 "set them in .env (lab.up writes both into .lab/lab.env)"
             )
         values = {"HUB_USER_PASSWORD": secret(user), "HUB_ADMIN_PASSWORD": secret(admin)}
-        return one_line_values(values, {"HUB_USER_PASSWORD": "HUBSWARM_HUB_PASSWORD",
-                                        "HUB_ADMIN_PASSWORD": "HUBSWARM_HUB_ADMIN_PASSWORD"})
+        return one_line_values(
+            values, {"HUB_USER_PASSWORD": "HUBSWARM_HUB_PASSWORD", "HUB_ADMIN_PASSWORD": "HUBSWARM_HUB_ADMIN_PASSWORD"}
+        )
     values = {}
     for var in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"):
         value = environ.get(var, "").strip()
         if not value:
             raise HubswarmError(
-                f"{var} is missing: put the {name} OAuth client's {var} in .env "
-                "(see .env.example) or the environment"
+                f"{var} is missing: put the {name} OAuth client's {var} in .env (see .env.example) or the environment"
             )
         values[var] = secret(value) if var == "OAUTH_CLIENT_SECRET" else value
     callback = environ.get("OAUTH_CALLBACK_URL", "").strip()
@@ -79,7 +78,6 @@ def one_line_values(values, setting_of=None):
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
             setting = (setting_of or {}).get(var, var)
             raise HubswarmError(
-                f"{setting} holds a line break or another control character: "
-                "copy the value again, as one line"
+                f"{setting} holds a line break or another control character: copy the value again, as one line"
             )
     return values

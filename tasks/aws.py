@@ -45,8 +45,11 @@ def wanted_rules(vpc_cidr):
 
     Never the Docker API (2375/2376): swarm mode does not need it.
     """
-    public = [Rule("tcp", port, port, source, why) for port, why in
-              ((22, "SSH"), (80, "HTTP"), (443, "HTTPS")) for source in ANYWHERE]
+    public = [
+        Rule("tcp", port, port, source, why)
+        for port, why in ((22, "SSH"), (80, "HTTP"), (443, "HTTPS"))
+        for source in ANYWHERE
+    ]
     inside = [
         ("tcp", 22, 22, "SSH through the hub"),
         ("tcp", 8081, 8081, "hub API"),
@@ -78,7 +81,8 @@ def missing_rules(wanted, existing_ip_permissions):
 
     def covered(rule):
         return any(
-            protocol in ("-1", rule.protocol) and source == rule.source
+            protocol in ("-1", rule.protocol)
+            and source == rule.source
             and (protocol == "-1" or low <= rule.low and rule.high <= high)
             for protocol, low, high, source in existing
         )
@@ -152,7 +156,9 @@ def ensure_group(client, config, vpc_id, name, rules, record):
         if not SETTINGS.check:
             tags = [{"Key": config.tags.cluster_key, "Value": config.cluster}, {"Key": "Name", "Value": name}]
             group_id = client.create_security_group(
-                GroupName=name, VpcId=vpc_id, Description=f"hubswarm cluster {config.cluster}: {name}",
+                GroupName=name,
+                VpcId=vpc_id,
+                Description=f"hubswarm cluster {config.cluster}: {name}",
                 TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
             )["GroupId"]
     missing = missing_rules(rules, found[0]["IpPermissions"] if found else [])
@@ -215,8 +221,13 @@ def launch_one(client, config, role, name, group_ids):
     ]
     options = {"SubnetId": config.subnet_id} if config.subnet_id else {}
     reply = client.run_instances(
-        ImageId=config.ami, InstanceType=config.instance_type, KeyName=config.key_name,
-        MinCount=1, MaxCount=1, SecurityGroupIds=group_ids, **options,
+        ImageId=config.ami,
+        InstanceType=config.instance_type,
+        KeyName=config.key_name,
+        MinCount=1,
+        MaxCount=1,
+        SecurityGroupIds=group_ids,
+        **options,
         TagSpecifications=[{"ResourceType": kind, "Tags": tags} for kind in ("instance", "volume")],
     )
     return reply["Instances"][0]["InstanceId"]
@@ -301,10 +312,12 @@ def launch_cluster(config, client, workers, wait_ssh=True):
     return launched
 
 
-@task(help={
-    "workers": "how many workers the cluster should have (default 1); existing ones count",
-    "wait-ssh": "wait until port 22 answers on each new instance (default; --no-wait-ssh to skip)",
-})
+@task(
+    help={
+        "workers": "how many workers the cluster should have (default 1); existing ones count",
+        "wait-ssh": "wait until port 22 answers on each new instance (default; --no-wait-ssh to skip)",
+    }
+)
 def launch(c, workers=1, wait_ssh=True):
     """Launch the hub and workers the cluster lacks, tagged, with its security groups.
 

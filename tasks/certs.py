@@ -108,7 +108,9 @@ def tls_files(config, letsencrypt_ready):
 def cert_probes(host):
     srv = host.config.srv
     return [
-        facts.dir_state(srv), facts.dir_state(f"{srv}/ssl"), cert_fact(cert_paths(host.config)[0]),
+        facts.dir_state(srv),
+        facts.dir_state(f"{srv}/ssl"),
+        cert_fact(cert_paths(host.config)[0]),
         *public_name_probes(host),
     ]
 

@@ -23,8 +23,6 @@ def inputs(config):
     return [config_path(config), f"{srv}/env", f"{srv}/userlist", UNIT]
 
 
-
-
 def render_hub_config(config, hub_ip, public_name):
     return render(
         "jupyterhub_config.py.j2",
@@ -94,10 +92,7 @@ HUB_ANSWERS = facts.command_output("hub-login-status", LOGIN_STATUS)
 
 
 def wait_for_hub(host):
-    script = (
-        f"for i in $(seq {HUB_WAIT_SECONDS}); do "
-        f"[ \"$({LOGIN_STATUS})\" = 200 ] && exit 0; sleep 1; done; exit 1"
-    )
+    script = f'for i in $(seq {HUB_WAIT_SECONDS}); do [ "$({LOGIN_STATUS})" = 200 ] && exit 0; sleep 1; done; exit 1'
     try:
         host.sudo(script, what="waiting for the hub")
     except HubswarmError:

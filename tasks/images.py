@@ -16,9 +16,7 @@ RECIPE = "files/singleuser"
 
 
 def image_id_fact(image):
-    return facts.command_output(
-        f"image:{image}", f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(image)}"
-    )
+    return facts.command_output(f"image:{image}", f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(image)}")
 
 
 def local_docker(*args, what):
@@ -50,11 +48,19 @@ def existing_image_id(image):
 def build_local(image, base, project_dir):
     """Build the notebook image from files/singleuser with this machine's Docker."""
     local_docker(
-        "build", "-q", "--force-rm", "-t", image,
-        "--build-arg", f"BASE={base}",
-        "--build-arg", f"JUPYTERHUB_VERSION={pins.JUPYTERHUB}",
-        "--build-arg", f"JUPYTERLAB_VERSION={pins.JUPYTERLAB}",
-        "--build-arg", f"IPYKERNEL_VERSION={pins.IPYKERNEL}",
+        "build",
+        "-q",
+        "--force-rm",
+        "-t",
+        image,
+        "--build-arg",
+        f"BASE={base}",
+        "--build-arg",
+        f"JUPYTERHUB_VERSION={pins.JUPYTERHUB}",
+        "--build-arg",
+        f"JUPYTERLAB_VERSION={pins.JUPYTERLAB}",
+        "--build-arg",
+        f"IPYKERNEL_VERSION={pins.IPYKERNEL}",
         str(project_dir / RECIPE),
         what=f"building {image}",
     )

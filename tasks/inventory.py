@@ -64,8 +64,7 @@ def describe(config, role, client=None, states=("running",)):
 def searched(config, role):
     tags = config.tags
     return (
-        f"tags {tags.cluster_key}={config.cluster}, {tags.role_key}={tags[role]}, "
-        f"state running, region {config.region}"
+        f"tags {tags.cluster_key}={config.cluster}, {tags.role_key}={tags[role]}, state running, region {config.region}"
     )
 
 
@@ -76,7 +75,9 @@ def find(config, role, client=None):
     except HubswarmError:
         raise
     except Exception as exc:  # botocore's many errors: credentials, endpoint, region
-        raise HubswarmError(f"EC2 discovery failed ({type(exc).__name__}: {exc}): check AWS credentials and region") from None
+        raise HubswarmError(
+            f"EC2 discovery failed ({type(exc).__name__}: {exc}): check AWS credentials and region"
+        ) from None
     if role == HUB and len(instances) != 1:
         count = "no instance" if not instances else f"{len(instances)} instances"
         raise HubswarmError(
@@ -84,9 +85,7 @@ def find(config, role, client=None):
             f"instance, or name the hub with -H"
         )
     if role == WORKER and not instances:
-        raise HubswarmError(
-            f"no worker found ({searched(config, role)}): tag the workers, or name them with -H"
-        )
+        raise HubswarmError(f"no worker found ({searched(config, role)}): tag the workers, or name them with -H")
     return instances
 
 

@@ -55,11 +55,24 @@ BOOT_SECONDS = 90
 # What `docker run --privileged` would give, minus CAP_SYS_RESOURCE which this machine lacks:
 # systemd as PID 1 and a Docker daemon inside (see FIELD-NOTES).
 HOST_RUN_FLAGS = [
-    "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
-    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-    "--security-opt", "systempaths=unconfined", "--device-cgroup-rule", "a *:* rwm",
-    "--tmpfs", "/run:exec,mode=755", "--tmpfs", "/run/lock", "--tmpfs", "/tmp:exec,mode=1777",
-    "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--cap-add=ALL",
+    "--cap-drop=SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
+    "--security-opt",
+    "systempaths=unconfined",
+    "--device-cgroup-rule",
+    "a *:* rwm",
+    "--tmpfs",
+    "/run:exec,mode=755",
+    "--tmpfs",
+    "/run/lock",
+    "--tmpfs",
+    "/tmp:exec,mode=1777",
+    "--volume",
+    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
 ]
 
 
@@ -84,8 +97,8 @@ def host_ip(host):
     """Fixed IP of a fleet host: hub 10.213.0.10, workerN 10.213.0.(10+N)."""
     if host == "hub":
         return f"{IP_PREFIX}{HUB_HOST_NUMBER}"
-    if host.startswith("worker") and host[len("worker"):].isdigit():
-        return f"{IP_PREFIX}{HUB_HOST_NUMBER + int(host[len('worker'):])}"
+    if host.startswith("worker") and host[len("worker") :].isdigit():
+        return f"{IP_PREFIX}{HUB_HOST_NUMBER + int(host[len('worker') :])}"
     raise Exit(f"lab: unknown lab host {host!r} (expected hub or workerN)", code=1)
 
 
@@ -98,7 +111,12 @@ def lab_containers():
     """Lab containers, as host name -> {container, id, state, ip, role}."""
     # Filtered on the host label: images built FROM the lab image inherit LAB_LABEL.
     rows = docker(
-        "container", "ls", "--all", "--filter", "label=hubswarm.lab.host", "--format",
+        "container",
+        "ls",
+        "--all",
+        "--filter",
+        "label=hubswarm.lab.host",
+        "--format",
         '{{.Names}}\t{{.ID}}\t{{.State}}\t{{.Label "hubswarm.lab.host"}}\t{{.Label "hubswarm.lab.ip"}}'
         '\t{{.Label "hubswarm.lab.role"}}',
     )
@@ -135,7 +153,8 @@ def _push_authorized_key(container):
         tar.addfile(info, io.BytesIO(data))
     result = subprocess.run(
         ["docker", "cp", "--archive", "-", f"{container}:/home/admin/.ssh"],
-        input=archive.getvalue(), capture_output=True,
+        input=archive.getvalue(),
+        capture_output=True,
     )
     if result.returncode != 0:
         raise Exit(f"lab: cannot install the SSH key in {container}: {result.stderr.decode().strip()}", code=1)
@@ -156,16 +175,39 @@ def _create_host(host, ip, role):
     docker_volume = f"{container}-docker"
     docker("volume", "create", "--label", LAB_LABEL, docker_volume)
     docker(
-        "container", "create", "--name", container, "--hostname", host,
-        "--label", LAB_LABEL, "--label", f"hubswarm.lab.host={host}", "--label", f"hubswarm.lab.ip={ip}",
-        "--label", f"hubswarm.lab.role={role}", "--network", NETWORK, "--ip", ip, *HOST_RUN_FLAGS,
-        "--volume", f"{HOME_VOLUME}:{HOMES_PATH}", "--volume", f"{APT_VOLUME}:{APT_SHARED_PATH}",
+        "container",
+        "create",
+        "--name",
+        container,
+        "--hostname",
+        host,
+        "--label",
+        LAB_LABEL,
+        "--label",
+        f"hubswarm.lab.host={host}",
+        "--label",
+        f"hubswarm.lab.ip={ip}",
+        "--label",
+        f"hubswarm.lab.role={role}",
+        "--network",
+        NETWORK,
+        "--ip",
+        ip,
+        *HOST_RUN_FLAGS,
+        "--volume",
+        f"{HOME_VOLUME}:{HOMES_PATH}",
+        "--volume",
+        f"{APT_VOLUME}:{APT_SHARED_PATH}",
         # The lab's stand-in for the hub's public DNS name (letsencrypt checks it on the hub).
-        "--add-host", f"{LAB_DOMAIN}:{host_ip('hub')}",
+        "--add-host",
+        f"{LAB_DOMAIN}:{host_ip('hub')}",
         # Where the host routes 169.254.169.254 (files/lab/imds-route, at every boot).
-        "--add-host", f"{lab_imds.CONTAINER}:{lab_imds.STANDIN_IP}",
+        "--add-host",
+        f"{lab_imds.CONTAINER}:{lab_imds.STANDIN_IP}",
         # An ext4-backed /var/lib/docker lets the host's own Docker use overlay2, as on EC2.
-        "--volume", f"{docker_volume}:/var/lib/docker", image,
+        "--volume",
+        f"{docker_volume}:/var/lib/docker",
+        image,
     )
     _push_authorized_key(container)
     docker("container", "start", container)
@@ -213,7 +255,7 @@ def _ensure_standin():
 def _write_known_hosts():
     """Rewrite .lab/known_hosts from the host keys of all running lab hosts."""
     lines = []
-    for host, info in sorted(lab_containers().items()):
+    for _host, info in sorted(lab_containers().items()):
         if info["state"] == "running":
             key = docker("exec", info["container"], "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
             key_type, key_data = key.split()[:2]
@@ -310,8 +352,11 @@ def ensure_lab(workers=2):
     env = lab_env()
     _write_env(env)
     return LabInfo(
-        hub_ip=wanted["hub"], worker_ips=[ip for host, ip in wanted.items() if host != "hub"],
-        env=env, key_path=KEY_PATH, known_hosts_path=KNOWN_HOSTS_PATH,
+        hub_ip=wanted["hub"],
+        worker_ips=[ip for host, ip in wanted.items() if host != "hub"],
+        env=env,
+        key_path=KEY_PATH,
+        known_hosts_path=KNOWN_HOSTS_PATH,
     )
 
 

@@ -65,7 +65,10 @@ def ensure_docker_daemon():
     with open(LAB_DIR / "dockerd.log", "ab") as log:
         subprocess.Popen(
             ["dockerd", "--pidfile", "/var/run/docker.pid"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
     deadline = time.monotonic() + DAEMON_WAIT_SECONDS
     while not docker_answers():

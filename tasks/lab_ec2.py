@@ -16,7 +16,6 @@ import urllib.request
 from pathlib import Path
 
 import boto3
-
 from invoke.exceptions import Exit
 
 from .lab_docker import LAB_DIR
@@ -65,9 +64,7 @@ def ensure_moto():
     LAB_DIR.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port())]
     with open(MOTO_LOG_FILE, "ab") as log:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-        )
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     MOTO_PID_FILE.write_text(f"{process.pid}\n")
     deadline = time.monotonic() + MOTO_START_SECONDS
     while not moto_answers():
@@ -119,11 +116,19 @@ def _create_subnet(ec2):
 
 
 def _run_instance(ec2, subnet_id, name, ip, cluster, role, state):
-    tags = [{"Key": "Name", "Value": name}, {"Key": "hubswarm:cluster", "Value": cluster},
-            {"Key": "hubswarm:role", "Value": role}]
+    tags = [
+        {"Key": "Name", "Value": name},
+        {"Key": "hubswarm:cluster", "Value": cluster},
+        {"Key": "hubswarm:role", "Value": role},
+    ]
     instance = ec2.run_instances(
-        ImageId=IMAGE_ID, InstanceType="t3.medium", MinCount=1, MaxCount=1, SubnetId=subnet_id,
-        PrivateIpAddress=ip, TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        ImageId=IMAGE_ID,
+        InstanceType="t3.medium",
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=subnet_id,
+        PrivateIpAddress=ip,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
     )["Instances"][0]
     if state == "stopped":
         ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
@@ -141,8 +146,9 @@ def ensure_instances(hosts):
     workers beyond HOSTS are terminated; if moto's state contradicts the lab (a duplicate, a
     wrong IP or state, no unique lab subnet) it is reset and seeded again.
     """
-    wanted = {f"lab-{host}": (ip, CLUSTER, "hub" if host == "hub" else "worker", "running")
-              for host, ip in hosts.items()}
+    wanted = {
+        f"lab-{host}": (ip, CLUSTER, "hub" if host == "hub" else "worker", "running") for host, ip in hosts.items()
+    }
     wanted.update({name: (ip, cluster, role, state) for name, ip, cluster, role, state in DECOYS})
     ec2 = client()
     existing = _instances(ec2)
@@ -152,7 +158,8 @@ def ensure_instances(hosts):
         names.count(name) == 1
         and instance.get("PrivateIpAddress") == wanted[name][0]
         and instance["State"]["Name"] in (wanted[name][3], "pending")
-        for name, instance in existing if name in wanted
+        for name, instance in existing
+        if name in wanted
     )
     if not consistent:
         reset_moto()
@@ -161,23 +168,29 @@ def ensure_instances(hosts):
     for name, spec in wanted.items():
         if name not in present:
             _run_instance(ec2, subnet_id, name, *spec)
-    extra = [instance["InstanceId"] for name, instance in existing
-             if name.startswith("lab-worker") and name not in wanted]
+    extra = [
+        instance["InstanceId"] for name, instance in existing if name.startswith("lab-worker") and name not in wanted
+    ]
     if extra:
         ec2.terminate_instances(InstanceIds=extra)
 
 
 def lab_instances():
     """Instances of the lab's own hosts (Name `lab-<host>`, not terminated), by Name."""
-    return {name: instance for name, instance in _instances(client())
-            if name.startswith("lab-") and not name.startswith("lab-decoy")}
+    return {
+        name: instance
+        for name, instance in _instances(client())
+        if name.startswith("lab-") and not name.startswith("lab-decoy")
+    }
 
 
 def running_lab_instances():
     """Number of running instances tagged hubswarm:cluster=lab, or None when moto does not answer."""
     if not moto_answers():
         return None
-    filters = [{"Name": "tag:hubswarm:cluster", "Values": [CLUSTER]},
-               {"Name": "instance-state-name", "Values": ["running"]}]
+    filters = [
+        {"Name": "tag:hubswarm:cluster", "Values": [CLUSTER]},
+        {"Name": "instance-state-name", "Values": ["running"]},
+    ]
     pages = client().get_paginator("describe_instances").paginate(Filters=filters)
     return sum(len(reservation["Instances"]) for page in pages for reservation in page["Reservations"])

@@ -95,8 +95,12 @@ def build_rootfs(tag):
     print(f"lab: building {tag} with debootstrap (about a minute)...", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="hubswarm-lab-rootfs-") as rootfs:
         command = [
-            "debootstrap", "--variant=minbase", f"--include={','.join(debootstrap_packages())}",
-            SUITE, rootfs, MIRROR,
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(debootstrap_packages())}",
+            SUITE,
+            rootfs,
+            MIRROR,
         ]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
@@ -104,7 +108,9 @@ def build_rootfs(tag):
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         imported = subprocess.run(
             ["docker", "import", "--change", f"LABEL {LAB_LABEL}", "-", tag],
-            stdin=tar.stdout, capture_output=True, text=True,
+            stdin=tar.stdout,
+            capture_output=True,
+            text=True,
         )
         tar.stdout.close()
         if tar.wait() != 0 or imported.returncode != 0:
@@ -122,7 +128,9 @@ def build_image(tag, base):
             shutil.copy(certificate, ca_dir / certificate.name)
         result = subprocess.run(
             ["docker", "build", "--quiet", "--build-arg", f"BASE={base}", "--tag", tag, context],
-            capture_output=True, text=True, env={**os.environ, "DOCKER_BUILDKIT": "0"},
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},
         )
         if result.returncode != 0:
             raise Exit(f"lab: docker build failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}", code=1)

@@ -64,20 +64,52 @@ def ensure_standin(image, network):
     if not IDENTITIES_PATH.exists():
         _write({})
     wanted = _config_hash(image)
-    found = docker("container", "inspect", "--format",
-                   f'{{{{index .Config.Labels "{CONFIG_LABEL}"}}}} {{{{.State.Running}}}}', CONTAINER, check=False)
+    found = docker(
+        "container",
+        "inspect",
+        "--format",
+        f'{{{{index .Config.Labels "{CONFIG_LABEL}"}}}} {{{{.State.Running}}}}',
+        CONTAINER,
+        check=False,
+    )
     config, _, running = found.partition(" ")
     if found and config != wanted:
         docker("container", "rm", "--force", CONTAINER)
         found = ""
     if not found:
         docker(
-            "container", "run", "--detach", "--name", CONTAINER, "--hostname", "imds",
-            "--label", LAB_LABEL, "--label", f"{CONFIG_LABEL}={wanted}", "--restart", "unless-stopped",
-            "--network", network, "--ip", STANDIN_IP, "--cap-drop", "ALL",
-            "--cap-add", "NET_ADMIN", "--cap-add", "NET_BIND_SERVICE",
-            "--volume", f"{SERVER_DIR}:/srv/imds:ro", "--volume", f"{DATA_DIR}:/srv/imds-data:ro",
-            "--entrypoint", "/bin/sh", image, "-c", _START,
+            "container",
+            "run",
+            "--detach",
+            "--name",
+            CONTAINER,
+            "--hostname",
+            "imds",
+            "--label",
+            LAB_LABEL,
+            "--label",
+            f"{CONFIG_LABEL}={wanted}",
+            "--restart",
+            "unless-stopped",
+            "--network",
+            network,
+            "--ip",
+            STANDIN_IP,
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-add",
+            "NET_BIND_SERVICE",
+            "--volume",
+            f"{SERVER_DIR}:/srv/imds:ro",
+            "--volume",
+            f"{DATA_DIR}:/srv/imds-data:ro",
+            "--entrypoint",
+            "/bin/sh",
+            image,
+            "-c",
+            _START,
         )
     elif running != "true":
         docker("container", "start", CONTAINER)
@@ -163,9 +195,14 @@ def host_identity(ip, instance_id, instance_type="t3.medium", image_id="ami-12c6
     """The items EC2 gives a private instance (no public-ipv4 / public-hostname)."""
     local_hostname = f"ip-{ip.replace('.', '-')}.{REGION}.compute.internal"
     return {
-        "instance-id": instance_id, "ami-id": image_id, "instance-type": instance_type,
-        "local-ipv4": ip, "local-hostname": local_hostname, "hostname": local_hostname,
-        "placement/region": REGION, "placement/availability-zone": zone,
+        "instance-id": instance_id,
+        "ami-id": image_id,
+        "instance-type": instance_type,
+        "local-ipv4": ip,
+        "local-hostname": local_hostname,
+        "hostname": local_hostname,
+        "placement/region": REGION,
+        "placement/availability-zone": zone,
     }
 
 
@@ -181,7 +218,9 @@ def write_fleet(instances):
         current = _read()
         for ip, instance in instances.items():
             current[ip] = host_identity(
-                ip, instance["InstanceId"], instance.get("InstanceType", "t3.medium"),
+                ip,
+                instance["InstanceId"],
+                instance.get("InstanceType", "t3.medium"),
                 instance.get("ImageId", "ami-12c6146b"),
                 instance.get("Placement", {}).get("AvailabilityZone", f"{REGION}a"),
             )

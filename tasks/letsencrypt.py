@@ -16,6 +16,8 @@ from .packages import APT, DNF, ensure_packages, family_of
 
 CERTBOT_PACKAGES = {APT: ["certbot"], DNF: ["certbot"]}
 RENEW_TIMER = {APT: "certbot.timer", DNF: "certbot-renew.timer"}
+
+
 def checked_request(config):
     """(domains, CA text or "") for the certificate; one-line errors on bad settings."""
     domains = [config.domain] if config.domain else []
@@ -34,7 +36,9 @@ def checked_request(config):
 
 
 def resolve_fact(domain):
-    return facts.command_output(f"resolve:{domain}", f"getent ahostsv4 {shlex.quote(domain)} | awk '{{print $1}}' | sort -u")
+    return facts.command_output(
+        f"resolve:{domain}", f"getent ahostsv4 {shlex.quote(domain)} | awk '{{print $1}}' | sort -u"
+    )
 
 
 def dns_problem(domain, resolved, hub_addresses):
@@ -57,7 +61,8 @@ def certificate_is_fine(answer, domains):
 def certbot_command(config, domains, ca_file):
     contact = (
         f"--email {shlex.quote(config.letsencrypt_email)}"
-        if config.letsencrypt_email else "--register-unsafely-without-email"
+        if config.letsencrypt_email
+        else "--register-unsafely-without-email"
     )
     names = " ".join(f"-d {shlex.quote(d)}" for d in domains)
     trust = f"REQUESTS_CA_BUNDLE={shlex.quote(ca_file)} " if ca_file else ""

@@ -31,8 +31,13 @@ def render_site(config, server_name, letsencrypt_ready=False):
     cert, key = tls_files(config, letsencrypt_ready)
     return render(
         "nginx-jupyterhub.conf.j2",
-        server_name=server_name, cert=cert, key=key, acme_root=ACME_ROOT, dhparam=DHPARAM,
-        static_domain=config.static_domain, static_root=config.static_root,
+        server_name=server_name,
+        cert=cert,
+        key=key,
+        acme_root=ACME_ROOT,
+        dhparam=DHPARAM,
+        static_domain=config.static_domain,
+        static_root=config.static_root,
     )
 
 
@@ -72,7 +77,9 @@ def nginx(host):
     site, link, default_link = site_paths(family_of(host))
     host.ensure_dir(ACME_ROOT)
     if not host.fact(facts.file_state(DHPARAM)).text:
-        host.ensure(f"make DH parameters {DHPARAM}", f"openssl dhparam -dsaparam -out {shlex.quote(DHPARAM)} 2048 2>/dev/null")
+        host.ensure(
+            f"make DH parameters {DHPARAM}", f"openssl dhparam -dsaparam -out {shlex.quote(DHPARAM)} 2048 2>/dev/null"
+        )
     letsencrypt_ready = bool(host.config.domain) and host.fact(letsencrypt_fact(host.config.domain)).ok
     site_existed = bool(host.fact(facts.file_state(site)).text)
     previous = f"{site}.hubswarm-previous"

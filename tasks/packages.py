@@ -17,9 +17,7 @@ WORKER_PACKAGES = {
     DNF: ["ca-certificates", "rsync"],
 }
 
-APT_LISTS_FRESH = (
-    "find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 | head -n 1"
-)
+APT_LISTS_FRESH = "find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 | head -n 1"
 
 
 def parse_os_release(text):
@@ -89,9 +87,7 @@ def ensure_packages(host, names_by_family):
     answers = host.facts(installed_f, LISTS_FRESH)
     missing = set(wanted) - set(answers[installed_f.key].out.split())
     lists_fresh = bool(answers[LISTS_FRESH.key].text)
-    return host.ensure(
-        f"install {', '.join(sorted(missing))}", install_commands(family, missing, lists_fresh)
-    )
+    return host.ensure(f"install {', '.join(sorted(missing))}", install_commands(family, missing, lists_fresh))
 
 
 @step("install-packages", probes=package_probes(HUB_PACKAGES))

@@ -18,8 +18,8 @@ DNF_PYTHON_PACKAGES = [DNF_PYTHON, f"{DNF_PYTHON}-pip"]
 CANDIDATES = ("python3", "python3.13", "python3.12", "python3.11", "python3.10")
 PYTHONS = facts.command_output(
     "pythons",
-    f"for p in {' '.join(CANDIDATES)}; do if command -v \"$p\" >/dev/null; then "
-    "\"$p\" -c 'import sys; print(sys.argv[1], *sys.version_info[:2])' \"$p\"; fi; done",
+    f'for p in {" ".join(CANDIDATES)}; do if command -v "$p" >/dev/null; then '
+    '"$p" -c \'import sys; print(sys.argv[1], *sys.version_info[:2])\' "$p"; fi; done',
 )
 
 
@@ -61,6 +61,7 @@ def command_word(word):
 
 def host_python(host):
     return choose_python(host.fact(PYTHONS).out, family_of(host), host.name)
+
 
 # Prints {"name": "version"} of every pinned distribution found in the venv.
 INSTALLED_SCRIPT = (

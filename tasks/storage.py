@@ -29,7 +29,7 @@ def fstab_fact(path):
     # The path reaches awk through its environment: never inside the program text,
     # and (unlike awk -v) with no backslash escapes processed; compared as a string.
     return facts.command_output(
-        f"fstab:{path}", f"HUBSWARM_PATH={shlex.quote(path)} awk '$2 \"\" == ENVIRON[\"HUBSWARM_PATH\"]' /etc/fstab"
+        f"fstab:{path}", f'HUBSWARM_PATH={shlex.quote(path)} awk \'$2 "" == ENVIRON["HUBSWARM_PATH"]\' /etc/fstab'
     )
 
 

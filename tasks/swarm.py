@@ -73,7 +73,11 @@ def join_info(hub):
     if not (state == "active" and manager):
         raise HubswarmError(f"{hub.name} manages no swarm yet: run 'fab setup-hub' (swarm-init) first")
     # Check mode joins nobody: it needs no token (and runs nothing but probes).
-    token = "" if hub.check else secret(hub.sudo("docker swarm join-token -q worker", what="reading the join token").strip())
+    token = (
+        ""
+        if hub.check
+        else secret(hub.sudo("docker swarm join-token -q worker", what="reading the join token").strip())
+    )
     nodes = frozenset(line.split()[0] for line in hub.fact(NODE_LIST).out.splitlines() if line.strip())
     return JoinInfo(f"{hub.private_ip()}:2377", token, nodes)
 
@@ -110,9 +114,7 @@ def join_plan(state_text, info, rejoin, host_name):
         return f"join the swarm at {info.manager}", JOIN_SCRIPT
     if not rejoin:
         why = "in another swarm" if state == "active" else f"in swarm state {state!r}"
-        raise HubswarmError(
-            f"{host_name} is {why}: pass --rejoin to make it leave and join this cluster"
-        )
+        raise HubswarmError(f"{host_name} is {why}: pass --rejoin to make it leave and join this cluster")
     return f"leave its {state} swarm and join the one at {info.manager}", f"{LEAVE_SCRIPT}; {JOIN_SCRIPT}"
 
 
@@ -202,7 +204,8 @@ def swarm_nodes(host):
 def node_fact(name):
     """A swarm node's address and availability, from the hub; fails when there is no such node."""
     return facts.command_output(
-        f"node:{name}", f"docker node inspect --format '{{{{.Status.Addr}}}} {{{{.Spec.Availability}}}}' {shlex.quote(name)}"
+        f"node:{name}",
+        f"docker node inspect --format '{{{{.Status.Addr}}}} {{{{.Spec.Availability}}}}' {shlex.quote(name)}",
     )
 
 

@@ -7,10 +7,10 @@ user's name on the hub follows one rule, :mod:`tasks.hubswarm_hub.usernames`.
 from dataclasses import dataclass
 from pathlib import Path
 
-from .hubswarm_hub import usernames
 from .auth import OAUTH, hub_secrets
 from .certs import hub_name, is_address, public_name_probes
 from .core import HubswarmError, facts, step
+from .hubswarm_hub import usernames
 
 
 @dataclass(frozen=True)
@@ -42,15 +42,13 @@ def render_userlist(users):
 def read_userlist(config):
     path = Path(config.userlist)
     if not path.is_file():
-        raise HubswarmError(
-            f"{path} not found: create it with one 'email [admin]' per line "
-            "(see userlist.example)"
-        )
+        raise HubswarmError(f"{path} not found: create it with one 'email [admin]' per line (see userlist.example)")
     return parse_userlist(path.read_text(), source=str(path))
 
 
 def render_env(values):
     """systemd EnvironmentFile lines, values double-quoted."""
+
     def quoted(v):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -269,7 +269,9 @@ def remote_path_problem(value):
     bad = sorted({ch for ch in value if not (ch.isascii() and (ch.isalnum() or ch in "/._-+@,="))})
     if bad:
         shown = " ".join(repr(ch) for ch in bad)
-        return f"has {shown}: use only letters, digits and / . _ - + @ , = (no whitespace, quotes or control characters)"
+        return (
+            f"has {shown}: use only letters, digits and / . _ - + @ , = (no whitespace, quotes or control characters)"
+        )
     return ""
 
 
@@ -406,7 +408,9 @@ CHECKS = {
     "subnet": _aws_id("subnet", "a subnet", "subnet-0123456789abcdef0"),
     "ami": _aws_id("ami", "an AMI", "ami-0123456789abcdef0"),
     "instance_type": _simple(r"[a-z0-9]+(?:-[a-z0-9]+)*\.[a-z0-9]+", "is not an EC2 instance type (e.g. t3.medium)"),
-    "key_name": _simple(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?", "is not an EC2 key pair name (printable ASCII, up to 255)"),
+    "key_name": _simple(
+        r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?", "is not an EC2 key pair name (printable ASCII, up to 255)"
+    ),
     "seconds": seconds_problem,
 }
 
@@ -452,9 +456,7 @@ def problems(section):
 def _combinations(section):
     lines = []
     if _get(section, ("authenticator",)) == PASSWORD and as_flag(_get(section, ("lab",))) is False:
-        lines.append(
-            "HUBSWARM_AUTHENTICATOR: password is for the lab only: use google or github on a real cluster"
-        )
+        lines.append("HUBSWARM_AUTHENTICATOR: password is for the lab only: use google or github on a real cluster")
     cluster_key, role_key = _get(section, ("tags", "cluster_key")), _get(section, ("tags", "role_key"))
     if cluster_key is not _MISSING and cluster_key and cluster_key == role_key:
         lines.append(f"HUBSWARM_TAG_ROLE: {role_key!r} is HUBSWARM_TAG_CLUSTER's key too: use two different keys")

@@ -36,8 +36,9 @@ def run_on(host, one_step):
     """Run ``one_step`` on ``host`` as a task does (preflight, recap, one line on
     failure, the run stopped when it fails) and return what the step returned."""
     returned = []
-    wrapped = Step(one_step.name, lambda h: returned.append(one_step(h)),
-                   probes=one_step.probes, preflight=one_step.preflight)
+    wrapped = Step(
+        one_step.name, lambda h: returned.append(one_step(h)), probes=one_step.probes, preflight=one_step.preflight
+    )
     stop_if_failed(run_steps([host], [wrapped], {}))
     return returned[0]
 
@@ -61,10 +62,12 @@ def image_step(c, source=None):
     return images.push_image_step(config.image, image_id)
 
 
-@task(help={
-    "rejoin": "make a worker that is in another swarm (or in an error state) leave it and join this one",
-    "hub": "the hub's address, when workers are named with -H (else found by tags)",
-})
+@task(
+    help={
+        "rejoin": "make a worker that is in another swarm (or in an error state) leave it and join this one",
+        "hub": "the hub's address, when workers are named with -H (else found by tags)",
+    }
+)
 def join_workers(c, rejoin=False, hub=None):
     """Bring every worker into the hub's swarm, in parallel: packages, Docker, join, notebook image.
 
@@ -118,10 +121,12 @@ def hosts(c):
                 fail(str(exc))
             print(f"note: {exc}")
             found = []
-        rows += [(i.role, i.instance_id, i.name, i.private_ip, i.public_ip or i.public_dns or "-", i.state) for i in found]
+        rows += [
+            (i.role, i.instance_id, i.name, i.private_ip, i.public_ip or i.public_dns or "-", i.state) for i in found
+        ]
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 @task

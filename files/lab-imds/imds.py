@@ -64,15 +64,22 @@ def listing(items, prefix):
     entries = set()
     for key in items:
         if key.startswith(prefix) and key != prefix:
-            head, slash, _ = key[len(prefix):].partition("/")
+            head, slash, _ = key[len(prefix) :].partition("/")
             entries.add(head + slash)
     return "\n".join(sorted(entries))
 
 
 def identity_document(items):
-    keys = {"accountId": "account-id", "architecture": "architecture", "availabilityZone": "placement/availability-zone",
-            "imageId": "ami-id", "instanceId": "instance-id", "instanceType": "instance-type",
-            "privateIp": "local-ipv4", "region": "placement/region"}
+    keys = {
+        "accountId": "account-id",
+        "architecture": "architecture",
+        "availabilityZone": "placement/availability-zone",
+        "imageId": "ami-id",
+        "instanceId": "instance-id",
+        "instanceType": "instance-type",
+        "privateIp": "local-ipv4",
+        "region": "placement/region",
+    }
     return json.dumps({name: items[key] for name, key in keys.items() if key in items}, indent=2)
 
 
@@ -113,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == IDENTITY_DOCUMENT and items:
             return self.reply(200, identity_document(items))
         if path == META_DATA or path.startswith(META_DATA + "/"):
-            item = path[len(META_DATA) + 1:]
+            item = path[len(META_DATA) + 1 :]
             if item in items:
                 return self.reply(200, str(items[item]))
             if item == "" or item.endswith("/"):

@@ -41,8 +41,7 @@ def batch_script(facts):
     parts = []
     for fact in facts:
         parts.append(
-            f"{{ {fact.command}\n}} 2>/dev/null </dev/null; "
-            f"printf '\\n{MARKER} %s %d\\n' {shlex.quote(fact.key)} $?"
+            f"{{ {fact.command}\n}} 2>/dev/null </dev/null; printf '\\n{MARKER} %s %d\\n' {shlex.quote(fact.key)} $?"
         )
     return "\n".join(parts)
 
@@ -74,8 +73,7 @@ def file_state(path):
     q = shlex.quote(path)
     return Fact(
         f"file:{path}",
-        f"test -f {q} && printf '%s %s\\n' \"$(sha256sum < {q} | cut -d' ' -f1)\" "
-        f"\"$(stat -c '%a %U %G' {q})\"",
+        f"test -f {q} && printf '%s %s\\n' \"$(sha256sum < {q} | cut -d' ' -f1)\" \"$(stat -c '%a %U %G' {q})\"",
     )
 
 
@@ -113,7 +111,6 @@ def systemd_unit(unit):
 def addresses():
     """The host's IPv4/IPv6 addresses, space separated."""
     return Fact("addresses", "hostname -I")
-
 
 
 def instance_metadata(item):

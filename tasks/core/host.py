@@ -24,7 +24,6 @@ from paramiko.ssh_exception import BadHostKeyException, NoValidConnectionsError,
 from . import facts as F
 from .secrets import MASK, mask
 
-
 # Every change holds this lock: what a killed run left running on the host (apt,
 # pip, npm go on without their SSH session) finishes before the next run changes
 # anything. The facts the next run probed may then be stale, but every change
@@ -249,10 +248,10 @@ class Host:
             p = shlex.quote(previous)
             keep = f"rm -f {p}; if [ -e {q} ]; then cp -p {q} {p}; fi; "
         script = (
-            f"set -e; d=$(dirname {q}); t=$(mktemp \"$d/.hubswarm.XXXXXX\"); "
-            f"trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; "
-            f"chown {shlex.quote(owner + ':' + group)} \"$t\"; chmod {shlex.quote(mode)} \"$t\"; "
-            f"{keep}mv -f \"$t\" {q}; trap - EXIT"
+            f'set -e; d=$(dirname {q}); t=$(mktemp "$d/.hubswarm.XXXXXX"); '
+            f'trap \'rm -f "$t"\' EXIT; cat > "$t"; '
+            f'chown {shlex.quote(owner + ":" + group)} "$t"; chmod {shlex.quote(mode)} "$t"; '
+            f'{keep}mv -f "$t" {q}; trap - EXIT'
         )
         self.written.add(path)
         return self.ensure(f"write {path} ({mode} {owner}:{group})", script, stdin=content)
@@ -262,9 +261,7 @@ def file_diff(path, old, new, secret=False):
     """A unified diff of a file's change; values hidden when ``secret``."""
     if secret:
         old, new = _hide_values(old), _hide_values(new, changed_from=old)
-    lines = difflib.unified_diff(
-        old.splitlines(), new.splitlines(), f"{path} (now)", f"{path} (wanted)", lineterm=""
-    )
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), f"{path} (now)", f"{path} (wanted)", lineterm="")
     return mask("\n".join(lines) or "(mode or owner only)")
 
 
@@ -298,5 +295,3 @@ def get_host(connection, settings):
             name = connection.host if connection.port == 22 else f"{connection.host}:{connection.port}"
             _pool[key] = Host(connection, name, settings)
         return _pool[key]
-
-

@@ -75,12 +75,9 @@ class Recap:
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = ["", "RECAP" + (" (check mode: nothing was changed)" if check else "")]
         for row in rows:
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         totals = {s: sum(r.status == s for r in self.records) for s in (OK, CHANGED, FAILED)}
-        lines.append(
-            f"ok={totals[OK]} {changed_word.replace(' ', '_')}={totals[CHANGED]} "
-            f"failed={totals[FAILED]}"
-        )
+        lines.append(f"ok={totals[OK]} {changed_word.replace(' ', '_')}={totals[CHANGED]} failed={totals[FAILED]}")
         for r in self.failed():
             lines.append(f"failed: {r.host} {r.task}: {r.error}")
         lines.append(f"ssh: {self.connections} connection(s), {self.commands} remote command(s)")

@@ -8,9 +8,9 @@ line and no host half-changed.
 """
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from fabric import Connection, Task
 from invoke.exceptions import Exit
@@ -25,7 +25,7 @@ class Settings:
     """What every host of the run shares: check mode, host keys, the recap."""
 
     check: bool = False
-    known_hosts: Optional[str] = None
+    known_hosts: str | None = None
     accept_new_host_keys: bool = False
     recap: object = RECAP
     config: object = None  # the run's ``hubswarm`` config section
@@ -60,14 +60,14 @@ class Step:
 
     name: str
     apply: Callable
-    needs: Optional[Callable] = None
+    needs: Callable | None = None
     #: ``probes(host) -> [Fact]``: the facts ``apply`` reads, fetched for all
     #: steps of a run in one batch before the first step.
-    probes: Optional[Callable] = None
+    probes: Callable | None = None
     #: ``preflight(host[, needed])``: raises :class:`HubswarmError` when the
     #: probes already show the step cannot succeed. Every step's preflight runs
     #: on every host before the first change on any host.
-    preflight: Optional[Callable] = None
+    preflight: Callable | None = None
 
     def __call__(self, host, needed=None):
         return self.apply(host, needed) if self.needs else self.apply(host)
@@ -155,8 +155,8 @@ def preflight(hosts, steps, needed):
         return None
 
     problems = on_every_host(hosts, check)
-    stop_if_failed([h for h, exc in zip(hosts, problems) if exc and not isinstance(exc, Unreachable)])
-    return [h for h, exc in zip(hosts, problems) if not exc]
+    stop_if_failed([h for h, exc in zip(hosts, problems, strict=True) if exc and not isinstance(exc, Unreachable)])
+    return [h for h, exc in zip(hosts, problems, strict=True) if not exc]
 
 
 def run_steps(hosts, steps, needed):
@@ -189,7 +189,7 @@ def run_steps(hosts, steps, needed):
 
     answering = preflight(hosts, steps, needed)
     failed = on_every_host(answering, on_host)
-    return [h for h in hosts if h not in answering] + [h for h, ok in zip(answering, failed) if not ok]
+    return [h for h in hosts if h not in answering] + [h for h, ok in zip(answering, failed, strict=True) if not ok]
 
 
 def connections(c, role):

@@ -40,9 +40,7 @@ class UserlistError(ValueError):
 
 def service_name(name):
     """The swarm service DockerSpawner makes for ``name`` (its escaping: ``-`` + hex)."""
-    return SERVICE_PREFIX + "".join(
-        c if c in _SERVICE_SAFE else "".join(f"-{b:02x}" for b in c.encode()) for c in name
-    )
+    return SERVICE_PREFIX + "".join(c if c in _SERVICE_SAFE else "".join(f"-{b:02x}" for b in c.encode()) for c in name)
 
 
 def check_email(email):
@@ -106,11 +104,13 @@ def parse_userlist(text):
         email, name, admin = parsed
         if name in seen:
             first, first_email = seen[name]
-            problems.append((
-                number,
-                f"{email!r} and {first_email!r} on line {first} both become user {name!r}: "
-                "keep one line per person, or use another address for one of them",
-            ))
+            problems.append(
+                (
+                    number,
+                    f"{email!r} and {first_email!r} on line {first} both become user {name!r}: "
+                    "keep one line per person, or use another address for one of them",
+                )
+            )
             continue
         seen[name] = (number, email)
         users.append((number, email, name, admin))

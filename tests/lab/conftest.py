@@ -13,8 +13,8 @@ from pathlib import Path
 import paramiko
 import pytest
 from fabric import Connection
-from fabrun import fab
 
+from fabrun import fab
 from tasks import lab as lab_module
 
 
@@ -50,7 +50,9 @@ def lab():
 def lab_connection(lab, ip):
     """Fabric Connection to lab host IP as admin, with the lab key and strict host key checking."""
     connection = Connection(
-        ip, user="admin", connect_timeout=10,
+        ip,
+        user="admin",
+        connect_timeout=10,
         connect_kwargs={"key_filename": str(lab.key_path), "look_for_keys": False, "allow_agent": False},
     )
     connection.config.run.in_stream = False
@@ -92,7 +94,9 @@ class LabUsers:
 @pytest.fixture(scope="session")
 def lab_users(lab):
     path = Path(lab.env["HUBSWARM_USERLIST"])
-    names = [(line.split()[0].split("@")[0], line.split()[1:]) for line in path.read_text().splitlines() if line.strip()]
+    names = [
+        (line.split()[0].split("@")[0], line.split()[1:]) for line in path.read_text().splitlines() if line.strip()
+    ]
     return LabUsers(
         path=path,
         admin=next(name for name, roles in names if roles == ["admin"]),

@@ -9,14 +9,20 @@ import time
 from pathlib import Path
 
 import pytest
-from fabrun import PROJECT
 from playwright.sync_api import expect, sync_playwright
+
+from fabrun import PROJECT
 
 ARTIFACTS = PROJECT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SPAWN_SECONDS = 180
 KERNEL_SECONDS = 120

@@ -7,7 +7,6 @@ import subprocess
 import time
 
 from fabrun import PROJECT, fab
-
 from tasks import lab_imds, pins
 
 PUBLIC = "ec2-198-51-100-7.us-west-2.compute.amazonaws.com"
@@ -43,8 +42,12 @@ def test_a_killed_install_does_not_break_the_next_run(fresh_host, connect):
     """Kill `fab install-node` while apt runs on the host, then run it again: the rerun
     waits for what was left running and finishes (it used to fail: npm not found)."""
     first = subprocess.Popen(
-        ["fab", "-H", fresh_host, "install-node"], cwd=PROJECT, stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        ["fab", "-H", fresh_host, "install-node"],
+        cwd=PROJECT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     host = connect(fresh_host)
     deadline = time.monotonic() + 300

@@ -5,6 +5,7 @@ import time
 
 import requests
 import urllib3
+
 from fabrun import PROJECT, fab
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -19,7 +20,8 @@ def spawn(hub_ip, name, password, login=None):
     session.post(
         f"https://{hub_ip}/hub/login",
         data={"username": login or name, "password": password, "_xsrf": session.cookies.get("_xsrf", "")},
-        verify=False, timeout=60,
+        verify=False,
+        timeout=60,
     )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -33,15 +35,19 @@ def spawn(hub_ip, name, password, login=None):
 def stop(session, hub_ip, name):
     session.delete(
         f"https://{hub_ip}/hub/api/users/{name}/server",
-        headers={"X-XSRFToken": session.cookies.get("_xsrf", path="/hub/")}, verify=False, timeout=60,
+        headers={"X-XSRFToken": session.cookies.get("_xsrf", path="/hub/")},
+        verify=False,
+        timeout=60,
     )
 
 
 def node_of(connect, hub_ip, name):
     """The hostname of the node that runs the user's notebook."""
-    out = connect(hub_ip).run(
-        f"docker service ps --filter desired-state=running --format '{{{{.Node}}}}' jupyter-{name}", hide=True
-    ).stdout
+    out = (
+        connect(hub_ip)
+        .run(f"docker service ps --filter desired-state=running --format '{{{{.Node}}}}' jupyter-{name}", hide=True)
+        .stdout
+    )
     return out.split()[0]
 
 
@@ -59,16 +65,20 @@ def test_home_made_on_first_spawn_owned_by_the_user_everywhere(lab, deploy_run, 
     try:
         worker_ip = lab.hosts[node_of(connect, lab.hub_ip, name)]
         assert worker_ip in lab.worker_ips
-        uid = connect(lab.hub_ip).sudo(
-            f"awk '$1 == \"{name}\" {{print $2}}' {HOMES}/.hubswarm-uids", hide=True
-        ).stdout.strip()
+        uid = (
+            connect(lab.hub_ip)
+            .sudo(f"awk '$1 == \"{name}\" {{print $2}}' {HOMES}/.hubswarm-uids", hide=True)
+            .stdout.strip()
+        )
         assert int(uid) >= 10001
         for ip in (worker_ip, lab.hub_ip):
             owner = connect(ip).sudo(f"stat -c '%u:%g %a' {HOMES}/{name}", hide=True).stdout.split()
             assert owner == [f"{uid}:{uid}", "750"]
-            starter = connect(ip).sudo(
-                f"sh -c 'stat -c \"%u %a %n\" {HOMES}/{name}/example_notebooks/*.ipynb'", hide=True
-            ).stdout.splitlines()
+            starter = (
+                connect(ip)
+                .sudo(f"sh -c 'stat -c \"%u %a %n\" {HOMES}/{name}/example_notebooks/*.ipynb'", hide=True)
+                .stdout.splitlines()
+            )
             assert starter and all(line.split()[:2] == [uid, "444"] for line in starter)
         # the notebook itself runs as that user, with the home mounted
         container = connect(worker_ip).run(f"docker ps -q --filter name=jupyter-{name}", hide=True).stdout.strip()
@@ -84,7 +94,9 @@ def test_sync_notebooks_adds_new_ones_without_touching_user_files(lab, deploy_ru
     hub = connect(lab.hub_ip)
     if not hub.sudo(f"test -d {home}/example_notebooks", warn=True, hide=True).ok:
         stop(spawn(lab.hub_ip, name, lab_users.password), lab.hub_ip, name)
-    hub.sudo(f"sh -c 'echo mine > {home}/example_notebooks/mine.txt; chown --reference={home} {home}/example_notebooks/mine.txt'")
+    hub.sudo(
+        f"sh -c 'echo mine > {home}/example_notebooks/mine.txt; chown --reference={home} {home}/example_notebooks/mine.txt'"
+    )
     before = hub.sudo(f"stat -c '%Y %s' {home}/example_notebooks/mine.txt", hide=True).stdout
 
     notebooks = tmp_path / "notebooks"

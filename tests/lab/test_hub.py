@@ -5,6 +5,7 @@ import urllib.request
 
 import requests
 import urllib3
+
 from fabrun import fab
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -41,8 +42,7 @@ def test_hub_answers_through_nginx_and_runs_under_systemd(lab, hub_run, connect)
     assert hub.run("systemctl is-active jupyterhub", hide=True).stdout.strip() == "active"
     assert hub.run("systemctl is-enabled jupyterhub", hide=True).stdout.strip() == "enabled"
     modes = hub.sudo(
-        "stat -c '%a %U %n' /srv/jupyterhub /srv/jupyterhub/env /srv/jupyterhub/userlist "
-        "/srv/jupyterhub/ssl/hub.key",
+        "stat -c '%a %U %n' /srv/jupyterhub /srv/jupyterhub/env /srv/jupyterhub/userlist /srv/jupyterhub/ssl/hub.key",
         hide=True,
     ).stdout.split("\n")
     assert [m.split()[0] for m in modes if m] == ["700", "600", "600", "600"]
@@ -103,8 +103,10 @@ def test_check_mode_on_a_fresh_host_changes_nothing(lab, fresh_host, connect):
 def test_oauth_secret_reaches_the_hub_file_but_no_output(lab, fresh_host, connect):
     secret = "oauth-secret-4f1b9c2e7d"
     env = {
-        "HUBSWARM_AUTHENTICATOR": "google", "HUBSWARM_DOMAIN": "hub.lab.example",
-        "OAUTH_CLIENT_ID": "client-id-123", "OAUTH_CLIENT_SECRET": secret,
+        "HUBSWARM_AUTHENTICATOR": "google",
+        "HUBSWARM_DOMAIN": "hub.lab.example",
+        "OAUTH_CLIENT_ID": "client-id-123",
+        "OAUTH_CLIENT_SECRET": secret,
     }
     checked = fab("-H", fresh_host, "check", "write-env", env=env)
     written = fab("-H", fresh_host, "write-env", env=env)
@@ -113,7 +115,10 @@ def test_oauth_secret_reaches_the_hub_file_but_no_output(lab, fresh_host, connec
         assert secret not in run.output
     host = connect(fresh_host)
     assert host.sudo("stat -c '%a %U' /srv/jupyterhub /srv/jupyterhub/env", hide=True).stdout.split() == [
-        "700", "root", "600", "root"
+        "700",
+        "root",
+        "600",
+        "root",
     ]
     content = host.sudo("cat /srv/jupyterhub/env", hide=True).stdout
     assert f'OAUTH_CLIENT_SECRET="{secret}"' in content

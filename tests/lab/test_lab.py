@@ -40,7 +40,10 @@ def spare_ip(lab):
 def test_fresh_host_has_nothing_of_the_deployment(connect, spare_ip):
     """Checked on a spare: fleet hosts may already hold a deployment from earlier tests."""
     with connect(spare_ip) as connection:
-        assert connection.run("timeout 30 systemctl is-system-running --wait", hide=True, warn=True).stdout.strip() == "running"
+        assert (
+            connection.run("timeout 30 systemctl is-system-running --wait", hide=True, warn=True).stdout.strip()
+            == "running"
+        )
         for program in ("docker", "nginx", "node", "jupyterhub"):
             assert connection.run(f"command -v {program}", hide=True, warn=True).failed, program
         assert connection.run("hostname", hide=True).stdout.strip() == "spare1"
@@ -66,8 +69,11 @@ def test_hosts_share_the_home_volume(lab, connect):
 def test_ec2_api_lists_exactly_the_running_lab_hosts(lab):
     env = lab.env
     ec2 = boto3.client(
-        "ec2", endpoint_url=env["AWS_ENDPOINT_URL_EC2"], region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        "ec2",
+        endpoint_url=env["AWS_ENDPOINT_URL_EC2"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
 
     def private_ips(role):
@@ -189,7 +195,9 @@ def _passwords_in_repr(obj, lab):
 
 def test_lab_info_repr_hides_the_hub_passwords():
     env = {"HUBSWARM_HUB_PASSWORD": "pw-sentinel-1", "HUBSWARM_HUB_ADMIN_PASSWORD": "pw-sentinel-2"}
-    info = lab_module.LabInfo(hub_ip="10.213.0.10", worker_ips=[], env=env, key_path=Path("k"), known_hosts_path=Path("h"))
+    info = lab_module.LabInfo(
+        hub_ip="10.213.0.10", worker_ips=[], env=env, key_path=Path("k"), known_hosts_path=Path("h")
+    )
     assert _passwords_in_repr(info, info) == 0
     assert "10.213.0.10" in repr(info)
 

@@ -2,9 +2,9 @@
 spawns; what it refuses stops before any host is touched."""
 
 import pytest
-from fabrun import fab
 from test_homes import HOMES, spawn, stop
 
+from fabrun import fab
 from tasks.hubswarm_hub import usernames
 
 ROSTER = ["first.last+cs101@lab.example", "o'brien@lab.example", "rené@lab.example"]

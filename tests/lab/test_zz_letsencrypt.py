@@ -6,14 +6,15 @@ mock DNS answers every name with the hub's address, and its own TLS listener
 uses a throwaway CA that only this test (and the hub, via a setting) trusts.
 """
 
+import json
 import socket
 import ssl
 import subprocess
 import time
 
 import pytest
-from fabrun import fab
 
+from fabrun import fab
 from tasks.lab import LAB_DOMAIN
 
 GATEWAY = "10.213.0.1"  # this machine, on the lab network
@@ -26,13 +27,54 @@ def openssl(*args, cwd):
 
 def make_listener_ca(folder):
     """A CA and a certificate for pebble's own HTTPS listener on the gateway address."""
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=lab ACME listener CA",
-            "-keyout", "ca.key", "-out", "ca.pem", cwd=folder)
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={GATEWAY}",
-            "-keyout", "listener.key", "-out", "listener.csr", cwd=folder)
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=lab ACME listener CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        cwd=folder,
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        f"/CN={GATEWAY}",
+        "-keyout",
+        "listener.key",
+        "-out",
+        "listener.csr",
+        cwd=folder,
+    )
     (folder / "san.ext").write_text(f"subjectAltName=IP:{GATEWAY}\n")
-    openssl("x509", "-req", "-in", "listener.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-extfile", "san.ext", "-out", "listener.pem", cwd=folder)
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "listener.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "listener.pem",
+        cwd=folder,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,20 +84,45 @@ def pebble(lab, hub_run, tmp_path_factory):
     # pebble forgets accounts and certificates when it stops: so must the hub.
     subprocess.run(["docker", "exec", "hubswarm-lab-hub", "rm", "-rf", "/etc/letsencrypt"], check=True)
     make_listener_ca(folder)
-    (folder / "pebble.json").write_text(
-        '{"pebble": {"listenAddress": "%s:14000", "managementListenAddress": "%s:15000", '
-        '"certificate": "listener.pem", "privateKey": "listener.key", "httpPort": 80, "tlsPort": 443, '
-        '"ocspResponderURL": "", "externalAccountBindingRequired": false}}' % (GATEWAY, GATEWAY)
-    )
+    pebble = {
+        "listenAddress": f"{GATEWAY}:14000",
+        "managementListenAddress": f"{GATEWAY}:15000",
+        "certificate": "listener.pem",
+        "privateKey": "listener.key",
+        "httpPort": 80,
+        "tlsPort": 443,
+        "ocspResponderURL": "",
+        "externalAccountBindingRequired": False,
+    }
+    (folder / "pebble.json").write_text(json.dumps({"pebble": pebble}))
     dns = subprocess.Popen(
-        ["pebble-challtestsrv", "-defaultIPv4", lab.hub_ip, "-defaultIPv6", "", "-dns01", "127.0.0.1:8053",
-         "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", "127.0.0.1:8055"],
-        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "pebble-challtestsrv",
+            "-defaultIPv4",
+            lab.hub_ip,
+            "-defaultIPv6",
+            "",
+            "-dns01",
+            "127.0.0.1:8053",
+            "-http01",
+            "",
+            "-https01",
+            "",
+            "-tlsalpn01",
+            "",
+            "-management",
+            "127.0.0.1:8055",
+        ],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     server = subprocess.Popen(
         ["pebble", "-config", "pebble.json", "-dnsserver", "127.0.0.1:8053"],
-        cwd=folder, env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PATH": "/usr/bin:/bin"},
-        stdout=open(folder / "pebble.log", "w"), stderr=subprocess.STDOUT,
+        cwd=folder,
+        env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PATH": "/usr/bin:/bin"},
+        stdout=open(folder / "pebble.log", "w"),
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 20
     while True:
@@ -84,8 +151,9 @@ def served_issuer(ip, name):
     with socket.create_connection((ip, 443), timeout=10) as raw:
         with context.wrap_socket(raw, server_hostname=name) as tls:
             der = tls.getpeercert(binary_form=True)
-    text = subprocess.run(["openssl", "x509", "-inform", "der", "-noout", "-issuer"], input=der,
-                          capture_output=True, check=True).stdout.decode()
+    text = subprocess.run(
+        ["openssl", "x509", "-inform", "der", "-noout", "-issuer"], input=der, capture_output=True, check=True
+    ).stdout.decode()
     return text.strip()
 
 

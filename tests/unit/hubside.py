@@ -14,11 +14,19 @@ def load_hub_config(tmp_path, monkeypatch, userlist="teacher@x.io admin\n", **co
 
     site, srv = tmp_path / "site-packages", tmp_path / "srv"
     srv.mkdir(exist_ok=True)
-    shutil.copytree(python_env.HUB_PACKAGE, site / python_env.PACKAGE_NAME, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        python_env.HUB_PACKAGE, site / python_env.PACKAGE_NAME, ignore=shutil.ignore_patterns("__pycache__")
+    )
     monkeypatch.setattr(sys, "path", [str(site), *sys.path])
     for name in [m for m in sys.modules if m == python_env.PACKAGE_NAME or m.startswith(python_env.PACKAGE_NAME + ".")]:
         monkeypatch.delitem(sys.modules, name)
-    for name in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL", "HUB_USER_PASSWORD", "HUB_ADMIN_PASSWORD"):
+    for name in (
+        "OAUTH_CLIENT_ID",
+        "OAUTH_CLIENT_SECRET",
+        "OAUTH_CALLBACK_URL",
+        "HUB_USER_PASSWORD",
+        "HUB_ADMIN_PASSWORD",
+    ):
         monkeypatch.setenv(name, "x" * 32)
     (srv / "userlist").write_text(userlist)
     path = srv / "jupyterhub_config.py"

@@ -18,8 +18,11 @@ AMI = "ami-12c6146b"
 
 def perm(protocol, low, high, *sources):
     """A boto3 IpPermissions entry, as describe_security_groups returns it."""
-    entry = {"IpProtocol": protocol, "IpRanges": [{"CidrIp": s} for s in sources if ":" not in s],
-             "Ipv6Ranges": [{"CidrIpv6": s} for s in sources if ":" in s]}
+    entry = {
+        "IpProtocol": protocol,
+        "IpRanges": [{"CidrIp": s} for s in sources if ":" not in s],
+        "Ipv6Ranges": [{"CidrIpv6": s} for s in sources if ":" in s],
+    }
     if protocol != "-1":
         entry.update(FromPort=low, ToPort=high)
     return entry
@@ -32,18 +35,21 @@ NOTEBOOKS = Rule("tcp", 32768, 60999, VPC_CIDR)
 VXLAN = Rule("udp", 4789, 4789, VPC_CIDR)
 
 
-@pytest.mark.parametrize("existing, missing", [
-    ([], [HTTPS, NOTEBOOKS, VXLAN]),
-    ([perm("tcp", 443, 443, "0.0.0.0/0")], [NOTEBOOKS, VXLAN]),
-    ([perm("tcp", 443, 443, "::/0")], [HTTPS, NOTEBOOKS, VXLAN]),  # IPv6 is not IPv4
-    ([perm("6", 443, 443, "0.0.0.0/0")], [NOTEBOOKS, VXLAN]),  # protocol by number
-    ([perm("tcp", 32000, 33000, VPC_CIDR)], [HTTPS, NOTEBOOKS, VXLAN]),  # the original's range
-    ([perm("tcp", 0, 65535, VPC_CIDR)], [HTTPS, VXLAN]),  # a wider range covers
-    ([perm("tcp", 4789, 4789, VPC_CIDR)], [HTTPS, NOTEBOOKS, VXLAN]),  # tcp is not udp
-    ([perm("-1", 0, 0, VPC_CIDR)], [HTTPS]),  # "all traffic from the VPC"
-    ([perm("udp", 4789, 4789, "10.0.0.0/8")], [HTTPS, NOTEBOOKS, VXLAN]),  # another source
-    ([perm("tcp", 443, 443, "0.0.0.0/0"), perm("-1", 0, 0, VPC_CIDR)], []),
-])
+@pytest.mark.parametrize(
+    "existing, missing",
+    [
+        ([], [HTTPS, NOTEBOOKS, VXLAN]),
+        ([perm("tcp", 443, 443, "0.0.0.0/0")], [NOTEBOOKS, VXLAN]),
+        ([perm("tcp", 443, 443, "::/0")], [HTTPS, NOTEBOOKS, VXLAN]),  # IPv6 is not IPv4
+        ([perm("6", 443, 443, "0.0.0.0/0")], [NOTEBOOKS, VXLAN]),  # protocol by number
+        ([perm("tcp", 32000, 33000, VPC_CIDR)], [HTTPS, NOTEBOOKS, VXLAN]),  # the original's range
+        ([perm("tcp", 0, 65535, VPC_CIDR)], [HTTPS, VXLAN]),  # a wider range covers
+        ([perm("tcp", 4789, 4789, VPC_CIDR)], [HTTPS, NOTEBOOKS, VXLAN]),  # tcp is not udp
+        ([perm("-1", 0, 0, VPC_CIDR)], [HTTPS]),  # "all traffic from the VPC"
+        ([perm("udp", 4789, 4789, "10.0.0.0/8")], [HTTPS, NOTEBOOKS, VXLAN]),  # another source
+        ([perm("tcp", 443, 443, "0.0.0.0/0"), perm("-1", 0, 0, VPC_CIDR)], []),
+    ],
+)
 def test_missing_rules(existing, missing):
     assert missing_rules([HTTPS, NOTEBOOKS, VXLAN], existing) == missing
 
@@ -54,9 +60,14 @@ def test_wanted_rules():
         f"tcp {port} from {source}" for port in (22, 80, 443) for source in ("0.0.0.0/0", "::/0")
     )
     assert [str(r) for r in groups["internal"]] == [
-        "tcp 22 from 10.1.0.0/16", "tcp 8081 from 10.1.0.0/16", "tcp 32768-60999 from 10.1.0.0/16",
-        "tcp 2377 from 10.1.0.0/16", "tcp 7946 from 10.1.0.0/16", "udp 7946 from 10.1.0.0/16",
-        "udp 4789 from 10.1.0.0/16", "tcp 2049 from 10.1.0.0/16",
+        "tcp 22 from 10.1.0.0/16",
+        "tcp 8081 from 10.1.0.0/16",
+        "tcp 32768-60999 from 10.1.0.0/16",
+        "tcp 2377 from 10.1.0.0/16",
+        "tcp 7946 from 10.1.0.0/16",
+        "udp 7946 from 10.1.0.0/16",
+        "udp 4789 from 10.1.0.0/16",
+        "tcp 2049 from 10.1.0.0/16",
     ]
 
 
@@ -67,13 +78,14 @@ def test_never_the_docker_api():
 
 def test_permission_picks_the_address_family():
     assert Rule("tcp", 22, 22, "::/0", "SSH").permission() == {
-        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+        "IpProtocol": "tcp",
+        "FromPort": 22,
+        "ToPort": 22,
         "Ipv6Ranges": [{"CidrIpv6": "::/0", "Description": "hubswarm: SSH"}],
     }
 
 
 # --- against moto ------------------------------------------------------------
-
 
 
 @pytest.fixture
@@ -86,16 +98,24 @@ def recap(monkeypatch):
 
 
 def config(**overrides):
-    values = dict(cluster="c1", vpc_id="", subnet_id="", ami=AMI, instance_type="t3.medium",
-                  key_name="hubswarm-key", launch_timeout="30")
+    values = dict(
+        cluster="c1",
+        vpc_id="",
+        subnet_id="",
+        ami=AMI,
+        instance_type="t3.medium",
+        key_name="hubswarm-key",
+        launch_timeout="30",
+    )
     return hub_config(**{**values, **overrides})
 
 
 def groups(ec2):
     """{name: set of rules} of the cluster's groups."""
     found = ec2.describe_security_groups(Filters=[{"Name": "tag:hubswarm:cluster", "Values": ["c1"]}])
-    return {g["GroupName"]: {str(Rule(*r)) for r in aws.existing_rules(g["IpPermissions"])}
-            for g in found["SecurityGroups"]}
+    return {
+        g["GroupName"]: {str(Rule(*r)) for r in aws.existing_rules(g["IpPermissions"])} for g in found["SecurityGroups"]
+    }
 
 
 def changes(recap):
@@ -183,14 +203,20 @@ def test_launch_then_nothing_to_launch(ec2, recap, monkeypatch):
     monkeypatch.setattr(SETTINGS, "recap", second := Recap(stream=io.StringIO()))
     assert aws.launch_cluster(config(), ec2, workers=2, wait_ssh=False) == []
     assert [(r.host, r.status) for r in second.records] == [
-        ("c1-hub", "ok"), ("c1-worker1", "ok"), ("c1-worker2", "ok"),
+        ("c1-hub", "ok"),
+        ("c1-worker1", "ok"),
+        ("c1-worker2", "ok"),
     ]
 
 
 def test_launch_replaces_a_terminated_worker(ec2, recap, monkeypatch):
     aws.launch_cluster(config(), ec2, workers=3, wait_ssh=False)
-    [gone] = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
-              if {"Key": "Name", "Value": "c1-worker2"} in i["Tags"]]
+    [gone] = [
+        i["InstanceId"]
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if {"Key": "Name", "Value": "c1-worker2"} in i["Tags"]
+    ]
     ec2.terminate_instances(InstanceIds=[gone])
 
     monkeypatch.setattr(SETTINGS, "recap", second := Recap(stream=io.StringIO()))
@@ -205,7 +231,10 @@ def test_launch_check_mode_changes_nothing(ec2, recap, monkeypatch):
     assert instances(ec2) == {} and groups(ec2) == {}
     assert "[c1-worker1] launch: would launch t3.medium" in recap.stream.getvalue()
     assert {r.host for r in recap.records if r.changes} == {
-        "c1-hub", "c1-worker1", "hubswarm-c1-hub", "hubswarm-c1-internal",
+        "c1-hub",
+        "c1-worker1",
+        "hubswarm-c1-hub",
+        "hubswarm-c1-internal",
     }
 
 
@@ -254,6 +283,7 @@ def test_instance_not_running_is_one_line():
             class Waiter:
                 def wait(self, **kwargs):
                     raise WaiterError(name="InstanceRunning", reason="Max attempts exceeded", last_response={})
+
             return Waiter()
 
     with pytest.raises(HubswarmError) as err:

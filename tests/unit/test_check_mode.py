@@ -14,8 +14,8 @@ would make.
 import shlex
 
 import pytest
-from fakehost import DEBIAN_12, hub_config
 
+from fakehost import DEBIAN_12, hub_config
 from tasks import (
     docker,
     hub,
@@ -221,8 +221,20 @@ def test_check_mode_runs_only_probes(check_run, scenario):
     changes = changes_by_task(records)
     would = {change for task_changes in changes.values() for change in task_changes}
     expected = {
-        "install-docker", "install-node", "pip-install", "make-cert", "write-env", "userlist", "homes",
-        "sync-notebooks", "hub-config", "nginx", "start-hub", "swarm-join", "push-image", "letsencrypt",
+        "install-docker",
+        "install-node",
+        "pip-install",
+        "make-cert",
+        "write-env",
+        "userlist",
+        "homes",
+        "sync-notebooks",
+        "hub-config",
+        "nginx",
+        "start-hub",
+        "swarm-join",
+        "push-image",
+        "letsencrypt",
     }
     if scenario == "pristine":
         expected |= {"install-packages", "swarm-init", "mount-efs"}

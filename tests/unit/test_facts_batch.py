@@ -5,9 +5,8 @@ import subprocess
 
 import pytest
 
-from tasks.core import facts as F
-
 from fakehost import frame, probe_keys
+from tasks.core import facts as F
 
 
 def test_batch_script_frames_every_fact_in_order():
@@ -67,7 +66,10 @@ def test_real_bash_round_trip():
         F.Fact("stdin", "cat"),  # must not hang: probes read /dev/null
     ]
     out = subprocess.run(
-        ["bash", "-c", F.batch_script(wanted)], capture_output=True, text=True, timeout=10,
+        ["bash", "-c", F.batch_script(wanted)],
+        capture_output=True,
+        text=True,
+        timeout=10,
         stdin=subprocess.PIPE,
     ).stdout
     answers = F.parse_batch(out)
@@ -88,13 +90,21 @@ def test_a_key_names_one_probe():
     """Answers are cached by key: two facts share a key only when they run the same probe
     (else one would get the other's answer), and every key survives the batch framing."""
     made = [
-        F.os_release(), F.addresses(),
-        F.file_state("/srv/x y"), F.file_state("/srv/x"), F.file_state("/srv/x y "),
-        F.dir_state("/srv/x y"), F.dir_state("/srv"),
-        F.packages_installed(["nginx", "curl"]), F.packages_installed(["curl", "nginx"]),
-        F.packages_installed(["nginx"]), F.packages_installed(["nginx", "curl", "rsync"]),  # (no "," in a package name)
-        F.systemd_unit("docker"), F.systemd_unit("nginx"),
-        F.instance_metadata("public-hostname"), F.instance_metadata("public-ipv4"),
+        F.os_release(),
+        F.addresses(),
+        F.file_state("/srv/x y"),
+        F.file_state("/srv/x"),
+        F.file_state("/srv/x y "),
+        F.dir_state("/srv/x y"),
+        F.dir_state("/srv"),
+        F.packages_installed(["nginx", "curl"]),
+        F.packages_installed(["curl", "nginx"]),
+        F.packages_installed(["nginx"]),
+        F.packages_installed(["nginx", "curl", "rsync"]),  # (no "," in a package name)
+        F.systemd_unit("docker"),
+        F.systemd_unit("nginx"),
+        F.instance_metadata("public-hostname"),
+        F.instance_metadata("public-ipv4"),
     ]
     for a in made:
         for b in made:

@@ -8,8 +8,8 @@ import stat
 import subprocess
 
 import pytest
-from fakehost import ROOT, hub_config
 
+from fakehost import ROOT, hub_config
 from tasks import storage
 
 TOOL = ROOT / "files" / "hubswarm-home"
@@ -46,7 +46,9 @@ def place(tmp_path):
 
     def run(*args, **overrides):
         wanted = {k: v for k, v in {**env, **overrides}.items() if v is not None}
-        return subprocess.run(["bash", str(TOOL), *args], env=wanted, capture_output=True, text=True, timeout=30, check=False)
+        return subprocess.run(
+            ["bash", str(TOOL), *args], env=wanted, capture_output=True, text=True, timeout=30, check=False
+        )
 
     return homes, notebooks, env, run
 

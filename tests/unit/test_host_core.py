@@ -53,7 +53,7 @@ def test_sudo_needs_passwordless_sudo():
     ],
 )
 def test_sudo_failure_is_one_line_without_the_payload(stdout, stderr, tail):
-    payload = "OAUTH_CLIENT_SECRET=\"payload-value-123\"\n"
+    payload = 'OAUTH_CLIENT_SECRET="payload-value-123"\n'
     host, _ = bare_host(SimpleNamespace(exited=2, stdout=stdout, stderr=stderr))
     with pytest.raises(HubswarmError) as err:
         host.sudo("cat > /x", stdin=payload, what="file /x")
@@ -142,7 +142,7 @@ def test_ensure_dir(make_host, state, changes):
     assert runner.commands == (["install -d -m 700 -o root -g root '/srv/j h'"] if changes else [])
 
 
-CONTENT = "line 1\nTOKEN=\"very-secret-content\"\n"
+CONTENT = 'line 1\nTOKEN="very-secret-content"\n'
 SHA = hashlib.sha256(CONTENT.encode()).hexdigest()
 
 
@@ -155,7 +155,7 @@ def test_ensure_file_atomic_write_with_content_on_stdin(make_host):
     assert call.stdin == CONTENT
     script = call.script
     assert script.startswith("set -e; ")
-    assert "mktemp \"$d/.hubswarm.XXXXXX\"" in script and "d=$(dirname '/etc/my app.conf')" in script
+    assert 'mktemp "$d/.hubswarm.XXXXXX"' in script and "d=$(dirname '/etc/my app.conf')" in script
     assert 'cat > "$t"' in script
     assert 'chown root:adm "$t"; chmod 640 "$t"; mv -f "$t" \'/etc/my app.conf\'' in script
     # order: write, own, mode, then the atomic rename
@@ -192,7 +192,7 @@ def test_ensure_file_check_mode_shows_a_diff_and_writes_nothing(make_host, recap
         assert out == "[10.0.0.5] test-step: would write /etc/x (644 root:root)\n"
     else:
         assert "would change /etc/x:\n--- /etc/x (now)\n+++ /etc/x (wanted)\n" in out
-        assert "-old\n+TOKEN=\"very-secret-content\"" in out
+        assert '-old\n+TOKEN="very-secret-content"' in out
 
 
 # --- file_diff ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from hubside import load_hub_config
-from tasks import hub, python_env
+from tasks import python_env
 
 
 def spawner_for(app, package, name="alice"):
@@ -19,7 +19,9 @@ def spawner_for(app, package, name="alice"):
 def test_the_config_assigns_the_spawner_and_its_values(tmp_path, monkeypatch):
     app, package = load_hub_config(tmp_path, monkeypatch, mem_limit="4G", homes_path="/shared/home")
     spawner_class = app.config.JupyterHub.spawner_class
-    assert spawner_class.__module__ == f"{python_env.PACKAGE_NAME}.spawner" and spawner_class.__name__ == "HubswarmSpawner"
+    assert (
+        spawner_class.__module__ == f"{python_env.PACKAGE_NAME}.spawner" and spawner_class.__name__ == "HubswarmSpawner"
+    )
     spawner = spawner_for(app, package)
     assert spawner.mem_limit == 4 * 1024**3  # JupyterHub's own byte parsing
     assert spawner.cmd == ["jupyterhub-singleuser"]
@@ -116,7 +118,9 @@ def test_package_script_and_fact_in_real_bash(tmp_path):
     (venv / "bin" / "python").write_text(f"#!/bin/sh\necho {site}\n")  # what sysconfig would say
     (venv / "bin" / "python").chmod(0o755)
     files = python_env.package_files()
-    subprocess.run(["bash", "-c", python_env.package_script(str(site))], input=python_env.package_archive(files), check=True)
+    subprocess.run(
+        ["bash", "-c", python_env.package_script(str(site))], input=python_env.package_archive(files), check=True
+    )
     assert {p.name: p.read_bytes() for p in (site / "hubswarm_hub").iterdir()} == files
     assert not list(site.glob("hubswarm_hub.*"))  # nothing left beside it
     answer = subprocess.run(["bash", "-c", python_env.package_fact(str(venv)).command], capture_output=True, text=True)

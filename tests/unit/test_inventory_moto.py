@@ -10,13 +10,13 @@ REGION = "us-west-2"
 AMI = "ami-12345678"
 
 
-
 def launch(ec2, role, cluster="hubswarm", count=1, name=None):
     tags = [{"Key": "hubswarm:cluster", "Value": cluster}, {"Key": "hubswarm:role", "Value": role}]
     if name:
         tags.append({"Key": "Name", "Value": name})
-    reply = ec2.run_instances(ImageId=AMI, MinCount=count, MaxCount=count,
-                              TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
+    reply = ec2.run_instances(
+        ImageId=AMI, MinCount=count, MaxCount=count, TagSpecifications=[{"ResourceType": "instance", "Tags": tags}]
+    )
     return [i["InstanceId"] for i in reply["Instances"]]
 
 

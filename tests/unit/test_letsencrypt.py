@@ -1,8 +1,8 @@
 """letsencrypt: settings checked locally, DNS checked on the hub, certbot's command."""
 
 import pytest
-from fakehost import hub_config
 
+from fakehost import hub_config
 from tasks import letsencrypt
 from tasks.core import HubswarmError
 from tasks.core.facts import Answer
@@ -16,8 +16,9 @@ def test_request_needs_a_domain():
 def test_request_lists_every_name_once(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("CA")
-    config = hub_config(letsencrypt_domains="www.example.com, hub.example.com", static_domain="example.com",
-                        acme_ca_bundle=str(ca))
+    config = hub_config(
+        letsencrypt_domains="www.example.com, hub.example.com", static_domain="example.com", acme_ca_bundle=str(ca)
+    )
     assert letsencrypt.checked_request(config) == (["hub.example.com", "www.example.com", "example.com"], "CA")
 
 
@@ -55,8 +56,14 @@ def test_certbot_command_uses_the_webroot_and_reload_hook():
     config = hub_config(letsencrypt_email="ops@example.com", acme_server="https://acme.test/dir")
     command = letsencrypt.certbot_command(config, ["hub.example.com", "example.com"], "/srv/jupyterhub/acme-ca.pem")
     assert command.startswith("REQUESTS_CA_BUNDLE=/srv/jupyterhub/acme-ca.pem certbot certonly --webroot -w ")
-    for part in ("--cert-name hub.example.com", "-d hub.example.com -d example.com", "--email ops@example.com",
-                 "--server https://acme.test/dir", "--deploy-hook 'systemctl reload nginx'", "--non-interactive"):
+    for part in (
+        "--cert-name hub.example.com",
+        "-d hub.example.com -d example.com",
+        "--email ops@example.com",
+        "--server https://acme.test/dir",
+        "--deploy-hook 'systemctl reload nginx'",
+        "--non-interactive",
+    ):
         assert part in command
     anonymous = letsencrypt.certbot_command(hub_config(), ["hub.example.com"], "")
     assert "--register-unsafely-without-email" in anonymous and "REQUESTS_CA_BUNDLE" not in anonymous

@@ -14,7 +14,7 @@ def run_reload(tmp_path, nginx_ok, site_changed, site_existed):
     (bin_dir / "nginx").write_text(
         "#!/bin/sh\n" + ("exit 0\n" if nginx_ok else "echo 'nginx: [emerg] unknown directive \"x\"' >&2; exit 1\n")
     )
-    (bin_dir / "systemctl").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/systemctl.log\n")
+    (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/systemctl.log\n')
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
     site, link, previous = tmp_path / "site", tmp_path / "link", tmp_path / "site.hubswarm-previous"

@@ -64,7 +64,8 @@ def test_oauth_without_a_public_name_stops_before_the_installs(make_host):
 def test_public_host_name_from_metadata_makes_the_callback(make_host):
     host, runner = make_host(
         {"os-release": DEBIAN_12, "imds:public-hostname": "ec2-203-0-113-5.compute.amazonaws.com"},
-        domain="", authenticator="google",
+        domain="",
+        authenticator="google",
     )
     values = users.env_values(host, {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "s"})
     assert values["OAUTH_CALLBACK_URL"] == "https://ec2-203-0-113-5.compute.amazonaws.com/hub/oauth_callback"
@@ -79,7 +80,11 @@ def test_all_fine_runs_the_changes(make_host):
 
 @pytest.mark.parametrize(
     "name, why",
-    [("bad\nname.ipynb", "has a line break"), ("back\\slash.ipynb", "has a backslash"), ("tab\there.ipynb", "has a control character")],
+    [
+        ("bad\nname.ipynb", "has a line break"),
+        ("back\\slash.ipynb", "has a backslash"),
+        ("tab\there.ipynb", "has a control character"),
+    ],
 )
 def test_unsyncable_notebook_names_are_refused(tmp_path, name, why):
     from fakehost import hub_config

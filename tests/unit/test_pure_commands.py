@@ -20,7 +20,7 @@ from tasks.core.facts import Answer
         (DEBIAN_12, "apt"),
         (UBUNTU_2404, "apt"),
         ('ID=linuxmint\nID_LIKE="ubuntu debian"\n', "apt"),
-        ('ID=raspbian\nID_LIKE=debian\n', "apt"),
+        ("ID=raspbian\nID_LIKE=debian\n", "apt"),
         (AMAZON_2023, "dnf"),
         (FEDORA_41, "dnf"),
         ('ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.4"\n', "dnf"),
@@ -58,7 +58,8 @@ def test_os_family_unsupported(release, named):
 
 def test_parse_os_release_strips_quotes_and_space():
     assert packages.parse_os_release('ID="amzn"\n VERSION_ID = "2"\n# c\n') == {
-        "ID": "amzn", "VERSION_ID": "2",
+        "ID": "amzn",
+        "VERSION_ID": "2",
     }
 
 
@@ -68,13 +69,17 @@ def test_parse_os_release_strips_quotes_and_space():
         ("apt", set(), False, ""),
         ("dnf", [], True, ""),
         (
-            "apt", {"nginx", "curl"}, True,
+            "apt",
+            {"nginx", "curl"},
+            True,
             "export DEBIAN_FRONTEND=noninteractive; "
             "if dpkg --audit 2>/dev/null | grep -q .; then dpkg --configure -a; fi && "
             "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends curl nginx",
         ),
         (
-            "apt", {"nginx"}, False,
+            "apt",
+            {"nginx"},
+            False,
             "export DEBIAN_FRONTEND=noninteractive; "
             "if dpkg --audit 2>/dev/null | grep -q .; then dpkg --configure -a; fi && "
             "apt-get -o DPkg::Lock::Timeout=600 update -q && "
@@ -96,8 +101,15 @@ def test_install_commands_quote_names():
 
 @pytest.mark.parametrize(
     "text, major",
-    [("v18.19.0", 18), ("v20.11.1\n", 20), ("22.3.0", 22), ("  v12.22.12 ", 12), ("", None),
-     ("bash: node: command not found", None), ("v20", None)],
+    [
+        ("v18.19.0", 18),
+        ("v20.11.1\n", 20),
+        ("22.3.0", 22),
+        ("  v12.22.12 ", 12),
+        ("", None),
+        ("bash: node: command not found", None),
+        ("v20", None),
+    ],
 )
 def test_node_major(text, major):
     assert node.node_major(text) == major
@@ -187,7 +199,10 @@ def test_venv_probe_script_runs():
     """The probe's Python prints JSON of the pinned distributions it finds."""
     out = subprocess.run(
         ["python3", "-c", python_env.INSTALLED_SCRIPT, "pytest", "no-such-dist-hubswarm"],
-        capture_output=True, text=True, timeout=10, check=True,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
     ).stdout
     assert list(json.loads(out)) == ["pytest"]
 
@@ -198,8 +213,8 @@ CERT, KEY = "/srv/jupyterhub/ssl/hub.crt", "/srv/jupyterhub/ssl/hub.key"
 
 
 @pytest.mark.parametrize(
-    "name, san", [("hub.example.com", "DNS:hub.example.com"), ("10.0.0.5", "IP:10.0.0.5"),
-                  ("2001:db8::1", "IP:2001:db8::1")],
+    "name, san",
+    [("hub.example.com", "DNS:hub.example.com"), ("10.0.0.5", "IP:10.0.0.5"), ("2001:db8::1", "IP:2001:db8::1")],
 )
 def test_subject_alt_name(name, san):
     assert certs.subject_alt_name(name) == san
@@ -350,8 +365,13 @@ def test_link_commands_nothing_for_conf_d():
     "ready, files",
     [
         (False, ("/srv/jupyterhub/ssl/hub.crt", "/srv/jupyterhub/ssl/hub.key")),
-        (True, ("/etc/letsencrypt/live/hub.example.com/fullchain.pem",
-                "/etc/letsencrypt/live/hub.example.com/privkey.pem")),
+        (
+            True,
+            (
+                "/etc/letsencrypt/live/hub.example.com/fullchain.pem",
+                "/etc/letsencrypt/live/hub.example.com/privkey.pem",
+            ),
+        ),
     ],
 )
 def test_tls_files(ready, files):
@@ -370,8 +390,18 @@ RECORD = (
     "unit, fingerprint, what, command",
     [
         ("enabled\nactive", "abc\nabc", "", ""),
-        ("enabled\nactive", "abc\nold", "restart jupyterhub (its inputs changed)", f"{RECORD} && systemctl restart jupyterhub"),
-        ("enabled\nactive", "abc", "restart jupyterhub (its inputs changed)", f"{RECORD} && systemctl restart jupyterhub"),
+        (
+            "enabled\nactive",
+            "abc\nold",
+            "restart jupyterhub (its inputs changed)",
+            f"{RECORD} && systemctl restart jupyterhub",
+        ),
+        (
+            "enabled\nactive",
+            "abc",
+            "restart jupyterhub (its inputs changed)",
+            f"{RECORD} && systemctl restart jupyterhub",
+        ),
         ("enabled\ninactive", "abc\nabc", "start jupyterhub", f"{RECORD} && systemctl start jupyterhub"),
         ("disabled\nfailed", "abc\nold", "start jupyterhub", f"{RECORD} && systemctl start jupyterhub"),
         ("", "", "start jupyterhub", f"{RECORD} && systemctl start jupyterhub"),
@@ -383,7 +413,10 @@ def test_service_commands(unit, fingerprint, what, command):
 
 def test_inputs_cover_everything_the_hub_reads():
     assert hub.inputs(hub_config(srv="/srv/h")) == [
-        "/srv/h/jupyterhub_config.py", "/srv/h/env", "/srv/h/userlist", hub.UNIT,
+        "/srv/h/jupyterhub_config.py",
+        "/srv/h/env",
+        "/srv/h/userlist",
+        hub.UNIT,
     ]
 
 

@@ -103,7 +103,7 @@ BAD = [
     ("HUBSWARM_HOMES_PATH", "/mnt/home:/etc", "has ':'"),
     ("HUBSWARM_HOMES_PATH", "/", "must not be / itself"),
     ("HUBSWARM_STATIC_ROOT", "/data/www;", "has ';'"),
-    ("HUBSWARM_STATIC_ROOT", "/data/'www'", "has \"'\""),
+    ("HUBSWARM_STATIC_ROOT", "/data/'www'", 'has "\'"'),
     ("HUBSWARM_STATIC_ROOT", "/data/\x1bwww", "has '\\x1b'"),
     ("HUBSWARM_EFS", "fs-1 .efs.example.com", "is not the EFS DNS name, an IPv4 address or 'none'"),
     ("HUBSWARM_EFS", "10.0.0.300", "is not a valid IPv4 address"),
@@ -190,10 +190,14 @@ def test_a_good_setting_passes(name, value):
 
 
 def test_every_problem_is_listed_not_just_the_first():
-    lines = problems(HUBSWARM_ADDRESS="bogus", HUBSWARM_MEM_LIMIT="lots", HUBSWARM_DOMAIN="x.example;id",
-                     HUBSWARM_GATEWAY="maybe")
+    lines = problems(
+        HUBSWARM_ADDRESS="bogus", HUBSWARM_MEM_LIMIT="lots", HUBSWARM_DOMAIN="x.example;id", HUBSWARM_GATEWAY="maybe"
+    )
     assert [line.split(":")[0] for line in lines] == [
-        "HUBSWARM_ADDRESS", "HUBSWARM_GATEWAY", "HUBSWARM_DOMAIN", "HUBSWARM_MEM_LIMIT",
+        "HUBSWARM_ADDRESS",
+        "HUBSWARM_GATEWAY",
+        "HUBSWARM_DOMAIN",
+        "HUBSWARM_MEM_LIMIT",
     ]
 
 
@@ -203,16 +207,22 @@ def test_the_lab_may_use_the_password_authenticator():
 
 
 def test_every_variable_of_env_example_is_checked_or_a_secret():
-    named = {line.lstrip("#").split("=")[0] for line in (ROOT / ".env.example").read_text().splitlines()
-             if "=" in line and line.lstrip("#").split("=")[0].isupper()}
+    named = {
+        line.lstrip("#").split("=")[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and line.lstrip("#").split("=")[0].isupper()
+    }
     checked = set(validate.VARIABLES.values())
     secrets_and_aws = {"OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL", "AWS_PROFILE"}
     assert named - checked - secrets_and_aws == set()
 
 
 def test_the_examples_of_env_example_pass():
-    examples = dict(line.lstrip("#").split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
-                    if line.startswith(("#HUBSWARM_", "#AWS_")))
+    examples = dict(
+        line.lstrip("#").split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.startswith(("#HUBSWARM_", "#AWS_"))
+    )
     for local_file in ("HUBSWARM_SSH_KEY", "HUBSWARM_ACME_CA_BUNDLE"):
         examples.pop(local_file)
     assert len(examples) > 25
@@ -237,10 +247,16 @@ def test_any_value_gives_lines_never_a_traceback(name, value):
 
 def test_names_and_choices_are_lower_cased_flags_are_booleans():
     values = section(
-        HUBSWARM_ADDRESS="Public", HUBSWARM_IMAGE_SOURCE="PUSH", HUBSWARM_AUTHENTICATOR="GitHub",
-        HUBSWARM_DOMAIN="Hub.Example.COM.", HUBSWARM_STATIC_DOMAIN="Example.com",
-        HUBSWARM_LETSENCRYPT_DOMAINS=" WWW.example.com ,, Other.example.org ", HUBSWARM_EFS="NONE",
-        HUBSWARM_GATEWAY="Yes", HUBSWARM_CHECK="off", HUBSWARM_MEM_LIMIT="512m",
+        HUBSWARM_ADDRESS="Public",
+        HUBSWARM_IMAGE_SOURCE="PUSH",
+        HUBSWARM_AUTHENTICATOR="GitHub",
+        HUBSWARM_DOMAIN="Hub.Example.COM.",
+        HUBSWARM_STATIC_DOMAIN="Example.com",
+        HUBSWARM_LETSENCRYPT_DOMAINS=" WWW.example.com ,, Other.example.org ",
+        HUBSWARM_EFS="NONE",
+        HUBSWARM_GATEWAY="Yes",
+        HUBSWARM_CHECK="off",
+        HUBSWARM_MEM_LIMIT="512m",
     )
     assert (values["address"], values["image_source"], values["authenticator"]) == ("public", "push", "github")
     assert (values["domain"], values["static_domain"]) == ("hub.example.com", "example.com")
@@ -257,16 +273,24 @@ def test_a_memory_size_in_bytes_becomes_a_number_jupyterhub_takes_as_bytes():
 
 def test_home_is_expanded_in_every_local_path():
     home = os.path.expanduser("~")
-    config = settings.defaults({
-        "HUBSWARM_SSH_KEY": "~/.ssh/aws.pem", "HUBSWARM_KNOWN_HOSTS": "~/.ssh/kh",
-        "HUBSWARM_USERLIST": "~/userlist", "HUBSWARM_NOTEBOOKS": "~/nb", "HUBSWARM_ACME_CA_BUNDLE": "~/ca.pem",
-    })
+    config = settings.defaults(
+        {
+            "HUBSWARM_SSH_KEY": "~/.ssh/aws.pem",
+            "HUBSWARM_KNOWN_HOSTS": "~/.ssh/kh",
+            "HUBSWARM_USERLIST": "~/userlist",
+            "HUBSWARM_NOTEBOOKS": "~/nb",
+            "HUBSWARM_ACME_CA_BUNDLE": "~/ca.pem",
+        }
+    )
     values = config["hubswarm"]
     assert config["connect_kwargs"]["key_filename"] == [f"{home}/.ssh/aws.pem"]
     assert values["ssh"]["key"] == f"{home}/.ssh/aws.pem"
     assert values["ssh"]["known_hosts"] == f"{home}/.ssh/kh"
     assert (values["userlist"], values["notebooks"], values["acme_ca_bundle"]) == (
-        f"{home}/userlist", f"{home}/nb", f"{home}/ca.pem")
+        f"{home}/userlist",
+        f"{home}/nb",
+        f"{home}/ca.pem",
+    )
 
 
 def test_an_existing_key_file_passes(tmp_path):
@@ -395,7 +419,10 @@ def write(path, text):
 
 @pytest.fixture
 def project(tmp_path):
-    write(tmp_path / ".lab" / "lab.env", 'HUBSWARM_LAB="1"\nHUBSWARM_LAB_SUBNET="10.213.0.0/24"\nHUBSWARM_SSH_USER="admin"\n')
+    write(
+        tmp_path / ".lab" / "lab.env",
+        'HUBSWARM_LAB="1"\nHUBSWARM_LAB_SUBNET="10.213.0.0/24"\nHUBSWARM_SSH_USER="admin"\n',
+    )
     write(tmp_path / ".env", "HUBSWARM_SSH_USER=ec2-user\nHUBSWARM_DOMAIN=hub.example.com\n")
     return tmp_path
 
@@ -431,13 +458,29 @@ def test_the_environment_wins_over_both(project):
 def run_fab(*args, **env):
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSWARM_", "AWS_", "OAUTH_"))}
     return subprocess.run(
-        [sys.executable, "-m", "fabric", *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "fabric", *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**base, "HUBSWARM_LAB": "0", "AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:9", **env},
     )
 
 
-@pytest.mark.parametrize("task", [["-H", "203.0.113.5", "install-node"], ["join-workers"], ["hosts"], ["launch"],
-                                  ["security-groups"], ["deploy"], ["push-image"], ["remove-worker", "--name", "w1"]])
+@pytest.mark.parametrize(
+    "task",
+    [
+        ["-H", "203.0.113.5", "install-node"],
+        ["join-workers"],
+        ["hosts"],
+        ["launch"],
+        ["security-groups"],
+        ["deploy"],
+        ["push-image"],
+        ["remove-worker", "--name", "w1"],
+    ],
+)
 def test_fab_prints_one_line_per_problem_and_exits_1(task):
     run = run_fab(*task, HUBSWARM_ADDRESS="bogus", HUBSWARM_MEM_LIMIT="lots", HUBSWARM_SSH_KEY="/nonexistent.pem")
     assert run.returncode == 1, run.stderr
@@ -509,8 +552,12 @@ def client_key(tmp_path):
 
 
 def open_host(server, known_hosts, accept, client_key):
-    config = Config(overrides={"connect_kwargs": {"key_filename": [client_key], "look_for_keys": False,
-                                                  "allow_agent": False}, "timeouts": {"connect": 5}})
+    config = Config(
+        overrides={
+            "connect_kwargs": {"key_filename": [client_key], "look_for_keys": False, "allow_agent": False},
+            "timeouts": {"connect": 5},
+        }
+    )
     connection = Connection("127.0.0.1", port=server.port, user="admin", config=config)
     run_settings = Settings(known_hosts=str(known_hosts), accept_new_host_keys=accept, recap=Recap(stream=None))
     host = Host(connection, f"127.0.0.1:{server.port}", run_settings)
@@ -582,9 +629,13 @@ def test_keys_accepted_in_parallel_are_all_saved_and_other_lines_kept(tmp_path, 
 
 
 def test_a_missing_key_file_is_named_not_an_unreachable_host(tmp_path):
-    connection = SimpleNamespace(host="203.0.113.5", port=22, client=paramiko.SSHClient(),
-                                 connect_kwargs={"key_filename": [str(tmp_path / "aws.pem")]},
-                                 open=lambda: pytest.fail("opened"))
+    connection = SimpleNamespace(
+        host="203.0.113.5",
+        port=22,
+        client=paramiko.SSHClient(),
+        connect_kwargs={"key_filename": [str(tmp_path / "aws.pem")]},
+        open=lambda: pytest.fail("opened"),
+    )
     host = Host(connection, "203.0.113.5", Settings(known_hosts=None, recap=Recap(stream=None)))
     with pytest.raises(HubswarmError) as err:
         host.open()

@@ -37,10 +37,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from fakehost import frame, hub_config, normalize, probe_keys
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fakehost import frame, hub_config, normalize, probe_keys
 from tasks import (
     certs,
     docker,
@@ -68,15 +68,61 @@ M = str(MARKER)
 
 #: Payloads that create MARKER by redirection if the shell ever parses them as code.
 INJECTIONS = [
-    f";>{M};", f"$(>{M})", f"`>{M}`", '$(echo pwned > "$MARKER")', f"';>{M};'", f'";>{M};"',
-    f"'\"$(>{M})\"'", f"\n>{M}\n", f"\\\n>{M}", f"&&>{M}", f"|>{M}", f"&>{M}&", f"${{IFS}}>{M}",
-    f">{M}", f">>{M}", f"<(>{M})", f"\\';>{M};#", f"$((0))$(>{M})", f"${{x:-$(>{M})}}", f"\r>{M}\r",
+    f";>{M};",
+    f"$(>{M})",
+    f"`>{M}`",
+    '$(echo pwned > "$MARKER")',
+    f"';>{M};'",
+    f'";>{M};"',
+    f"'\"$(>{M})\"'",
+    f"\n>{M}\n",
+    f"\\\n>{M}",
+    f"&&>{M}",
+    f"|>{M}",
+    f"&>{M}&",
+    f"${{IFS}}>{M}",
+    f">{M}",
+    f">>{M}",
+    f"<(>{M})",
+    f"\\';>{M};#",
+    f"$((0))$(>{M})",
+    f"${{x:-$(>{M})}}",
+    f"\r>{M}\r",
 ]
 #: Values that are no injection but must still arrive unchanged.
 ODD = [
-    "-rf", "--help", "-", "*", "?", "[a-z]", "~", "~root", "{a,b}", "a b", " lead", "trail ", "\t",
-    "ünïcødé ☃ 日本", "\\", "\\\\n", "'", '"', "`", "$", "$HOME", "${HOME}", "!!", "#x", "%s%n", "\r\n",
-    "=", "a=b", "@-", "..", "/", "\x7f\x1b[0m",
+    "-rf",
+    "--help",
+    "-",
+    "*",
+    "?",
+    "[a-z]",
+    "~",
+    "~root",
+    "{a,b}",
+    "a b",
+    " lead",
+    "trail ",
+    "\t",
+    "ünïcødé ☃ 日本",
+    "\\",
+    "\\\\n",
+    "'",
+    '"',
+    "`",
+    "$",
+    "$HOME",
+    "${HOME}",
+    "!!",
+    "#x",
+    "%s%n",
+    "\r\n",
+    "=",
+    "a=b",
+    "@-",
+    "..",
+    "/",
+    "\x7f\x1b[0m",
 ]
 #: One string with every trick at once, leading dash included.
 KITCHEN_SINK = "-x " + "".join(INJECTIONS) + " * ☃ \\ ' \" `"
@@ -104,11 +150,60 @@ def one_word(value):
 # --- the sandbox: real bash, stub commands ----------------------------------------------
 
 STUBBED = (
-    "apt-get", "awk", "cat", "cd", "certbot", "chmod", "chown", "configurable-http-proxy", "cp", "curl",
-    "cut", "dirname", "dnf", "docker", "dpkg", "dpkg-query", "echo", "find", "findmnt", "flock", "getent", "grep", "head",
-    "hostname", "hubswarm-home", "id", "install", "ln", "mktemp", "mount", "mv", "nginx", "node", "npm",
-    "openssl", "python3", "readlink", "rm", "rpm", "rsync", "seq", "sha256sum", "sleep", "sort", "stat",
-    "systemctl", "tail", "tar", "tee", "test", "[", "usermod", "xargs", "yum",
+    "apt-get",
+    "awk",
+    "cat",
+    "cd",
+    "certbot",
+    "chmod",
+    "chown",
+    "configurable-http-proxy",
+    "cp",
+    "curl",
+    "cut",
+    "dirname",
+    "dnf",
+    "docker",
+    "dpkg",
+    "dpkg-query",
+    "echo",
+    "find",
+    "findmnt",
+    "flock",
+    "getent",
+    "grep",
+    "head",
+    "hostname",
+    "hubswarm-home",
+    "id",
+    "install",
+    "ln",
+    "mktemp",
+    "mount",
+    "mv",
+    "nginx",
+    "node",
+    "npm",
+    "openssl",
+    "python3",
+    "readlink",
+    "rm",
+    "rpm",
+    "rsync",
+    "seq",
+    "sha256sum",
+    "sleep",
+    "sort",
+    "stat",
+    "systemctl",
+    "tail",
+    "tar",
+    "tee",
+    "test",
+    "[",
+    "usermod",
+    "xargs",
+    "yum",
 )
 LOGGED_ENV = ("REQUESTS_CA_BUNDLE", "HUBSWARM_HOMES", "HUBSWARM_NOTEBOOKS", "HUBSWARM_PATH")
 
@@ -174,13 +269,23 @@ class Box:
         # The change lock lives in the scratch folder, not in /run/lock.
         command = command.replace(LOCK_FILE, shlex.quote(str(self.dir / "lock")))
         env = {
-            "PATH": f"{self.sandbox.bin}:{self.path_dir}", "BASH_ENV": str(self.sandbox.prologue), "STUB_LOG": str(self.log),
-            "STUB_TMP": self.tmp, "STUB_FAIL": " ".join(sorted(self.fail)), "MARKER": M,
-            "HOME": str(self.dir), "LC_ALL": "C.UTF-8",
+            "PATH": f"{self.sandbox.bin}:{self.path_dir}",
+            "BASH_ENV": str(self.sandbox.prologue),
+            "STUB_LOG": str(self.log),
+            "STUB_TMP": self.tmp,
+            "STUB_FAIL": " ".join(sorted(self.fail)),
+            "MARKER": M,
+            "HOME": str(self.dir),
+            "LC_ALL": "C.UTF-8",
         }
         result = subprocess.run(
-            [*self.sandbox.drop, self.sandbox.bash, "-c", command], input=data, capture_output=True, check=False,
-            cwd=self.dir, env=env, timeout=30,
+            [*self.sandbox.drop, self.sandbox.bash, "-c", command],
+            input=data,
+            capture_output=True,
+            check=False,
+            cwd=self.dir,
+            env=env,
+            timeout=30,
         )
         out, err = result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
         self.outputs.append((out, err))
@@ -192,12 +297,14 @@ class Box:
         settings = Settings(check=check, recap=Recap(stream=io.StringIO()), config=config or hub_config())
         host = Host(SimpleNamespace(host=address, user=user, port=22), address, settings)
         if answers is not None:
+
             def exec_(command, stdin=None):
                 script = shlex.split(command)[4]
                 rc, out, err = self.exec(command, stdin)
                 if F.MARKER in script:
                     return 0, frame((k, normalize(answers.get(k))) for k in probe_keys(script)), ""
                 return rc, out, err
+
             host._exec = exec_
         else:
             host._exec = self.exec
@@ -230,9 +337,9 @@ class Box:
         for rec in sorted(p for p in self.log.iterdir() if not p.name.endswith(".stdin")):
             fields = rec.read_bytes().decode().split("\0")
             argc = int(fields[1])
-            env = dict(f.split("=", 1) for f in fields[2 + argc: 2 + argc + len(LOGGED_ENV)])
+            env = dict(f.split("=", 1) for f in fields[2 + argc : 2 + argc + len(LOGGED_ENV)])
             stdin = rec.with_name(rec.name + ".stdin")
-            found.append(Call(fields[0], fields[2: 2 + argc], env, stdin.read_bytes() if stdin.exists() else None))
+            found.append(Call(fields[0], fields[2 : 2 + argc], env, stdin.read_bytes() if stdin.exists() else None))
         return found
 
 
@@ -243,7 +350,7 @@ class Sandbox:
         self.bin.mkdir(parents=True)
         self.bash = shutil.which("bash")
         stub = base / "stub"
-        env = " ".join(f'printf \'%s\\0\' "{n}=${{{n}-}}";' for n in LOGGED_ENV)
+        env = " ".join(f"printf '%s\\0' \"{n}=${{{n}-}}\";" for n in LOGGED_ENV)
         stub.write_text(STUB.format(bash=self.bash, cat=shutil.which("cat"), env=env))
         (self.bin / "sudo").write_text(SUDO.format(bash=self.bash))
         for path in (stub, self.bin / "sudo"):
@@ -299,10 +406,13 @@ def argv(cmd, *args):
 
 def pair(cmd, flag, value):
     """Some call of ``cmd`` got ``flag`` followed by ``value``."""
+
     def ok(calls):
         return any(
-            c.name == cmd and any(a == flag and b == value for a, b in zip(c.args, c.args[1:])) for c in calls
+            c.name == cmd and any(a == flag and b == value for a, b in zip(c.args, c.args[1:], strict=False))
+            for c in calls
         )
+
     return f"{cmd} {flag} {value!r}", ok
 
 
@@ -321,6 +431,7 @@ def env(cmd, name, value):
 def stdin_json(cmd, check):
     def ok(calls):
         return any(c.name == cmd and c.stdin is not None and check(json.loads(c.stdin)) for c in calls)
+
     return f"{cmd} got the value in the JSON on its stdin", ok
 
 
@@ -382,7 +493,9 @@ def run_homes_sync(box, v):
     command = storage.homes_sync_fact(hub_config(homes_path=v, srv=v)).command
     # The tool's absolute path, pointed at its stub.
     assert command.count(storage.HOME_TOOL) == 1
-    box.probe(F.command_output("homes-sync", command.replace(storage.HOME_TOOL, str(box.sandbox.bin / "hubswarm-home"))))
+    box.probe(
+        F.command_output("homes-sync", command.replace(storage.HOME_TOOL, str(box.sandbox.bin / "hubswarm-home")))
+    )
 
 
 def run_venv(box, v):
@@ -404,16 +517,18 @@ def python_name(venv):
 def venv_folder(value):
     """A relative folder for ``value``: no "/" of its own, cut into names short enough for a file system."""
     name = "v" + value.replace("/", "_")
-    return "/".join(name[i: i + 60] for i in range(0, len(name), 60))
+    return "/".join(name[i : i + 60] for i in range(0, len(name), 60))
 
 
 def run_swarm_nodes(box, v):
     """Node ids and host names are remote answers (docker node inspect on the hub)."""
-    details = "\n".join([
-        f"{v} worker ready {v}h {{}}",
-        f"{v}m manager ready hub {json.dumps({swarm.NOTEBOOK_LABEL: 'true'})}",
-        f"{v}old worker down {v}h null",
-    ])
+    details = "\n".join(
+        [
+            f"{v} worker ready {v}h {{}}",
+            f"{v}m manager ready hub {json.dumps({swarm.NOTEBOOK_LABEL: 'true'})}",
+            f"{v}old worker down {v}h null",
+        ]
+    )
     host = box.host({swarm.NODE_DETAILS.key: details})
     swarm.swarm_nodes(host)
 
@@ -460,117 +575,239 @@ IMDS = "http://169.254.169.254/latest/meta-data/"
 
 CASES = [
     # core facts
-    Case("facts.file_state", fact(F.file_state), lambda v, b: [argv("test", "-f", v), argv("stat", "-c", "%a %U %G", v)]),
+    Case(
+        "facts.file_state", fact(F.file_state), lambda v, b: [argv("test", "-f", v), argv("stat", "-c", "%a %U %G", v)]
+    ),
     Case("facts.dir_state", fact(F.dir_state), lambda v, b: [argv("test", "-d", v), argv("stat", "-c", "%a %U %G", v)]),
-    Case("facts.packages_installed", fact(lambda v: F.packages_installed([v, "curl"])),
-         lambda v, b: [arg("dpkg-query", v), arg("dpkg-query", "curl")]),
-    Case("facts.systemd_unit", fact(F.systemd_unit),
-         lambda v, b: [argv("systemctl", "is-enabled", v), argv("systemctl", "is-active", v)]),
+    Case(
+        "facts.packages_installed",
+        fact(lambda v: F.packages_installed([v, "curl"])),
+        lambda v, b: [arg("dpkg-query", v), arg("dpkg-query", "curl")],
+    ),
+    Case(
+        "facts.systemd_unit",
+        fact(F.systemd_unit),
+        lambda v, b: [argv("systemctl", "is-enabled", v), argv("systemctl", "is-active", v)],
+    ),
     Case("facts.instance_metadata", fact(F.instance_metadata), lambda v, b: [arg("curl", IMDS + v)]),
-    Case("facts.batch_script key", fact(lambda v: F.command_output(v, "true")),
-         lambda v, b: [(f"the frame names key {v!r}", lambda calls: f"\n{F.MARKER} {v} 0\n" in b.stdout)]),
+    Case(
+        "facts.batch_script key",
+        fact(lambda v: F.command_output(v, "true")),
+        lambda v, b: [(f"the frame names key {v!r}", lambda calls: f"\n{F.MARKER} {v} 0\n" in b.stdout)],
+    ),
     # core host
     Case("Host.ensure_dir", run_ensure_dir, lambda v, b: [argv("install", "-d", "-m", v, "-o", v, "-g", v, v)]),
-    Case("Host.ensure_file", run_ensure_file, lambda v, b: [
-        argv("dirname", v), argv("chown", f"{v}:{v}", b.tmp), argv("chmod", v, b.tmp), argv("mv", "-f", b.tmp, v),
-        argv("rm", "-f", v + ".prev"), argv("[", "-e", v, "]"), argv("cp", "-p", v, v + ".prev"),
-        (f"the content {v!r} went through stdin", lambda calls: Path(b.tmp).read_bytes().decode() == v),
-    ]),
+    Case(
+        "Host.ensure_file",
+        run_ensure_file,
+        lambda v, b: [
+            argv("dirname", v),
+            argv("chown", f"{v}:{v}", b.tmp),
+            argv("chmod", v, b.tmp),
+            argv("mv", "-f", b.tmp, v),
+            argv("rm", "-f", v + ".prev"),
+            argv("[", "-e", v, "]"),
+            argv("cp", "-p", v, v + ".prev"),
+            (f"the content {v!r} went through stdin", lambda calls: Path(b.tmp).read_bytes().decode() == v),
+        ],
+    ),
     Case("Host.ensure_file content fact", run_ensure_file_check, lambda v, b: [argv("cat", v)], fit=one_line),
     # certs
     Case("certs.cert_fact", fact(certs.cert_fact), lambda v, b: [pair("openssl", "-in", v)]),
-    Case("certs.cert_commands", script(lambda v: certs.cert_commands(Answer(0, ""), v, v + ".crt", v + ".key")),
-         lambda v, b: [
-             pair("openssl", "-subj", "/CN=" + v), pair("openssl", "-addext", "subjectAltName=" + certs.subject_alt_name(v)),
-             pair("openssl", "-keyout", v + ".key"), pair("openssl", "-out", v + ".crt"),
-             argv("chmod", "600", v + ".key"), argv("chmod", "644", v + ".crt"),
-         ]),
+    Case(
+        "certs.cert_commands",
+        script(lambda v: certs.cert_commands(Answer(0, ""), v, v + ".crt", v + ".key")),
+        lambda v, b: [
+            pair("openssl", "-subj", "/CN=" + v),
+            pair("openssl", "-addext", "subjectAltName=" + certs.subject_alt_name(v)),
+            pair("openssl", "-keyout", v + ".key"),
+            pair("openssl", "-out", v + ".crt"),
+            argv("chmod", "600", v + ".key"),
+            argv("chmod", "644", v + ".crt"),
+        ],
+    ),
     # letsencrypt
     Case("letsencrypt.resolve_fact", fact(letsencrypt.resolve_fact), lambda v, b: [argv("getent", "ahostsv4", v)]),
-    Case("letsencrypt.certbot_command",
-         script(lambda v: letsencrypt.certbot_command(
-             hub_config(letsencrypt_email=v, acme_server=v), [v, v + "2"], v)),
-         lambda v, b: [
-             pair("certbot", "--cert-name", v), pair("certbot", "-d", v), pair("certbot", "-d", v + "2"),
-             pair("certbot", "--email", v), pair("certbot", "--server", v),
-             env("certbot", "REQUESTS_CA_BUNDLE", v),
-         ]),
+    Case(
+        "letsencrypt.certbot_command",
+        script(lambda v: letsencrypt.certbot_command(hub_config(letsencrypt_email=v, acme_server=v), [v, v + "2"], v)),
+        lambda v, b: [
+            pair("certbot", "--cert-name", v),
+            pair("certbot", "-d", v),
+            pair("certbot", "-d", v + "2"),
+            pair("certbot", "--email", v),
+            pair("certbot", "--server", v),
+            env("certbot", "REQUESTS_CA_BUNDLE", v),
+        ],
+    ),
     # nginx
-    Case("nginx.letsencrypt_fact", fact(nginx.letsencrypt_fact),
-         lambda v, b: [argv("test", "-s", f"{certs.LETSENCRYPT_LIVE}/{v}/fullchain.pem")]),
-    Case("nginx.link_commands",
-         script(lambda v: nginx.link_commands(Answer(1, ""), v, v + ".link", v + ".default", Answer(0, ""))),
-         lambda v, b: [argv("ln", "-sfn", v, v + ".link"), argv("rm", "-f", v + ".default")]),
-    Case("nginx.link_facts", lambda box, v: box.probe(*nginx.link_facts(v, v + ".default")),
-         lambda v, b: [argv("readlink", v), argv("test", "-e", v + ".default")]),
-    Case("nginx.reload_script", run_reload, lambda v, b: [
-        argv("rm", "-f", v + ".prev"), argv("mv", "-f", v + ".prev", v), argv("rm", "-f", v, v + ".link"),
-    ]),
+    Case(
+        "nginx.letsencrypt_fact",
+        fact(nginx.letsencrypt_fact),
+        lambda v, b: [argv("test", "-s", f"{certs.LETSENCRYPT_LIVE}/{v}/fullchain.pem")],
+    ),
+    Case(
+        "nginx.link_commands",
+        script(lambda v: nginx.link_commands(Answer(1, ""), v, v + ".link", v + ".default", Answer(0, ""))),
+        lambda v, b: [argv("ln", "-sfn", v, v + ".link"), argv("rm", "-f", v + ".default")],
+    ),
+    Case(
+        "nginx.link_facts",
+        lambda box, v: box.probe(*nginx.link_facts(v, v + ".default")),
+        lambda v, b: [argv("readlink", v), argv("test", "-e", v + ".default")],
+    ),
+    Case(
+        "nginx.reload_script",
+        run_reload,
+        lambda v, b: [
+            argv("rm", "-f", v + ".prev"),
+            argv("mv", "-f", v + ".prev", v),
+            argv("rm", "-f", v, v + ".link"),
+        ],
+    ),
     # storage
     Case("storage.mount_fact", fact(storage.mount_fact), lambda v, b: [pair("findmnt", "--mountpoint", v)]),
-    Case("storage.fstab_fact", fact(storage.fstab_fact), lambda v, b: [
-        env("awk", "HUBSWARM_PATH", v), argv("awk", '$2 "" == ENVIRON["HUBSWARM_PATH"]', "/etc/fstab"),
-    ]),
-    Case("storage.mount_commands", run_mount, lambda v, b: [
-        argv("install", "-d", v), argv("echo", storage.fstab_line(v, v)), argv("mount", v),
-    ]),
+    Case(
+        "storage.fstab_fact",
+        fact(storage.fstab_fact),
+        lambda v, b: [
+            env("awk", "HUBSWARM_PATH", v),
+            argv("awk", '$2 "" == ENVIRON["HUBSWARM_PATH"]', "/etc/fstab"),
+        ],
+    ),
+    Case(
+        "storage.mount_commands",
+        run_mount,
+        lambda v, b: [
+            argv("install", "-d", v),
+            argv("echo", storage.fstab_line(v, v)),
+            argv("mount", v),
+        ],
+    ),
     Case("storage.manifest_fact", fact(storage.manifest_fact), lambda v, b: [argv("cd", v)]),
-    Case("storage.unpack_script", script(storage.unpack_script, stdin=lambda v: "tar"), lambda v, b: [
-        argv("rm", "-rf", v + ".new"), argv("install", "-d", v + ".new"), pair("tar", "-C", v + ".new"),
-        argv("chmod", "-R", "a+rX", v + ".new"), argv("rsync", "-a", "--delete", v + ".new/", v + "/"),
-    ]),
-    Case("storage.homes_sync_fact", run_homes_sync, lambda v, b: [
-        env("hubswarm-home", "HUBSWARM_HOMES", v), env("hubswarm-home", "HUBSWARM_NOTEBOOKS", v + "/notebooks"),
-    ]),
+    Case(
+        "storage.unpack_script",
+        script(storage.unpack_script, stdin=lambda v: "tar"),
+        lambda v, b: [
+            argv("rm", "-rf", v + ".new"),
+            argv("install", "-d", v + ".new"),
+            pair("tar", "-C", v + ".new"),
+            argv("chmod", "-R", "a+rX", v + ".new"),
+            argv("rsync", "-a", "--delete", v + ".new/", v + "/"),
+        ],
+    ),
+    Case(
+        "storage.homes_sync_fact",
+        run_homes_sync,
+        lambda v, b: [
+            env("hubswarm-home", "HUBSWARM_HOMES", v),
+            env("hubswarm-home", "HUBSWARM_NOTEBOOKS", v + "/notebooks"),
+        ],
+    ),
     # hub (srv is relative under a folder that does not exist: the stamp redirect can go nowhere)
-    Case("hub.fingerprint_fact", fact(lambda v: hub.fingerprint_fact(hub_config(srv=v))),
-         lambda v, b: [*cat_inputs(v), argv("cat", f"{v}/.running-inputs")], fit=lambda v: "nx" + v),
-    Case("hub.service_commands", script(lambda v: hub.service_commands("", "", hub_config(srv=v))[1]),
-         lambda v, b: cat_inputs(v), fit=lambda v: "nx" + v),
+    Case(
+        "hub.fingerprint_fact",
+        fact(lambda v: hub.fingerprint_fact(hub_config(srv=v))),
+        lambda v, b: [*cat_inputs(v), argv("cat", f"{v}/.running-inputs")],
+        fit=lambda v: "nx" + v,
+    ),
+    Case(
+        "hub.service_commands",
+        script(lambda v: hub.service_commands("", "", hub_config(srv=v))[1]),
+        lambda v, b: cat_inputs(v),
+        fit=lambda v: "nx" + v,
+    ),
     # swarm
-    Case("swarm.init_command", script(lambda v: swarm.init_command("inactive false", v, "hub")),
-         lambda v, b: [argv("docker", "swarm", "init", "--advertise-addr", v)]),
-    Case("swarm.label_command",
-         script(lambda v: swarm.label_command({v: ({}, True), v + "b": ({swarm.NOTEBOOK_LABEL: "x"}, False)})),
-         lambda v, b: [
-             argv("docker", "node", "update", "--label-add", f"{swarm.NOTEBOOK_LABEL}=true", "--", v),
-             argv("docker", "node", "update", "--label-rm", swarm.NOTEBOOK_LABEL, "--", v + "b"),
-         ]),
-    Case("swarm.swarm_nodes (node answers)", run_swarm_nodes, lambda v, b: [
-        argv("docker", "node", "update", "--label-add", f"{swarm.NOTEBOOK_LABEL}=true", "--", v),
-        argv("docker", "node", "update", "--label-rm", swarm.NOTEBOOK_LABEL, "--", v + "m"),
-        argv("docker", "node", "rm", "--", v + "old"),
-    ], fit=one_word),
-    Case("swarm.swarm_init (address answer)", run_swarm_init,
-         lambda v, b: [argv("docker", "swarm", "init", "--advertise-addr", v)], fit=one_word),
-    Case("swarm.swarm_join (address answer)", run_swarm_join, lambda v, b: [
-        stdin_json("curl", lambda body: body["AdvertiseAddr"] == v and body["RemoteAddrs"] == [f"{v}:2377"]),
-    ], fit=one_word),
+    Case(
+        "swarm.init_command",
+        script(lambda v: swarm.init_command("inactive false", v, "hub")),
+        lambda v, b: [argv("docker", "swarm", "init", "--advertise-addr", v)],
+    ),
+    Case(
+        "swarm.label_command",
+        script(lambda v: swarm.label_command({v: ({}, True), v + "b": ({swarm.NOTEBOOK_LABEL: "x"}, False)})),
+        lambda v, b: [
+            argv("docker", "node", "update", "--label-add", f"{swarm.NOTEBOOK_LABEL}=true", "--", v),
+            argv("docker", "node", "update", "--label-rm", swarm.NOTEBOOK_LABEL, "--", v + "b"),
+        ],
+    ),
+    Case(
+        "swarm.swarm_nodes (node answers)",
+        run_swarm_nodes,
+        lambda v, b: [
+            argv("docker", "node", "update", "--label-add", f"{swarm.NOTEBOOK_LABEL}=true", "--", v),
+            argv("docker", "node", "update", "--label-rm", swarm.NOTEBOOK_LABEL, "--", v + "m"),
+            argv("docker", "node", "rm", "--", v + "old"),
+        ],
+        fit=one_word,
+    ),
+    Case(
+        "swarm.swarm_init (address answer)",
+        run_swarm_init,
+        lambda v, b: [argv("docker", "swarm", "init", "--advertise-addr", v)],
+        fit=one_word,
+    ),
+    Case(
+        "swarm.swarm_join (address answer)",
+        run_swarm_join,
+        lambda v, b: [
+            stdin_json("curl", lambda body: body["AdvertiseAddr"] == v and body["RemoteAddrs"] == [f"{v}:2377"]),
+        ],
+        fit=one_word,
+    ),
     # workers (remove-worker)
-    Case("workers.node_fact", fact(workers.node_fact),
-         lambda v, b: [argv("docker", "node", "inspect", "--format", "{{.Status.Addr}} {{.Spec.Availability}}", v)]),
-    Case("workers.drain_command", script(workers.drain_command),
-         lambda v, b: [argv("docker", "node", "update", "--availability", "drain", v)]),
-    Case("workers.node_rm_command", script(workers.node_rm_command),
-         lambda v, b: [argv("docker", "node", "rm", "--force", v)]),
+    Case(
+        "workers.node_fact",
+        fact(workers.node_fact),
+        lambda v, b: [argv("docker", "node", "inspect", "--format", "{{.Status.Addr}} {{.Spec.Availability}}", v)],
+    ),
+    Case(
+        "workers.drain_command",
+        script(workers.drain_command),
+        lambda v, b: [argv("docker", "node", "update", "--availability", "drain", v)],
+    ),
+    Case(
+        "workers.node_rm_command",
+        script(workers.node_rm_command),
+        lambda v, b: [argv("docker", "node", "rm", "--force", v)],
+    ),
     # images
-    Case("images.image_id_fact", fact(images.image_id_fact),
-         lambda v, b: [argv("docker", "image", "inspect", "--format", "{{.Id}}", v)]),
+    Case(
+        "images.image_id_fact",
+        fact(images.image_id_fact),
+        lambda v, b: [argv("docker", "image", "inspect", "--format", "{{.Id}}", v)],
+    ),
     Case("images.pull_image", run_pull, lambda v, b: [argv("docker", "pull", "-q", v)]),
     # python_env (the venv is a relative folder here, see run_venv)
-    Case("python_env venv", run_venv, lambda v, b: [
-        ran(f"{v}/bin/python", "-c", python_env.INSTALLED_SCRIPT), argv(python_name(v), "-m", "venv", v),
-        ran(f"{v}/bin/python", "-m", "pip", "install"),
-    ], fit=venv_folder),
+    Case(
+        "python_env venv",
+        run_venv,
+        lambda v, b: [
+            ran(f"{v}/bin/python", "-c", python_env.INSTALLED_SCRIPT),
+            argv(python_name(v), "-m", "venv", v),
+            ran(f"{v}/bin/python", "-m", "pip", "install"),
+        ],
+        fit=venv_folder,
+    ),
     # docker
     Case("docker.groups_fact", fact(docker.groups_fact), lambda v, b: [argv("id", "-nG", v)]),
     Case("docker.ensure_in_group", run_group, lambda v, b: [argv("usermod", "-aG", v, v)]),
-    Case("docker.ensure_service", run_service,
-         lambda v, b: [argv("systemctl", "enable", v), argv("systemctl", "start", v)]),
+    Case(
+        "docker.ensure_service",
+        run_service,
+        lambda v, b: [argv("systemctl", "enable", v), argv("systemctl", "start", v)],
+    ),
     # packages
-    Case("packages.install_commands", run_install, lambda v, b: [
-        arg("apt-get", v), arg("apt-get", "curl"), arg("apt-get", "update"), argv("dnf", "install", "-y", "-q", v),
-    ]),
+    Case(
+        "packages.install_commands",
+        run_install,
+        lambda v, b: [
+            arg("apt-get", v),
+            arg("apt-get", "curl"),
+            arg("apt-get", "update"),
+            argv("dnf", "install", "-y", "-q", v),
+        ],
+    ),
 ]
 
 BAD_SIGNS = ("command not found", "syntax error", "unexpected EOF", "bad substitution")
@@ -589,7 +826,9 @@ def check_case(sandbox, case, value):
         for sign in BAD_SIGNS:
             assert sign not in box.stderr, f"{value!r}: bash says {sign!r}:\n{box.stderr}"
         for what, ok in case.expect(value, box):
-            assert ok(calls), f"{value!r} did not arrive literally: expected {what}; calls:\n{shown}\nstderr:\n{box.stderr}"
+            assert ok(calls), (
+                f"{value!r} did not arrive literally: expected {what}; calls:\n{shown}\nstderr:\n{box.stderr}"
+            )
     finally:
         MARKER.unlink(missing_ok=True)
         shutil.rmtree(box.dir, ignore_errors=True)
@@ -632,7 +871,10 @@ def test_fstab_fact_matches_the_path_literally_with_real_awk(value):
         assert command.count("/etc/fstab") == 1
         out = subprocess.run(
             ["bash", "-c", command.replace("/etc/fstab", shlex.quote(str(fstab)))],
-            capture_output=True, check=False, timeout=10, env={"PATH": os.environ["PATH"], "MARKER": M, "LC_ALL": "C.UTF-8"},
+            capture_output=True,
+            check=False,
+            timeout=10,
+            env={"PATH": os.environ["PATH"], "MARKER": M, "LC_ALL": "C.UTF-8"},
         )
         assert not MARKER.exists()
         assert out.stdout.decode() == wanted + "\n", out.stderr.decode()

@@ -10,8 +10,7 @@ from tasks.core import HubswarmError
 from tasks.core.secrets import MASK
 
 APT_ENV = (
-    "export DEBIAN_FRONTEND=noninteractive; "
-    "if dpkg --audit 2>/dev/null | grep -q .; then dpkg --configure -a; fi && "
+    "export DEBIAN_FRONTEND=noninteractive; if dpkg --audit 2>/dev/null | grep -q .; then dpkg --configure -a; fi && "
 )
 
 
@@ -31,7 +30,8 @@ def test_packages_debian_missing_nginx_stale_lists(make_host):
     packages.install_hub_packages(host)
     assert runner.probes == [["os-release"], [HUB_APT, "apt-lists-fresh"]]
     assert runner.commands == [
-        APT_ENV + "apt-get -o DPkg::Lock::Timeout=600 update -q && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nginx"
+        APT_ENV
+        + "apt-get -o DPkg::Lock::Timeout=600 update -q && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nginx"
     ]
     assert host.record.changes == ["install nginx"]
 
@@ -41,13 +41,12 @@ def test_packages_ubuntu_fresh_lists_skip_update(make_host):
     host, runner = make_host({"os-release": UBUNTU_2404, HUB_APT: "curl\nrsync", "apt-lists-fresh": fresh})
     packages.install_hub_packages(host)
     assert runner.commands == [
-        APT_ENV + "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends ca-certificates nginx openssl python3-venv"
+        APT_ENV
+        + "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends ca-certificates nginx openssl python3-venv"
     ]
 
 
-@pytest.mark.parametrize(
-    "release, key", [(DEBIAN_12, HUB_APT), (AMAZON_2023, HUB_RPM)] 
-)
+@pytest.mark.parametrize("release, key", [(DEBIAN_12, HUB_APT), (AMAZON_2023, HUB_RPM)])
 def test_packages_all_present_no_command(make_host, release, key):
     family = packages.os_family(release)
     host, runner = make_host({"os-release": release, key: "\n".join(packages.HUB_PACKAGES[family])})
@@ -89,7 +88,12 @@ def test_packages_unsupported_os(make_host):
 @pytest.mark.parametrize(
     "release, user, install",
     [
-        (DEBIAN_12, "admin", APT_ENV + "apt-get -o DPkg::Lock::Timeout=600 update -q && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends docker.io"),
+        (
+            DEBIAN_12,
+            "admin",
+            APT_ENV
+            + "apt-get -o DPkg::Lock::Timeout=600 update -q && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends docker.io",
+        ),
         (AMAZON_2023, "ec2-user", "dnf install -y -q docker"),
     ],
 )
@@ -109,8 +113,12 @@ def test_docker_from_scratch(make_host, release, user, install):
 
 def test_docker_in_place(make_host):
     host, runner = make_host(
-        {"os-release": DEBIAN_12, "packages:docker.io": "docker.io", "unit:docker": "enabled\nactive",
-         "groups:admin": "admin sudo docker"}
+        {
+            "os-release": DEBIAN_12,
+            "packages:docker.io": "docker.io",
+            "unit:docker": "enabled\nactive",
+            "groups:admin": "admin sudo docker",
+        }
     )
     docker.install_docker(host)
     assert runner.commands == []
@@ -118,7 +126,11 @@ def test_docker_in_place(make_host):
 
 @pytest.mark.parametrize(
     "state, command",
-    [("enabled\ninactive", "systemctl start docker"), ("disabled\nactive", "systemctl enable docker"), ("", "systemctl enable docker && systemctl start docker")],
+    [
+        ("enabled\ninactive", "systemctl start docker"),
+        ("disabled\nactive", "systemctl enable docker"),
+        ("", "systemctl enable docker && systemctl start docker"),
+    ],
 )
 def test_ensure_service(make_host, state, command):
     host, runner = make_host({"unit:docker": state})
@@ -134,7 +146,11 @@ CHP_INSTALL = f"npm install --global --no-fund --no-audit configurable-http-prox
 @pytest.mark.parametrize(
     "release, install",
     [
-        (DEBIAN_12, APT_ENV + "apt-get -o DPkg::Lock::Timeout=600 update -q && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nodejs npm"),
+        (
+            DEBIAN_12,
+            APT_ENV
+            + "apt-get -o DPkg::Lock::Timeout=600 update -q && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nodejs npm",
+        ),
         (AMAZON_2023, "dnf install -y -q nodejs nodejs-npm"),
     ],
 )
@@ -211,11 +227,13 @@ def test_pip_install_fresh_and_done(make_host):
     assert "python3.11 -m venv /opt/jupyterhub && " in runner.commands[1]
 
     installed = site + "\n" + python_env.package_manifest(python_env.package_files())
-    host, runner = make_host({
-        "os-release": DEBIAN_12,
-        "venv:/opt/jupyterhub": json.dumps(pins.HUB_REQUIREMENTS),
-        "hub-package:/opt/jupyterhub": installed,
-    })
+    host, runner = make_host(
+        {
+            "os-release": DEBIAN_12,
+            "venv:/opt/jupyterhub": json.dumps(pins.HUB_REQUIREMENTS),
+            "hub-package:/opt/jupyterhub": installed,
+        }
+    )
     python_env.pip_install(host)
     assert runner.commands == []
 
@@ -229,8 +247,14 @@ def test_make_cert(make_host):
 
 
 def test_make_cert_uses_the_address_without_domain(make_host):
-    host, runner = make_host({"dir:/srv/jupyterhub": "700 root root", "dir:/srv/jupyterhub/ssl": "700 root root",
-                              "cert:/srv/jupyterhub/ssl/hub.crt": "valid\n    IP Address:10.0.0.5"}, domain="")
+    host, runner = make_host(
+        {
+            "dir:/srv/jupyterhub": "700 root root",
+            "dir:/srv/jupyterhub/ssl": "700 root root",
+            "cert:/srv/jupyterhub/ssl/hub.crt": "valid\n    IP Address:10.0.0.5",
+        },
+        domain="",
+    )
     certs.make_cert(host)
     assert runner.commands == []
 
@@ -250,9 +274,15 @@ def test_swarm_init(make_host, state, commands):
 
 
 def test_nginx_debian_first_run(make_host):
-    host, runner = make_host({"os-release": DEBIAN_12, "link:/etc/nginx/sites-enabled/jupyterhub": None,
-                              "exists:/etc/nginx/sites-enabled/default": "", "unit:nginx": "enabled\nactive",
-                              f"dir:{nginx.ACME_ROOT}": "755 root root"})
+    host, runner = make_host(
+        {
+            "os-release": DEBIAN_12,
+            "link:/etc/nginx/sites-enabled/jupyterhub": None,
+            "exists:/etc/nginx/sites-enabled/default": "",
+            "unit:nginx": "enabled\nactive",
+            f"dir:{nginx.ACME_ROOT}": "755 root root",
+        }
+    )
     nginx.nginx(host)
     site, link, default = nginx.site_paths("apt")
     assert len(runner.commands) == 4
@@ -266,9 +296,15 @@ def test_nginx_amazon_in_place(make_host):
     host, _ = make_host({})
     text = nginx.render_site(host.config, "hub.example.com")
     sha = hashlib.sha256(text.encode()).hexdigest()
-    host, runner = make_host({"os-release": AMAZON_2023, "file:/etc/nginx/conf.d/jupyterhub.conf": f"{sha} 644 root root",
-                              f"file:{nginx.DHPARAM}": "abc 644 root root",
-                              "unit:nginx": "enabled\nactive", f"dir:{nginx.ACME_ROOT}": "755 root root"})
+    host, runner = make_host(
+        {
+            "os-release": AMAZON_2023,
+            "file:/etc/nginx/conf.d/jupyterhub.conf": f"{sha} 644 root root",
+            f"file:{nginx.DHPARAM}": "abc 644 root root",
+            "unit:nginx": "enabled\nactive",
+            f"dir:{nginx.ACME_ROOT}": "755 root root",
+        }
+    )
     nginx.nginx(host)
     assert runner.commands == []
 
@@ -285,7 +321,9 @@ def test_start_hub_first_start_waits(make_host):
 def test_start_hub_wait_timeout_is_one_line(make_host):
     host, runner = make_host({"unit:jupyterhub": "disabled\ninactive", "hub-inputs": "abc"})
     runner.fail_on["seq 120"] = (1, "")
-    with pytest.raises(HubswarmError, match=r"did not answer on /hub/login within 120 s: see 'journalctl -u jupyterhub'"):
+    with pytest.raises(
+        HubswarmError, match=r"did not answer on /hub/login within 120 s: see 'journalctl -u jupyterhub'"
+    ):
         hub.start_hub(host)
 
 
@@ -316,10 +354,18 @@ def test_write_env_apply(make_host):
 
 
 def test_write_env_callback_from_instance_metadata(make_host):
-    host, runner = make_host({"dir:/srv/jupyterhub": "700 root root",
-                              "imds:public-hostname": "ec2-54-1-2-3.us-west-2.compute.amazonaws.com"}, domain="")
+    host, runner = make_host(
+        {
+            "dir:/srv/jupyterhub": "700 root root",
+            "imds:public-hostname": "ec2-54-1-2-3.us-west-2.compute.amazonaws.com",
+        },
+        domain="",
+    )
     users.write_env(host, env_values())
-    assert 'OAUTH_CALLBACK_URL="https://ec2-54-1-2-3.us-west-2.compute.amazonaws.com/hub/oauth_callback"' in runner.calls[0].stdin
+    assert (
+        'OAUTH_CALLBACK_URL="https://ec2-54-1-2-3.us-west-2.compute.amazonaws.com/hub/oauth_callback"'
+        in runner.calls[0].stdin
+    )
 
 
 def test_write_env_no_callback_name(make_host):
@@ -331,8 +377,11 @@ def test_write_env_no_callback_name(make_host):
 
 def test_write_env_check_mode_masks_the_diff(make_host, recap_out):
     host, runner = make_host(
-        {"dir:/srv/jupyterhub": "700 root root", "file:/srv/jupyterhub/env": "0" * 64 + " 600 root root",
-         "content:/srv/jupyterhub/env": OLD_ENV},
+        {
+            "dir:/srv/jupyterhub": "700 root root",
+            "file:/srv/jupyterhub/env": "0" * 64 + " 600 root root",
+            "content:/srv/jupyterhub/env": OLD_ENV,
+        },
         check=True,
     )
     users.write_env(host, env_values())
@@ -341,7 +390,7 @@ def test_write_env_check_mode_masks_the_diff(make_host, recap_out):
     out = recap_out.getvalue()
     for value in ("old-client-id", "old-secret-value", "new-client-id", "new-secret-value", "hub.example.com"):
         assert value not in out
-    assert f'+OAUTH_CALLBACK_URL={MASK}' in out
+    assert f"+OAUTH_CALLBACK_URL={MASK}" in out
     assert out.startswith("[10.0.0.5] test-step: would change /srv/jupyterhub/env:\n")
     assert host.record.changes == ["write /srv/jupyterhub/env (600 root:root)"]
 
@@ -350,8 +399,9 @@ def test_check_mode_hub_setup_runs_only_probes(make_host):
     """Every hub step on a bare Debian host, in check mode: probes only, changes listed."""
     from tasks import workflows
 
-    host, runner = make_host({"os-release": DEBIAN_12, "addresses": "10.0.0.5", "swarm-state": "inactive false"},
-                             check=True)
+    host, runner = make_host(
+        {"os-release": DEBIAN_12, "addresses": "10.0.0.5", "swarm-state": "inactive false"}, check=True
+    )
     needed = {
         "write-env": env_values(),
         "userlist": users.parse_userlist("a@x.io admin\n"),

@@ -6,8 +6,8 @@ import subprocess
 import tarfile
 
 import pytest
-from fakehost import DEBIAN_12
 
+from fakehost import DEBIAN_12
 from tasks import storage
 from tasks.core import HubswarmError
 from tasks.core.facts import Answer
@@ -17,8 +17,7 @@ EFS = "fs-1.efs.us-west-2.amazonaws.com"
 
 def test_fstab_line_uses_the_original_options():
     assert storage.fstab_line(EFS, "/mnt/nfs/home") == (
-        f"{EFS}:/ /mnt/nfs/home nfs4 "
-        "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,_netdev 0 0"
+        f"{EFS}:/ /mnt/nfs/home nfs4 nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,_netdev 0 0"
     )
 
 

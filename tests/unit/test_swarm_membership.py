@@ -44,8 +44,10 @@ def records(host):
 @pytest.fixture
 def recap(monkeypatch):
     """Make run_steps record into the fake hosts' recap (call after making the hosts)."""
+
     def use(host):
         monkeypatch.setattr(run, "RECAP", host.settings.recap)
+
     return use
 
 
@@ -57,14 +59,30 @@ JOIN_CASES = [
     ("fresh node, --rejoin changes nothing", "inactive false ", True, (f"join the swarm at {HUB}:2377", JOIN)),
     ("member of ours", "active false w1", False, ("", "")),
     ("member of ours, --rejoin leaves it in place", "active false w1", True, ("", "")),
-    ("foreign swarm, --rejoin", "active false other",
-     True, (f"leave its active swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}")),
-    ("manager of a foreign swarm, --rejoin", "active true other",
-     True, (f"leave its active swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}")),
-    ("error state, --rejoin", "error false w9",
-     True, (f"leave its error swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}")),
-    ("pending state, --rejoin", "pending false ",
-     True, (f"leave its pending swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}")),
+    (
+        "foreign swarm, --rejoin",
+        "active false other",
+        True,
+        (f"leave its active swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}"),
+    ),
+    (
+        "manager of a foreign swarm, --rejoin",
+        "active true other",
+        True,
+        (f"leave its active swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}"),
+    ),
+    (
+        "error state, --rejoin",
+        "error false w9",
+        True,
+        (f"leave its error swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}"),
+    ),
+    (
+        "pending state, --rejoin",
+        "pending false ",
+        True,
+        (f"leave its pending swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}"),
+    ),
     ("no answer at all (Docker down) counts as inactive", "", False, (f"join the swarm at {HUB}:2377", JOIN)),
 ]
 
@@ -105,8 +123,10 @@ def test_swarm_join_step(make_host, state, rejoin, commands):
     assert runner.commands == commands
     for call in runner.calls:  # the token travels on stdin only
         assert json.loads(call.stdin) == {
-            "ListenAddr": "0.0.0.0:2377", "AdvertiseAddr": WORKER,
-            "RemoteAddrs": [f"{HUB}:2377"], "JoinToken": "SWMTKN-1-abcdef",
+            "ListenAddr": "0.0.0.0:2377",
+            "AdvertiseAddr": WORKER,
+            "RemoteAddrs": [f"{HUB}:2377"],
+            "JoinToken": "SWMTKN-1-abcdef",
         }
         assert "SWMTKN" not in call.command
 
@@ -146,17 +166,24 @@ def test_init_command(state, result):
 
 def token_answer(runner, token="SWMTKN-1-abcdef"):
     """The fake runner answering `docker swarm join-token -q worker` with ``token``."""
+
     def exec_(command, stdin=None):
         rc, out, err = runner(command, stdin)
         if "docker swarm join-token -q worker" in command:
             out = token + "\n"
         return rc, out, err
+
     return exec_
 
 
 def test_join_info_on_our_manager(make_host):
-    host, runner = make_host({"addresses": HUB, "swarm-state": "active true hubnode",
-                              "swarm-nodes": "hubnode hub Ready Active\nw1 worker1 Ready Active\n"})
+    host, runner = make_host(
+        {
+            "addresses": HUB,
+            "swarm-state": "active true hubnode",
+            "swarm-nodes": "hubnode hub Ready Active\nw1 worker1 Ready Active\n",
+        }
+    )
     host._exec = token_answer(runner)
     info = swarm.join_token(host)
     assert info == swarm.JoinInfo(f"{HUB}:2377", "SWMTKN-1-abcdef", frozenset({"hubnode", "w1"}))
@@ -172,10 +199,13 @@ def test_join_info_needs_a_manager(make_host, state):
     assert runner.commands == []
 
 
-@pytest.mark.parametrize("state, nodes", [("inactive false ", frozenset()), ("active true hubnode", frozenset({"hubnode"}))])
+@pytest.mark.parametrize(
+    "state, nodes", [("inactive false ", frozenset()), ("active true hubnode", frozenset({"hubnode"}))]
+)
 def test_join_info_check_mode_reads_no_token(make_host, state, nodes):
-    host, runner = make_host({"addresses": HUB, "swarm-state": state, "swarm-nodes": "hubnode hub Ready Active\n"},
-                             check=True)
+    host, runner = make_host(
+        {"addresses": HUB, "swarm-state": state, "swarm-nodes": "hubnode hub Ready Active\n"}, check=True
+    )
     assert swarm.join_token(host) == swarm.JoinInfo(f"{HUB}:2377", "", nodes)
     assert runner.calls == []
 
@@ -184,36 +214,78 @@ def test_join_info_check_mode_reads_no_token(make_host, state, nodes):
 
 NODE_CASES = [
     # id, NODE_DETAILS answer, hub takes notebooks, commands (labels, then stale removal)
-    ("new workers get the label, the hub none",
-     details("hubnode manager ready hub {}", "w1 worker ready worker1 {}", "w2 worker ready worker2 null"),
-     False, [ADD.format("w1") + " && " + ADD.format("w2")]),
+    (
+        "new workers get the label, the hub none",
+        details("hubnode manager ready hub {}", "w1 worker ready worker1 {}", "w2 worker ready worker2 null"),
+        False,
+        [ADD.format("w1") + " && " + ADD.format("w2")],
+    ),
     ("converged", details("hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}"), False, []),
-    ("a label other than true is set to true",
-     details("hubnode manager ready hub null", 'w1 worker ready worker1 {"hubswarm.notebooks": "false"}'),
-     False, [ADD.format("w1")]),
-    ("the hub also takes notebooks: label added",
-     details("hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}"), True, [ADD.format("hubnode")]),
-    ("the hub also takes notebooks: converged",
-     details(f"hubnode manager ready hub {YES}", f"w1 worker ready worker1 {YES}"), True, []),
-    ("the hub no longer takes notebooks: label removed",
-     details(f"hubnode manager ready hub {YES}", f"w1 worker ready worker1 {YES}"), False, [RM_LABEL.format("hubnode")]),
-    ("any value of the label on the hub is removed",
-     details('hubnode manager ready hub {"hubswarm.notebooks": "no", "zone": "a"}'), False,
-     [RM_LABEL.format("hubnode")]),
-    ("a down node (not rejoined) is kept and labelled",
-     details(f"hubnode manager ready hub {{}}", "w1 worker down worker1 {}"), False, [ADD.format("w1")]),
-    ("a drained node keeps its label",
-     details("hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}"), False, []),
-    ("stale entry after a rejoin under the same hostname is removed, not labelled",
-     details("hubnode manager ready hub {}", f"w1new worker ready worker1 {YES}", "w1old worker down worker1 null"),
-     False, [NODE_RM.format("w1old")]),
-    ("rejoined node labelled and two stale entries removed",
-     details("hubnode manager ready hub {}", "w1c worker ready worker1 {}", "w1a worker down worker1 null",
-             f"w1b worker down worker1 {YES}"),
-     False, [ADD.format("w1c"), NODE_RM.format("w1a") + " && " + NODE_RM.format("w1b")]),
-    ("two down entries, none rejoined: none removed",
-     details("hubnode manager ready hub {}", f"w1a worker down worker1 {YES}", f"w1b worker down worker1 {YES}"),
-     False, []),
+    (
+        "a label other than true is set to true",
+        details("hubnode manager ready hub null", 'w1 worker ready worker1 {"hubswarm.notebooks": "false"}'),
+        False,
+        [ADD.format("w1")],
+    ),
+    (
+        "the hub also takes notebooks: label added",
+        details("hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}"),
+        True,
+        [ADD.format("hubnode")],
+    ),
+    (
+        "the hub also takes notebooks: converged",
+        details(f"hubnode manager ready hub {YES}", f"w1 worker ready worker1 {YES}"),
+        True,
+        [],
+    ),
+    (
+        "the hub no longer takes notebooks: label removed",
+        details(f"hubnode manager ready hub {YES}", f"w1 worker ready worker1 {YES}"),
+        False,
+        [RM_LABEL.format("hubnode")],
+    ),
+    (
+        "any value of the label on the hub is removed",
+        details('hubnode manager ready hub {"hubswarm.notebooks": "no", "zone": "a"}'),
+        False,
+        [RM_LABEL.format("hubnode")],
+    ),
+    (
+        "a down node (not rejoined) is kept and labelled",
+        details("hubnode manager ready hub {}", "w1 worker down worker1 {}"),
+        False,
+        [ADD.format("w1")],
+    ),
+    (
+        "a drained node keeps its label",
+        details("hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}"),
+        False,
+        [],
+    ),
+    (
+        "stale entry after a rejoin under the same hostname is removed, not labelled",
+        details("hubnode manager ready hub {}", f"w1new worker ready worker1 {YES}", "w1old worker down worker1 null"),
+        False,
+        [NODE_RM.format("w1old")],
+    ),
+    (
+        "rejoined node labelled and two stale entries removed",
+        details(
+            "hubnode manager ready hub {}",
+            "w1c worker ready worker1 {}",
+            "w1a worker down worker1 null",
+            f"w1b worker down worker1 {YES}",
+        ),
+        False,
+        [ADD.format("w1c"), NODE_RM.format("w1a") + " && " + NODE_RM.format("w1b")],
+    ),
+    (
+        "two down entries, none rejoined: none removed",
+        details("hubnode manager ready hub {}", f"w1a worker down worker1 {YES}", f"w1b worker down worker1 {YES}"),
+        False,
+        [],
+    ),
     ("no nodes at all (not a manager)", "", False, []),
 ]
 
@@ -230,8 +302,10 @@ def test_swarm_nodes(make_host, answer, hub_takes, commands):
 
 def test_nodes_plan_says_what_it_does():
     plan = swarm.nodes_plan(details("a worker ready w {}", "b worker down w null"), False)
-    assert plan == [("set notebook placement labels", ADD.format("a")),
-                    ("remove 1 stale node entries", NODE_RM.format("b"))]
+    assert plan == [
+        ("set notebook placement labels", ADD.format("a")),
+        ("remove 1 stale node entries", NODE_RM.format("b")),
+    ]
 
 
 def test_stale_nodes():
@@ -260,8 +334,13 @@ def test_drain_plan(answer, plan):
 
 @pytest.mark.parametrize(
     "state, plan",
-    [("active false w2", ("leave the swarm", LEAVE)), ("error false ", ("leave the swarm", LEAVE)),
-     ("pending false ", ("leave the swarm", LEAVE)), ("inactive false ", ("", "")), ("", ("", ""))],
+    [
+        ("active false w2", ("leave the swarm", LEAVE)),
+        ("error false ", ("leave the swarm", LEAVE)),
+        ("pending false ", ("leave the swarm", LEAVE)),
+        ("inactive false ", ("", "")),
+        ("", ("", "")),
+    ],
     ids=["member", "error", "pending", "left already", "no answer"],
 )
 def test_leave_plan(state, plan):
@@ -289,6 +368,7 @@ REMOVE_CASES = [
 @pytest.fixture
 def remove_run(make_host, recap, monkeypatch):
     """(hub, worker runner, run): ``run()`` runs the remove-worker task with these fakes."""
+
     def make(node_answer, worker_state):
         hub, hub_runner = make_host({NODE_KEY: node_answer} if node_answer else {}, address=HUB)
         worker, worker_runner = make_host({"swarm-state": worker_state}, address=WORKER)
@@ -307,8 +387,9 @@ def remove_run(make_host, recap, monkeypatch):
     return make
 
 
-@pytest.mark.parametrize("node, state, on_hub, on_worker", [c[1:] for c in REMOVE_CASES],
-                         ids=[c[0] for c in REMOVE_CASES])
+@pytest.mark.parametrize(
+    "node, state, on_hub, on_worker", [c[1:] for c in REMOVE_CASES], ids=[c[0] for c in REMOVE_CASES]
+)
 def test_remove_worker(remove_run, node, state, on_hub, on_worker):
     hub, hub_runner, worker_runner, reached, remove = remove_run(node, state)
     remove()
@@ -352,8 +433,11 @@ def test_remove_worker_check_mode_changes_nothing(make_host, recap, monkeypatch)
     workers.remove_worker.body(SimpleNamespace(config=fabric.Config()), "worker2")
     assert hub_runner.calls == [] and worker_runner.calls == []
     changes, _ = records(hub)
-    assert changes == {(HUB, "drain"): ["drain worker2"], (WORKER, "leave"): ["leave the swarm"],
-                       (HUB, "node-rm"): ["remove node worker2"]}
+    assert changes == {
+        (HUB, "drain"): ["drain worker2"],
+        (WORKER, "leave"): ["leave the swarm"],
+        (HUB, "node-rm"): ["remove node worker2"],
+    }
 
 
 # --- run_on: one step, what it returned ---------------------------------------------------
@@ -375,8 +459,9 @@ def test_run_on_stops_the_run_when_the_step_fails(make_host, recap):
 
 
 def test_read_join_info(make_host, recap):
-    host, runner = make_host({"addresses": HUB, "swarm-state": "active true hubnode",
-                              "swarm-nodes": "hubnode hub Ready Active\n"})
+    host, runner = make_host(
+        {"addresses": HUB, "swarm-state": "active true hubnode", "swarm-nodes": "hubnode hub Ready Active\n"}
+    )
     host._exec = token_answer(runner)
     recap(host)
     assert workers.read_join_info(host) == swarm.JoinInfo(f"{HUB}:2377", "SWMTKN-1-abcdef", frozenset({"hubnode"}))
@@ -389,15 +474,23 @@ def test_read_join_info(make_host, recap):
 @pytest.fixture
 def join_run(make_host, recap, monkeypatch):
     def make(worker_states, **config):
-        hub, hub_runner = make_host({
-            "addresses": HUB, "swarm-state": "active true hubnode",
-            "swarm-nodes": "hubnode hub Ready Active\nw1 worker1 Ready Active\n",
-            "swarm-node-details": details("hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}",
-                                          "w2 worker ready worker2 {}"),
-        }, address=HUB, **config)
+        hub, hub_runner = make_host(
+            {
+                "addresses": HUB,
+                "swarm-state": "active true hubnode",
+                "swarm-nodes": "hubnode hub Ready Active\nw1 worker1 Ready Active\n",
+                "swarm-node-details": details(
+                    "hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}", "w2 worker ready worker2 {}"
+                ),
+            },
+            address=HUB,
+            **config,
+        )
         hub._exec = token_answer(hub_runner)
-        made = [make_host({"addresses": address, "swarm-state": state}, address=address, **config)
-                for address, state in worker_states]
+        made = [
+            make_host({"addresses": address, "swarm-state": state}, address=address, **config)
+            for address, state in worker_states
+        ]
         recap(hub)
         monkeypatch.setattr(workers, "hub_host", lambda c, hub_arg=None: hub)
         monkeypatch.setattr(workers, "hosts_for", lambda c, role: [w for w, _ in made])
@@ -452,8 +545,11 @@ def test_hub_host(monkeypatch, make_host):
 
 def test_image_step(monkeypatch, make_host):
     make_host({})
-    c = SimpleNamespace(config=SimpleNamespace(hubswarm=SimpleNamespace(
-        image_source="build", image="hubswarm/singleuser:1", image_base="base:1")))
+    c = SimpleNamespace(
+        config=SimpleNamespace(
+            hubswarm=SimpleNamespace(image_source="build", image="hubswarm/singleuser:1", image_base="base:1")
+        )
+    )
     assert workers.image_step(c, "pull") is images.pull_image
     made = []
     monkeypatch.setattr(images, "push_image_step", lambda image, wanted: made.append((image, wanted)) or "push")

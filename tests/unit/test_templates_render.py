@@ -27,8 +27,20 @@ def real_config():
 
 
 def test_real_config_has_what_the_steps_read(real_config):
-    for name in ("srv", "venv", "image", "mem_limit", "authenticator", "domain", "letsencrypt_domains",
-                 "cluster", "region", "address", "lab", "userlist"):
+    for name in (
+        "srv",
+        "venv",
+        "image",
+        "mem_limit",
+        "authenticator",
+        "domain",
+        "letsencrypt_domains",
+        "cluster",
+        "region",
+        "address",
+        "lab",
+        "userlist",
+    ):
         assert hasattr(real_config, name), name
     assert real_config.tags.cluster_key == "hubswarm:cluster"
     assert real_config.tags.role_key == "hubswarm:role"

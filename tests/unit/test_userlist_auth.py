@@ -45,7 +45,8 @@ def test_render_userlist_round_trip():
         ("a@x.io root\n", 1, ["unknown role 'root'", "the only role word is 'admin'"]),
         ("a@x.io Admin\n", 1, ["unknown role 'Admin'"]),
         (
-            "alice@x.io admin\n# c\nALICE@y.org\n", 3,
+            "alice@x.io admin\n# c\nALICE@y.org\n",
+            3,
             ["'alice@y.org' and 'alice@x.io' on line 1 both become user 'alice'", "keep one line per person"],
         ),
     ],
@@ -147,8 +148,9 @@ def test_unknown_authenticator(name):
 
 def test_password_authenticator_is_lab_only():
     with pytest.raises(HubswarmError) as err:
-        auth.hub_secrets(cfg("password", lab=False), {"HUBSWARM_HUB_PASSWORD": USER_PW,
-                                                      "HUBSWARM_HUB_ADMIN_PASSWORD": ADMIN_PW})
+        auth.hub_secrets(
+            cfg("password", lab=False), {"HUBSWARM_HUB_PASSWORD": USER_PW, "HUBSWARM_HUB_ADMIN_PASSWORD": ADMIN_PW}
+        )
     assert "for the lab only" in str(err.value) and "google or github" in str(err.value)
     assert auth.checked_authenticator(cfg("password", lab=True)) == "password"
 
@@ -179,7 +181,8 @@ def test_password_secrets_at_the_minimum_lengths_are_registered():
     user, admin = "u" * 8, "A" * 32
     env = {"HUBSWARM_HUB_PASSWORD": user, "HUBSWARM_HUB_ADMIN_PASSWORD": admin}
     assert auth.hub_secrets(cfg("password", lab=True), env) == {
-        "HUB_USER_PASSWORD": user, "HUB_ADMIN_PASSWORD": admin,
+        "HUB_USER_PASSWORD": user,
+        "HUB_ADMIN_PASSWORD": admin,
     }
     assert mask(f"{user} / {admin}") == f"{MASK} / {MASK}"
 

@@ -79,7 +79,7 @@ def test_home_tool_checks_names_with_the_same_pattern():
 def home_tool_accepts(names):
     """Which of ``names`` `hubswarm-home ensure` would take, asked of the real script's check."""
     pattern = re.search(r"^NAME_PATTERN=(.*)$", HOME_TOOL.read_text(), re.M).group(1)
-    script = f"NAME_PATTERN={pattern}\n" 'for n in "$@"; do [[ $n =~ $NAME_PATTERN ]] && echo yes || echo no; done'
+    script = f'NAME_PATTERN={pattern}\nfor n in "$@"; do [[ $n =~ $NAME_PATTERN ]] && echo yes || echo no; done'
     out = subprocess.run(["bash", "-c", script, "check", *names], capture_output=True, text=True, check=True)
     return [answer == "yes" for answer in out.stdout.split()]
 
