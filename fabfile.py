@@ -16,11 +16,40 @@ from tasks import settings
 # The environment wins, then a running lab's settings, then .env.
 LAB_ENV = settings.load_environment()
 
-from tasks import lab, workflows  # noqa: E402  (after the settings are loaded)
+from tasks import aws, inventory, lab, workers, workflows  # noqa: E402  (after the settings are loaded)
 
 if LAB_ENV:  # a lab.env written before it named its subnet
     os.environ.setdefault("HUBSWARM_LAB_SUBNET", lab.SUBNET)
 
-ns = Collection.from_module(workflows)
+# Every `fab` command, declared here.
+ns = Collection(
+    workflows.check,
+    # the hub, step by step, and all at once
+    workflows.install_packages,
+    workflows.install_docker,
+    workflows.install_node,
+    workflows.pip_install,
+    workflows.make_cert,
+    workflows.write_env,
+    workflows.userlist,
+    workflows.mount_efs,
+    workflows.sync_notebooks,
+    workflows.hub_config,
+    workflows.nginx_site,
+    workflows.swarm_init,
+    workflows.setup_hub,
+    workflows.start_hub,
+    workflows.lets_encrypt,
+    # the workers and the whole cluster
+    workers.join_workers,
+    workers.remove_worker,
+    workers.push_image,
+    workers.pull_image,
+    workflows.deploy,
+    # AWS
+    inventory.hosts,
+    aws.security_groups,
+    aws.launch,
+)
 ns.add_collection(lab.ns)
 ns.configure(settings.defaults(os.environ))

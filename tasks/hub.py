@@ -5,7 +5,7 @@ import shlex
 from .auth import checked_authenticator
 from .certs import hub_name, public_name_probes
 from .core import HubswarmError, facts, render, step
-from .docker import ensure_service
+from .core.services import ensure_service
 from .python_env import PACKAGE_NAME, package_glob
 from .swarm import NOTEBOOK_LABEL
 

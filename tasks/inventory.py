@@ -2,9 +2,9 @@
 
 from dataclasses import dataclass
 
-from fabric import Connection
+from fabric import Connection, task
 
-from .core import SETTINGS, HubswarmError
+from .core import SETTINGS, HubswarmError, fail
 from .core.host import get_host
 
 HUB, WORKER, NODE = "hub", "worker", "node"
@@ -117,3 +117,26 @@ def gateway_for(config):
     host = get_host(Connection(address, config=config), SETTINGS)
     host.open()
     return host.connection
+
+
+@task
+def hosts(c):
+    """Print the cluster found by its EC2 tags: role, instance id, name, addresses, state."""
+    from .core.run import configure
+
+    config = configure(c.config).config
+    rows = [("ROLE", "INSTANCE", "NAME", "PRIVATE", "PUBLIC", "STATE")]
+    for role in (HUB, WORKER):
+        try:
+            found = find(config, role)
+        except HubswarmError as exc:
+            if role == HUB:
+                fail(str(exc))
+            print(f"note: {exc}")
+            found = []
+        rows += [
+            (i.role, i.instance_id, i.name, i.private_ip, i.public_ip or i.public_dns or "-", i.state) for i in found
+        ]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

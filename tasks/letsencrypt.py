@@ -11,7 +11,7 @@ from pathlib import Path
 from . import nginx
 from .certs import cert_fact, letsencrypt_files, sans
 from .core import HubswarmError, facts, step
-from .docker import ensure_service
+from .core.services import ensure_service
 from .packages import APT, DNF, ensure_packages, family_of
 
 CERTBOT_PACKAGES = {APT: ["certbot"], DNF: ["certbot"]}

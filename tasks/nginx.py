@@ -4,7 +4,7 @@ import shlex
 
 from .certs import hub_name, letsencrypt_files, public_name_probes, tls_files
 from .core import facts, render, step
-from .docker import ensure_service
+from .core.services import ensure_service
 from .packages import APT, family_of
 
 ACME_ROOT = "/var/lib/hubswarm/acme"

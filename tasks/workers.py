@@ -107,29 +107,6 @@ def remove_worker(c, name):
 
 
 @task
-def hosts(c):
-    """Print the cluster found by its EC2 tags: role, instance id, name, addresses, state."""
-    from .core.run import configure
-
-    config = configure(c.config).config
-    rows = [("ROLE", "INSTANCE", "NAME", "PRIVATE", "PUBLIC", "STATE")]
-    for role in (inventory.HUB, inventory.WORKER):
-        try:
-            found = inventory.find(config, role)
-        except HubswarmError as exc:
-            if role == inventory.HUB:
-                fail(str(exc))
-            print(f"note: {exc}")
-            found = []
-        rows += [
-            (i.role, i.instance_id, i.name, i.private_ip, i.public_ip or i.public_dns or "-", i.state) for i in found
-        ]
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-
-
-@task
 def push_image(c):
     """Build the notebook image here (files/singleuser) and stream it to every node that lacks it."""
     stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(c, "push")], {}))

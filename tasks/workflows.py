@@ -1,19 +1,18 @@
-"""The ``fab`` commands: each step alone, the composites that chain them, and the
-worker, image and AWS tasks (every task this module holds is a ``fab`` command)."""
+"""The hub's ``fab`` commands: each step alone, the composites that chain them, and
+``deploy`` (``fabfile.py`` declares the namespace)."""
 
 from fabric import Connection, task
 
-from . import certs, docker, hub, inventory, letsencrypt, nginx, node, packages, python_env, storage, swarm, users
-from .aws import launch, security_groups  # noqa: F401  (fab tasks)
+from . import certs, docker, hub, inventory, letsencrypt, nginx, nodejs, packages, python_env, storage, swarm, users
 from .core import SETTINGS, gather_needs, host_task, hosts_for
 from .core.recap import RECAP
 from .core.run import preflight
-from .workers import WORKER_SETUP, hosts, join_workers, pull_image, push_image, remove_worker  # noqa: F401
+from .workers import WORKER_SETUP, join_workers
 
 HUB_SETUP = [
     packages.install_hub_packages,
     docker.install_docker,
-    node.install_node,
+    nodejs.install_node,
     python_env.pip_install,
     certs.make_cert,
     users.write_env,
@@ -38,7 +37,7 @@ def check(c):
 
 install_packages = host_task(packages.install_hub_packages)
 install_docker = host_task(docker.install_docker)
-install_node = host_task(node.install_node)
+install_node = host_task(nodejs.install_node)
 pip_install = host_task(python_env.pip_install)
 make_cert = host_task(certs.make_cert)
 write_env = host_task(users.write_env)

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from invoke.exceptions import Exit
 
 from fakehost import AMAZON_2, DEBIAN_12
-from tasks import node, packages, storage, users, workflows
+from tasks import nodejs, packages, storage, users, workflows
 from tasks.core.run import run_steps
 from tasks.packages import HUB_PACKAGES
 
@@ -41,7 +41,7 @@ def two_hosts(make_host, b_answers, **config):
 )
 def test_one_bad_host_stops_every_host_before_any_change(make_host, recap_out, b_answers, config, words):
     (a, a_runner), (b, b_runner) = two_hosts(make_host, b_answers, **config)
-    steps = [packages.install_hub_packages, node.install_node, workflows.python_env.pip_install, storage.mount_efs]
+    steps = [packages.install_hub_packages, nodejs.install_node, workflows.python_env.pip_install, storage.mount_efs]
     with pytest.raises(Exit) as stop:
         run_steps([a, b], steps, {})
     assert a_runner.calls == [] and b_runner.calls == []  # probes only, on both hosts

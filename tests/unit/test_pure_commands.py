@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from fakehost import ALPINE, AMAZON_2, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, hub_config
-from tasks import certs, hub, nginx, node, packages, pins, python_env, swarm, users
+from tasks import certs, hub, nginx, nodejs, packages, pins, python_env, swarm, users
 from tasks.core import HubswarmError
 from tasks.core.facts import Answer
 
@@ -112,7 +112,7 @@ def test_install_commands_quote_names():
     ],
 )
 def test_node_major(text, major):
-    assert node.node_major(text) == major
+    assert nodejs.node_major(text) == major
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ def test_node_major(text, major):
     ],
 )
 def test_chp_command(installed, command):
-    assert node.chp_command(installed) == command
+    assert nodejs.chp_command(installed) == command
 
 
 # --- python_env --------------------------------------------------------------------

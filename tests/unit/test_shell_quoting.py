@@ -55,6 +55,7 @@ from tasks import (
     workers,
 )
 from tasks.core import facts as F
+from tasks.core import services
 from tasks.core.facts import Answer
 from tasks.core.host import LOCK_FILE, Host, HubswarmError
 from tasks.core.recap import Recap
@@ -557,7 +558,7 @@ def run_group(box, v):
 
 def run_service(box, v):
     host = box.host(primed={F.systemd_unit(v): Answer(0, "")})
-    docker.ensure_service(host, v)
+    services.ensure_service(host, v)
 
 
 def run_install(box, v):
@@ -793,7 +794,7 @@ CASES = [
     Case("docker.groups_fact", fact(docker.groups_fact), lambda v, b: [argv("id", "-nG", v)]),
     Case("docker.ensure_in_group", run_group, lambda v, b: [argv("usermod", "-aG", v, v)]),
     Case(
-        "docker.ensure_service",
+        "services.ensure_service",
         run_service,
         lambda v, b: [argv("systemctl", "enable", v), argv("systemctl", "start", v)],
     ),

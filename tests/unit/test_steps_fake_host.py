@@ -5,8 +5,8 @@ import hashlib
 import pytest
 
 from fakehost import ALPINE, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404
-from tasks import certs, docker, hub, nginx, node, packages, pins, python_env, swarm, users
-from tasks.core import HubswarmError
+from tasks import certs, docker, hub, nginx, nodejs, packages, pins, python_env, swarm, users
+from tasks.core import HubswarmError, services
 from tasks.core.secrets import MASK
 
 APT_ENV = (
@@ -134,7 +134,7 @@ def test_docker_in_place(make_host):
 )
 def test_ensure_service(make_host, state, command):
     host, runner = make_host({"unit:docker": state})
-    assert docker.ensure_service(host, "docker") is True
+    assert services.ensure_service(host, "docker") is True
     assert runner.commands == [command]
 
 
@@ -157,20 +157,20 @@ CHP_INSTALL = f"npm install --global --no-fund --no-audit configurable-http-prox
 def test_node_from_scratch(make_host, release, install):
     host, runner = make_host({"os-release": release})
     runner.after[" install -y -q "] = {"node-version": "v20.11.1"}
-    node.install_node(host)
+    nodejs.install_node(host)
     assert runner.commands == [install, CHP_INSTALL]
 
 
 def test_node_present_chp_pinned_no_command(make_host):
     host, runner = make_host({"node-version": "v20.11.1", "chp-version": pins.CONFIGURABLE_HTTP_PROXY})
-    node.install_node(host)
+    nodejs.install_node(host)
     assert runner.commands == []
     assert runner.probes == [["node-version", "npm-path", "chp-version"]]
 
 
 def test_node_present_chp_outdated(make_host):
     host, runner = make_host({"node-version": "v18.19.0", "npm-path": "/usr/bin/npm", "chp-version": "4.5.0"})
-    node.install_node(host)
+    nodejs.install_node(host)
     assert runner.commands == [CHP_INSTALL]
 
 
@@ -179,7 +179,7 @@ def test_node_without_npm_gets_npm_first(make_host):
     host, runner = make_host(
         {"os-release": DEBIAN_12, "node-version": "v18.19.0", "npm-path": None, "packages:nodejs,npm": "nodejs"}
     )
-    node.install_node(host)
+    nodejs.install_node(host)
     assert runner.commands == [
         APT_ENV + "apt-get -o DPkg::Lock::Timeout=600 update -q && "
         "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends npm",
@@ -192,7 +192,7 @@ def test_node_too_old_after_install(make_host, release, family):
     host, runner = make_host({"os-release": release})
     runner.after[" install -y -q "] = {"node-version": "v12.22.12"}
     with pytest.raises(HubswarmError) as err:
-        node.install_node(host)
+        nodejs.install_node(host)
     message = str(err.value)
     assert message.startswith(f"Node.js 12 on 10.0.0.5 is older than {pins.NODE_MIN_MAJOR}")
     assert message.endswith(f"(the {family} package is too old)")
@@ -203,7 +203,7 @@ def test_node_too_old_after_install(make_host, release, family):
 def test_node_too_old_already_installed(make_host):
     host, runner = make_host({"os-release": DEBIAN_12, "node-version": "v16.20.2", "chp-version": ""})
     with pytest.raises(HubswarmError, match="Node.js 16 .* older than 18"):
-        node.install_node.check_first(host)
+        nodejs.install_node.check_first(host)
     assert runner.commands == []
 
 

@@ -584,7 +584,7 @@ def test_hosts_table(monkeypatch, capsys):
         return found[role]
 
     monkeypatch.setattr(inventory, "find", find)
-    workers.hosts.body(SimpleNamespace(config=None))
+    inventory.hosts.body(SimpleNamespace(config=None))
     assert capsys.readouterr().out.splitlines() == [
         "note: no running worker tagged hubswarm:cluster=x",
         "ROLE  INSTANCE  NAME  PRIVATE   PUBLIC    STATE",
@@ -592,7 +592,7 @@ def test_hosts_table(monkeypatch, capsys):
     ]
     found[inventory.HUB] = HubswarmError("no running hub")
     with pytest.raises(Exit, match="no running hub"):
-        workers.hosts.body(SimpleNamespace(config=None))
+        inventory.hosts.body(SimpleNamespace(config=None))
 
 
 @pytest.mark.parametrize("task, source", [(workers.push_image, "push"), (workers.pull_image, "pull")])
