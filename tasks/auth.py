@@ -1,4 +1,5 @@
-"""Authenticators the hub can use, and the local secrets each one needs.
+"""Authenticators the hub can use, the local secrets each one needs, and the hub's
+env file that holds them (``write-env``).
 
 ``google`` (the original deployment's) and ``github`` log users in by OAuth;
 ``password`` is JupyterHub's shared-password authenticator, for the lab only.
@@ -6,7 +7,8 @@
 
 import os
 
-from .core import HubswarmError, secret
+from .certs import hub_name, is_address, public_name_probes
+from .core import HubswarmError, facts, secret, step
 
 OAUTH = ("google", "github")
 PASSWORD = "password"
@@ -81,3 +83,53 @@ def one_line_values(values, setting_of=None):
                 f"{setting} holds a line break or another control character: copy the value again, as one line"
             )
     return values
+
+
+# --- the hub's env file: these secrets and the OAuth callback ---------------------------
+
+
+def render_env(values):
+    """systemd EnvironmentFile lines, values double-quoted."""
+
+    def quoted(v):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return "".join(f"{k}={quoted(v)}\n" for k, v in values.items())
+
+
+def callback_url(host, values):
+    """The OAuth callback: OAUTH_CALLBACK_URL when set, else on the hub's public name,
+    which must be a DNS name (OAuth providers take no bare IP address)."""
+    if "OAUTH_CALLBACK_URL" in values:
+        return values["OAUTH_CALLBACK_URL"]
+    name = hub_name(host)
+    if is_address(name):
+        raise HubswarmError(
+            f"no public name for the OAuth callback on {host.name}: set HUBSWARM_DOMAIN to the hub's "
+            "DNS name (or OAUTH_CALLBACK_URL); the instance has no public host name in its metadata"
+        )
+    return f"https://{name}/hub/oauth_callback"
+
+
+def env_values(host, values):
+    """The env file's variables: the secrets, and the callback URL for OAuth."""
+    if host.config.authenticator in OAUTH:
+        return {**values, "OAUTH_CALLBACK_URL": callback_url(host, values)}
+    return dict(values)
+
+
+def srv_file_probes(name):
+    """``probes`` for a step that writes ``/srv/jupyterhub/<name>``."""
+    return lambda host: [facts.dir_state(host.config.srv), facts.file_state(f"{host.config.srv}/{name}")]
+
+
+def env_probes(host):
+    return [*srv_file_probes("env")(host), *public_name_probes(host)]
+
+
+@step("write-env", needs=hub_secrets, probes=env_probes, preflight=env_values)
+def write_env(host, values):
+    """Write the OAuth client id, secret and callback URL (from .env) to /srv/jupyterhub/env, 0600 root."""
+    srv = host.config.srv
+    host.ensure_dir(srv, mode="700")
+    host.ensure_file(f"{srv}/env", render_env(env_values(host, values)), mode="600", secret=True)

@@ -5,7 +5,7 @@ import ipaddress
 import shlex
 
 from .core import HubswarmError, facts, step
-from .validate import dns_problem
+from .names import dns_problem
 
 CERT_DAYS = 365
 RENEW_WITHIN_SECONDS = 30 * 24 * 3600

@@ -16,6 +16,7 @@ import re
 from urllib.parse import urlsplit
 
 from .auth import AUTHENTICATORS, PASSWORD
+from .names import dns_problem
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
@@ -158,24 +159,6 @@ def normalise(section):
 
 
 # --- checking ----------------------------------------------------------------
-
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-
-
-def dns_problem(value):
-    """Why ``value`` is not a DNS host name (RFC 1123), or ""."""
-    if len(value) > 253:
-        return f"{len(value)} characters, more than 253"
-    for label in value.split("."):
-        if not label:
-            return "has an empty label (two dots, or a dot at the start)"
-        if len(label) > 63:
-            return f"label {label[:20]!r}... is {len(label)} characters, more than 63"
-        if not _LABEL.fullmatch(label):
-            return f"label {label!r} may hold only a-z, 0-9 and '-' (not first or last)"
-    if value.rsplit(".", 1)[-1].isdigit():
-        return "looks like an IP address, not a DNS name"
-    return ""
 
 
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&*+/=?^_`{|}~-]+)*")

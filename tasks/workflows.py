@@ -3,7 +3,21 @@
 
 from fabric import Connection, task
 
-from . import certs, docker, hub, inventory, letsencrypt, nginx, nodejs, packages, python_env, storage, swarm, users
+from . import (
+    auth,
+    certs,
+    docker,
+    hub,
+    inventory,
+    letsencrypt,
+    nginx,
+    nodejs,
+    packages,
+    python_env,
+    storage,
+    swarm,
+    users,
+)
 from .core import SETTINGS, gather_needs, host_task, hosts_for
 from .core.recap import RECAP
 from .core.run import preflight
@@ -15,7 +29,7 @@ HUB_SETUP = [
     nodejs.install_node,
     python_env.pip_install,
     certs.make_cert,
-    users.write_env,
+    auth.write_env,
     users.write_userlist,
     storage.mount_efs,
     storage.homes,
@@ -40,7 +54,7 @@ install_docker = host_task(docker.install_docker)
 install_node = host_task(nodejs.install_node)
 pip_install = host_task(python_env.pip_install)
 make_cert = host_task(certs.make_cert)
-write_env = host_task(users.write_env)
+write_env = host_task(auth.write_env)
 userlist = host_task(users.write_userlist)
 hub_config = host_task(hub.hub_config)
 nginx_site = host_task(nginx.nginx)

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from invoke.exceptions import Exit
 
 from fakehost import AMAZON_2, DEBIAN_12
-from tasks import nodejs, packages, storage, users, workflows
+from tasks import auth, nodejs, packages, storage, workflows
 from tasks.core.run import run_steps
 from tasks.packages import HUB_PACKAGES
 
@@ -56,7 +56,7 @@ def test_oauth_without_a_public_name_stops_before_the_installs(make_host):
     host, runner = make_host({"os-release": DEBIAN_12}, domain="", authenticator="google")
     needed = {"write-env": {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "secret"}}
     with pytest.raises(Exit) as stop:
-        run_steps([host], [packages.install_hub_packages, users.write_env], needed)
+        run_steps([host], [packages.install_hub_packages, auth.write_env], needed)
     assert runner.calls == []
     assert "no public name for the OAuth callback on 10.0.0.5: set HUBSWARM_DOMAIN" in stop.value.message
 
@@ -67,7 +67,7 @@ def test_public_host_name_from_metadata_makes_the_callback(make_host):
         domain="",
         authenticator="google",
     )
-    values = users.env_values(host, {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "s"})
+    values = auth.env_values(host, {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "s"})
     assert values["OAUTH_CALLBACK_URL"] == "https://ec2-203-0-113-5.compute.amazonaws.com/hub/oauth_callback"
 
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from fakehost import ALPINE, AMAZON_2, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, hub_config
-from tasks import certs, hub, nginx, nodejs, packages, pins, python_env, swarm, users
+from tasks import auth, certs, hub, nginx, nodejs, packages, pins, python_env, swarm
 from tasks.core import HubswarmError
 from tasks.core.facts import Answer
 
@@ -420,7 +420,7 @@ def test_inputs_cover_everything_the_hub_reads():
     ]
 
 
-# --- users.render_env ---------------------------------------------------------------
+# --- auth.render_env ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -434,7 +434,7 @@ def test_inputs_cover_everything_the_hub_reads():
     ],
 )
 def test_render_env(values, text):
-    assert users.render_env(values) == text
+    assert auth.render_env(values) == text
 
 
 def test_recorded_fingerprint_is_the_probed_one():

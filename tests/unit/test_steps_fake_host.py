@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from fakehost import ALPINE, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404
-from tasks import certs, docker, hub, nginx, nodejs, packages, pins, python_env, swarm, users
+from tasks import auth, certs, docker, hub, nginx, nodejs, packages, pins, python_env, swarm, users
 from tasks.core import HubswarmError, services
 from tasks.core.secrets import MASK
 
@@ -343,7 +343,7 @@ def env_values():
 
 def test_write_env_apply(make_host):
     host, runner = make_host({"dir:/srv/jupyterhub": "700 root root"})
-    users.write_env(host, env_values())
+    auth.write_env(host, env_values())
     [call] = runner.calls
     assert call.stdin == (
         'OAUTH_CLIENT_ID="new-client-id"\nOAUTH_CLIENT_SECRET="new-secret-value"\n'
@@ -361,7 +361,7 @@ def test_write_env_callback_from_instance_metadata(make_host):
         },
         domain="",
     )
-    users.write_env(host, env_values())
+    auth.write_env(host, env_values())
     assert (
         'OAUTH_CALLBACK_URL="https://ec2-54-1-2-3.us-west-2.compute.amazonaws.com/hub/oauth_callback"'
         in runner.calls[0].stdin
@@ -371,7 +371,7 @@ def test_write_env_callback_from_instance_metadata(make_host):
 def test_write_env_no_callback_name(make_host):
     host, runner = make_host({"dir:/srv/jupyterhub": "700 root root"}, domain="")
     with pytest.raises(HubswarmError, match="no public name for the OAuth callback on 10.0.0.5: set HUBSWARM_DOMAIN"):
-        users.write_env(host, env_values())
+        auth.write_env(host, env_values())
     assert runner.commands == []
 
 
@@ -384,7 +384,7 @@ def test_write_env_check_mode_masks_the_diff(make_host, recap_out):
         },
         check=True,
     )
-    users.write_env(host, env_values())
+    auth.write_env(host, env_values())
     assert runner.calls == []
     assert "content:/srv/jupyterhub/env" in runner.probed
     out = recap_out.getvalue()
