@@ -2,12 +2,19 @@
 hub loads them: real JupyterHub, real DockerSpawner, a real traitlets Config."""
 
 import asyncio
+import concurrent.futures
 import importlib
 
 import pytest
 
 from hubside import load_hub_config
 from tasks import python_env
+
+
+def run_async(coroutine):
+    """Run a coroutine to its end on a loop of its own (another test may have left one running here)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def spawner_for(app, package, name="alice"):
@@ -61,7 +68,7 @@ def test_the_spawner_reaches_the_notebook_on_its_node_and_host_port(tmp_path, mo
         return answers[method]
 
     spawner.docker = docker
-    assert asyncio.run(spawner.get_ip_and_port()) == ("10.0.0.11", 32801)
+    assert run_async(spawner.get_ip_and_port()) == ("10.0.0.11", 32801)
     assert asked[0] == ("tasks", (), {"filters": {"service": spawner.service_name, "desired-state": "running"}})
     assert asked[1][:2] == ("inspect_node", ("n1",))
 
@@ -75,7 +82,7 @@ def test_no_published_port_yet_is_an_error(tmp_path, monkeypatch):
 
     spawner.docker = docker
     with pytest.raises(RuntimeError, match="no published port yet"):
-        asyncio.run(spawner.get_ip_and_port())
+        run_async(spawner.get_ip_and_port())
 
 
 # --- hub-config installs the package into the venv ------------------------------------
