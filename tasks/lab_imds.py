@@ -52,7 +52,12 @@ _READY = (
 def _config_hash(image):
     """What the running stand-in was made from: the image, the server, its folders (another
     checkout of the project has its own) and the start command."""
-    sha = hashlib.sha256(f"{image}\0{STANDIN_IP}\0{_START}\0{SERVER_DIR}\0{DATA_DIR}\0".encode())
+    sha = hashlib.sha256(f"{image}\0{STANDIN_IP}\0{_START}\0".encode())
+    # The mounted folders themselves, not only their paths: a clone made again at the same
+    # path has new folders, which a running stand-in's mounts would not see.
+    for folder in (SERVER_DIR, DATA_DIR):
+        st = folder.stat()
+        sha.update(f"{folder}\0{st.st_dev}:{st.st_ino}\0".encode())
     for path in sorted(p for p in SERVER_DIR.iterdir() if p.is_file()):
         sha.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return sha.hexdigest()[:12]
