@@ -88,10 +88,6 @@ def join_workers(c, rejoin=False, hub=None):
     stop_if_failed(failed)
 
 
-# remove-worker's commands live in swarm.py; still importable from here.
-node_fact, drain_command, node_rm_command = swarm.node_fact, swarm.drain_command, swarm.node_rm_command
-
-
 @task(help={"name": "the worker's swarm node name (its hostname, as `docker node ls` shows it)"})
 def remove_worker(c, name):
     """Drain a worker, make it leave the swarm, and remove it from the hub's node list.

@@ -52,7 +52,6 @@ from tasks import (
     python_env,
     storage,
     swarm,
-    workers,
 )
 from tasks.core import facts as F
 from tasks.core import services
@@ -758,18 +757,18 @@ CASES = [
     ),
     # workers (remove-worker)
     Case(
-        "workers.node_fact",
-        fact(workers.node_fact),
+        "swarm.node_fact",
+        fact(swarm.node_fact),
         lambda v, b: [argv("docker", "node", "inspect", "--format", "{{.Status.Addr}} {{.Spec.Availability}}", v)],
     ),
     Case(
-        "workers.drain_command",
-        script(workers.drain_command),
+        "swarm.drain_command",
+        script(swarm.drain_command),
         lambda v, b: [argv("docker", "node", "update", "--availability", "drain", v)],
     ),
     Case(
-        "workers.node_rm_command",
-        script(workers.node_rm_command),
+        "swarm.node_rm_command",
+        script(swarm.node_rm_command),
         lambda v, b: [argv("docker", "node", "rm", "--force", v)],
     ),
     # images
