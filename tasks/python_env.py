@@ -1,14 +1,13 @@
 """The hub's virtualenv with pinned JupyterHub, OAuthenticator, DockerSpawner and the idle culler."""
 
-import hashlib
 import io
 import json
 import shlex
-import tarfile
 from pathlib import Path
 
 from . import pins
 from .core import HubswarmError, facts, step
+from .core.archives import folder_archive
 from .packages import DNF, LISTS_FRESH, ensure_packages, family_of
 
 PYTHON_MIN = (3, 10)
@@ -105,14 +104,9 @@ HUB_PACKAGE = Path(__file__).resolve().parent / "hubswarm_hub"
 PACKAGE_NAME = HUB_PACKAGE.name
 
 
-def package_files():
-    """The package's modules: {file name: bytes}."""
-    return {p.name: p.read_bytes() for p in sorted(HUB_PACKAGE.glob("*.py"))}
-
-
-def package_manifest(files):
-    """``sha256  name`` lines, as ``sha256sum`` prints them."""
-    return "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files.items())
+def package_archive():
+    """(manifest, tar bytes) of the package's modules."""
+    return folder_archive({p.name: p for p in sorted(HUB_PACKAGE.glob("*.py"))})
 
 
 def package_fact(venv):
@@ -135,23 +129,13 @@ def package_script(site):
     )
 
 
-def package_archive(files):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def ensure_package(host):
     """Install the hub-side package into the venv when missing or different."""
     venv = host.config.venv
     lines = host.fact(package_fact(venv)).out.splitlines()
-    files = package_files()
+    manifest, tar = package_archive()
     site = lines[0].strip() if lines else ""
-    if site and "\n".join(lines[1:]) + "\n" == package_manifest(files):
+    if site and "\n".join(lines[1:]) + "\n" == manifest:
         return False
     if not site and not host.check:
         raise HubswarmError(f"no virtualenv at {venv} on {host.name}: run pip-install first")
@@ -159,7 +143,7 @@ def ensure_package(host):
     return host.ensure(
         f"install the {PACKAGE_NAME} package into {venv}",
         package_script(site) if site else ":",  # (check mode, before pip-install made the venv)
-        stdin=lambda: io.BytesIO(package_archive(files)),
+        stdin=lambda: io.BytesIO(tar),
     )
 
 

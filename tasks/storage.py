@@ -1,12 +1,11 @@
 """Shared homes: EFS over NFS on every node, users' homes and starter notebooks on it."""
 
-import hashlib
 import io
 import shlex
-import tarfile
 from pathlib import Path
 
 from .core import HubswarmError, facts, step
+from .core.archives import folder_archive
 from .core.templates import file_text
 from .packages import APT, DNF, ensure_packages
 
@@ -88,15 +87,8 @@ def homes(host):
 def notebooks_archive(folder):
     """(manifest, tar bytes) of a local notebooks folder; the manifest lists
     ``sha256  ./path`` lines as ``sha256sum`` prints them on the hub."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    manifest = "".join(
-        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  ./{p.relative_to(folder).as_posix()}\n" for p in files
-    )
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for p in files:
-            tar.add(p, arcname=p.relative_to(folder).as_posix())
-    return manifest, buffer.getvalue()
+    files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+    return folder_archive(files, prefix="./")
 
 
 def unsyncable(relative):

@@ -98,7 +98,7 @@ def test_package_installed_when_missing_then_left_alone(make_host):
     assert call.script == python_env.package_script(SITE)
     assert f"mv {SITE}/hubswarm_hub.new {SITE}/hubswarm_hub" in call.script
 
-    same = SITE + "\n" + python_env.package_manifest(python_env.package_files())
+    same = SITE + "\n" + python_env.package_archive()[0]
     host, runner = make_host({PACKAGE_KEY: same})
     assert python_env.ensure_package(host) is False and runner.calls == []
 
@@ -124,11 +124,10 @@ def test_package_script_and_fact_in_real_bash(tmp_path):
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text(f"#!/bin/sh\necho {site}\n")  # what sysconfig would say
     (venv / "bin" / "python").chmod(0o755)
-    files = python_env.package_files()
-    subprocess.run(
-        ["bash", "-c", python_env.package_script(str(site))], input=python_env.package_archive(files), check=True
-    )
-    assert {p.name: p.read_bytes() for p in (site / "hubswarm_hub").iterdir()} == files
+    manifest, tar = python_env.package_archive()
+    subprocess.run(["bash", "-c", python_env.package_script(str(site))], input=tar, check=True)
+    wanted = {p.name: p.read_bytes() for p in python_env.HUB_PACKAGE.glob("*.py")}
+    assert {p.name: p.read_bytes() for p in (site / "hubswarm_hub").iterdir()} == wanted
     assert not list(site.glob("hubswarm_hub.*"))  # nothing left beside it
     answer = subprocess.run(["bash", "-c", python_env.package_fact(str(venv)).command], capture_output=True, text=True)
-    assert answer.stdout == f"{site}\n" + python_env.package_manifest(files)
+    assert answer.stdout == f"{site}\n" + manifest

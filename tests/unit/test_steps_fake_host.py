@@ -226,7 +226,7 @@ def test_pip_install_fresh_and_done(make_host):
     assert runner.commands[0] == "dnf install -y -q python3.11 python3.11-pip"
     assert "python3.11 -m venv /opt/jupyterhub && " in runner.commands[1]
 
-    installed = site + "\n" + python_env.package_manifest(python_env.package_files())
+    installed = site + "\n" + python_env.package_archive()[0]
     host, runner = make_host(
         {
             "os-release": DEBIAN_12,
