@@ -9,8 +9,8 @@ from botocore.exceptions import WaiterError
 from fabric import task
 
 from . import inventory
-from .core import SETTINGS, HubswarmError, fail
-from .core.run import configure
+from .core import HubswarmError, fail
+from .invocation import run_of
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 # Docker publishes host-mode ports from the kernel's ephemeral range, 32768-60999
@@ -96,10 +96,10 @@ def one_line(exc):
 
 
 @contextmanager
-def recorded(host, task_name):
+def recorded(run, host, task_name):
     """A recap record for work not done over SSH; a failure stops the run."""
-    recap = SETTINGS.recap
-    record = recap.start(host, task_name, SETTINGS.check)
+    recap = run.recap
+    record = recap.start(host, task_name, run.check)
     try:
         yield record
     except Exception as exc:
@@ -112,15 +112,15 @@ def recorded(host, task_name):
         recap.say(f"[{host}] {task_name}: ok")
 
 
-def change(record, line):
+def change(run, record, line):
     record.changes.append(line)
-    SETTINGS.recap.note(record, line)
+    run.recap.note(record, line)
 
 
-def with_ec2(body, config, *args):
-    """``body(config, ec2 client, *args)``; any error ends the run in one line."""
+def with_ec2(body, run, *args):
+    """``body(run, ec2 client, *args)``; any error ends the run in one line."""
     try:
-        return body(config, inventory.ec2_client(config), *args)
+        return body(run, inventory.ec2_client(run.config), *args)
     except HubswarmError as exc:
         fail(str(exc))
     except Exception as exc:  # botocore's many errors: credentials, endpoint, permissions
@@ -145,15 +145,16 @@ def cluster_vpc(config, client):
     return vpcs[0]["VpcId"], vpcs[0]["CidrBlock"]
 
 
-def ensure_group(client, config, vpc_id, name, rules, record):
+def ensure_group(client, run, vpc_id, name, rules, record):
     """Create the group if missing and add its missing rules; its id (None if only in check mode)."""
+    config = run.config
     found = client.describe_security_groups(
         Filters=[{"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc_id]}]
     )["SecurityGroups"]
     group_id = found[0]["GroupId"] if found else None
     if not found:
-        change(record, f"create group {name} in {vpc_id}")
-        if not SETTINGS.check:
+        change(run, record, f"create group {name} in {vpc_id}")
+        if not run.check:
             tags = [{"Key": config.tags.cluster_key, "Value": config.cluster}, {"Key": "Name", "Value": name}]
             group_id = client.create_security_group(
                 GroupName=name,
@@ -163,20 +164,20 @@ def ensure_group(client, config, vpc_id, name, rules, record):
             )["GroupId"]
     missing = missing_rules(rules, found[0]["IpPermissions"] if found else [])
     for rule in missing:
-        change(record, f"add {rule}")
-    if missing and not SETTINGS.check:
+        change(run, record, f"add {rule}")
+    if missing and not run.check:
         client.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[r.permission() for r in missing])
     return group_id
 
 
-def ensure_groups(config, client):
+def ensure_groups(run, client):
     """The cluster's groups, created or completed: ``{"hub": id, "internal": id}``."""
-    vpc_id, cidr = cluster_vpc(config, client)
+    vpc_id, cidr = cluster_vpc(run.config, client)
     ids = {}
     for role, rules in wanted_rules(cidr).items():
-        name = f"hubswarm-{config.cluster}-{role}"
-        with recorded(name, "security-groups") as record:
-            ids[role] = ensure_group(client, config, vpc_id, name, rules, record)
+        name = f"hubswarm-{run.config.cluster}-{role}"
+        with recorded(run, name, "security-groups") as record:
+            ids[role] = ensure_group(client, run, vpc_id, name, rules, record)
     return ids
 
 
@@ -192,8 +193,7 @@ def security_groups(c):
     Missing rules are added, existing ones left alone.
     Example: fab security-groups
     """
-    config = configure(c.config).config
-    with_ec2(ensure_groups, config)
+    with_ec2(ensure_groups, run_of(c))
 
 
 # --- instances ---------------------------------------------------------------
@@ -267,13 +267,14 @@ def wait_running(client, launched, deadline, delay=5):
         ) from None
 
 
-def wait_ssh_on(config, client, launched, deadline):
+def wait_ssh_on(run, client, launched, deadline):
     """Wait until port 22 answers where discovery will look (workers behind the gateway: not from here)."""
+    config = run.config
     roles = [inventory.HUB] if config.gateway else [inventory.HUB, inventory.WORKER]
     new = [i for role in roles for i in inventory.describe(config, role, client) if i.instance_id in launched]
     for instance in new:
         address = instance.address(config.address)
-        with recorded(instance.name, "wait-ssh"):
+        with recorded(run, instance.name, "wait-ssh"):
             if not ssh_answers(address, deadline):
                 raise HubswarmError(
                     f"{instance.instance_id} at {address}: port 22 did not answer in time: from outside the VPC "
@@ -282,8 +283,9 @@ def wait_ssh_on(config, client, launched, deadline):
                 )
 
 
-def launch_cluster(config, client, workers, wait_ssh=True):
+def launch_cluster(run, client, workers, wait_ssh=True):
     """Launch the hub and workers the cluster lacks, then wait for them; their ids."""
+    config = run.config
     deadline = launch_deadline(config)
     todo, existing = [], []
     for role, wanted in ((inventory.HUB, 1), (inventory.WORKER, workers)):
@@ -293,22 +295,22 @@ def launch_cluster(config, client, workers, wait_ssh=True):
     if todo and not (config.ami and config.key_name):
         raise HubswarmError("launch needs an AMI and a key pair: set HUBSWARM_AMI and HUBSWARM_KEY_NAME")
     for name in existing:
-        with recorded(name, "launch"):
+        with recorded(run, name, "launch"):
             pass
     if not todo:
         return []
-    groups = ensure_groups(config, client)
+    groups = ensure_groups(run, client)
     launched = []
     for role, name in todo:
-        with recorded(name, "launch") as record:
-            change(record, f"launch {config.instance_type} from {config.ami} ({role})")
-            if not SETTINGS.check:
+        with recorded(run, name, "launch") as record:
+            change(run, record, f"launch {config.instance_type} from {config.ami} ({role})")
+            if not run.check:
                 ids = [groups["internal"]] + ([groups["hub"]] if role == inventory.HUB else [])
                 launched.append(launch_one(client, config, role, name, ids))
     if launched:
         wait_running(client, launched, deadline)
     if launched and wait_ssh:
-        wait_ssh_on(config, client, launched, deadline)
+        wait_ssh_on(run, client, launched, deadline)
     return launched
 
 
@@ -328,5 +330,4 @@ def launch(c, workers=1, wait_ssh=True):
     or terminates anything.
     Example: fab launch --workers 3
     """
-    config = configure(c.config).config
-    with_ec2(launch_cluster, config, workers, wait_ssh)
+    with_ec2(launch_cluster, run_of(c), workers, wait_ssh)

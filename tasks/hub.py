@@ -133,4 +133,4 @@ def start_hub(host):
         return
     if changed or answers[HUB_ANSWERS.key].text != "200":
         wait_for_hub(host)
-    host.settings.recap.say(f"[{host.name}] hub: https://{hub_name(host)}/")
+    host.run.recap.say(f"[{host.name}] hub: https://{hub_name(host)}/")

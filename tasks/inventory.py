@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 from fabric import Connection, task
 
-from .core import SETTINGS, HubswarmError, fail
-from .core.host import get_host
+from . import validate
+from .core import HubswarmError, fail
 
 HUB, WORKER, NODE = "hub", "worker", "node"
 
@@ -89,12 +89,12 @@ def find(config, role, client=None):
     return instances
 
 
-def connections(config, role):
+def connections(run, role):
     """One Connection per host of ``role`` (hub, worker, or node: both), reached
     as configured; workers go through the hub when ``gateway`` is set."""
-    settings = config.hubswarm
+    settings, config = run.config, run.connection_config
     roles = [HUB, WORKER] if role == NODE else [role]
-    gateway = gateway_for(config) if settings.gateway and WORKER in roles else None
+    gateway = gateway_for(run) if settings.gateway and WORKER in roles else None
     found = []
     for each in roles:
         for instance in find(settings, each):
@@ -105,16 +105,14 @@ def connections(config, role):
     return found
 
 
-def gateway_for(config):
+def gateway_for(run):
     """The hub's connection, opened (host key checked) before worker threads share it."""
-    from . import validate
-
-    hub = find(config.hubswarm, HUB)[0]
-    address = hub.address(config.hubswarm.address)
-    outside = validate.lab_problem(config.hubswarm, [address])
+    hub = find(run.config, HUB)[0]
+    address = hub.address(run.config.address)
+    outside = validate.lab_problem(run.config, [address])
     if outside:  # checked before it is opened
         raise HubswarmError(outside)
-    host = get_host(Connection(address, config=config), SETTINGS)
+    host = run.connect(address)
     host.open()
     return host.connection
 
@@ -122,9 +120,7 @@ def gateway_for(config):
 @task
 def hosts(c):
     """Print the cluster found by its EC2 tags: role, instance id, name, addresses, state."""
-    from .core.run import configure
-
-    config = configure(c.config).config
+    config = validate.checked(c.config.hubswarm)
     rows = [("ROLE", "INSTANCE", "NAME", "PRIVATE", "PUBLIC", "STATE")]
     for role in (HUB, WORKER):
         try:

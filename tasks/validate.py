@@ -16,6 +16,7 @@ import re
 from urllib.parse import urlsplit
 
 from .auth import AUTHENTICATORS, PASSWORD
+from .core import fail
 from .names import dns_problem
 
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -434,6 +435,16 @@ def problems(section):
             lines.append(f"{name}: {shown}{problem}{fix}")
     lines += _combinations(section)
     return lines
+
+
+def checked(section):
+    """``section`` normalised (fabric.yaml's values too), or the run stopped
+    with one line per problem: what every task does before it touches a host."""
+    normalise(section)
+    lines = problems(section)
+    if lines:
+        fail("\n".join(lines))
+    return section
 
 
 def _combinations(section):

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from fabric import Connection, task
 
-from . import docker, images, inventory, packages, storage, swarm
-from .core import SETTINGS, HubswarmError, Step, fail, hosts_for, run_steps, stop_if_failed
-from .core.host import get_host
+from . import docker, images, inventory, packages, storage, swarm, validate
+from .core import HubswarmError, Step, fail, run_steps, stop_if_failed
+from .invocation import hosts_for, run_of
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -17,16 +17,13 @@ WORKER_SETUP = [packages.install_worker_packages, docker.install_docker, storage
 
 def hub_host(c, hub=None):
     """The hub: ``--hub`` when given, else found by its tags. Settings are checked first."""
-    from . import validate
-    from .core.run import configure
-
-    configure(c.config)
+    run = run_of(c)
     if hub:
-        connection = Connection(hub, config=c.config)
-        outside = validate.lab_problem(c.config.hubswarm, [connection.host])
+        connection = Connection(hub, config=run.connection_config)
+        outside = validate.lab_problem(run.config, [connection.host])
         if outside:
             fail(outside)
-        return get_host(connection, SETTINGS)
+        return run.host(connection)
     if isinstance(c, Connection):
         fail("with -H naming workers, name the hub too: --hub HUB")
     return hosts_for(c, inventory.HUB)[0]
@@ -48,12 +45,12 @@ def read_join_info(hub):
     return run_on(hub, swarm.join_token)
 
 
-def image_step(c, source=None):
+def image_step(run, source=None):
     """push-image (built here, streamed) or pull-image; ``source`` defaults to the setting."""
-    config = c.config.hubswarm
+    config = run.config
     if (source or config.image_source) == "pull":
         return images.pull_image
-    if SETTINGS.check:  # no build in check mode: compare with what is built already
+    if run.check:  # no build in check mode: compare with what is built already
         return images.push_image_step(config.image, images.existing_image_id(config.image))
     try:
         image_id = images.build_local(config.image, config.image_base, PROJECT)
@@ -78,7 +75,7 @@ def join_workers(c, rejoin=False, hub=None):
     """
     hub_node = hub_host(c, hub)
     workers = hosts_for(c, inventory.WORKER)
-    image = image_step(c)
+    image = image_step(run_of(c))
     info = read_join_info(hub_node)
 
     join = swarm.join_step(info, rejoin)
@@ -97,7 +94,7 @@ def remove_worker(c, name):
     hub_node = hub_host(c)
     address = run_on(hub_node, swarm.drain_step(name))
     if address:
-        worker = get_host(Connection(address, config=c.config), SETTINGS)
+        worker = hub_node.run.connect(address)
         failed = run_steps([worker], [swarm.leave], {})
         stop_if_failed(failed + run_steps([hub_node], [swarm.remove_node_step(name)], {}))
 
@@ -105,10 +102,10 @@ def remove_worker(c, name):
 @task
 def push_image(c):
     """Build the notebook image here (files/singleuser) and stream it to every node that lacks it."""
-    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(c, "push")], {}))
+    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(run_of(c), "push")], {}))
 
 
 @task
 def pull_image(c):
     """Pull the configured notebook image on every node where it is missing, in parallel."""
-    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(c, "pull")], {}))
+    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(run_of(c), "pull")], {}))

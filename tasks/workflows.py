@@ -18,9 +18,9 @@ from . import (
     swarm,
     users,
 )
-from .core import SETTINGS, gather_needs, host_task, hosts_for
-from .core.recap import RECAP
+from .core import gather_needs
 from .core.run import preflight
+from .invocation import host_task, hosts_for, run_of
 from .workers import WORKER_SETUP, join_workers
 
 HUB_SETUP = [
@@ -46,7 +46,7 @@ def check(c):
 
     Example: fab -H HUB check setup-hub
     """
-    SETTINGS.check = True
+    run_of(c).check = True
 
 
 install_packages = host_task(packages.install_hub_packages)
@@ -78,16 +78,17 @@ def deploy(c):
     Example: fab deploy
     """
     # Whatever the probes can tell stops the deploy before the first change on any host.
+    run = run_of(c)
     hub_steps = [*HUB_SETUP, hub.start_hub]
-    preflight(hosts_for(c, inventory.HUB), hub_steps, gather_needs(c.config, hub_steps))
+    preflight(hosts_for(c, inventory.HUB), hub_steps, gather_needs(run, hub_steps))
     if not isinstance(c, Connection):  # (with -H, the workers are not known here)
         preflight(hosts_for(c, inventory.WORKER), WORKER_SETUP, {})
     setup_hub(c)
     join_workers(c)
     hub_host = start_hub(c)[0]
-    RECAP.print_table()
+    run.recap.print_table()
     print(f"\nThe hub is up: https://{certs.hub_name(hub_host)}/")
-    if c.config.hubswarm.lab:
+    if run.config.lab:
         print(
             "Log in as a user of the lab userlist (.lab/userlist) with the password "
             "HUBSWARM_HUB_PASSWORD, or as its admin with HUBSWARM_HUB_ADMIN_PASSWORD, "

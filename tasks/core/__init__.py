@@ -1,16 +1,13 @@
-"""The small core every task uses: hosts, facts, steps, the recap, secrets."""
+"""The small core every task uses: a run, its hosts, facts, steps, the recap, secrets."""
 
 from . import facts
 from .facts import Fact
 from .host import Host, HubswarmError
 from .run import (
-    SETTINGS,
+    Run,
     Step,
-    execute,
     fail,
     gather_needs,
-    host_task,
-    hosts_for,
     run_steps,
     step,
     stop_if_failed,
@@ -22,14 +19,11 @@ __all__ = [
     "Fact",
     "Host",
     "HubswarmError",
-    "SETTINGS",
     "Step",
-    "execute",
     "fail",
     "facts",
     "gather_needs",
-    "host_task",
-    "hosts_for",
+    "Run",
     "render",
     "run_steps",
     "secret",

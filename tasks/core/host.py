@@ -16,7 +16,6 @@ import difflib
 import hashlib
 import io
 import shlex
-import threading
 
 from paramiko import AutoAddPolicy, RejectPolicy
 from paramiko.ssh_exception import BadHostKeyException, NoValidConnectionsError, SSHException
@@ -45,12 +44,12 @@ class Unreachable(HubswarmError):
 
 
 class Host:
-    """A host of this run. Use :func:`get_host` to share one per address."""
+    """A host of a run. Use :meth:`Run.host <tasks.core.run.Run.host>` to share one per address."""
 
-    def __init__(self, connection, name, settings):
+    def __init__(self, connection, name, run):
         self.connection = connection
         self.name = name
-        self.settings = settings
+        self.run = run  # the Run this host belongs to
         self.record = None  # the Record of the step running now
         #: Files this run writes (or, in check mode, would write): what a restart depends on.
         self.written = set()
@@ -59,12 +58,12 @@ class Host:
 
     @property
     def check(self):
-        return self.settings.check
+        return self.run.check
 
     @property
     def config(self):
         """The run's ``hubswarm`` config section."""
-        return self.settings.config
+        return self.run.config
 
     # --- connection -------------------------------------------------------
 
@@ -78,7 +77,7 @@ class Host:
         from .hostkeys import SaveNewHostKey, ensure_file
 
         client = self.connection.client
-        known, accept = self.settings.known_hosts, self.settings.accept_new_host_keys
+        known, accept = self.run.known_hosts, self.run.accept_new_host_keys
         keys = (getattr(self.connection, "connect_kwargs", None) or {}).get("key_filename") or []
         for key in [keys] if isinstance(keys, str) else keys:
             if not os.path.isfile(key):
@@ -106,7 +105,7 @@ class Host:
         try:
             self.connection.open()
         except BadHostKeyException:
-            known = self.settings.known_hosts or "known_hosts"
+            known = self.run.known_hosts or "known_hosts"
             raise HubswarmError(
                 f"host key of {self.connection.host} has CHANGED since it was recorded in {known}: "
                 f"if the host was rebuilt, remove the old key (ssh-keygen -R {self.connection.host} "
@@ -116,7 +115,7 @@ class Host:
             if "not found in known_hosts" in str(exc):
                 raise HubswarmError(
                     f"host key of {self.connection.host} is unknown (not in "
-                    f"{self.settings.known_hosts or 'known_hosts'}): check it and add it "
+                    f"{self.run.known_hosts or 'known_hosts'}): check it and add it "
                     f"(ssh-keyscan), or set HUBSWARM_ACCEPT_NEW_HOST_KEYS=1 to trust it"
                 ) from None
             raise HubswarmError(f"cannot log in to {self.connection.host}: {exc}") from None
@@ -126,7 +125,7 @@ class Host:
                 f"({exc.strerror or exc}): check the host is running and SSH is open"
             ) from None
         self._opened = True
-        self.settings.recap.count(connections=1)
+        self.run.recap.count(connections=1)
 
     def _exec(self, command, stdin=None):
         """(exit code, stdout, stderr) of ``command``; ``stdin``: a binary stream or None.
@@ -134,7 +133,7 @@ class Host:
         Input goes straight on the SSH channel: Invoke would feed it one byte per 10 ms.
         """
         self.open()
-        self.settings.recap.count(commands=1)
+        self.run.recap.count(commands=1)
         if stdin is None:
             result = self.connection.run(command, hide=True, warn=True, pty=False, in_stream=False)
             return result.exited, result.stdout, result.stderr
@@ -199,7 +198,7 @@ class Host:
     # --- changes ----------------------------------------------------------
 
     def note(self, line):
-        self.settings.recap.note(self.record, line)
+        self.run.recap.note(self.record, line)
 
     def ensure(self, what, script, stdin=None):
         """Apply ``script`` (a change the caller found needed) unless in check mode.
@@ -281,17 +280,3 @@ def _hide_values(text, changed_from=None):
             line = f"{key}={MASK}" + (" (changed)" if changed else "")
         hidden.append(line)
     return "\n".join(hidden)
-
-
-_pool = {}
-_pool_lock = threading.Lock()
-
-
-def get_host(connection, settings):
-    """The run's single :class:`Host` (so one SSH connection) for an address."""
-    key = (connection.user, connection.host, connection.port)
-    with _pool_lock:
-        if key not in _pool:
-            name = connection.host if connection.port == 22 else f"{connection.host}:{connection.port}"
-            _pool[key] = Host(connection, name, settings)
-        return _pool[key]

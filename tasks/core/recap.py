@@ -1,6 +1,5 @@
 """Change records for each (host, task) and the recap table printed at exit."""
 
-import atexit
 import sys
 import threading
 import time
@@ -31,7 +30,7 @@ class Record:
 
 
 class Recap:
-    """Every record of this run; printed once when the process ends."""
+    """Every record of a run, printed as one table when the run ends."""
 
     def __init__(self, stream=None):
         self.records = []
@@ -89,7 +88,3 @@ class Recap:
         if text and not self.printed:
             print(text, file=self.stream or sys.stdout, flush=True)
             self.printed = True
-
-
-RECAP = Recap()
-atexit.register(RECAP.print_table)

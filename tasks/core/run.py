@@ -1,4 +1,4 @@
-"""Steps, the tasks made of them, and how a run reaches its hosts.
+"""A run, its steps, and how steps run on hosts, hosts in parallel.
 
 A *step* is one idempotent unit of work on a host (``install-node``); a task
 is a list of steps run on every target host, in parallel across hosts. Before
@@ -7,51 +7,51 @@ local input (``.env``, ``userlist``...), so bad input stops the run with one
 line and no host half-changed.
 """
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from fabric import Connection, Task
 from invoke.exceptions import Exit
 
-from .host import HubswarmError, Unreachable, get_host
-from .recap import RECAP
+from .host import Host, HubswarmError, Unreachable
+from .recap import Recap
 from .secrets import mask
 
 
 @dataclass
-class Settings:
-    """What every host of the run shares: check mode, host keys, the recap."""
+class Run:
+    """One ``fab`` invocation: its checked settings, check mode, recap and hosts.
 
+    Every task of a chain (``fab check setup-hub``) shares it; each :class:`Host`
+    carries it, so steps reach it through their host.
+    """
+
+    config: object  # the ``hubswarm`` config section, checked
+    #: The Fabric config new connections are made with (user, key, timeouts).
+    connection_config: object = None
     check: bool = False
     known_hosts: str | None = None
     accept_new_host_keys: bool = False
-    recap: object = RECAP
-    config: object = None  # the run's ``hubswarm`` config section
+    recap: Recap = field(default_factory=Recap)
+    hosts: dict = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def host(self, connection):
+        """The run's single :class:`Host` (so one SSH connection) for an address."""
+        key = (connection.user, connection.host, connection.port)
+        with self.lock:
+            if key not in self.hosts:
+                name = connection.host if connection.port == 22 else f"{connection.host}:{connection.port}"
+                self.hosts[key] = Host(connection, name, self)
+            return self.hosts[key]
 
-SETTINGS = Settings()
+    def connect(self, address, **options):
+        """:meth:`host` for ``address``, reached with the run's connection settings."""
+        from fabric import Connection
 
-
-def configure(config):
-    """Check every setting, then fill :data:`SETTINGS` from the run's ``hubswarm`` config.
-
-    Every task comes here before it touches a host: bad settings stop the run
-    with one line each (see :mod:`tasks.validate`).
-    """
-    from tasks import validate
-
-    validate.normalise(config.hubswarm)  # fabric.yaml's values too
-    problems = validate.problems(config.hubswarm)
-    if problems:
-        fail("\n".join(problems))
-    SETTINGS.config = config.hubswarm
-    ssh = config.hubswarm.ssh
-    SETTINGS.known_hosts = ssh.known_hosts
-    SETTINGS.accept_new_host_keys = bool(ssh.accept_new_host_keys)
-    SETTINGS.check = SETTINGS.check or bool(config.hubswarm.check)
-    return SETTINGS
+        return self.host(Connection(address, config=self.connection_config, **options))
 
 
 @dataclass
@@ -99,13 +99,13 @@ def fail(message):
     raise Exit(mask(message), code=1)
 
 
-def gather_needs(config, steps):
+def gather_needs(run, steps):
     """Run every step's local ``needs`` check; one-line error on bad input."""
     needed = {}
     for s in steps:
         if s.needs and s.name not in needed:
             try:
-                needed[s.name] = s.needs(config.hubswarm)
+                needed[s.name] = s.needs(run.config)
             except HubswarmError as exc:
                 fail(f"{s.name}: {exc}")
     return needed
@@ -147,10 +147,10 @@ def preflight(hosts, steps, needed):
                 current.check_first(host, needed.get(current.name))
         except Exception as exc:  # noqa: BLE001 - every failure is one recap line
             name = current.name if current else steps[0].name
-            record = RECAP.start(host.name, name, SETTINGS.check)
+            record = host.run.recap.start(host.name, name, host.check)
             record.error = one_line(exc)
             when = "" if isinstance(exc, Unreachable) else " before any change"
-            RECAP.say(f"[{host.name}] {name}: FAILED{when}: {record.error}")
+            host.run.recap.say(f"[{host.name}] {name}: FAILED{when}: {record.error}")
             return exc
         return None
 
@@ -169,7 +169,7 @@ def run_steps(hosts, steps, needed):
 
     def on_host(host):
         for index, s in enumerate(steps):
-            record = RECAP.start(host.name, s.name, SETTINGS.check)
+            record = host.run.recap.start(host.name, s.name, host.check)
             host.record = record
             try:
                 if not host.knows_facts:
@@ -181,10 +181,10 @@ def run_steps(hosts, steps, needed):
             finally:
                 record.elapsed = time.monotonic() - record.started
             if record.error:
-                RECAP.say(f"[{host.name}] {s.name}: FAILED: {record.error}")
+                host.run.recap.say(f"[{host.name}] {s.name}: FAILED: {record.error}")
                 return False
             if not record.changes:
-                RECAP.say(f"[{host.name}] {s.name}: ok")
+                host.run.recap.say(f"[{host.name}] {s.name}: ok")
         return True
 
     answering = preflight(hosts, steps, needed)
@@ -192,55 +192,8 @@ def run_steps(hosts, steps, needed):
     return [h for h in hosts if h not in answering] + [h for h, ok in zip(answering, failed, strict=True) if not ok]
 
 
-def connections(c, role):
-    """The run's targets: the ``-H`` host, else the cluster's hosts of ``role``."""
-    if isinstance(c, Connection):
-        return [c]
-    from tasks import inventory
-
-    return inventory.connections(c.config, role)
-
-
-def hosts_for(c, role):
-    """The run's :class:`Host` objects for ``role`` (``-H`` wins over discovery).
-
-    With a lab up, every target and gateway must be a lab host.
-    """
-    from tasks import validate
-
-    settings = configure(c.config)
-    try:
-        targets = connections(c, role)
-    except HubswarmError as exc:
-        fail(str(exc))
-    outside = validate.lab_problem(settings.config, validate.connection_addresses(targets))
-    if outside:
-        fail(outside)
-    return [get_host(conn, settings) for conn in targets]
-
-
 def stop_if_failed(failed):
     """After a task: a one-line error and non-zero exit if any host failed."""
     if failed:
-        first = RECAP.failed()[0]
+        first = failed[0].run.recap.failed()[0]
         fail(f"{len(failed)} host(s) failed; first: {first.host} {first.task}: {first.error}")
-
-
-def execute(c, steps, role="hub"):
-    """Check local input, then run ``steps`` on the targets of ``role``."""
-    configure(c.config)
-    needed = gather_needs(c.config, steps)
-    hosts = hosts_for(c, role)
-    stop_if_failed(run_steps(hosts, steps, needed))
-    return hosts
-
-
-def host_task(*steps, name=None, role="hub", doc=None):
-    """A ``fab`` task that runs ``steps`` on the hosts of ``role``."""
-
-    def body(c):
-        return execute(c, steps, role)
-
-    body.__doc__ = doc or steps[0].apply.__doc__
-    body.__name__ = (name or steps[0].name).replace("-", "_")
-    return Task(body, name=name or steps[0].name)

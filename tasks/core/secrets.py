@@ -1,4 +1,9 @@
-"""Secret values known to this run, masked in everything the run prints."""
+"""Secret values seen by this process, masked in everything it prints.
+
+The one registry of the process, on purpose: a secret stays hidden wherever it
+would be printed, with or without a run at hand (Invoke prints a failed task's
+message itself).
+"""
 
 import threading
 

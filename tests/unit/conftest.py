@@ -8,10 +8,9 @@ import pytest
 from moto import mock_aws
 
 from fakehost import FakeRunner, hub_config
-from tasks.core import secrets
+from tasks.core import Run, secrets
 from tasks.core.host import Host
 from tasks.core.recap import Recap
-from tasks.core.run import SETTINGS
 
 
 @pytest.fixture(autouse=True)
@@ -26,23 +25,27 @@ def recap_out():
 
 
 @pytest.fixture
-def make_host(monkeypatch, recap_out):
+def test_run(recap_out):
+    """The test's one :class:`Run`, its recap printing to ``recap_out``."""
+    return Run(config=None, recap=Recap(stream=recap_out))
+
+
+@pytest.fixture
+def make_host(monkeypatch, test_run):
     """Factory: ``make_host(answers, check=False, **config)`` -> (host, runner).
 
-    Uses the run's real :data:`SETTINGS`, its fields patched for the test only
-    (so ``check`` is reset afterwards), with a recap printing to ``recap_out``.
+    Every host of a test belongs to its one :class:`Run` (``test_run``); the
+    latest call sets the run's check mode and config.
     """
 
     def factory(answers=None, check=False, user="admin", address="10.0.0.5", config=None, **overrides):
-        recap = Recap(stream=recap_out)
-        monkeypatch.setattr(SETTINGS, "check", check)
-        monkeypatch.setattr(SETTINGS, "recap", recap)
-        monkeypatch.setattr(SETTINGS, "config", config or hub_config(**overrides))
+        test_run.check = check
+        test_run.config = config or hub_config(**overrides)
         connection = SimpleNamespace(host=address, user=user, port=22)
-        host = Host(connection, address, SETTINGS)
+        host = Host(connection, address, test_run)
         runner = FakeRunner(dict(answers or {}))
         monkeypatch.setattr(host, "_exec", runner)
-        host.record = recap.start(host.name, "test-step", check)
+        host.record = test_run.recap.start(host.name, "test-step", check)
         return host, runner
 
     return factory

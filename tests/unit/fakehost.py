@@ -12,6 +12,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -158,3 +159,15 @@ def hub_config(**overrides):
     values["ssh"] = Section(values["ssh"], known_hosts=None)
     values.update(overrides)
     return Section(values)
+
+
+def invocation(run, connection=None):
+    """A task's context whose ``fab`` invocation already has ``run``: a ``-H``
+    Connection to ``connection`` when given, else a context with no host."""
+    import fabric
+
+    from tasks.invocation import RUN_ATTRIBUTE
+
+    config = fabric.Config()
+    object.__setattr__(config, RUN_ATTRIBUTE, run)
+    return fabric.Connection(connection, config=config) if connection else SimpleNamespace(config=config)

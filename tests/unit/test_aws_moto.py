@@ -7,9 +7,8 @@ import pytest
 from fakehost import hub_config
 from tasks import aws
 from tasks.aws import Rule, missing_rules, wanted_rules
-from tasks.core import HubswarmError
+from tasks.core import HubswarmError, Run
 from tasks.core.recap import Recap
-from tasks.core.run import SETTINGS
 
 REGION = "us-west-2"
 VPC_CIDR = "172.31.0.0/16"  # moto's default VPC
@@ -89,12 +88,14 @@ def test_permission_picks_the_address_family():
 
 
 @pytest.fixture
-def recap(monkeypatch):
-    """A fresh recap printing to a buffer; check mode off unless a test sets it."""
-    fresh = Recap(stream=io.StringIO())
-    monkeypatch.setattr(SETTINGS, "recap", fresh)
-    monkeypatch.setattr(SETTINGS, "check", False)
-    return fresh
+def recap():
+    """A fresh recap printing to a buffer."""
+    return Recap(stream=io.StringIO())
+
+
+def run(recap, check=False, **overrides):
+    """A run of the cluster's settings (``config``) recording into ``recap``."""
+    return Run(config(**overrides), check=check, recap=recap)
 
 
 def config(**overrides):
@@ -123,7 +124,7 @@ def changes(recap):
 
 
 def test_security_groups_created_then_ok(ec2, recap, monkeypatch):
-    ids = aws.ensure_groups(config(), ec2)
+    ids = aws.ensure_groups(run(recap), ec2)
     wanted = wanted_rules(VPC_CIDR)
     assert groups(ec2) == {
         "hubswarm-c1-hub": {str(r) for r in wanted["hub"]},
@@ -134,18 +135,18 @@ def test_security_groups_created_then_ok(ec2, recap, monkeypatch):
     assert hub[0] == "create group hubswarm-c1-hub in " + ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
     assert "add tcp 443 from 0.0.0.0/0" in hub and "add tcp 443 from ::/0" in hub
 
-    monkeypatch.setattr(SETTINGS, "recap", second := Recap(stream=io.StringIO()))
-    assert aws.ensure_groups(config(), ec2) == ids
+    second = Recap(stream=io.StringIO())
+    assert aws.ensure_groups(run(second), ec2) == ids
     assert [r.status for r in second.records] == ["ok", "ok"]
 
 
 def test_a_deleted_rule_comes_back_alone(ec2, recap, monkeypatch):
-    ids = aws.ensure_groups(config(), ec2)
+    ids = aws.ensure_groups(run(recap), ec2)
     ec2.revoke_security_group_ingress(GroupId=ids["internal"], IpPermissions=[perm("udp", 4789, 4789, VPC_CIDR)])
     assert "udp 4789 from " + VPC_CIDR not in groups(ec2)["hubswarm-c1-internal"]
 
-    monkeypatch.setattr(SETTINGS, "recap", second := Recap(stream=io.StringIO()))
-    aws.ensure_groups(config(), ec2)
+    second = Recap(stream=io.StringIO())
+    aws.ensure_groups(run(second), ec2)
     assert changes(second) == {
         ("hubswarm-c1-hub", "security-groups"): [],
         ("hubswarm-c1-internal", "security-groups"): [f"add udp 4789 from {VPC_CIDR}"],
@@ -156,7 +157,7 @@ def test_a_deleted_rule_comes_back_alone(ec2, recap, monkeypatch):
 def test_security_groups_in_the_configured_vpc(ec2, recap):
     vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.7.1.0/24")["Subnet"]["SubnetId"]
-    aws.ensure_groups(config(subnet_id=subnet), ec2)
+    aws.ensure_groups(run(recap, subnet_id=subnet), ec2)
     found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["hubswarm-c1-internal"]}])
     [group] = found["SecurityGroups"]
     assert group["VpcId"] == vpc
@@ -165,14 +166,13 @@ def test_security_groups_in_the_configured_vpc(ec2, recap):
 
 def test_no_vpc_is_one_line(ec2, recap):
     with pytest.raises(HubswarmError) as err:
-        aws.ensure_groups(config(vpc_id="vpc-00000000"), ec2)
+        aws.ensure_groups(run(recap, vpc_id="vpc-00000000"), ec2)
     assert str(err.value).startswith("no VPC vpc-00000000 in region us-west-2: set HUBSWARM_VPC_ID")
     assert "\n" not in str(err.value)
 
 
 def test_security_groups_check_mode_changes_nothing(ec2, recap, monkeypatch):
-    monkeypatch.setattr(SETTINGS, "check", True)
-    assert aws.ensure_groups(config(), ec2) == {"hub": None, "internal": None}
+    assert aws.ensure_groups(run(recap, check=True), ec2) == {"hub": None, "internal": None}
     assert groups(ec2) == {}
     hub = changes(recap)[("hubswarm-c1-hub", "security-groups")]
     assert hub[0].startswith("create group hubswarm-c1-hub") and len(hub) == 7
@@ -191,7 +191,7 @@ def instances(ec2):
 
 
 def test_launch_then_nothing_to_launch(ec2, recap, monkeypatch):
-    launched = aws.launch_cluster(config(), ec2, workers=2, wait_ssh=False)
+    launched = aws.launch_cluster(run(recap), ec2, workers=2, wait_ssh=False)
     assert len(launched) == 3
     assert instances(ec2) == {
         "c1-hub": ("hub", "c1", ["hubswarm-c1-hub", "hubswarm-c1-internal"]),
@@ -200,8 +200,8 @@ def test_launch_then_nothing_to_launch(ec2, recap, monkeypatch):
     }
     assert changes(recap)[("c1-hub", "launch")] == [f"launch t3.medium from {AMI} (hub)"]
 
-    monkeypatch.setattr(SETTINGS, "recap", second := Recap(stream=io.StringIO()))
-    assert aws.launch_cluster(config(), ec2, workers=2, wait_ssh=False) == []
+    second = Recap(stream=io.StringIO())
+    assert aws.launch_cluster(run(second), ec2, workers=2, wait_ssh=False) == []
     assert [(r.host, r.status) for r in second.records] == [
         ("c1-hub", "ok"),
         ("c1-worker1", "ok"),
@@ -210,7 +210,7 @@ def test_launch_then_nothing_to_launch(ec2, recap, monkeypatch):
 
 
 def test_launch_replaces_a_terminated_worker(ec2, recap, monkeypatch):
-    aws.launch_cluster(config(), ec2, workers=3, wait_ssh=False)
+    aws.launch_cluster(run(recap), ec2, workers=3, wait_ssh=False)
     [gone] = [
         i["InstanceId"]
         for r in ec2.describe_instances()["Reservations"]
@@ -219,15 +219,14 @@ def test_launch_replaces_a_terminated_worker(ec2, recap, monkeypatch):
     ]
     ec2.terminate_instances(InstanceIds=[gone])
 
-    monkeypatch.setattr(SETTINGS, "recap", second := Recap(stream=io.StringIO()))
-    [new] = aws.launch_cluster(config(), ec2, workers=3, wait_ssh=False)
+    second = Recap(stream=io.StringIO())
+    [new] = aws.launch_cluster(run(second), ec2, workers=3, wait_ssh=False)
     assert new != gone and sorted(instances(ec2)) == ["c1-hub", "c1-worker1", "c1-worker2", "c1-worker3"]
     assert [r.host for r in second.records if r.changes] == ["c1-worker2"]
 
 
 def test_launch_check_mode_changes_nothing(ec2, recap, monkeypatch):
-    monkeypatch.setattr(SETTINGS, "check", True)
-    assert aws.launch_cluster(config(), ec2, workers=1, wait_ssh=False) == []
+    assert aws.launch_cluster(run(recap, check=True), ec2, workers=1, wait_ssh=False) == []
     assert instances(ec2) == {} and groups(ec2) == {}
     assert "[c1-worker1] launch: would launch t3.medium" in recap.stream.getvalue()
     assert {r.host for r in recap.records if r.changes} == {
@@ -241,7 +240,7 @@ def test_launch_check_mode_changes_nothing(ec2, recap, monkeypatch):
 @pytest.mark.parametrize("missing", ["ami", "key_name"])
 def test_launch_needs_ami_and_key_before_any_change(ec2, recap, missing):
     with pytest.raises(HubswarmError) as err:
-        aws.launch_cluster(config(**{missing: ""}), ec2, workers=1, wait_ssh=False)
+        aws.launch_cluster(run(recap, **{missing: ""}), ec2, workers=1, wait_ssh=False)
     assert str(err.value) == "launch needs an AMI and a key pair: set HUBSWARM_AMI and HUBSWARM_KEY_NAME"
     assert instances(ec2) == {} and groups(ec2) == {}
 

@@ -179,9 +179,8 @@ def check_run(make_host, monkeypatch):
         return host, runner
 
     def run_task(hosts, steps, needed=NEEDED):
-        monkeypatch.setattr(run, "RECAP", hosts[0].settings.recap)
         failed = run.run_steps(hosts, steps, needed)
-        records = hosts[0].settings.recap.records
+        records = hosts[0].run.recap.records
         assert not failed, [(r.host, r.task, r.error) for r in records if r.error]
         return records
 

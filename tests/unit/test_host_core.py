@@ -11,14 +11,14 @@ from fakehost import FakeRunner
 from tasks.core import HubswarmError, secret
 from tasks.core.host import Host, file_diff
 from tasks.core.recap import Recap
-from tasks.core.run import Settings
+from tasks.core.run import Run
 from tasks.core.secrets import MASK
 
 # --- sudo ----------------------------------------------------------------------------
 
 
 def bare_host(result):
-    host = Host(SimpleNamespace(host="10.0.0.5", user="admin", port=22), "hub1", Settings())
+    host = Host(SimpleNamespace(host="10.0.0.5", user="admin", port=22), "hub1", Run(config=None))
     calls = []
 
     def run(command, stdin=None):

@@ -13,15 +13,6 @@ from tasks.packages import HUB_PACKAGES
 HOMES = "/mnt/nfs/home"
 
 
-@pytest.fixture(autouse=True)
-def own_recap(monkeypatch, recap_out):
-    """run_steps records into the process's recap: give each test its own."""
-    from tasks.core import run
-    from tasks.core.recap import Recap
-
-    monkeypatch.setattr(run, "RECAP", Recap(stream=recap_out))
-
-
 def two_hosts(make_host, b_answers, **config):
     """Host a is fine; host b has ``b_answers`` on top of a's."""
     fine = {"os-release": DEBIAN_12, f"mount:{HOMES}": "fs:/ nfs4"}

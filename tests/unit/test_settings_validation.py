@@ -25,7 +25,8 @@ from tasks import inventory, settings, validate
 from tasks.core import HubswarmError
 from tasks.core.host import Host
 from tasks.core.recap import Recap
-from tasks.core.run import SETTINGS, Settings, configure, hosts_for
+from tasks.core.run import Run
+from tasks.invocation import hosts_for, run_of
 
 
 def problems(**env):
@@ -308,11 +309,16 @@ def test_known_hosts_must_not_be_a_folder(tmp_path):
     assert line.startswith("HUBSWARM_KNOWN_HOSTS: ") and "is a folder" in line
 
 
-# --- configure: the one place every task goes through ---------------------------------
+# --- run_of: the one place every task goes through ---------------------------------
 
 
 def fab_config(**env):
     return Config(overrides=settings.defaults(env))
+
+
+def configure(config):
+    """The first task of an invocation with ``config``: its run."""
+    return run_of(SimpleNamespace(config=config))
 
 
 class NoConnection(Connection):
@@ -336,6 +342,7 @@ def test_configure_normalises_and_checks_fabric_yaml_values_too():
     config.hubswarm.ssh.accept_new_host_keys = "yes"
     configure(config)
     assert config.hubswarm.address == "public" and config.hubswarm.ssh.accept_new_host_keys is True
+    config = fab_config()
     config.hubswarm.image_source = "registry"
     with pytest.raises(Exit, match="HUBSWARM_IMAGE_SOURCE: 'registry' is not one of push, pull"):
         configure(config)
@@ -347,10 +354,16 @@ def test_a_host_task_with_bad_settings_opens_no_connection():
         hosts_for(c, "hub")
 
 
-def test_check_mode_stays_on_once_set(monkeypatch):
-    monkeypatch.setattr(SETTINGS, "check", True)
-    configure(fab_config())
-    assert SETTINGS.check is True
+def test_a_task_chain_shares_one_run_and_check_mode_holds_for_it_only():
+    from tasks import workflows
+
+    config = fab_config(HUBSWARM_KNOWN_HOSTS="/tmp/kh")
+    workflows.check.body(SimpleNamespace(config=config))  # fab check setup-hub: one config, two tasks
+    run = configure(config)
+    assert run.check is True and run is configure(config)
+    assert run.known_hosts == "/tmp/kh" and run.connection_config is config
+    assert configure(fab_config()).check is False  # the next invocation starts afresh
+    assert configure(fab_config(HUBSWARM_CHECK="1")).check is True
 
 
 # --- the lab's settings apply to lab hosts only ---------------------------------------
@@ -398,7 +411,6 @@ def test_a_gateway_outside_the_lab_is_refused_too():
 
 
 def test_a_lab_host_is_a_target(monkeypatch):
-    monkeypatch.setattr(SETTINGS, "config", None)
     c = NoConnection("10.213.0.10", config=fab_config(**LAB))
     [host] = hosts_for(c, "hub")
     assert host.connection.host == "10.213.0.10"
@@ -409,7 +421,7 @@ def test_the_gateway_is_checked_before_it_is_opened(monkeypatch):
     monkeypatch.setattr(inventory, "find", lambda config, role: [hub])
     monkeypatch.setattr(Host, "open", lambda self: pytest.fail("opened"))
     with pytest.raises(HubswarmError, match="172.31.0.5 is not a lab host"):
-        inventory.gateway_for(fab_config(**LAB))
+        inventory.gateway_for(configure(fab_config(**LAB)))
 
 
 def write(path, text):
@@ -559,7 +571,7 @@ def open_host(server, known_hosts, accept, client_key):
         }
     )
     connection = Connection("127.0.0.1", port=server.port, user="admin", config=config)
-    run_settings = Settings(known_hosts=str(known_hosts), accept_new_host_keys=accept, recap=Recap(stream=None))
+    run_settings = Run(None, known_hosts=str(known_hosts), accept_new_host_keys=accept, recap=Recap(stream=None))
     host = Host(connection, f"127.0.0.1:{server.port}", run_settings)
     try:
         host.open()
@@ -636,7 +648,7 @@ def test_a_missing_key_file_is_named_not_an_unreachable_host(tmp_path):
         connect_kwargs={"key_filename": [str(tmp_path / "aws.pem")]},
         open=lambda: pytest.fail("opened"),
     )
-    host = Host(connection, "203.0.113.5", Settings(known_hosts=None, recap=Recap(stream=None)))
+    host = Host(connection, "203.0.113.5", Run(None, recap=Recap(stream=None)))
     with pytest.raises(HubswarmError) as err:
         host.open()
     assert str(err.value) == (

@@ -58,7 +58,7 @@ from tasks.core import services
 from tasks.core.facts import Answer
 from tasks.core.host import LOCK_FILE, Host, HubswarmError
 from tasks.core.recap import Recap
-from tasks.core.run import Settings
+from tasks.core.run import Run
 
 BASE = Path(tempfile.gettempdir()) / f"hubswarm-quoting-{os.getpid()}"
 MARKER = BASE / "pwned"
@@ -294,7 +294,7 @@ class Box:
     def host(self, answers=None, check=False, config=None, user="admin", address="10.0.0.5", primed=None):
         """A real Host whose commands run here. ``answers``: canned probe answers by key
         (the probe script still runs here); ``primed``: facts known without probing."""
-        settings = Settings(check=check, recap=Recap(stream=io.StringIO()), config=config or hub_config())
+        settings = Run(config or hub_config(), check=check, recap=Recap(stream=io.StringIO()))
         host = Host(SimpleNamespace(host=address, user=user, port=22), address, settings)
         if answers is not None:
 
@@ -847,7 +847,7 @@ def test_hostile_value_is_quoted(sandbox, case, value):
 
 def test_sudo_sends_the_script_as_one_argument():
     sent = []
-    host = Host(SimpleNamespace(host="h", user="u", port=22), "h", Settings(recap=Recap(stream=io.StringIO())))
+    host = Host(SimpleNamespace(host="h", user="u", port=22), "h", Run(config=None, recap=Recap(stream=io.StringIO())))
     host._exec = lambda command, stdin=None: sent.append(command) or (0, "", "")
     host.sudo(KITCHEN_SINK)
     assert shlex.split(sent[0]) == ["sudo", "-n", "bash", "-c", KITCHEN_SINK]

@@ -9,12 +9,12 @@ commands each host is asked to run.
 import json
 from types import SimpleNamespace
 
-import fabric
 import pytest
 from invoke.exceptions import Exit
 
+from fakehost import invocation
 from tasks import images, swarm, workers
-from tasks.core import HubswarmError, Step, run
+from tasks.core import HubswarmError, Run, Step
 from tasks.core.facts import Answer
 
 HUB, WORKER = "10.0.0.5", "10.0.0.6"
@@ -34,21 +34,11 @@ def details(*lines):
 
 def records(host):
     """{(host, task): changes} of the run so far, and the failed (host, task, error)."""
-    recs = host.settings.recap.records
+    recs = host.run.recap.records
     return (
         {(r.host, r.task): r.changes for r in recs if r.task != "test-step"},
         [(r.host, r.task, r.error) for r in recs if r.error],
     )
-
-
-@pytest.fixture
-def recap(monkeypatch):
-    """Make run_steps record into the fake hosts' recap (call after making the hosts)."""
-
-    def use(host):
-        monkeypatch.setattr(run, "RECAP", host.settings.recap)
-
-    return use
 
 
 # --- join: fresh node, member, foreign swarm, error/pending state ----------------------
@@ -366,22 +356,21 @@ REMOVE_CASES = [
 
 
 @pytest.fixture
-def remove_run(make_host, recap, monkeypatch):
+def remove_run(make_host, monkeypatch):
     """(hub, worker runner, run): ``run()`` runs the remove-worker task with these fakes."""
 
     def make(node_answer, worker_state):
         hub, hub_runner = make_host({NODE_KEY: node_answer} if node_answer else {}, address=HUB)
         worker, worker_runner = make_host({"swarm-state": worker_state}, address=WORKER)
-        recap(hub)
         reached = []
 
-        def get_host(connection, settings):
-            reached.append(connection.host)
+        def connect(address):
+            reached.append(address)
             return worker
 
         monkeypatch.setattr(workers, "hub_host", lambda c, hub_arg=None: hub)
-        monkeypatch.setattr(workers, "get_host", get_host)
-        c = SimpleNamespace(config=fabric.Config())
+        monkeypatch.setattr(hub.run, "connect", connect)
+        c = invocation(hub.run)
         return hub, hub_runner, worker_runner, reached, lambda: workers.remove_worker.body(c, "worker2")
 
     return make
@@ -424,13 +413,12 @@ def test_remove_worker_stops_when_the_drain_fails(remove_run):
     assert reached == [] and hub_runner.commands == [DRAIN]
 
 
-def test_remove_worker_check_mode_changes_nothing(make_host, recap, monkeypatch):
+def test_remove_worker_check_mode_changes_nothing(make_host, monkeypatch):
     hub, hub_runner = make_host({NODE_KEY: f"{WORKER} active"}, address=HUB, check=True)
     worker, worker_runner = make_host({"swarm-state": "active false w2"}, address=WORKER, check=True)
-    recap(hub)
     monkeypatch.setattr(workers, "hub_host", lambda c, hub_arg=None: hub)
-    monkeypatch.setattr(workers, "get_host", lambda connection, settings: worker)
-    workers.remove_worker.body(SimpleNamespace(config=fabric.Config()), "worker2")
+    monkeypatch.setattr(hub.run, "connect", lambda address: worker)
+    workers.remove_worker.body(invocation(hub.run), "worker2")
     assert hub_runner.calls == [] and worker_runner.calls == []
     changes, _ = records(hub)
     assert changes == {
@@ -443,27 +431,24 @@ def test_remove_worker_check_mode_changes_nothing(make_host, recap, monkeypatch)
 # --- run_on: one step, what it returned ---------------------------------------------------
 
 
-def test_run_on_returns_what_the_step_returned(make_host, recap):
+def test_run_on_returns_what_the_step_returned(make_host):
     host, runner = make_host({"swarm-state": "active true n"})
-    recap(host)
     probed = Step("probe-me", lambda h: h.fact(swarm.SWARM_STATE).text, probes=lambda h: [swarm.SWARM_STATE])
     assert workers.run_on(host, probed) == "active true n"
     assert runner.probes == [["swarm-state"]]
 
 
-def test_run_on_stops_the_run_when_the_step_fails(make_host, recap):
+def test_run_on_stops_the_run_when_the_step_fails(make_host):
     host, _ = make_host({"addresses": HUB, "swarm-state": "inactive false "})
-    recap(host)
     with pytest.raises(Exit, match=f"1 host\\(s\\) failed; first: {HUB} join-token: {HUB} manages no swarm yet"):
         workers.read_join_info(host)
 
 
-def test_read_join_info(make_host, recap):
+def test_read_join_info(make_host):
     host, runner = make_host(
         {"addresses": HUB, "swarm-state": "active true hubnode", "swarm-nodes": "hubnode hub Ready Active\n"}
     )
     host._exec = token_answer(runner)
-    recap(host)
     assert workers.read_join_info(host) == swarm.JoinInfo(f"{HUB}:2377", "SWMTKN-1-abcdef", frozenset({"hubnode"}))
     assert records(host)[0] == {(HUB, "join-token"): []}
 
@@ -472,7 +457,7 @@ def test_read_join_info(make_host, recap):
 
 
 @pytest.fixture
-def join_run(make_host, recap, monkeypatch):
+def join_run(make_host, monkeypatch):
     def make(worker_states, **config):
         hub, hub_runner = make_host(
             {
@@ -491,10 +476,9 @@ def join_run(make_host, recap, monkeypatch):
             make_host({"addresses": address, "swarm-state": state}, address=address, **config)
             for address, state in worker_states
         ]
-        recap(hub)
         monkeypatch.setattr(workers, "hub_host", lambda c, hub_arg=None: hub)
         monkeypatch.setattr(workers, "hosts_for", lambda c, role: [w for w, _ in made])
-        monkeypatch.setattr(workers, "image_step", lambda c: Step("push-image", lambda h: None))
+        monkeypatch.setattr(workers, "image_step", lambda run: Step("push-image", lambda h: None))
         monkeypatch.setattr(workers, "WORKER_SETUP", [])
         return hub, hub_runner, [r for _, r in made]
 
@@ -503,7 +487,7 @@ def join_run(make_host, recap, monkeypatch):
 
 def test_join_workers(join_run):
     hub, hub_runner, (r1, r2) = join_run([(WORKER, "active false w1"), ("10.0.0.7", "inactive false ")])
-    workers.join_workers.body(SimpleNamespace(config=fabric.Config()))
+    workers.join_workers.body(invocation(hub.run))
     assert r1.commands == []
     assert r2.commands == [JOIN]
     assert json.loads(r2.calls[0].stdin)["JoinToken"] == "SWMTKN-1-abcdef"
@@ -512,7 +496,7 @@ def test_join_workers(join_run):
 
 def test_join_workers_foreign_worker_needs_rejoin(join_run):
     hub, hub_runner, (r1,) = join_run([(WORKER, "active false other")])
-    c = SimpleNamespace(config=fabric.Config())
+    c = invocation(hub.run)
     with pytest.raises(Exit, match="1 host\\(s\\) failed; first: 10.0.0.6 swarm-join: 10.0.0.6 is in another swarm"):
         workers.join_workers.body(c)
     assert r1.commands == []
@@ -525,41 +509,35 @@ def test_join_workers_foreign_worker_needs_rejoin(join_run):
 # --- the task plumbing: hub_host, image_step, hosts, push/pull ----------------------------
 
 
-def test_hub_host(monkeypatch, make_host):
-    host, _ = make_host({})
-    monkeypatch.setattr(run, "configure", lambda config: None)
+def test_hub_host(monkeypatch, make_host, test_run):
+    make_host({})
     from tasks import validate
 
     monkeypatch.setattr(validate, "lab_problem", lambda config, addresses: "")
-    monkeypatch.setattr(workers, "get_host", lambda connection, settings: ("host", connection.host))
+    monkeypatch.setattr(test_run, "host", lambda connection: ("host", connection.host))
     monkeypatch.setattr(workers, "hosts_for", lambda c, role: [("found", role)])
-    c = SimpleNamespace(config=fabric.Config(overrides={"hubswarm": {}}))
+    c = invocation(test_run)
     assert workers.hub_host(c, "10.9.9.9") == ("host", "10.9.9.9")
     assert workers.hub_host(c) == ("found", "hub")
     with pytest.raises(Exit, match="with -H naming workers, name the hub too: --hub HUB"):
-        workers.hub_host(fabric.Connection("10.0.0.6"))
+        workers.hub_host(invocation(test_run, "10.0.0.6"))
     monkeypatch.setattr(validate, "lab_problem", lambda config, addresses: "not a lab host")
     with pytest.raises(Exit, match="not a lab host"):
         workers.hub_host(c, "10.9.9.9")
 
 
-def test_image_step(monkeypatch, make_host):
-    make_host({})
-    c = SimpleNamespace(
-        config=SimpleNamespace(
-            hubswarm=SimpleNamespace(image_source="build", image="hubswarm/singleuser:1", image_base="base:1")
-        )
-    )
+def test_image_step(monkeypatch):
+    c = Run(SimpleNamespace(image_source="build", image="hubswarm/singleuser:1", image_base="base:1"))
     assert workers.image_step(c, "pull") is images.pull_image
     made = []
     monkeypatch.setattr(images, "push_image_step", lambda image, wanted: made.append((image, wanted)) or "push")
     monkeypatch.setattr(images, "build_local", lambda image, base, project: "sha256:built")
     assert workers.image_step(c) == "push"
-    monkeypatch.setattr(workers.SETTINGS, "check", True)
+    c.check = True
     monkeypatch.setattr(images, "existing_image_id", lambda image: "sha256:existing")
     assert workers.image_step(c) == "push"
     assert made == [("hubswarm/singleuser:1", "sha256:built"), ("hubswarm/singleuser:1", "sha256:existing")]
-    monkeypatch.setattr(workers.SETTINGS, "check", False)
+    c.check = False
 
     def broken(*args):
         raise HubswarmError("docker build failed")
@@ -572,7 +550,7 @@ def test_image_step(monkeypatch, make_host):
 def test_hosts_table(monkeypatch, capsys):
     from tasks import inventory
 
-    monkeypatch.setattr(run, "configure", lambda config: SimpleNamespace(config="cfg"))
+    monkeypatch.setattr(inventory.validate, "checked", lambda section: "cfg")
     found = {
         inventory.HUB: [inventory.Instance("hub", "i-1", "hub", "10.0.0.5", "54.1.2.3", "", "running")],
         inventory.WORKER: HubswarmError("no running worker tagged hubswarm:cluster=x"),
@@ -584,7 +562,8 @@ def test_hosts_table(monkeypatch, capsys):
         return found[role]
 
     monkeypatch.setattr(inventory, "find", find)
-    inventory.hosts.body(SimpleNamespace(config=None))
+    c = SimpleNamespace(config=SimpleNamespace(hubswarm=None))
+    inventory.hosts.body(c)
     assert capsys.readouterr().out.splitlines() == [
         "note: no running worker tagged hubswarm:cluster=x",
         "ROLE  INSTANCE  NAME  PRIVATE   PUBLIC    STATE",
@@ -592,14 +571,14 @@ def test_hosts_table(monkeypatch, capsys):
     ]
     found[inventory.HUB] = HubswarmError("no running hub")
     with pytest.raises(Exit, match="no running hub"):
-        inventory.hosts.body(SimpleNamespace(config=None))
+        inventory.hosts.body(c)
 
 
 @pytest.mark.parametrize("task, source", [(workers.push_image, "push"), (workers.pull_image, "pull")])
-def test_push_and_pull_image_on_every_node(monkeypatch, task, source):
+def test_push_and_pull_image_on_every_node(monkeypatch, test_run, task, source):
     ran = []
     monkeypatch.setattr(workers, "hosts_for", lambda c, role: [f"{role}-hosts"])
     monkeypatch.setattr(workers, "image_step", lambda c, s: f"{s}-step")
     monkeypatch.setattr(workers, "run_steps", lambda hosts, steps, needed: ran.append((hosts, steps)) or [])
-    task.body(SimpleNamespace(config=None))
+    task.body(invocation(test_run))
     assert ran == [(["node-hosts"], [f"{source}-step"])]
