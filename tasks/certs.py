@@ -3,6 +3,7 @@ name, and where Let's Encrypt's live; the one reading of a certificate probe."""
 
 import ipaddress
 import shlex
+from dataclasses import dataclass
 
 from .core import HubswarmError, facts, step
 from .names import dns_problem
@@ -16,16 +17,6 @@ def subject_alt_name(name):
     return f"IP:{name}" if is_address(name) else f"DNS:{name}"
 
 
-def cert_fact(cert):
-    """``valid`` when the cert lasts 30 more days, then its subjectAltName line."""
-    q = shlex.quote(cert)
-    return facts.command_output(
-        f"cert:{cert}",
-        f"openssl x509 -in {q} -noout -checkend {RENEW_WITHIN_SECONDS} >/dev/null && echo valid; "
-        f"openssl x509 -in {q} -noout -ext subjectAltName 2>/dev/null | tail -n +2",
-    )
-
-
 def normal_san(entry):
     """``IP Address:2001:DB8:0:0:0:0:0:1`` (as openssl prints it) -> ``IP:2001:db8::1``."""
     kind, _, value = entry.strip().replace("IP Address:", "IP:").partition(":")
@@ -34,18 +25,38 @@ def normal_san(entry):
     return f"{kind}:{value}"
 
 
-def sans(answer):
-    """(the certificate's subjectAltName entries normalised, whether it lasts 30 more days)
-    from a :func:`cert_fact` answer."""
+@dataclass(frozen=True)
+class Certificate:
+    """A certificate on a host: its subjectAltName entries, normalised (``DNS:x``,
+    ``IP:y``; none when there is no certificate), and whether it lasts 30 more days."""
+
+    names: frozenset
+    lasts: bool
+
+
+def certificate(answer):
+    """The :class:`Certificate` of a :func:`cert_fact` answer."""
     lines = answer.out.splitlines()
-    return {normal_san(s) for s in "".join(lines[1:]).split(",") if ":" in s}, lines[:1] == ["valid"]
+    names = frozenset(normal_san(s) for s in "".join(lines[1:]).split(",") if ":" in s)
+    return Certificate(names, lines[:1] == ["valid"])
 
 
-def cert_commands(answer, name, cert, key):
-    """The openssl command that (re)makes the pair, or "" when the cert is fine."""
+def cert_fact(cert):
+    """The :class:`Certificate` at path ``cert``."""
+    q = shlex.quote(cert)
+    return facts.Fact(
+        f"cert:{cert}",
+        f"openssl x509 -in {q} -noout -checkend {RENEW_WITHIN_SECONDS} >/dev/null && echo valid; "
+        f"openssl x509 -in {q} -noout -ext subjectAltName 2>/dev/null | tail -n +2",
+        parse=certificate,
+    )
+
+
+def cert_commands(current, name, cert, key):
+    """The openssl command that (re)makes the pair, or "" when the ``current``
+    :class:`Certificate` is fine."""
     san = subject_alt_name(name)
-    names, valid = sans(answer)
-    if valid and san in names:
+    if current.lasts and san in current.names:
         return ""
     return (
         f"umask 077; openssl req -x509 -nodes -newkey rsa:2048 -days {CERT_DAYS} "
@@ -69,7 +80,7 @@ def hub_name(host):
     public host name (EC2 metadata), else the address the hub is reached at."""
     if host.config.domain:
         return host.config.domain
-    public = host.fact(PUBLIC_HOSTNAME).text.lower()
+    public = host.fact(PUBLIC_HOSTNAME).lower()
     # A remote answer: it lands in nginx's site and the env file, so it must be a plain name.
     problem = public and dns_problem(public)
     if problem:

@@ -10,12 +10,11 @@ DOCKER_PACKAGES = {APT: ["docker.io"], DNF: ["docker"]}
 
 
 def groups_fact(user):
-    return facts.command_output(f"groups:{user}", f"id -nG {shlex.quote(user)}")
+    return facts.Fact(f"groups:{user}", f"id -nG {shlex.quote(user)}", parse=facts.words)
 
 
 def ensure_in_group(host, user, group):
-    groups = host.fact(groups_fact(user)).out.split()
-    if group in groups:
+    if group in host.fact(groups_fact(user)):
         return False
     return host.ensure(f"add {user} to group {group}", f"usermod -aG {shlex.quote(group)} {shlex.quote(user)}")
 

@@ -70,17 +70,19 @@ def stamp_path(config):
 
 def fingerprint_fact(config):
     """The inputs' fingerprint now, then the one recorded at the hub's last (re)start."""
-    return facts.command_output("hub-inputs", f"{fingerprint_command(config)}; cat {stamp_path(config)}")
+    return facts.Fact("hub-inputs", f"{fingerprint_command(config)}; cat {stamp_path(config)}", parse=facts.words)
 
 
-def service_commands(unit_state, fingerprint_lines, config, inputs_change=False):
+def service_commands(unit, fingerprints, config, inputs_change=False):
     """start, or restart when an input changed since the last start (or, in check
-    mode, ``inputs_change``: this run would write one), or ""."""
-    active = (unit_state.split() + ["", ""])[1]
-    lines = fingerprint_lines.split()
-    stale = inputs_change or len(lines) < 2 or lines[0] != lines[1]
+    mode, ``inputs_change``: this run would write one), or "".
+
+    ``unit``: the hub's :class:`~tasks.core.facts.UnitState`; ``fingerprints``:
+    :func:`fingerprint_fact`'s [now, at the last start].
+    """
+    stale = inputs_change or len(fingerprints) < 2 or fingerprints[0] != fingerprints[1]
     record = f"{fingerprint_command(config)} > {stamp_path(config)}"
-    if active != "active":
+    if not unit.running:
         return "start jupyterhub", f"{record} && systemctl start jupyterhub"
     if stale:
         return "restart jupyterhub (its inputs changed)", f"{record} && systemctl restart jupyterhub"
@@ -88,7 +90,7 @@ def service_commands(unit_state, fingerprint_lines, config, inputs_change=False)
 
 
 LOGIN_STATUS = "curl -sk -o /dev/null -w '%{http_code}' --max-time 5 https://127.0.0.1/hub/login"
-HUB_ANSWERS = facts.command_output("hub-login-status", LOGIN_STATUS)
+HUB_ANSWERS = facts.Fact("hub-login-status", LOGIN_STATUS)
 
 
 def wait_for_hub(host):
@@ -121,8 +123,8 @@ def start_hub(host):
         host.ensure("reload systemd", "systemctl daemon-reload")
     answers = host.facts(facts.systemd_unit("jupyterhub"), fingerprint_fact(config), HUB_ANSWERS)
     what, command = service_commands(
-        answers[facts.systemd_unit("jupyterhub").key].out,
-        answers[fingerprint_fact(config).key].out,
+        answers[facts.systemd_unit("jupyterhub").key],
+        answers[fingerprint_fact(config).key],
         config,
         # In check mode nothing was written, so the fingerprint cannot show it.
         inputs_change=host.check and bool(host.written & {*inputs(config), PACKAGE_NAME}),
@@ -131,6 +133,6 @@ def start_hub(host):
     ensure_service(host, "jupyterhub", running=False)
     if host.check:
         return
-    if changed or answers[HUB_ANSWERS.key].text != "200":
+    if changed or answers[HUB_ANSWERS.key] != "200":
         wait_for_hub(host)
     host.run.recap.say(f"[{host.name}] hub: https://{hub_name(host)}/")

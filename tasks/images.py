@@ -16,7 +16,8 @@ RECIPE = "files/singleuser"
 
 
 def image_id_fact(image):
-    return facts.command_output(f"image:{image}", f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(image)}")
+    """The image's ID on the host, "" when it has no such image."""
+    return facts.Fact(f"image:{image}", f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(image)}")
 
 
 def local_docker(*args, what):
@@ -76,7 +77,7 @@ def push_image_step(image, wanted_id):
     @step("push-image")
     def push_image(host):
         """Load the locally built notebook image on a node that lacks it (same image ID)."""
-        if host.fact(image_id_fact(image)).text == wanted_id:
+        if host.fact(image_id_fact(image)) == wanted_id:
             return
         host.ensure(
             f"load {image} ({wanted_id[7:19]}) from this machine",
@@ -91,6 +92,6 @@ def push_image_step(image, wanted_id):
 def pull_image(host):
     """Pull the configured notebook image on a node where it is missing."""
     image = host.config.image
-    if host.fact(image_id_fact(image)).ok:
+    if host.fact(image_id_fact(image)):
         return
     host.ensure(f"pull {image}", f"docker pull -q {shlex.quote(image)} >/dev/null")

@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 
 from . import nginx
-from .certs import cert_fact, letsencrypt_files, sans
+from .certs import cert_fact, letsencrypt_files
 from .core import HubswarmError, facts, step
 from .core.services import ensure_service
 from .packages import APT, DNF, ensure_packages, family_of
@@ -36,8 +36,11 @@ def checked_request(config):
 
 
 def resolve_fact(domain):
-    return facts.command_output(
-        f"resolve:{domain}", f"getent ahostsv4 {shlex.quote(domain)} | awk '{{print $1}}' | sort -u"
+    """The IPv4 addresses ``domain`` resolves to on the host."""
+    return facts.Fact(
+        f"resolve:{domain}",
+        f"getent ahostsv4 {shlex.quote(domain)} | awk '{{print $1}}' | sort -u",
+        parse=facts.words,
     )
 
 
@@ -53,9 +56,9 @@ def dns_problem(domain, resolved, hub_addresses):
     return ""
 
 
-def certificate_is_fine(answer, domains):
-    names, valid = sans(answer)
-    return valid and all(f"DNS:{d}" in names for d in domains)
+def certificate_is_fine(current, domains):
+    """Whether the :class:`~tasks.certs.Certificate` lasts and names every domain."""
+    return current.lasts and all(f"DNS:{d}" in current.names for d in domains)
 
 
 def certbot_command(config, domains, ca_file):
@@ -75,8 +78,8 @@ def certbot_command(config, domains, ca_file):
 
 def hub_addresses(host):
     """Addresses the domain may point at: the hub's own and its EC2 public IP."""
-    own = host.fact(facts.addresses()).out.split() + [host.connection.host]
-    own += host.fact(facts.instance_metadata("public-ipv4")).out.split()
+    own = host.fact(facts.addresses()) + [host.connection.host]
+    own += host.fact(facts.instance_metadata("public-ipv4")).split()
     return sorted(set(own))
 
 
@@ -90,7 +93,7 @@ def letsencrypt(host, request):
         return
     addresses = hub_addresses(host)
     for domain in domains:
-        problem = dns_problem(domain, host.fact(resolve_fact(domain)).out.split(), addresses)
+        problem = dns_problem(domain, host.fact(resolve_fact(domain)), addresses)
         if problem:
             raise HubswarmError(problem)
     family = family_of(host)

@@ -24,7 +24,10 @@ def site_paths(family):
 
 
 def letsencrypt_fact(name):
-    return facts.command_output(f"letsencrypt:{name}", f"test -s {shlex.quote(letsencrypt_files(name)[0])}")
+    """Whether Let's Encrypt's certificate for ``name`` is there."""
+    return facts.Fact(
+        f"letsencrypt:{name}", f"test -s {shlex.quote(letsencrypt_files(name)[0])}", parse=facts.succeeded
+    )
 
 
 def render_site(config, server_name, letsencrypt_ready=False):
@@ -41,20 +44,20 @@ def render_site(config, server_name, letsencrypt_ready=False):
     )
 
 
-def link_commands(link_answer, site, link, default_link, default_answer):
+def link_commands(link_target, site, link, default_link, default_exists):
     """Commands that enable our site and disable the distro default, or ""."""
     commands = []
-    if link and link_answer.text != site:
+    if link and link_target != site:
         commands.append(f"ln -sfn {shlex.quote(site)} {shlex.quote(link)}")
-    if default_link and default_answer.ok:
+    if default_link and default_exists:
         commands.append(f"rm -f {shlex.quote(default_link)}")
     return " && ".join(commands)
 
 
 def link_facts(link, default_link):
     return (
-        facts.command_output(f"link:{link}", f"readlink {shlex.quote(str(link))}"),
-        facts.command_output(f"exists:{default_link}", f"test -e {shlex.quote(str(default_link))}"),
+        facts.Fact(f"link:{link}", f"readlink {shlex.quote(str(link))}"),
+        facts.Fact(f"exists:{default_link}", f"test -e {shlex.quote(str(default_link))}", parse=facts.succeeded),
     )
 
 
@@ -76,12 +79,12 @@ def nginx(host):
     """Write the hub's nginx site (80 redirects to 443, TLS 1.2/1.3, HSTS, websockets), check it with nginx -t, reload only on change."""
     site, link, default_link = site_paths(family_of(host))
     host.ensure_dir(ACME_ROOT)
-    if not host.fact(facts.file_state(DHPARAM)).text:
+    if not host.fact(facts.file_state(DHPARAM)):
         host.ensure(
             f"make DH parameters {DHPARAM}", f"openssl dhparam -dsaparam -out {shlex.quote(DHPARAM)} 2048 2>/dev/null"
         )
-    letsencrypt_ready = bool(host.config.domain) and host.fact(letsencrypt_fact(host.config.domain)).ok
-    site_existed = bool(host.fact(facts.file_state(site)).text)
+    letsencrypt_ready = bool(host.config.domain) and host.fact(letsencrypt_fact(host.config.domain))
+    site_existed = bool(host.fact(facts.file_state(site)))
     previous = f"{site}.hubswarm-previous"
     site_changed = host.ensure_file(
         site, render_site(host.config, hub_name(host), letsencrypt_ready), previous=previous

@@ -11,9 +11,9 @@ NODE_PACKAGES = {APT: ["nodejs", "npm"], DNF: ["nodejs", "nodejs-npm"]}
 CHP = "configurable-http-proxy"
 
 
-def node_major(version_text):
+def node_major(answer):
     """18 from ``v18.19.0``; None when node is absent."""
-    match = re.match(r"v?(\d+)\.", version_text.strip())
+    match = re.match(r"v?(\d+)\.", answer.text) if answer.ok else None
     return int(match.group(1)) if match else None
 
 
@@ -24,14 +24,13 @@ def chp_command(installed_version):
     return f"npm install --global --no-fund --no-audit {CHP}@{pins.CONFIGURABLE_HTTP_PROXY}"
 
 
-NODE_VERSION = facts.command_output("node-version", "node --version")
-NPM_PATH = facts.command_output("npm-path", "command -v npm")
-CHP_VERSION = facts.command_output("chp-version", f"PATH=/usr/local/bin:$PATH {CHP} --version")
+NODE_MAJOR = facts.Fact("node-version", "node --version", parse=node_major)
+HAS_NPM = facts.Fact("npm-path", "command -v npm", parse=facts.succeeded)
+CHP_VERSION = facts.Fact("chp-version", f"PATH=/usr/local/bin:$PATH {CHP} --version")
 
 
-def too_old(host, node_version_text):
-    """The one-line error for a Node.js older than the proxy needs, or ""."""
-    major = node_major(node_version_text)
+def too_old(host, major):
+    """The one-line error for a Node.js (``major``, None when absent) older than the proxy needs, or ""."""
     if major is None or major >= pins.NODE_MIN_MAJOR:
         return ""
     return (
@@ -43,22 +42,22 @@ def too_old(host, node_version_text):
 
 def node_preflight(host):
     """A Node.js already there that is too old stops the run before any change."""
-    problem = too_old(host, host.fact(NODE_VERSION).out)
+    problem = too_old(host, host.fact(NODE_MAJOR))
     if problem:
         raise HubswarmError(problem)
 
 
-@step("install-node", probes=lambda host: [NODE_VERSION, NPM_PATH, CHP_VERSION], preflight=node_preflight)
+@step("install-node", probes=lambda host: [NODE_MAJOR, HAS_NPM, CHP_VERSION], preflight=node_preflight)
 def install_node(host):
     """Install Node.js and npm (the distro's, when new enough) and the pinned configurable-http-proxy from npm."""
-    answers = host.facts(NODE_VERSION, NPM_PATH, CHP_VERSION)
-    chp = answers[CHP_VERSION.key].text
-    if chp == pins.CONFIGURABLE_HTTP_PROXY and answers[NODE_VERSION.key].ok:
+    answers = host.facts(NODE_MAJOR, HAS_NPM, CHP_VERSION)
+    chp, has_node = answers[CHP_VERSION.key], answers[NODE_MAJOR.key] is not None
+    if chp == pins.CONFIGURABLE_HTTP_PROXY and has_node:
         return
     # npm too: a killed run may have left node without it.
-    if not (answers[NODE_VERSION.key].ok and answers[NPM_PATH.key].ok):
+    if not (has_node and answers[HAS_NPM.key]):
         ensure_packages(host, NODE_PACKAGES)
-    problem = too_old(host, host.fact(NODE_VERSION).out)
+    problem = too_old(host, host.fact(NODE_MAJOR))
     if problem:
         raise HubswarmError(f"{problem} (the {family_of(host)} package is too old)")
     host.ensure(f"install {CHP} {pins.CONFIGURABLE_HTTP_PROXY} from npm", chp_command(chp))

@@ -20,18 +20,8 @@ WORKER_PACKAGES = {
 APT_LISTS_FRESH = "find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 | head -n 1"
 
 
-def parse_os_release(text):
-    values = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key.strip()] = value.strip().strip('"')
-    return values
-
-
-def os_family(os_release_text):
-    """``apt`` or ``dnf`` from /etc/os-release; error for other systems."""
-    release = parse_os_release(os_release_text)
+def os_family(release):
+    """``apt`` or ``dnf`` from /etc/os-release's fields; error for other systems."""
     ids = {release.get("ID", "")} | set(release.get("ID_LIKE", "").split())
     if ids & {"debian", "ubuntu"}:
         return APT
@@ -68,10 +58,10 @@ def install_commands(family, missing, lists_fresh=True):
 
 
 def family_of(host):
-    return os_family(host.fact(facts.os_release()).out)
+    return os_family(host.fact(facts.os_release()))
 
 
-LISTS_FRESH = facts.command_output("apt-lists-fresh", APT_LISTS_FRESH)
+LISTS_FRESH = facts.Fact("apt-lists-fresh", APT_LISTS_FRESH, parse=lambda answer: bool(answer.text))
 
 
 def package_probes(names_by_family):
@@ -85,9 +75,10 @@ def ensure_packages(host, names_by_family):
     wanted = names_by_family[family]
     installed_f = facts.packages_installed(wanted)
     answers = host.facts(installed_f, LISTS_FRESH)
-    missing = set(wanted) - set(answers[installed_f.key].out.split())
-    lists_fresh = bool(answers[LISTS_FRESH.key].text)
-    return host.ensure(f"install {', '.join(sorted(missing))}", install_commands(family, missing, lists_fresh))
+    missing = set(wanted) - answers[installed_f.key]
+    return host.ensure(
+        f"install {', '.join(sorted(missing))}", install_commands(family, missing, answers[LISTS_FRESH.key])
+    )
 
 
 @step("install-packages", probes=package_probes(HUB_PACKAGES))

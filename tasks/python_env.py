@@ -15,17 +15,12 @@ PYTHON_MIN = (3, 10)
 DNF_PYTHON = "python3.11"
 DNF_PYTHON_PACKAGES = [DNF_PYTHON, f"{DNF_PYTHON}-pip"]
 CANDIDATES = ("python3", "python3.13", "python3.12", "python3.11", "python3.10")
-PYTHONS = facts.command_output(
-    "pythons",
-    f'for p in {" ".join(CANDIDATES)}; do if command -v "$p" >/dev/null; then '
-    '"$p" -c \'import sys; print(sys.argv[1], *sys.version_info[:2])\' "$p"; fi; done',
-)
 
 
-def parse_pythons(text):
+def parse_pythons(answer):
     """{interpreter: (major, minor)} from the PYTHONS answer."""
     found = {}
-    for line in text.splitlines():
+    for line in answer.out.splitlines():
         words = line.split()
         # Only the names asked for: the answer names the command the venv is made with.
         if len(words) == 3 and words[0] in CANDIDATES and words[1].isdigit() and words[2].isdigit():
@@ -33,10 +28,18 @@ def parse_pythons(text):
     return found
 
 
-def choose_python(text, family, host_name):
-    """(interpreter, packages it needs) for the venv: python3 when new enough, else the
-    newest python3.X that is, else on dnf the distro's python3.11; else an error."""
-    found = parse_pythons(text)
+PYTHONS = facts.Fact(
+    "pythons",
+    f'for p in {" ".join(CANDIDATES)}; do if command -v "$p" >/dev/null; then '
+    '"$p" -c \'import sys; print(sys.argv[1], *sys.version_info[:2])\' "$p"; fi; done',
+    parse=parse_pythons,
+)
+
+
+def choose_python(found, family, host_name):
+    """(interpreter, packages it needs) for the venv, from ``found`` (:data:`PYTHONS`):
+    python3 when new enough, else the newest python3.X that is, else on dnf the
+    distro's python3.11; else an error."""
     good = {name: version for name, version in found.items() if version >= PYTHON_MIN}
     if "python3" in good or ("python3" not in found and family != DNF):
         return "python3", []  # (apt: install-packages brings python3 with python3-venv)
@@ -59,7 +62,7 @@ def command_word(word):
 
 
 def host_python(host):
-    return choose_python(host.fact(PYTHONS).out, family_of(host), host.name)
+    return choose_python(host.fact(PYTHONS), family_of(host), host.name)
 
 
 # Prints {"name": "version"} of every pinned distribution found in the venv.
@@ -73,17 +76,25 @@ INSTALLED_SCRIPT = (
 )
 
 
+def installed_versions(answer):
+    """{distribution: version} found in the venv; None when there is no venv."""
+    try:
+        return json.loads(answer.text) if answer.ok else None
+    except ValueError:
+        return None
+
+
 def installed_fact(venv):
     names = " ".join(shlex.quote(n) for n in sorted(pins.HUB_REQUIREMENTS))
-    return facts.command_output(
+    return facts.Fact(
         f"venv:{venv}",
         f"{command_word(venv)}/bin/python -c {shlex.quote(INSTALLED_SCRIPT)} {names}",
+        parse=installed_versions,
     )
 
 
-def venv_commands(venv, answer, python="python3"):
-    """Commands that make the venv match the pins, or "" when it does."""
-    installed = json.loads(answer.text) if answer.ok and answer.text else None
+def venv_commands(venv, installed, python="python3"):
+    """Commands that make the venv match the pins, or "" when it does (``installed``: :func:`installed_versions`)."""
     if installed == pins.HUB_REQUIREMENTS:
         return ""
     requirements = " ".join(shlex.quote(f"{n}=={v}") for n, v in sorted(pins.HUB_REQUIREMENTS.items()))
@@ -109,13 +120,20 @@ def package_archive():
     return folder_archive({p.name: p for p in sorted(HUB_PACKAGE.glob("*.py"))})
 
 
+def installed_package(answer):
+    """(the venv's site-packages folder or "", the installed package's manifest)."""
+    site, _, manifest = answer.out.partition("\n")
+    return site.strip(), manifest
+
+
 def package_fact(venv):
     """The venv's site-packages folder, then the installed package's manifest."""
     q = shlex.quote(venv)
-    return facts.command_output(
+    return facts.Fact(
         f"hub-package:{venv}",
         f"site=$({q}/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])') && "
         f'echo "$site" && cd "$site/{PACKAGE_NAME}" && export LC_ALL=C && sha256sum -- *.py',
+        parse=installed_package,
     )
 
 
@@ -132,10 +150,9 @@ def package_script(site):
 def ensure_package(host):
     """Install the hub-side package into the venv when missing or different."""
     venv = host.config.venv
-    lines = host.fact(package_fact(venv)).out.splitlines()
+    site, installed = host.fact(package_fact(venv))
     manifest, tar = package_archive()
-    site = lines[0].strip() if lines else ""
-    if site and "\n".join(lines[1:]) + "\n" == manifest:
+    if site and installed == manifest:
         return False
     if not site and not host.check:
         raise HubswarmError(f"no virtualenv at {venv} on {host.name}: run pip-install first")
@@ -163,9 +180,8 @@ def pip_probes(host):
 def pip_install(host):
     """Create the hub virtualenv (Python 3.10 or newer) with the pinned jupyterhub, oauthenticator, dockerspawner, idle culler, and hubswarm's hub-side package."""
     venv = host.config.venv
-    answer = host.fact(installed_fact(venv))
     python, needed = host_python(host)
-    command = venv_commands(venv, answer, python)
+    command = venv_commands(venv, host.fact(installed_fact(venv)), python)
     if command and needed:
         ensure_packages(host, {family_of(host): needed})
     host.ensure(

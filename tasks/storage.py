@@ -17,7 +17,7 @@ HOME_TOOL = "/usr/local/sbin/hubswarm-home"
 
 
 def mount_fact(path):
-    return facts.command_output(f"mount:{path}", f"findmnt -n -o SOURCE,FSTYPE --mountpoint {shlex.quote(path)}")
+    return facts.Fact(f"mount:{path}", f"findmnt -n -o SOURCE,FSTYPE --mountpoint {shlex.quote(path)}")
 
 
 def fstab_line(efs, path):
@@ -27,17 +27,17 @@ def fstab_line(efs, path):
 def fstab_fact(path):
     # The path reaches awk through its environment: never inside the program text,
     # and (unlike awk -v) with no backslash escapes processed; compared as a string.
-    return facts.command_output(
+    return facts.Fact(
         f"fstab:{path}", f'HUBSWARM_PATH={shlex.quote(path)} awk \'$2 "" == ENVIRON["HUBSWARM_PATH"]\' /etc/fstab'
     )
 
 
-def mount_commands(efs, path, fstab_answer, docker_active):
+def mount_commands(efs, path, fstab_line_now, docker_active):
     """Commands that record the mount in fstab (once) and mount it, restarting Docker
     so its bind mounts see the shared homes."""
     q = shlex.quote(path)
     commands = [f"install -d {q}"]
-    if not fstab_answer.text:
+    if not fstab_line_now:
         commands.append(f"echo {shlex.quote(fstab_line(efs, path))} >> /etc/fstab")
     commands.append(f"mount {q}")
     if docker_active:
@@ -48,7 +48,7 @@ def mount_commands(efs, path, fstab_answer, docker_active):
 def storage_preflight(host):
     """Nothing mounted at the homes path and no file system to mount: stop before any change."""
     path = host.config.homes_path
-    if not host.config.efs and not host.fact(mount_fact(path)).text:
+    if not host.config.efs and not host.fact(mount_fact(path)):
         raise HubswarmError(
             f"{path} is not mounted on {host.name} and no file system is configured: "
             "set HUBSWARM_EFS to the EFS DNS name or IP (or 'none' for homes on the hub only)"
@@ -63,18 +63,15 @@ def storage_preflight(host):
 def mount_efs(host):
     """Mount the shared file system (EFS over NFS 4.1) at the homes path, recorded in /etc/fstab once."""
     path, efs = host.config.homes_path, host.config.efs
-    if host.fact(mount_fact(path)).text:
+    if host.fact(mount_fact(path)):
         return  # mounted already (in the lab, the shared folder stands in)
     if efs == NO_EFS:
         host.note(f"{path} is not shared storage (HUBSWARM_EFS=none): homes stay on this node")
         return host.ensure_dir(path)
     storage_preflight(host)
     ensure_packages(host, NFS_PACKAGES)
-    docker = host.fact(facts.systemd_unit("docker")).out.split()
-    host.ensure(
-        f"mount {efs} at {path}",
-        mount_commands(efs, path, host.fact(fstab_fact(path)), "active" in docker),
-    )
+    docker = host.fact(facts.systemd_unit("docker"))
+    host.ensure(f"mount {efs} at {path}", mount_commands(efs, path, host.fact(fstab_fact(path)), docker.running))
 
 
 @step("homes", probes=lambda host: [facts.file_state(HOME_TOOL), facts.dir_state(f"{host.config.srv}/notebooks")])
@@ -121,8 +118,10 @@ def read_notebooks(config):
 
 def manifest_fact(folder):
     q = shlex.quote(folder)
-    return facts.command_output(
-        f"manifest:{folder}", f"cd {q} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum"
+    return facts.Fact(
+        f"manifest:{folder}",
+        f"cd {q} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum",
+        parse=facts.output,
     )
 
 
@@ -144,7 +143,7 @@ def sync_tool(config):
 
 def homes_sync_fact(config):
     """Homes that lack new or changed starter notebooks (a dry run)."""
-    return facts.command_output("homes-sync", f"{sync_tool(config)} -n")
+    return facts.Fact("homes-sync", f"{sync_tool(config)} -n", parse=facts.lines)
 
 
 @step(
@@ -156,10 +155,10 @@ def sync_notebooks(host, archive):
     """Push the local notebooks folder to the hub, then copy new and changed ones into every home."""
     manifest, tar = archive
     folder = f"{host.config.srv}/notebooks"
-    if host.fact(manifest_fact(folder)).out != manifest:
+    if host.fact(manifest_fact(folder)) != manifest:
         host.ensure(f"upload starter notebooks to {folder}", unpack_script(folder), stdin=lambda: io.BytesIO(tar))
     # (In check mode this compares homes with the notebooks now on the hub.)
     tool = sync_tool(host.config)
-    pending = host.fact(homes_sync_fact(host.config)).out.splitlines()
+    pending = host.fact(homes_sync_fact(host.config))
     if pending:
         host.ensure(f"update starter notebooks in {len(pending)} home(s)", f"{tool} >/dev/null")

@@ -3,28 +3,39 @@
 import json
 import shlex
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .core import HubswarmError, Step, facts, secret, step
 
 # Nodes with this label set to true take notebooks (workers; the hub if configured).
 NOTEBOOK_LABEL = "hubswarm.notebooks"
 
-SWARM_STATE = facts.command_output(
+
+class SwarmState(NamedTuple):
+    """A node's swarm membership: ``state`` (inactive, active, pending, error...),
+    whether it is a manager, its node id."""
+
+    state: str
+    manager: bool
+    node_id: str
+
+
+def parse_swarm_state(answer):
+    words = answer.out.split() + ["", "", ""]
+    return SwarmState(words[0] or "inactive", words[1] == "true", words[2])
+
+
+SWARM_STATE = facts.Fact(
     "swarm-state",
     # (.Swarm.Cluster is nil on workers: a template touching it fails there.)
     "docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}'",
+    parse=parse_swarm_state,
 )
 
 
-def parse_swarm_state(text):
-    """(state, is_manager, node_id) from the SWARM_STATE answer."""
-    words = text.split() + ["", "", ""]
-    return words[0] or "inactive", words[1] == "true", words[2]
-
-
-def init_command(state_text, advertise_ip, host_name):
+def init_command(swarm_state, advertise_ip, host_name):
     """``docker swarm init`` when the node is in no swarm, "" when it manages one."""
-    state, manager, _ = parse_swarm_state(state_text)
+    state, manager, _ = swarm_state
     if state == "inactive":
         return f"docker swarm init --advertise-addr {shlex.quote(advertise_ip)} >/dev/null"
     if state == "active" and manager:
@@ -46,13 +57,15 @@ def swarm_init(host):
     ip = host.private_ip()
     host.ensure(
         f"initialise the swarm, advertising {ip}",
-        init_command(host.fact(SWARM_STATE).text, ip, host.name),
+        init_command(host.fact(SWARM_STATE), ip, host.name),
     )
 
 
-NODE_LIST = facts.command_output(
+# The ids of the swarm's nodes.
+NODE_IDS = facts.Fact(
     "swarm-nodes",
     "docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}} {{.Availability}}'",
+    parse=lambda answer: frozenset(line.split()[0] for line in facts.lines(answer)),
 )
 
 
@@ -67,7 +80,7 @@ class JoinInfo:
 
 def join_info(hub):
     """Read the worker join token and node list from the hub (token registered as secret)."""
-    state, manager, _ = parse_swarm_state(hub.fact(SWARM_STATE).text)
+    state, manager, _ = hub.fact(SWARM_STATE)
     if not (state == "active" and manager) and hub.check:
         return JoinInfo(f"{hub.private_ip()}:2377", "", frozenset())  # setup-hub would make it
     if not (state == "active" and manager):
@@ -78,8 +91,7 @@ def join_info(hub):
         if hub.check
         else secret(hub.sudo("docker swarm join-token -q worker", what="reading the join token").strip())
     )
-    nodes = frozenset(line.split()[0] for line in hub.fact(NODE_LIST).out.splitlines() if line.strip())
-    return JoinInfo(f"{hub.private_ip()}:2377", token, nodes)
+    return JoinInfo(f"{hub.private_ip()}:2377", token, hub.fact(NODE_IDS))
 
 
 # On the hub: returns the JoinInfo for the workers' swarm-join.
@@ -105,9 +117,9 @@ JOIN_SCRIPT = (
 LEAVE_SCRIPT = "docker swarm leave --force >/dev/null"
 
 
-def join_plan(state_text, info, rejoin, host_name):
+def join_plan(swarm_state, info, rejoin, host_name):
     """("", "") when in this swarm; else what to say and the script that joins."""
-    state, _, node_id = parse_swarm_state(state_text)
+    state, _, node_id = swarm_state
     if state == "active" and node_id in info.known_nodes:
         return "", ""
     if state == "inactive":
@@ -120,7 +132,7 @@ def join_plan(state_text, info, rejoin, host_name):
 
 def swarm_join(host, info, rejoin=False):
     """Join the hub's swarm as a worker; ok when already in it."""
-    what, script = join_plan(host.fact(SWARM_STATE).text, info, rejoin, host.name)
+    what, script = join_plan(host.fact(SWARM_STATE), info, rejoin, host.name)
     stdin = join_request(info, host.private_ip()) if script else None
     host.ensure(what, script, stdin=stdin)
 
@@ -149,21 +161,21 @@ def label_command(node_labels):
     return " && ".join(commands)
 
 
-NODE_DETAILS = facts.command_output(
+def parse_nodes(answer):
+    """{node id: (role, state, hostname, labels)} from NODE_DETAILS."""
+    nodes = {}
+    for line in facts.lines(answer):
+        node, role, state, hostname, labels = line.split(" ", 4)
+        nodes[node] = (role, state, hostname, json.loads(labels) or {})
+    return nodes
+
+
+NODE_DETAILS = facts.Fact(
     "swarm-node-details",
     "docker node inspect --format '{{.ID}} {{.Spec.Role}} {{.Status.State}} "
     "{{.Description.Hostname}} {{json .Spec.Labels}}' $(docker node ls -q)",
+    parse=parse_nodes,
 )
-
-
-def parse_nodes(text):
-    """{node id: (role, state, hostname, labels)} from NODE_DETAILS."""
-    nodes = {}
-    for line in text.splitlines():
-        if line.strip():
-            node, role, state, hostname, labels = line.split(" ", 4)
-            nodes[node] = (role, state, hostname, json.loads(labels) or {})
-    return nodes
 
 
 def stale_nodes(nodes):
@@ -172,10 +184,9 @@ def stale_nodes(nodes):
     return sorted(n for n, (_, state, hostname, _) in nodes.items() if state == "down" and hostname in ready)
 
 
-def nodes_plan(details_text, hub_takes_notebooks):
-    """[(what, command)] for the NODE_DETAILS answer: the notebook labels, then
-    the stale entries to remove; a command is "" when nothing is to do."""
-    nodes = parse_nodes(details_text)
+def nodes_plan(nodes, hub_takes_notebooks):
+    """[(what, command)] for the nodes (:data:`NODE_DETAILS`): the notebook labels,
+    then the stale entries to remove; a command is "" when nothing is to do."""
     stale = stale_nodes(nodes)
     takes = {
         node: (labels, role == "worker" or bool(hub_takes_notebooks))
@@ -194,7 +205,7 @@ def nodes_plan(details_text, hub_takes_notebooks):
 @step("swarm-nodes")
 def swarm_nodes(host):
     """Label the nodes that take notebooks (workers; the hub if configured) and drop stale entries."""
-    for what, command in nodes_plan(host.fact(NODE_DETAILS).out, host.config.hub_takes_notebooks):
+    for what, command in nodes_plan(host.fact(NODE_DETAILS), host.config.hub_takes_notebooks):
         host.ensure(what, command)
 
 
@@ -203,9 +214,10 @@ def swarm_nodes(host):
 
 def node_fact(name):
     """A swarm node's address and availability, from the hub; fails when there is no such node."""
-    return facts.command_output(
+    return facts.Fact(
         f"node:{name}",
         f"docker node inspect --format '{{{{.Status.Addr}}}} {{{{.Spec.Availability}}}}' {shlex.quote(name)}",
+        parse=lambda answer: tuple(answer.text.split()) if answer.ok else None,
     )
 
 
@@ -217,11 +229,12 @@ def node_rm_command(name):
     return f"docker node rm --force {shlex.quote(name)} >/dev/null"
 
 
-def drain_plan(answer, name):
-    """(the node's address or None when it is gone, what to say, command) from its node_fact answer."""
-    if not answer.ok:
+def drain_plan(node, name):
+    """(the node's address or None when it is gone, what to say, command) from its
+    :func:`node_fact`: (address, availability), None when there is no such node."""
+    if node is None:
         return None, "", ""
-    address, availability = answer.text.split()
+    address, availability = node
     if availability == "drain":
         return address, "", ""
     return address, f"drain {name}", drain_command(name)
@@ -238,16 +251,15 @@ def drain_step(name):
     return Step("drain", drain)
 
 
-def leave_plan(state_text):
+def leave_plan(swarm_state):
     """(what to say, command) to make a node leave its swarm; ("", "") when in none."""
-    state = parse_swarm_state(state_text)[0]
-    return ("leave the swarm", LEAVE_SCRIPT) if state != "inactive" else ("", "")
+    return ("leave the swarm", LEAVE_SCRIPT) if swarm_state.state != "inactive" else ("", "")
 
 
 @step("leave")
 def leave(host):
     """Make this node leave its swarm (forced: a worker's leave loses nothing)."""
-    host.ensure(*leave_plan(host.fact(SWARM_STATE).text))
+    host.ensure(*leave_plan(host.fact(SWARM_STATE)))
 
 
 def remove_plan(name):

@@ -1,23 +1,17 @@
 """Facts: read-only probes of a host, batched into one remote command.
 
-A fact is a shell snippet run as root that changes nothing. Tasks ask a
-:class:`~tasks.core.host.Host` for the facts they need; the host runs every
-fact it does not know yet in a single SSH command and caches the answers until
-something on the host changes.
+A fact owns its command (a shell snippet run as root that changes nothing) and
+its parser. Tasks ask a :class:`~tasks.core.host.Host` for the facts they
+need; the host runs every fact it does not know yet in a single SSH command,
+caches the answers until something on the host changes, and hands back each
+fact's parsed value.
 """
 
 import shlex
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 MARKER = "@@hubswarm-fact@@"
-
-
-@dataclass(frozen=True)
-class Fact:
-    """A named read-only probe: ``command`` runs as root under ``bash``."""
-
-    key: str
-    command: str
 
 
 @dataclass(frozen=True)
@@ -34,6 +28,48 @@ class Answer:
     @property
     def text(self):
         return self.out.strip()
+
+
+# --- parsers: an Answer in, the value a step reads out ---------------------------
+
+
+def text(answer):
+    """The output, stripped ("" when the probe printed nothing)."""
+    return answer.text
+
+
+def output(answer):
+    """The output exactly as printed (a manifest, a file's content)."""
+    return answer.out
+
+
+def words(answer):
+    return answer.out.split()
+
+
+def lines(answer):
+    """The output's non-blank lines."""
+    return [line for line in answer.out.splitlines() if line.strip()]
+
+
+def succeeded(answer):
+    """Whether the probe's command succeeded (``test -e``, ``command -v``...)."""
+    return answer.ok
+
+
+def raw(answer):
+    """The :class:`Answer` itself: exit status and output both matter."""
+    return answer
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A named read-only probe: ``command`` runs as root under ``bash``;
+    ``parse`` turns its :class:`Answer` into what :meth:`Host.fact` returns."""
+
+    key: str
+    command: str
+    parse: Callable = field(default=text, compare=False)
 
 
 def batch_script(facts):
@@ -65,11 +101,21 @@ def parse_batch(output):
 
 
 def os_release():
-    return Fact("os-release", "cat /etc/os-release")
+    """``/etc/os-release`` as a dict (quotes removed)."""
+    return Fact("os-release", "cat /etc/os-release", parse=os_release_fields)
+
+
+def os_release_fields(answer):
+    fields = {}
+    for line in answer.out.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            fields[key.strip()] = value.strip().strip("\"'")
+    return fields
 
 
 def file_state(path):
-    """sha256, mode, owner and group of a file; empty answer when absent."""
+    """ "sha256 mode owner group" of a file; "" when absent."""
     q = shlex.quote(path)
     return Fact(
         f"file:{path}",
@@ -78,17 +124,17 @@ def file_state(path):
 
 
 def dir_state(path):
+    """ "mode owner group" of a folder; "" when absent."""
     q = shlex.quote(path)
     return Fact(f"dir:{path}", f"test -d {q} && stat -c '%a %U %G' {q}")
 
 
-def command_output(key, command):
-    """Any read-only command, cached under ``key``."""
-    return Fact(key, command)
+def file_content(path):
+    return Fact(f"content:{path}", f"cat {shlex.quote(path)}", parse=output)
 
 
 def packages_installed(names):
-    """Which of ``names`` are installed, by dpkg or else rpm, one per line."""
+    """The set of ``names`` installed, by dpkg or else rpm."""
     listed = " ".join(shlex.quote(n) for n in sorted(names))
     return Fact(
         "packages:" + ",".join(sorted(names)),
@@ -96,25 +142,44 @@ def packages_installed(names):
         f"dpkg-query -W -f='${{Package}} ${{Status}}\\n' {listed} 2>/dev/null | "
         "awk '$4 == \"installed\" {print $1}'; "
         f"else rpm -q --qf '%{{NAME}}\\n' {listed} 2>/dev/null | grep -v 'not installed'; fi",
+        parse=lambda answer: frozenset(answer.out.split()),
     )
 
 
+@dataclass(frozen=True)
+class UnitState:
+    """What systemd says of a unit: ``enabled`` ("enabled", "disabled"...) and ``active``."""
+
+    enabled: str
+    active: str
+
+    @property
+    def running(self):
+        return self.active == "active"
+
+
+def unit_state(answer):
+    enabled, active = (answer.out.split() + ["", ""])[:2]
+    return UnitState(enabled, active)
+
+
 def systemd_unit(unit):
-    """``enabled`` and ``active`` state of a systemd unit, one per line."""
+    """A systemd unit's :class:`UnitState`."""
     q = shlex.quote(unit)
     return Fact(
         f"unit:{unit}",
         f"systemctl is-enabled {q} 2>/dev/null || true; systemctl is-active {q} 2>/dev/null || true",
+        parse=unit_state,
     )
 
 
 def addresses():
-    """The host's IPv4/IPv6 addresses, space separated."""
-    return Fact("addresses", "hostname -I")
+    """The host's IPv4/IPv6 addresses, a list."""
+    return Fact("addresses", "hostname -I", parse=words)
 
 
 def instance_metadata(item):
-    """An EC2 instance metadata item (IMDSv2); the session token stays off argv."""
+    """An EC2 instance metadata item (IMDSv2), "" when missing; the session token stays off argv."""
     return Fact(
         f"imds:{item}",
         "t=$(curl -sf -X PUT --max-time 2 -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "

@@ -166,20 +166,21 @@ class Host:
     # --- facts ------------------------------------------------------------
 
     def facts(self, *wanted):
-        """Answers for ``wanted`` facts, probing the unknown ones in one command."""
+        """``{key: parsed value}`` of ``wanted`` facts, probing the unknown ones in one command."""
         missing = [f for f in dict.fromkeys(wanted) if f.key not in self._facts]
         if missing:
             out = self.sudo(F.batch_script(missing), what="probe")
             self._facts.update(F.parse_batch(out))
-        return {f.key: self._facts[f.key] for f in wanted}
+        return {f.key: f.parse(self._facts[f.key]) for f in wanted}
 
     def fact(self, wanted):
+        """The parsed value of one fact (see :meth:`facts`)."""
         return self.facts(wanted)[wanted.key]
 
     def private_ip(self):
         """The address other cluster nodes use for this host: the one we reached
         it at when the host owns it (lab, VPN), else its first own address."""
-        own = self.fact(F.addresses()).out.split()
+        own = self.fact(F.addresses())
         if self.connection.host in own:
             return self.connection.host
         if not own:
@@ -218,7 +219,7 @@ class Host:
         return True
 
     def ensure_dir(self, path, mode="755", owner="root", group="root"):
-        state = self.fact(F.dir_state(path)).text
+        state = self.fact(F.dir_state(path))
         if state == f"{mode} {owner} {group}":
             return False
         q = shlex.quote(path)
@@ -234,12 +235,12 @@ class Host:
         ``previous``: where to keep the file as it was, for a caller that checks
         the new one and puts the old one back if the check fails.
         """
-        state = self.fact(F.file_state(path)).text
+        state = self.fact(F.file_state(path))
         wanted_sha = hashlib.sha256(content.encode()).hexdigest()
         if state == f"{wanted_sha} {mode} {owner} {group}":
             return False
         if self.check and state.split(" ")[:1] != [wanted_sha]:
-            old = self.fact(F.command_output(f"content:{path}", f"cat {shlex.quote(path)}")).out
+            old = self.fact(F.file_content(path))
             self.note(f"change {path}:\n" + file_diff(path, old, content, secret))
         q = shlex.quote(path)
         keep = ""

@@ -171,3 +171,8 @@ def invocation(run, connection=None):
     config = fabric.Config()
     object.__setattr__(config, RUN_ATTRIBUTE, run)
     return fabric.Connection(connection, config=config) if connection else SimpleNamespace(config=config)
+
+
+def parsed(fact, out, rc=0):
+    """What ``host.fact(fact)`` returns when its probe printed ``out`` and exited ``rc``."""
+    return fact.parse(F.Answer(rc, out))

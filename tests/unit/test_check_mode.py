@@ -119,7 +119,7 @@ def drifted_hub():
             'w1 worker ready worker1 {"hubswarm.notebooks": "false"}\n'
             "w1old worker down worker1 null"
         ),
-        swarm.NODE_LIST.key: "hubnode hub Ready Active\nw1 worker1 Ready Active",
+        swarm.NODE_IDS.key: "hubnode hub Ready Active\nw1 worker1 Ready Active",
         f"image:{hub_config_value('image')}": "sha256:old",
         "cert:/etc/letsencrypt/live/hub.example.com/fullchain.pem": "valid\n    DNS:old.example.com",
         pkg_key(["certbot"]): "",

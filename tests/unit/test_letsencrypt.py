@@ -2,10 +2,9 @@
 
 import pytest
 
-from fakehost import hub_config
+from fakehost import hub_config, parsed
 from tasks import letsencrypt
 from tasks.core import HubswarmError
-from tasks.core.facts import Answer
 
 
 def test_request_needs_a_domain():
@@ -49,7 +48,8 @@ def test_dns_problem(resolved, problem):
     ],
 )
 def test_certificate_is_fine(out, fine):
-    assert letsencrypt.certificate_is_fine(Answer(0, out), ["hub.example.com", "example.com"]) is fine
+    current = parsed(letsencrypt.cert_fact("fullchain.pem"), out)
+    assert letsencrypt.certificate_is_fine(current, ["hub.example.com", "example.com"]) is fine
 
 
 def test_certbot_command_uses_the_webroot_and_reload_hook():

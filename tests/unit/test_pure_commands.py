@@ -6,9 +6,10 @@ import subprocess
 
 import pytest
 
-from fakehost import ALPINE, AMAZON_2, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, hub_config
+from fakehost import ALPINE, AMAZON_2, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, hub_config, parsed
 from tasks import auth, certs, hub, nginx, nodejs, packages, pins, python_env, swarm
 from tasks.core import HubswarmError
+from tasks.core import facts as F
 from tasks.core.facts import Answer
 
 # --- packages ---------------------------------------------------------------------
@@ -28,12 +29,12 @@ from tasks.core.facts import Answer
     ],
 )
 def test_os_family(release, family):
-    assert packages.os_family(release) == family
+    assert packages.os_family(parsed(F.os_release(), release)) == family
 
 
 def test_amazon_linux_2_is_refused_with_the_way_out():
     with pytest.raises(HubswarmError) as err:
-        packages.os_family(AMAZON_2)
+        packages.os_family(parsed(F.os_release(), AMAZON_2))
     assert "Amazon Linux 2 has reached its end of life" in str(err.value)
     assert "Amazon Linux 2023" in str(err.value) and "\n" not in str(err.value)
 
@@ -49,7 +50,7 @@ def test_amazon_linux_2_is_refused_with_the_way_out():
 )
 def test_os_family_unsupported(release, named):
     with pytest.raises(HubswarmError) as err:
-        packages.os_family(release)
+        packages.os_family(parsed(F.os_release(), release))
     message = str(err.value)
     assert f"unsupported OS {named}" in message
     assert "Debian, Ubuntu, Amazon Linux 2023 or Fedora" in message
@@ -57,7 +58,7 @@ def test_os_family_unsupported(release, named):
 
 
 def test_parse_os_release_strips_quotes_and_space():
-    assert packages.parse_os_release('ID="amzn"\n VERSION_ID = "2"\n# c\n') == {
+    assert parsed(F.os_release(), 'ID="amzn"\n VERSION_ID = "2"\n# c\n') == {
         "ID": "amzn",
         "VERSION_ID": "2",
     }
@@ -112,7 +113,7 @@ def test_install_commands_quote_names():
     ],
 )
 def test_node_major(text, major):
-    assert nodejs.node_major(text) == major
+    assert parsed(nodejs.NODE_MAJOR, text) == major
 
 
 @pytest.mark.parametrize(
@@ -145,7 +146,7 @@ REQS = " ".join(f"{n}=={v}" for n, v in sorted(pins.HUB_REQUIREMENTS.items()))
     ],
 )
 def test_venv_commands(answer, installs):
-    command = python_env.venv_commands("/opt/jupyterhub", answer, "python3.11")
+    command = python_env.venv_commands("/opt/jupyterhub", python_env.installed_versions(answer), "python3.11")
     if not installs:
         assert command == ""
         return
@@ -170,19 +171,19 @@ def test_venv_commands(answer, installs):
     ],
 )
 def test_choose_python(answer, family, choice):
-    assert python_env.choose_python(answer, family, "h") == choice
+    assert python_env.choose_python(parsed(python_env.PYTHONS, answer), family, "h") == choice
 
 
 def test_choose_python_refuses_an_old_apt_python():
     with pytest.raises(HubswarmError) as err:
-        python_env.choose_python("python3 3 9\n", "apt", "10.0.0.5")
+        python_env.choose_python(parsed(python_env.PYTHONS, "python3 3 9\n"), "apt", "10.0.0.5")
     assert str(err.value).startswith("Python 3.9 on 10.0.0.5 is older than 3.10")
     assert "Debian 12" in str(err.value)
 
 
 def test_pythons_fact_in_real_bash():
     out = subprocess.run(["bash", "-c", python_env.PYTHONS.command], capture_output=True, text=True).stdout
-    found = python_env.parse_pythons(out)
+    found = parsed(python_env.PYTHONS, out)
     assert found["python3"] >= (3, 0)
 
 
@@ -234,7 +235,7 @@ def test_subject_alt_name(name, san):
     ],
 )
 def test_cert_commands(out, name, remake):
-    command = certs.cert_commands(Answer(0, out), name, CERT, KEY)
+    command = certs.cert_commands(parsed(certs.cert_fact(CERT), out), name, CERT, KEY)
     if not remake:
         assert command == ""
         return
@@ -255,13 +256,13 @@ def test_cert_commands(out, name, remake):
     ],
 )
 def test_sans(out, names, valid):
-    assert certs.sans(Answer(0, out)) == (names, valid)
+    assert parsed(certs.cert_fact(CERT), out) == certs.Certificate(frozenset(names), valid)
 
 
 def test_cert_commands_ipv6_is_idempotent():
     # This is what OpenSSL 3 prints for subjectAltName=IP:2001:db8::1 (see the next test).
     answer = Answer(0, "valid\n    IP Address:2001:DB8:0:0:0:0:0:1")
-    assert certs.cert_commands(answer, "2001:db8::1", CERT, KEY) == ""
+    assert certs.cert_commands(certs.certificate(answer), "2001:db8::1", CERT, KEY) == ""
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
@@ -271,20 +272,21 @@ def test_cert_round_trip_with_real_openssl(tmp_path, name):
     cert, key = str(tmp_path / "hub.crt"), str(tmp_path / "hub.key")
     probe = certs.cert_fact(cert).command
     missing = subprocess.run(["bash", "-c", probe], capture_output=True, text=True).stdout
-    command = certs.cert_commands(Answer(0, missing.rstrip("\n")), name, cert, key)
+    command = certs.cert_commands(parsed(certs.cert_fact(cert), missing.rstrip("\n")), name, cert, key)
     assert command
     subprocess.run(["bash", "-c", command], check=True, timeout=30)
     assert oct((tmp_path / "hub.key").stat().st_mode & 0o777) == "0o600"
     out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True).stdout
-    assert certs.cert_commands(Answer(0, out.rstrip("\n")), name, cert, key) == ""
-    assert certs.cert_commands(Answer(0, out.rstrip("\n")), "other.example.com", cert, key)
+    current = parsed(certs.cert_fact(cert), out.rstrip("\n"))
+    assert certs.cert_commands(current, name, cert, key) == ""
+    assert certs.cert_commands(current, "other.example.com", cert, key)
 
 
 # --- swarm ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "text, parsed",
+    "text, state",
     [
         ("inactive false ", ("inactive", False, "")),
         ("active true node1", ("active", True, "node1")),
@@ -293,8 +295,8 @@ def test_cert_round_trip_with_real_openssl(tmp_path, name):
         ("pending false ", ("pending", False, "")),
     ],
 )
-def test_parse_swarm_state(text, parsed):
-    assert swarm.parse_swarm_state(text) == parsed
+def test_parse_swarm_state(text, state):
+    assert parsed(swarm.SWARM_STATE, text) == state
 
 
 @pytest.mark.parametrize(
@@ -306,7 +308,7 @@ def test_parse_swarm_state(text, parsed):
     ],
 )
 def test_init_command(text, command):
-    assert swarm.init_command(text, "10.0.0.5", "hub") == command
+    assert swarm.init_command(parsed(swarm.SWARM_STATE, text), "10.0.0.5", "hub") == command
 
 
 @pytest.mark.parametrize(
@@ -320,7 +322,7 @@ def test_init_command(text, command):
 )
 def test_init_command_refuses(text, words):
     with pytest.raises(HubswarmError) as err:
-        swarm.init_command(text, "10.0.0.5", "hub")
+        swarm.init_command(parsed(swarm.SWARM_STATE, text), "10.0.0.5", "hub")
     for word in words:
         assert word in str(err.value)
 
@@ -354,11 +356,13 @@ def test_site_paths():
     ],
 )
 def test_link_commands(link_answer, default_answer, command):
-    assert nginx.link_commands(link_answer, SITE, LINK, DEFAULT, default_answer) == command
+    link_f, default_f = nginx.link_facts(LINK, DEFAULT)
+    target, default_exists = link_f.parse(link_answer), default_f.parse(default_answer)
+    assert nginx.link_commands(target, SITE, LINK, DEFAULT, default_exists) == command
 
 
 def test_link_commands_nothing_for_conf_d():
-    assert nginx.link_commands(Answer(1, ""), "/etc/nginx/conf.d/jupyterhub.conf", None, None, Answer(1, "")) == ""
+    assert nginx.link_commands("", "/etc/nginx/conf.d/jupyterhub.conf", None, None, False) == ""
 
 
 @pytest.mark.parametrize(
@@ -408,7 +412,11 @@ RECORD = (
     ],
 )
 def test_service_commands(unit, fingerprint, what, command):
-    assert hub.service_commands(unit, fingerprint, hub_config()) == (what, command)
+    unit, fingerprints = (
+        parsed(F.systemd_unit("jupyterhub"), unit),
+        parsed(hub.fingerprint_fact(hub_config()), fingerprint),
+    )
+    assert hub.service_commands(unit, fingerprints, hub_config()) == (what, command)
 
 
 def test_inputs_cover_everything_the_hub_reads():
@@ -441,6 +449,28 @@ def test_recorded_fingerprint_is_the_probed_one():
     """start-hub records exactly what the probe computes, or it would restart forever."""
     config = hub_config()
     probe = hub.fingerprint_fact(config).command
-    record = hub.service_commands("", "", config)[1]
+    record = hub.service_commands(F.UnitState("", ""), [], config)[1]
     assert probe.startswith(hub.fingerprint_command(config))
     assert record.startswith(hub.fingerprint_command(config) + " > ")
+
+
+# --- the core's facts: raw output in, the value a step reads out ------------------
+
+
+@pytest.mark.parametrize(
+    "fact, out, rc, value",
+    [
+        (F.systemd_unit("docker"), "enabled\nactive\n", 0, F.UnitState("enabled", "active")),
+        (F.systemd_unit("docker"), "disabled\ninactive\n", 0, F.UnitState("disabled", "inactive")),
+        (F.systemd_unit("docker"), "", 0, F.UnitState("", "")),  # no such unit
+        (F.packages_installed(["curl", "nginx"]), "curl\n", 0, frozenset({"curl"})),
+        (F.addresses(), "10.0.0.5 172.17.0.1 \n", 0, ["10.0.0.5", "172.17.0.1"]),
+        (F.file_state("/x"), "", 1, ""),
+        (F.dir_state("/x"), "755 root root\n", 0, "755 root root"),
+        (F.file_content("/x"), "a=1\n\n", 0, "a=1\n\n"),  # exactly as it is
+        (F.instance_metadata("public-hostname"), "", 22, ""),  # a private host has none
+    ],
+)
+def test_core_facts_parse_their_answers(fact, out, rc, value):
+    assert parsed(fact, out, rc) == value
+    assert F.UnitState("enabled", "active").running and not F.UnitState("enabled", "failed").running

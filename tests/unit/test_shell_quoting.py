@@ -483,7 +483,7 @@ def run_reload(box, v):
 
 
 def run_mount(box, v):
-    command = storage.mount_commands(v, v, Answer(0, ""), True)
+    command = storage.mount_commands(v, v, "", True)
     # The fstab line goes to a scratch file instead of /etc/fstab.
     assert command.count(" >> /etc/fstab") == 1
     box.sudo(command.replace(" >> /etc/fstab", f" >> {shlex.quote(str(box.dir / 'fstab'))}"))
@@ -493,9 +493,7 @@ def run_homes_sync(box, v):
     command = storage.homes_sync_fact(hub_config(homes_path=v, srv=v)).command
     # The tool's absolute path, pointed at its stub.
     assert command.count(storage.HOME_TOOL) == 1
-    box.probe(
-        F.command_output("homes-sync", command.replace(storage.HOME_TOOL, str(box.sandbox.bin / "hubswarm-home")))
-    )
+    box.probe(F.Fact("homes-sync", command.replace(storage.HOME_TOOL, str(box.sandbox.bin / "hubswarm-home"))))
 
 
 def run_venv(box, v):
@@ -506,7 +504,7 @@ def run_venv(box, v):
     (bin_dir / "python").symlink_to(box.sandbox.base / "stub")
     (box.path_dir / python_name(v)).symlink_to(box.sandbox.base / "stub")
     box.probe(python_env.installed_fact(v))
-    box.sudo(python_env.venv_commands(v, Answer(127, ""), python_name(v)))
+    box.sudo(python_env.venv_commands(v, None, python_name(v)))
 
 
 def python_name(venv):
@@ -592,7 +590,7 @@ CASES = [
     Case("facts.instance_metadata", fact(F.instance_metadata), lambda v, b: [arg("curl", IMDS + v)]),
     Case(
         "facts.batch_script key",
-        fact(lambda v: F.command_output(v, "true")),
+        fact(lambda v: F.Fact(v, "true")),
         lambda v, b: [(f"the frame names key {v!r}", lambda calls: f"\n{F.MARKER} {v} 0\n" in b.stdout)],
     ),
     # core host
@@ -616,7 +614,7 @@ CASES = [
     Case("certs.cert_fact", fact(certs.cert_fact), lambda v, b: [pair("openssl", "-in", v)]),
     Case(
         "certs.cert_commands",
-        script(lambda v: certs.cert_commands(Answer(0, ""), v, v + ".crt", v + ".key")),
+        script(lambda v: certs.cert_commands(certs.Certificate(frozenset(), False), v, v + ".crt", v + ".key")),
         lambda v, b: [
             pair("openssl", "-subj", "/CN=" + v),
             pair("openssl", "-addext", "subjectAltName=" + certs.subject_alt_name(v)),
@@ -648,7 +646,7 @@ CASES = [
     ),
     Case(
         "nginx.link_commands",
-        script(lambda v: nginx.link_commands(Answer(1, ""), v, v + ".link", v + ".default", Answer(0, ""))),
+        script(lambda v: nginx.link_commands("", v, v + ".link", v + ".default", True)),
         lambda v, b: [argv("ln", "-sfn", v, v + ".link"), argv("rm", "-f", v + ".default")],
     ),
     Case(
@@ -713,14 +711,14 @@ CASES = [
     ),
     Case(
         "hub.service_commands",
-        script(lambda v: hub.service_commands("", "", hub_config(srv=v))[1]),
+        script(lambda v: hub.service_commands(F.UnitState("", ""), [], hub_config(srv=v))[1]),
         lambda v, b: cat_inputs(v),
         fit=lambda v: "nx" + v,
     ),
     # swarm
     Case(
         "swarm.init_command",
-        script(lambda v: swarm.init_command("inactive false", v, "hub")),
+        script(lambda v: swarm.init_command(swarm.SwarmState("inactive", False, ""), v, "hub")),
         lambda v, b: [argv("docker", "swarm", "init", "--advertise-addr", v)],
     ),
     Case(

@@ -4,9 +4,10 @@ import hashlib
 
 import pytest
 
-from fakehost import ALPINE, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404
+from fakehost import ALPINE, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, parsed
 from tasks import auth, certs, docker, hub, nginx, nodejs, packages, pins, python_env, swarm, users
 from tasks.core import HubswarmError, services
+from tasks.core import facts as F
 from tasks.core.secrets import MASK
 
 APT_ENV = (
@@ -48,7 +49,7 @@ def test_packages_ubuntu_fresh_lists_skip_update(make_host):
 
 @pytest.mark.parametrize("release, key", [(DEBIAN_12, HUB_APT), (AMAZON_2023, HUB_RPM)])
 def test_packages_all_present_no_command(make_host, release, key):
-    family = packages.os_family(release)
+    family = packages.os_family(parsed(F.os_release(), release))
     host, runner = make_host({"os-release": release, key: "\n".join(packages.HUB_PACKAGES[family])})
     packages.install_hub_packages(host)
     assert runner.commands == []
@@ -63,7 +64,7 @@ def test_packages_all_present_no_command(make_host, release, key):
     ],
 )
 def test_packages_rpm_families(make_host, release, command):
-    family = packages.os_family(release)
+    family = packages.os_family(parsed(F.os_release(), release))
     host, runner = make_host({"os-release": release, pkg_key(packages.HUB_PACKAGES[family]): ""})
     packages.install_hub_packages(host)
     assert runner.commands == [command]
@@ -98,7 +99,7 @@ def test_packages_unsupported_os(make_host):
     ],
 )
 def test_docker_from_scratch(make_host, release, user, install):
-    family = packages.os_family(release)
+    family = packages.os_family(parsed(F.os_release(), release))
     host, runner = make_host(
         {"os-release": release, "unit:docker": "disabled\ninactive", f"groups:{user}": f"{user} wheel"}, user=user
     )

@@ -7,10 +7,9 @@ import tarfile
 
 import pytest
 
-from fakehost import DEBIAN_12
+from fakehost import DEBIAN_12, parsed
 from tasks import storage
 from tasks.core import HubswarmError
-from tasks.core.facts import Answer
 
 EFS = "fs-1.efs.us-west-2.amazonaws.com"
 
@@ -29,7 +28,8 @@ def test_fstab_line_uses_the_original_options():
     ],
 )
 def test_mount_commands(fstab, docker_active, expected):
-    commands = storage.mount_commands(EFS, "/mnt/nfs/home", Answer(0, fstab), docker_active).split(" && ")
+    fstab_line = parsed(storage.fstab_fact("/mnt/nfs/home"), fstab)
+    commands = storage.mount_commands(EFS, "/mnt/nfs/home", fstab_line, docker_active).split(" && ")
     assert [c.split(" '")[0] for c in commands] == expected
 
 

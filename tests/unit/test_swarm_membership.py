@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from invoke.exceptions import Exit
 
-from fakehost import invocation
+from fakehost import invocation, parsed
 from tasks import images, swarm, workers
 from tasks.core import HubswarmError, Run, Step
 from tasks.core.facts import Answer
@@ -79,7 +79,7 @@ JOIN_CASES = [
 
 @pytest.mark.parametrize("state, rejoin, plan", [c[1:] for c in JOIN_CASES], ids=[c[0] for c in JOIN_CASES])
 def test_join_plan(state, rejoin, plan):
-    assert swarm.join_plan(state, INFO, rejoin, "worker1") == plan
+    assert swarm.join_plan(parsed(swarm.SWARM_STATE, state), INFO, rejoin, "worker1") == plan
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_join_plan(state, rejoin, plan):
 )
 def test_join_plan_refuses_without_rejoin(state, message):
     with pytest.raises(HubswarmError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
-        swarm.join_plan(state, INFO, False, "worker1")
+        swarm.join_plan(parsed(swarm.SWARM_STATE, state), INFO, False, "worker1")
 
 
 @pytest.mark.parametrize(
@@ -145,10 +145,10 @@ def test_swarm_join_refusal_runs_nothing(make_host):
 def test_init_command(state, result):
     if isinstance(result, Exception):
         with pytest.raises(HubswarmError) as err:
-            swarm.init_command(state, HUB, "hub")
+            swarm.init_command(parsed(swarm.SWARM_STATE, state), HUB, "hub")
         assert str(err.value).startswith(str(result))
     else:
-        assert swarm.init_command(state, HUB, "hub") == result
+        assert swarm.init_command(parsed(swarm.SWARM_STATE, state), HUB, "hub") == result
 
 
 # --- the join token on the hub ---------------------------------------------------------
@@ -285,13 +285,13 @@ def test_swarm_nodes(make_host, answer, hub_takes, commands):
     host, runner = make_host({"swarm-node-details": answer}, hub_takes_notebooks=hub_takes)
     swarm.swarm_nodes(host)
     assert runner.commands == commands
-    plan = swarm.nodes_plan(answer, hub_takes)
+    plan = swarm.nodes_plan(parsed(swarm.NODE_DETAILS, answer), hub_takes)
     assert [c for _, c in plan if c] == commands
     assert [what for what, c in plan if c] == host.record.changes
 
 
 def test_nodes_plan_says_what_it_does():
-    plan = swarm.nodes_plan(details("a worker ready w {}", "b worker down w null"), False)
+    plan = swarm.nodes_plan(parsed(swarm.NODE_DETAILS, details("a worker ready w {}", "b worker down w null")), False)
     assert plan == [
         ("set notebook placement labels", ADD.format("a")),
         ("remove 1 stale node entries", NODE_RM.format("b")),
@@ -299,7 +299,9 @@ def test_nodes_plan_says_what_it_does():
 
 
 def test_stale_nodes():
-    nodes = swarm.parse_nodes(details("n1 worker down w1 null", "n2 worker ready w1 {}", "n3 worker down w3 {}"))
+    nodes = parsed(
+        swarm.NODE_DETAILS, details("n1 worker down w1 null", "n2 worker ready w1 {}", "n3 worker down w3 {}")
+    )
     assert swarm.stale_nodes(nodes) == ["n1"]
 
 
@@ -319,7 +321,7 @@ DRAIN_CASES = [
 
 @pytest.mark.parametrize("answer, plan", [c[1:] for c in DRAIN_CASES], ids=[c[0] for c in DRAIN_CASES])
 def test_drain_plan(answer, plan):
-    assert swarm.drain_plan(answer, "worker2") == plan
+    assert swarm.drain_plan(swarm.node_fact("worker2").parse(answer), "worker2") == plan
 
 
 @pytest.mark.parametrize(
@@ -334,7 +336,7 @@ def test_drain_plan(answer, plan):
     ids=["member", "error", "pending", "left already", "no answer"],
 )
 def test_leave_plan(state, plan):
-    assert swarm.leave_plan(state) == plan
+    assert swarm.leave_plan(parsed(swarm.SWARM_STATE, state)) == plan
 
 
 def test_remove_plan_quotes_the_name():
@@ -433,8 +435,8 @@ def test_remove_worker_check_mode_changes_nothing(make_host, monkeypatch):
 
 def test_run_on_returns_what_the_step_returned(make_host):
     host, runner = make_host({"swarm-state": "active true n"})
-    probed = Step("probe-me", lambda h: h.fact(swarm.SWARM_STATE).text, probes=lambda h: [swarm.SWARM_STATE])
-    assert workers.run_on(host, probed) == "active true n"
+    probed = Step("probe-me", lambda h: h.fact(swarm.SWARM_STATE), probes=lambda h: [swarm.SWARM_STATE])
+    assert workers.run_on(host, probed) == swarm.SwarmState("active", True, "n")
     assert runner.probes == [["swarm-state"]]
 
 
