@@ -9,7 +9,8 @@ and a no-op join-workers on 4 workers under 3 s. Leaves the lab at 2 workers.
 import sys
 
 from common import report, timed_fab
-from tasks import lab, lab_ec2
+from tasks import lab
+from tasks.lab import ec2 as lab_ec2
 
 ROLE_KEY = "hubswarm:role"
 

@@ -1,6 +1,6 @@
 """The lab's stand-in for the EC2 instance metadata service (IMDSv2), stdlib only.
 
-Runs in the container hubswarm-lab-imds (see tasks/lab_imds.py), which holds 169.254.169.254 as a
+Runs in the container hubswarm-lab-imds (see tasks/lab/imds.py), which holds 169.254.169.254 as a
 local address; every lab host routes that address here. Each caller gets the identity of its
 source IP (a container inside a lab host is NATed by the host's Docker, so it gets the host's, as
 on EC2), read from IDENTITIES on every request: {"<ip>": {"instance-id": ..., "placement/region":

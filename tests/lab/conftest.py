@@ -1,4 +1,4 @@
-"""Fixtures for tests that run against the lab (tasks/lab.py): real hosts, real SSH, moto EC2.
+"""Fixtures for tests that run against the lab (tasks/lab/): real hosts, real SSH, moto EC2.
 
 The `lab` fixture brings the lab up once per session (fast when it is already up). When the lab
 cannot start, lab tests are skipped with the reason, or fail under CI=true.

@@ -7,7 +7,8 @@ import subprocess
 import time
 
 from fabrun import PROJECT, fab
-from tasks import lab_imds, pins
+from tasks import pins
+from tasks.lab import imds as lab_imds
 
 PUBLIC = "ec2-198-51-100-7.us-west-2.compute.amazonaws.com"
 OAUTH = {"HUBSWARM_AUTHENTICATOR": "google", "OAUTH_CLIENT_ID": "lab-client", "OAUTH_CLIENT_SECRET": "lab-secret-1"}

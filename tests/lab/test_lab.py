@@ -7,7 +7,8 @@ import boto3
 import pytest
 
 from tasks import lab as lab_module
-from tasks import lab_ec2, lab_imds
+from tasks.lab import ec2 as lab_ec2
+from tasks.lab import imds as lab_imds
 
 SPARE_IP = "10.213.0.100"
 

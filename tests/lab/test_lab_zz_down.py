@@ -7,7 +7,7 @@ back up so that the lab stays usable after the test run (the images are cached: 
 import pytest
 
 from tasks import lab as lab_module
-from tasks.lab_docker import LAB_LABEL, docker
+from tasks.lab.docker import LAB_LABEL, docker
 
 
 @pytest.mark.lab_teardown

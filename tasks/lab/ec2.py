@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 from invoke.exceptions import Exit
 
-from .lab_docker import LAB_DIR
+from .docker import LAB_DIR
 
 REGION = "us-west-2"
 VPC_CIDR = "10.213.0.0/16"

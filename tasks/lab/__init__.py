@@ -3,7 +3,7 @@
 Each lab host is a Docker container labelled hubswarm.lab=1 running systemd as PID 1 and sshd,
 with login user `admin` (passwordless sudo, the lab's own ed25519 key), a fixed IP on the docker
 network `hubswarm-lab` (10.213.0.0/24: hub .10, workerN .10+N) and the power to run its own
-Docker daemon. A local moto_server answers the EC2 API for them (see lab_ec2), and
+Docker daemon. A local moto_server answers the EC2 API for them (see tasks/lab/ec2.py), and
 `.lab/lab.env` points the deployment at all of it.
 
 Shared storage: the docker volume hubswarm-lab-home is mounted at /mnt/nfs/home in every host,
@@ -12,7 +12,7 @@ hubswarm-lab-apt shares downloaded .deb files between hosts (files/lab/apt-share
 the images, it survives `lab.down` unless --images is given.
 
 Instance metadata: every lab host reaches 169.254.169.254 only through the lab's stand-in
-(tasks/lab_imds.py), with its own identity; the rest of 169.254.0.0/16 is blackholed in every host.
+(tasks/lab/imds.py), with its own identity; the rest of 169.254.0.0/16 is blackholed in every host.
 
 Python API (used by tests and bench): ensure_lab, recreate_host, spare_host, remove_host, destroy.
 """
@@ -32,8 +32,10 @@ from dotenv import dotenv_values
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from . import lab_ec2, lab_image, lab_imds
-from .lab_docker import LAB_DIR, LAB_LABEL, docker, docker_answers, ensure_docker_daemon
+from . import ec2 as lab_ec2
+from . import image as lab_image
+from . import imds as lab_imds
+from .docker import LAB_DIR, LAB_LABEL, docker, docker_answers, ensure_docker_daemon
 
 NETWORK = "hubswarm-lab"
 SUBNET = "10.213.0.0/24"

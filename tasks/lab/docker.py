@@ -12,7 +12,7 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LAB_DIR = PROJECT_ROOT / ".lab"
 LAB_LABEL = "hubswarm.lab=1"
 DAEMON_WAIT_SECONDS = 60

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from .lab_docker import LAB_LABEL, PROJECT_ROOT, apt_install, can_install_here, docker
+from .docker import LAB_LABEL, PROJECT_ROOT, apt_install, can_install_here, docker
 
 RECIPE_DIR = PROJECT_ROOT / "files" / "lab"
 PACKAGES_FILE = RECIPE_DIR / "packages.txt"

@@ -22,7 +22,7 @@ import time
 
 from invoke.exceptions import Exit
 
-from .lab_docker import LAB_DIR, LAB_LABEL, PROJECT_ROOT, docker
+from .docker import LAB_DIR, LAB_LABEL, PROJECT_ROOT, docker
 
 CONTAINER = "hubswarm-lab-imds"
 STANDIN_IP = "10.213.0.2"
