@@ -27,7 +27,7 @@ ns = Collection(
     # the hub, step by step, and all at once
     workflows.install_packages,
     workflows.install_docker,
-    workflows.install_node,
+    workflows.install_nodejs,
     workflows.pip_install,
     workflows.make_cert,
     workflows.write_env,
@@ -35,11 +35,11 @@ ns = Collection(
     workflows.mount_efs,
     workflows.sync_notebooks,
     workflows.hub_config,
-    workflows.nginx_site,
+    workflows.nginx,
     workflows.swarm_init,
     workflows.setup_hub,
     workflows.start_hub,
-    workflows.lets_encrypt,
+    workflows.letsencrypt,
     # the workers and the whole cluster
     workers.join_workers,
     workers.remove_worker,

@@ -59,7 +59,7 @@ def execute(c, steps, role="hub"):
     return hosts
 
 
-def host_task(*steps, name=None, role="hub", doc=None):
+def host_task(*steps, name=None, role="hub", doc=None, aliases=()):
     """A ``fab`` task that runs ``steps`` on the hosts of ``role``."""
 
     def body(c):
@@ -67,4 +67,4 @@ def host_task(*steps, name=None, role="hub", doc=None):
 
     body.__doc__ = doc or steps[0].apply.__doc__
     body.__name__ = (name or steps[0].name).replace("-", "_")
-    return Task(body, name=name or steps[0].name)
+    return Task(body, name=name or steps[0].name, aliases=aliases)

@@ -12,7 +12,7 @@ JUPYTERLAB = "4.6.6"
 IPYKERNEL = "7.4.0"
 CONFIGURABLE_HTTP_PROXY = "5.3.0"
 # configurable-http-proxy 5.x supports Node.js 18 and newer.
-NODE_MIN_MAJOR = 18
+NODEJS_MIN_MAJOR = 18
 
 HUB_REQUIREMENTS = {
     "jupyterhub": JUPYTERHUB,

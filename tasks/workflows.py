@@ -9,8 +9,6 @@ from . import (
     docker,
     hub,
     inventory,
-    letsencrypt,
-    nginx,
     nodejs,
     packages,
     python_env,
@@ -21,12 +19,14 @@ from . import (
 from .core import gather_needs
 from .core.run import preflight
 from .invocation import host_task, hosts_for, run_of
+from .letsencrypt import letsencrypt as letsencrypt_step
+from .nginx import nginx as nginx_step
 from .workers import WORKER_SETUP, join_workers
 
 HUB_SETUP = [
     packages.install_hub_packages,
     docker.install_docker,
-    nodejs.install_node,
+    nodejs.install_nodejs,
     python_env.pip_install,
     certs.make_cert,
     auth.write_env,
@@ -35,7 +35,7 @@ HUB_SETUP = [
     storage.homes,
     storage.sync_notebooks,
     hub.hub_config,
-    nginx.nginx,
+    nginx_step,
     swarm.swarm_init,
 ]
 
@@ -51,18 +51,18 @@ def check(c):
 
 install_packages = host_task(packages.install_hub_packages)
 install_docker = host_task(docker.install_docker)
-install_node = host_task(nodejs.install_node)
+install_nodejs = host_task(nodejs.install_nodejs, aliases=("install-node",))  # its name before 2026-11
 pip_install = host_task(python_env.pip_install)
 make_cert = host_task(certs.make_cert)
 write_env = host_task(auth.write_env)
 userlist = host_task(users.write_userlist)
 hub_config = host_task(hub.hub_config)
-nginx_site = host_task(nginx.nginx)
+nginx = host_task(nginx_step)
 swarm_init = host_task(swarm.swarm_init)
 start_hub = host_task(hub.start_hub)
 mount_efs = host_task(storage.mount_efs, role="node")
 sync_notebooks = host_task(storage.sync_notebooks)
-lets_encrypt = host_task(letsencrypt.letsencrypt)
+letsencrypt = host_task(letsencrypt_step)
 setup_hub = host_task(
     *HUB_SETUP,
     name="setup-hub",

@@ -1,6 +1,6 @@
 """A run, its steps, and how steps run on hosts, hosts in parallel.
 
-A *step* is one idempotent unit of work on a host (``install-node``); a task
+A *step* is one idempotent unit of work on a host (``install-nodejs``); a task
 is a list of steps run on every target host, in parallel across hosts. Before
 any host is touched, every step's ``needs`` function reads and checks its
 local input (``.env``, ``userlist``...), so bad input stops the run with one

@@ -40,10 +40,10 @@ def test_oauth_without_a_public_name_stops_before_any_change(fresh_host, connect
 
 
 def test_a_killed_install_does_not_break_the_next_run(fresh_host, connect):
-    """Kill `fab install-node` while apt runs on the host, then run it again: the rerun
+    """Kill `fab install-nodejs` while apt runs on the host, then run it again: the rerun
     waits for what was left running and finishes (it used to fail: npm not found)."""
     first = subprocess.Popen(
-        ["fab", "-H", fresh_host, "install-node"],
+        ["fab", "-H", fresh_host, "install-nodejs"],
         cwd=PROJECT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -53,12 +53,12 @@ def test_a_killed_install_does_not_break_the_next_run(fresh_host, connect):
     host = connect(fresh_host)
     deadline = time.monotonic() + 300
     while not host.run("pgrep -x apt-get || pgrep -x dpkg", warn=True, hide=True).ok:
-        assert first.poll() is None, "install-node ended before apt started"
+        assert first.poll() is None, "install-nodejs ended before apt started"
         assert time.monotonic() < deadline, "apt never started"
         time.sleep(0.1)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    again = fab("-H", fresh_host, "install-node")
+    again = fab("-H", fresh_host, "install-nodejs")
     assert again.code == 0, again.output
     assert host.run("command -v npm", warn=True, hide=True).ok
     chp = host.run("/usr/local/bin/configurable-http-proxy --version", hide=True).stdout.strip()

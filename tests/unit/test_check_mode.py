@@ -88,7 +88,7 @@ def drifted_hub():
         "unit:nginx": "disabled\nactive",
         "unit:jupyterhub": "enabled\nactive",
         "groups:admin": "admin sudo",
-        "node-version": "v18.19.0",
+        "nodejs-version": "v18.19.0",
         "chp-version": "4.6.1",
         "pythons": "python3 3 11",
         f"venv:{hub_config_value('venv')}": '{"jupyterhub": "5.0.0"}',
@@ -221,7 +221,7 @@ def test_check_mode_runs_only_probes(check_run, scenario):
     would = {change for task_changes in changes.values() for change in task_changes}
     expected = {
         "install-docker",
-        "install-node",
+        "install-nodejs",
         "pip-install",
         "make-cert",
         "write-env",

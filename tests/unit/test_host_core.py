@@ -226,7 +226,7 @@ def test_file_diff_mode_only():
 def make_recap(check=False):
     out = io.StringIO()
     recap = Recap(stream=out)
-    a = recap.start("hub1", "install-node", check)
+    a = recap.start("hub1", "install-nodejs", check)
     b = recap.start("hub1", "write-env", check)
     b.changes.append("file /srv/jupyterhub/env")
     c = recap.start("worker-long-name", "install-docker", check)
@@ -242,7 +242,7 @@ def test_recap_table():
         "",
         "RECAP",
         "HOST              TASK            STATUS   TIME",
-        "hub1              install-node    ok       0.0s",
+        "hub1              install-nodejs  ok       0.0s",
         "hub1              write-env       changed  1.3s",
         "worker-long-name  install-docker  failed   12.0s",
         "ok=1 changed=1 failed=1",

@@ -26,13 +26,13 @@ def two_hosts(make_host, b_answers, **config):
     [
         ({f"mount:{HOMES}": None}, {"efs": ""}, "is not mounted on 10.0.0.6 and no file system is configured"),
         ({"os-release": AMAZON_2}, {}, "Amazon Linux 2 has reached its end of life"),
-        ({"node-version": "v16.20.2"}, {}, "Node.js 16 on 10.0.0.6 is older than 18"),
+        ({"nodejs-version": "v16.20.2"}, {}, "Node.js 16 on 10.0.0.6 is older than 18"),
         ({"pythons": "python3 3 9\n"}, {}, "Python 3.9 on 10.0.0.6 is older than 3.10"),
     ],
 )
 def test_one_bad_host_stops_every_host_before_any_change(make_host, recap_out, b_answers, config, words):
     (a, a_runner), (b, b_runner) = two_hosts(make_host, b_answers, **config)
-    steps = [packages.install_hub_packages, nodejs.install_node, workflows.python_env.pip_install, storage.mount_efs]
+    steps = [packages.install_hub_packages, nodejs.install_nodejs, workflows.python_env.pip_install, storage.mount_efs]
     with pytest.raises(Exit) as stop:
         run_steps([a, b], steps, {})
     assert a_runner.calls == [] and b_runner.calls == []  # probes only, on both hosts

@@ -112,8 +112,8 @@ def test_install_commands_quote_names():
         ("v20", None),
     ],
 )
-def test_node_major(text, major):
-    assert parsed(nodejs.NODE_MAJOR, text) == major
+def test_nodejs_major(text, major):
+    assert parsed(nodejs.NODEJS_MAJOR, text) == major
 
 
 @pytest.mark.parametrize(

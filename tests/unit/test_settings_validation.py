@@ -483,7 +483,7 @@ def run_fab(*args, **env):
 @pytest.mark.parametrize(
     "task",
     [
-        ["-H", "203.0.113.5", "install-node"],
+        ["-H", "203.0.113.5", "install-nodejs"],
         ["join-workers"],
         ["hosts"],
         ["launch"],

@@ -139,7 +139,7 @@ def test_ensure_service(make_host, state, command):
     assert runner.commands == [command]
 
 
-# --- install-node ------------------------------------------------------------------------
+# --- install-nodejs ------------------------------------------------------------------------
 
 CHP_INSTALL = f"npm install --global --no-fund --no-audit configurable-http-proxy@{pins.CONFIGURABLE_HTTP_PROXY}"
 
@@ -157,30 +157,30 @@ CHP_INSTALL = f"npm install --global --no-fund --no-audit configurable-http-prox
 )
 def test_node_from_scratch(make_host, release, install):
     host, runner = make_host({"os-release": release})
-    runner.after[" install -y -q "] = {"node-version": "v20.11.1"}
-    nodejs.install_node(host)
+    runner.after[" install -y -q "] = {"nodejs-version": "v20.11.1"}
+    nodejs.install_nodejs(host)
     assert runner.commands == [install, CHP_INSTALL]
 
 
 def test_node_present_chp_pinned_no_command(make_host):
-    host, runner = make_host({"node-version": "v20.11.1", "chp-version": pins.CONFIGURABLE_HTTP_PROXY})
-    nodejs.install_node(host)
+    host, runner = make_host({"nodejs-version": "v20.11.1", "chp-version": pins.CONFIGURABLE_HTTP_PROXY})
+    nodejs.install_nodejs(host)
     assert runner.commands == []
-    assert runner.probes == [["node-version", "npm-path", "chp-version"]]
+    assert runner.probes == [["nodejs-version", "npm-path", "chp-version"]]
 
 
 def test_node_present_chp_outdated(make_host):
-    host, runner = make_host({"node-version": "v18.19.0", "npm-path": "/usr/bin/npm", "chp-version": "4.5.0"})
-    nodejs.install_node(host)
+    host, runner = make_host({"nodejs-version": "v18.19.0", "npm-path": "/usr/bin/npm", "chp-version": "4.5.0"})
+    nodejs.install_nodejs(host)
     assert runner.commands == [CHP_INSTALL]
 
 
 def test_node_without_npm_gets_npm_first(make_host):
     """A killed run may leave node without npm: the rerun installs npm, then the proxy."""
     host, runner = make_host(
-        {"os-release": DEBIAN_12, "node-version": "v18.19.0", "npm-path": None, "packages:nodejs,npm": "nodejs"}
+        {"os-release": DEBIAN_12, "nodejs-version": "v18.19.0", "npm-path": None, "packages:nodejs,npm": "nodejs"}
     )
-    nodejs.install_node(host)
+    nodejs.install_nodejs(host)
     assert runner.commands == [
         APT_ENV + "apt-get -o DPkg::Lock::Timeout=600 update -q && "
         "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends npm",
@@ -191,20 +191,20 @@ def test_node_without_npm_gets_npm_first(make_host):
 @pytest.mark.parametrize("release, family", [(DEBIAN_12, "apt"), (AMAZON_2023, "dnf")])
 def test_node_too_old_after_install(make_host, release, family):
     host, runner = make_host({"os-release": release})
-    runner.after[" install -y -q "] = {"node-version": "v12.22.12"}
+    runner.after[" install -y -q "] = {"nodejs-version": "v12.22.12"}
     with pytest.raises(HubswarmError) as err:
-        nodejs.install_node(host)
+        nodejs.install_nodejs(host)
     message = str(err.value)
-    assert message.startswith(f"Node.js 12 on 10.0.0.5 is older than {pins.NODE_MIN_MAJOR}")
+    assert message.startswith(f"Node.js 12 on 10.0.0.5 is older than {pins.NODEJS_MIN_MAJOR}")
     assert message.endswith(f"(the {family} package is too old)")
     assert "NodeSource" in message and "\n" not in message
     assert CHP_INSTALL not in runner.commands
 
 
 def test_node_too_old_already_installed(make_host):
-    host, runner = make_host({"os-release": DEBIAN_12, "node-version": "v16.20.2", "chp-version": ""})
+    host, runner = make_host({"os-release": DEBIAN_12, "nodejs-version": "v16.20.2", "chp-version": ""})
     with pytest.raises(HubswarmError, match="Node.js 16 .* older than 18"):
-        nodejs.install_node.check_first(host)
+        nodejs.install_nodejs.check_first(host)
     assert runner.commands == []
 
 
