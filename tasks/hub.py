@@ -2,10 +2,11 @@
 
 import shlex
 
+from . import proxy
 from .auth import checked_authenticator
 from .certs import hub_name, public_name_probes
 from .core import HubswarmError, facts, render, step
-from .core.services import ensure_service
+from .core.services import ensure_service, inputs_fact, restart_plan
 from .python_env import PACKAGE_NAME, package_glob
 from .swarm import NOTEBOOK_LABEL
 
@@ -20,7 +21,7 @@ def config_path(config):
 def inputs(config):
     """The files whose change means the running hub must restart."""
     srv = config.srv
-    return [config_path(config), f"{srv}/env", f"{srv}/userlist", UNIT]
+    return [config_path(config), f"{srv}/env", f"{srv}/userlist", proxy.token_path(config), UNIT]
 
 
 def render_hub_config(config, hub_ip, public_name):
@@ -34,6 +35,7 @@ def render_hub_config(config, hub_ip, public_name):
         homes_path=config.homes_path,
         mem_limit=config.mem_limit,
         placement=f"node.labels.{NOTEBOOK_LABEL} == true",
+        proxy_api_url=proxy.API_URL,
     )
 
 
@@ -57,36 +59,18 @@ def hub_config(host, _authenticator):
     )
 
 
-def fingerprint_command(config):
-    """Prints the sha256 of the hub's inputs as they are now."""
-    files = " ".join(shlex.quote(p) for p in inputs(config))
-    return f"cat {files} {package_glob(config)} 2>/dev/null | sha256sum | cut -d' ' -f1"
+def sources(config):
+    """What the running hub was started from: its inputs and its hub-side package."""
+    return f"cat {' '.join(shlex.quote(p) for p in inputs(config))} {package_glob(config)}"
 
 
-def stamp_path(config):
+def stamp(config):
     """Where start-hub records the inputs' fingerprint at each (re)start."""
-    return shlex.quote(f"{config.srv}/.running-inputs")
+    return f"{config.srv}/.running-inputs"
 
 
-def fingerprint_fact(config):
-    """The inputs' fingerprint now, then the one recorded at the hub's last (re)start."""
-    return facts.Fact("hub-inputs", f"{fingerprint_command(config)}; cat {stamp_path(config)}", parse=facts.words)
-
-
-def service_commands(unit, fingerprints, config, inputs_change=False):
-    """start, or restart when an input changed since the last start (or, in check
-    mode, ``inputs_change``: this run would write one), or "".
-
-    ``unit``: the hub's :class:`~tasks.core.facts.UnitState`; ``fingerprints``:
-    :func:`fingerprint_fact`'s [now, at the last start].
-    """
-    stale = inputs_change or len(fingerprints) < 2 or fingerprints[0] != fingerprints[1]
-    record = f"{fingerprint_command(config)} > {stamp_path(config)}"
-    if not unit.running:
-        return "start jupyterhub", f"{record} && systemctl start jupyterhub"
-    if stale:
-        return "restart jupyterhub (its inputs changed)", f"{record} && systemctl restart jupyterhub"
-    return "", ""
+def hub_inputs(config):
+    return inputs_fact("jupyterhub", sources(config), stamp(config))
 
 
 LOGIN_STATUS = "curl -sk -o /dev/null -w '%{http_code}' --max-time 5 https://127.0.0.1/hub/login"
@@ -104,35 +88,46 @@ def wait_for_hub(host):
         ) from None
 
 
+def render_unit(config):
+    return render("jupyterhub.service.j2", srv=config.srv, venv=config.venv, proxy=proxy.SERVICE)
+
+
 def start_probes(host):
     return [
         facts.file_state(UNIT),
         facts.systemd_unit("jupyterhub"),
-        fingerprint_fact(host.config),
+        hub_inputs(host.config),
         HUB_ANSWERS,
+        *proxy.proxy_probes(host),
         *public_name_probes(host),
     ]
 
 
 @step("start-hub", probes=start_probes)
 def start_hub(host):
-    """Install the hub's systemd unit, enable and start it, restart it when its inputs changed, and wait until it answers."""
+    """Install and start the proxy's and the hub's systemd services; restart the hub when its inputs changed (users' servers keep running) and wait until it answers."""
     config = host.config
-    unit_changed = host.ensure_file(UNIT, render("jupyterhub.service.j2", srv=config.srv, venv=config.venv))
-    if unit_changed:
+    was = host.fact(facts.systemd_unit("jupyterhub"))
+    # Before the proxy had a service of its own, the running hub ran it, on the port
+    # the service needs: that hub stops once (its users' servers with it).
+    moving = was.running and not host.fact(facts.file_state(proxy.UNIT))
+    units_changed = proxy.ensure_proxy(host)
+    units_changed |= host.ensure_file(UNIT, render_unit(config))
+    if units_changed:
         host.ensure("reload systemd", "systemctl daemon-reload")
-    answers = host.facts(facts.systemd_unit("jupyterhub"), fingerprint_fact(config), HUB_ANSWERS)
-    what, command = service_commands(
-        answers[facts.systemd_unit("jupyterhub").key],
-        answers[fingerprint_fact(config).key],
-        config,
-        # In check mode nothing was written, so the fingerprint cannot show it.
-        inputs_change=host.check and bool(host.written & {*inputs(config), PACKAGE_NAME}),
+    if moving:
+        host.ensure("stop jupyterhub, which ran the proxy itself (once)", "systemctl stop jupyterhub")
+    proxy.start_proxy(host)
+    now = host.facts(facts.systemd_unit("jupyterhub"), hub_inputs(config), HUB_ANSWERS)
+    state = facts.UnitState(was.enabled, "inactive") if moving else now[facts.systemd_unit("jupyterhub").key]
+    # In check mode nothing was written, so the fingerprint cannot show it.
+    changing = host.check and bool(host.written & {*inputs(config), PACKAGE_NAME})
+    changed = host.ensure(
+        *restart_plan("jupyterhub", state, now[hub_inputs(config).key], sources(config), stamp(config), changing)
     )
-    changed = host.ensure(what, command)
     ensure_service(host, "jupyterhub", running=False)
     if host.check:
         return
-    if changed or answers[HUB_ANSWERS.key] != "200":
+    if changed or now[HUB_ANSWERS.key] != "200":
         wait_for_hub(host)
     host.run.recap.say(f"[{host.name}] hub: https://{hub_name(host)}/")

@@ -1,4 +1,4 @@
-"""systemd units: enabled and running when a step wants them."""
+"""systemd units: enabled and running when a step wants them, restarted when their inputs changed."""
 
 import shlex
 
@@ -14,3 +14,30 @@ def ensure_service(host, unit, enabled=True, running=True):
     if running and not state.running:
         commands.append(f"systemctl start {shlex.quote(unit)}")
     return host.ensure(f"enable and start {unit}", " && ".join(commands))
+
+
+def fingerprint_command(sources):
+    """Prints the sha256 of what the shell snippet ``sources`` prints: a service's inputs now."""
+    return f"{{ {sources}; }} 2>/dev/null | sha256sum | cut -d' ' -f1"
+
+
+def inputs_fact(unit, sources, stamp):
+    """[the fingerprint of ``sources`` now, the one recorded in ``stamp`` at the unit's last (re)start]."""
+    return facts.Fact(f"inputs:{unit}", f"{fingerprint_command(sources)}; cat {shlex.quote(stamp)}", parse=facts.words)
+
+
+def restart_plan(unit, state, fingerprints, sources, stamp, inputs_change=False):
+    """(what, command): start ``unit`` when it is not running, restart it when its
+    inputs changed since its last (re)start (or, in check mode, ``inputs_change``:
+    this run would change one), else ("", ""). Either records the fingerprint.
+
+    ``state``: the unit's :class:`~tasks.core.facts.UnitState`; ``fingerprints``:
+    :func:`inputs_fact`'s answer.
+    """
+    stale = inputs_change or len(fingerprints) < 2 or fingerprints[0] != fingerprints[1]
+    record = f"{fingerprint_command(sources)} > {shlex.quote(stamp)}"
+    if not state.running:
+        return f"start {unit}", f"{record} && systemctl start {shlex.quote(unit)}"
+    if stale:
+        return f"restart {unit} (its inputs changed)", f"{record} && systemctl restart {shlex.quote(unit)}"
+    return "", ""

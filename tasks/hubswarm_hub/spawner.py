@@ -6,13 +6,17 @@ import subprocess
 from dockerspawner import SwarmSpawner
 from traitlets import Unicode
 
+from .authenticators import USER_LABEL
+
 
 class HubswarmSpawner(SwarmSpawner):
     """A SwarmSpawner that reaches each notebook at its node's address and host-mode
     published port, and runs it as the owner of the user's home on the shared storage.
 
     Host-mode publishing needs no ingress routing mesh: the hub talks straight to
-    the worker that runs the notebook, as the original deployment did.
+    the worker that runs the notebook, as the original deployment did. When swarm
+    starts the notebook again elsewhere (its worker rebooted or was lost, the server
+    exited), the next poll routes the user to where it runs now.
     """
 
     homes_path = Unicode("/mnt/nfs/home", config=True, help="Where users' homes live on every node.")
@@ -34,10 +38,43 @@ class HubswarmSpawner(SwarmSpawner):
         self.extra_container_spec = {**self.extra_container_spec, "user": f"{uid}:{uid}"}
         self.volumes = {os.path.join(self.homes_path, name): "/home/jovyan"}
         self.environment = {**self.environment, "HOME": "/home/jovyan"}
+        labels = {**self.extra_create_kwargs.get("labels", {}), USER_LABEL: name}
+        self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
 
     async def start(self, *args, **kwargs):
         self.prepare_home()
         return await super().start(*args, **kwargs)
+
+    async def poll(self):
+        status = await super().poll()
+        if status is None and self.server is not None:
+            await self.follow()
+        return status
+
+    async def follow(self):
+        """Route the user to where the notebook runs now, if swarm moved it; whether it moved."""
+        try:
+            address, port = await self.get_ip_and_port()
+        except RuntimeError:
+            return False  # starting again: not published yet
+        if (address, port) == (self.server.ip, self.server.port):
+            return False
+        self.log.warning(
+            "%s moved from %s:%s to %s:%s: routing there",
+            self.service_name,
+            self.server.ip,
+            self.server.port,
+            address,
+            port,
+        )
+        self.server.ip, self.server.port = address, port
+        self.db.commit()
+        await self.proxy.add_user(self.user, self.name)
+        return True
+
+    @property
+    def proxy(self):
+        return self.user.settings["proxy"]
 
     async def get_ip_and_port(self):
         tasks = await self.docker("tasks", filters={"service": self.service_name, "desired-state": "running"})

@@ -20,14 +20,10 @@ def load_hub_config(tmp_path, monkeypatch, userlist="teacher@x.io admin\n", **co
     monkeypatch.setattr(sys, "path", [str(site), *sys.path])
     for name in [m for m in sys.modules if m == python_env.PACKAGE_NAME or m.startswith(python_env.PACKAGE_NAME + ".")]:
         monkeypatch.delitem(sys.modules, name)
-    for name in (
-        "OAUTH_CLIENT_ID",
-        "OAUTH_CLIENT_SECRET",
-        "OAUTH_CALLBACK_URL",
-        "HUB_USER_PASSWORD",
-        "HUB_ADMIN_PASSWORD",
+    for index, name in enumerate(
+        ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL", "HUB_USER_PASSWORD", "HUB_ADMIN_PASSWORD")
     ):
-        monkeypatch.setenv(name, "x" * 32)
+        monkeypatch.setenv(name, str(index) * 32)  # (the two passwords must differ)
     (srv / "userlist").write_text(userlist)
     path = srv / "jupyterhub_config.py"
     path.write_text(hub.render_hub_config(hub_config(srv=str(srv), **config), "10.0.0.5", "hub.example.com"))

@@ -24,6 +24,7 @@ from tasks import (
     nginx,
     packages,
     pins,
+    proxy,
     storage,
     swarm,
     users,
@@ -112,7 +113,11 @@ def drifted_hub():
         f"link:{link}": "/elsewhere",
         f"exists:{default}": "",
         f"file:{hub.UNIT}": WRONG_FILE,
-        "hub-inputs": "abc\nold",
+        "inputs:jupyterhub": "abc\nold",
+        f"file:{proxy.UNIT}": WRONG_FILE,
+        f"file:{srv}/proxy.env": WRONG_FILE,
+        f"unit:{proxy.SERVICE}": "enabled\nactive",
+        f"inputs:{proxy.SERVICE}": "abc\nold",
         "hub-login-status": "502",
         swarm.NODE_DETAILS.key: (
             "hubnode manager ready hub {}\n"
@@ -244,10 +249,13 @@ def test_check_mode_runs_only_probes(check_run, scenario):
         assert "initialise the swarm, advertising 10.0.0.5" in would
         assert "join the swarm at 10.0.0.5:2377" in would
         assert "start jupyterhub" in would
+        assert "make the proxy's token (it stays on the hub)" in would
+        assert "start jupyterhub-proxy" in would
     else:
         assert "leave its active swarm and join the one at 10.0.0.5:2377" in would
         assert "remove 1 stale node entries" in would
         assert "set notebook placement labels" in would
         assert f"install configurable-http-proxy {pins.CONFIGURABLE_HTTP_PROXY} from npm" in would
         assert "restart jupyterhub (its inputs changed)" in would
+        assert "restart jupyterhub-proxy (its inputs changed)" in would
     assert any(c.startswith("get a certificate for hub.example.com") for c in would)

@@ -4,8 +4,10 @@ hub loads them: real JupyterHub, real DockerSpawner, a real traitlets Config."""
 import asyncio
 import concurrent.futures
 import importlib
+from types import SimpleNamespace
 
 import pytest
+from jupyterhub.objects import Server
 
 from hubside import load_hub_config
 from tasks import python_env
@@ -17,9 +19,9 @@ def run_async(coroutine):
         return pool.submit(asyncio.run, coroutine).result()
 
 
-def spawner_for(app, package, name="alice"):
+def spawner_for(app, package, name="alice", proxy=None):
     spawner_module = importlib.import_module(f"{package.__name__}.spawner")
-    user = type("User", (), {"name": name, "escaped_name": name, "url": f"/user/{name}/"})()
+    user = SimpleNamespace(name=name, escaped_name=name, url=f"/user/{name}/", settings={"proxy": proxy})
     return spawner_module.HubswarmSpawner(config=app.config, user=user, _deprecated_db_session=None)
 
 
@@ -83,6 +85,116 @@ def test_no_published_port_yet_is_an_error(tmp_path, monkeypatch):
     spawner.docker = docker
     with pytest.raises(RuntimeError, match="no published port yet"):
         run_async(spawner.get_ip_and_port())
+
+
+def test_restarts_keep_the_proxy_and_the_servers(tmp_path, monkeypatch):
+    app, _ = load_hub_config(tmp_path, monkeypatch)
+    config = app.config
+    assert config.ConfigurableHTTPProxy.should_start is False
+    assert config.ConfigurableHTTPProxy.api_url == "http://127.0.0.1:8001"
+    assert config.JupyterHub.cleanup_servers is False
+    assert config.JupyterHub.last_activity_interval == 30  # routes checked this often
+    assert config.Authenticator.delete_invalid_users is True
+
+
+@pytest.mark.parametrize(
+    "name, base",
+    [
+        ("password", "SharedPasswordAuthenticator"),
+        ("google", "GoogleOAuthenticator"),
+        ("github", "GitHubOAuthenticator"),
+    ],
+)
+def test_the_authenticator_is_the_chosen_one_for_the_userlist_only(tmp_path, monkeypatch, name, base):
+    app, _ = load_hub_config(tmp_path, monkeypatch, authenticator=name)
+    chosen = app.config.JupyterHub.authenticator_class
+    assert chosen.__name__ == f"Userlist{base}" and [c.__name__ for c in chosen.__mro__][1] == base
+    authenticator = chosen(config=app.config)
+    assert authenticator.allowed_users == {"teacher"}  # its own config section still applies
+
+
+def userlist_authenticator(tmp_path, monkeypatch):
+    """(an authenticator as the hub makes it, the names whose notebooks it removed)."""
+    app, package = load_hub_config(tmp_path, monkeypatch, userlist="teacher@x.io admin\nstudent@x.io\n")
+    module = importlib.import_module(f"{package.__name__}.authenticators")
+    removed = []
+    chosen = module.managed_by_userlist("shared-password", remove=lambda name: removed.append(name) or [name])
+    return chosen(config=app.config), removed
+
+
+def test_a_user_on_the_list_is_added(tmp_path, monkeypatch):
+    authenticator, removed = userlist_authenticator(tmp_path, monkeypatch)
+    run_async(authenticator.add_user(SimpleNamespace(name="student")))
+    assert removed == []
+
+
+def test_a_user_off_the_list_is_refused_and_their_notebooks_removed(tmp_path, monkeypatch):
+    authenticator, removed = userlist_authenticator(tmp_path, monkeypatch)
+    with pytest.raises(ValueError) as refused:
+        run_async(authenticator.add_user(SimpleNamespace(name="mallory")))
+    assert str(refused.value) == (
+        "mallory is not on the userlist: users are managed in hubswarm's userlist (add the line there, "
+        "then run `fab userlist start-hub`)"
+    )
+    assert removed == ["mallory"]
+    assert "mallory" not in authenticator.allowed_users
+
+
+def test_remove_notebooks_takes_the_labelled_and_the_legacy_service(tmp_path, monkeypatch):
+    _, package = load_hub_config(tmp_path, monkeypatch)
+    module = importlib.import_module(f"{package.__name__}.authenticators")
+    gone = []
+
+    def service(id_, name):
+        return SimpleNamespace(id=id_, name=name, remove=lambda: gone.append(name))
+
+    services = {
+        ("label", "hubswarm.user=bob"): [service("s1", "jupyter-bob"), service("s2", "jupyter-bob-lab")],
+        ("name", "jupyter-bob"): [service("s1", "jupyter-bob"), service("s3", "jupyter-bobby")],  # a prefix match
+    }
+    client = SimpleNamespace(services=SimpleNamespace(list=lambda filters: services[next(iter(filters.items()))]))
+    assert module.remove_notebooks("bob", client) == ["jupyter-bob", "jupyter-bob-lab"]
+    assert sorted(gone) == ["jupyter-bob", "jupyter-bob-lab"]
+
+
+class FakeProxy:
+    def __init__(self):
+        self.added = []
+
+    async def add_user(self, user, server_name=""):
+        self.added.append((user.name, server_name))
+
+
+def moved_spawner(tmp_path, monkeypatch, running_at):
+    """A running spawner last routed to 10.0.0.11:32801, whose task now runs at ``running_at``."""
+    app, package = load_hub_config(tmp_path, monkeypatch)
+    proxy = FakeProxy()
+    spawner = spawner_for(app, package, proxy=proxy)
+    spawner.server = Server(ip="10.0.0.11", port=32801)
+    spawner.db = SimpleNamespace(commit=lambda: None)
+
+    async def poll_service(self):
+        return None  # the service's task runs
+
+    async def get_ip_and_port():
+        return running_at
+
+    monkeypatch.setattr(type(spawner).__mro__[1], "poll", poll_service)
+    spawner.get_ip_and_port = get_ip_and_port
+    return spawner, proxy
+
+
+def test_a_notebook_swarm_moved_is_routed_where_it_runs_now(tmp_path, monkeypatch):
+    spawner, proxy = moved_spawner(tmp_path, monkeypatch, ("10.0.0.12", 33012))
+    assert run_async(spawner.poll()) is None
+    assert (spawner.server.ip, spawner.server.port) == ("10.0.0.12", 33012)
+    assert proxy.added == [("alice", "")]
+
+
+def test_a_notebook_where_it_was_is_left_alone(tmp_path, monkeypatch):
+    spawner, proxy = moved_spawner(tmp_path, monkeypatch, ("10.0.0.11", 32801))
+    assert run_async(spawner.poll()) is None
+    assert proxy.added == []
 
 
 # --- hub-config installs the package into the venv ------------------------------------

@@ -7,8 +7,8 @@ import subprocess
 import pytest
 
 from fakehost import ALPINE, AMAZON_2, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, hub_config, parsed
-from tasks import auth, certs, hub, nginx, nodejs, packages, pins, python_env, swarm
-from tasks.core import HubswarmError
+from tasks import auth, certs, hub, nginx, nodejs, packages, pins, proxy, python_env, swarm
+from tasks.core import HubswarmError, services
 from tasks.core import facts as F
 from tasks.core.facts import Answer
 
@@ -382,12 +382,10 @@ def test_tls_files(ready, files):
     assert certs.tls_files(hub_config(), ready) == files
 
 
-# --- hub service -------------------------------------------------------------------
+# --- hub and proxy services: started, restarted when their inputs changed ------------
 
-RECORD = (
-    "cat /srv/jupyterhub/jupyterhub_config.py /srv/jupyterhub/env /srv/jupyterhub/userlist "
-    "/etc/systemd/system/jupyterhub.service /opt/jupyterhub/lib/python3*/site-packages/hubswarm_hub/*.py 2>/dev/null | sha256sum | cut -d' ' -f1 > /srv/jupyterhub/.running-inputs"
-)
+SOURCES = "cat /srv/a /srv/b"
+RECORD = "{ cat /srv/a /srv/b; } 2>/dev/null | sha256sum | cut -d' ' -f1 > /srv/.running"
 
 
 @pytest.mark.parametrize(
@@ -411,12 +409,16 @@ RECORD = (
         ("", "", "start jupyterhub", f"{RECORD} && systemctl start jupyterhub"),
     ],
 )
-def test_service_commands(unit, fingerprint, what, command):
-    unit, fingerprints = (
-        parsed(F.systemd_unit("jupyterhub"), unit),
-        parsed(hub.fingerprint_fact(hub_config()), fingerprint),
-    )
-    assert hub.service_commands(unit, fingerprints, hub_config()) == (what, command)
+def test_restart_plan(unit, fingerprint, what, command):
+    state = parsed(F.systemd_unit("jupyterhub"), unit)
+    fingerprints = parsed(services.inputs_fact("jupyterhub", SOURCES, "/srv/.running"), fingerprint)
+    assert services.restart_plan("jupyterhub", state, fingerprints, SOURCES, "/srv/.running") == (what, command)
+
+
+def test_restart_plan_predicts_a_restart_in_check_mode():
+    running, same = F.UnitState("enabled", "active"), ["abc", "abc"]
+    plan = services.restart_plan("jupyterhub", running, same, SOURCES, "/srv/.running", inputs_change=True)
+    assert plan[0] == "restart jupyterhub (its inputs changed)"
 
 
 def test_inputs_cover_everything_the_hub_reads():
@@ -424,8 +426,40 @@ def test_inputs_cover_everything_the_hub_reads():
         "/srv/h/jupyterhub_config.py",
         "/srv/h/env",
         "/srv/h/userlist",
+        "/srv/h/proxy.env",
         hub.UNIT,
     ]
+    assert hub.sources(hub_config(srv="/srv/h")).endswith(
+        "/opt/jupyterhub/lib/python3*/site-packages/hubswarm_hub/*.py"
+    )
+
+
+def test_the_proxy_restarts_for_its_unit_its_token_and_its_version():
+    assert proxy.sources(hub_config(srv="/srv/h")) == (
+        f"cat {proxy.UNIT} /srv/h/proxy.env; PATH=/usr/local/bin:/usr/bin:/bin configurable-http-proxy --version"
+    )
+
+
+@pytest.mark.parametrize("service, sources", [(hub.hub_inputs, hub.sources), (proxy.proxy_inputs, proxy.sources)])
+def test_recorded_fingerprint_is_the_probed_one(service, sources):
+    """start-hub records exactly what the probe computes, or it would restart forever."""
+    config = hub_config()
+    probe = service(config).command
+    record = services.restart_plan("x", F.UnitState("", ""), [], sources(config), "/stamp")[1]
+    assert probe.startswith(services.fingerprint_command(sources(config)) + "; cat ")
+    assert record.startswith(services.fingerprint_command(sources(config)) + " > ")
+
+
+def test_the_proxy_token_is_made_once_on_the_hub(tmp_path):
+    """In real bash: a token appears 0600, and a second run keeps it."""
+    script = proxy.token_script(hub_config(srv=str(tmp_path)))
+    subprocess.run(["bash", "-c", script], check=True)
+    token = (tmp_path / "proxy.env").read_text()
+    assert token.startswith("CONFIGPROXY_AUTH_TOKEN=") and len(token.strip()) == len("CONFIGPROXY_AUTH_TOKEN=") + 64
+    assert oct((tmp_path / "proxy.env").stat().st_mode & 0o777) == "0o600"
+    subprocess.run(["bash", "-c", script], check=True)
+    assert (tmp_path / "proxy.env").read_text() == token
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["proxy.env"]  # no temp file left
 
 
 # --- auth.render_env ---------------------------------------------------------------
@@ -443,15 +477,6 @@ def test_inputs_cover_everything_the_hub_reads():
 )
 def test_render_env(values, text):
     assert auth.render_env(values) == text
-
-
-def test_recorded_fingerprint_is_the_probed_one():
-    """start-hub records exactly what the probe computes, or it would restart forever."""
-    config = hub_config()
-    probe = hub.fingerprint_fact(config).command
-    record = hub.service_commands(F.UnitState("", ""), [], config)[1]
-    assert probe.startswith(hub.fingerprint_command(config))
-    assert record.startswith(hub.fingerprint_command(config) + " > ")
 
 
 # --- the core's facts: raw output in, the value a step reads out ------------------

@@ -49,6 +49,7 @@ from tasks import (
     letsencrypt,
     nginx,
     packages,
+    proxy,
     python_env,
     storage,
     swarm,
@@ -704,15 +705,25 @@ CASES = [
     ),
     # hub (srv is relative under a folder that does not exist: the stamp redirect can go nowhere)
     Case(
-        "hub.fingerprint_fact",
-        fact(lambda v: hub.fingerprint_fact(hub_config(srv=v))),
+        "hub.hub_inputs",
+        fact(lambda v: hub.hub_inputs(hub_config(srv=v))),
         lambda v, b: [*cat_inputs(v), argv("cat", f"{v}/.running-inputs")],
         fit=lambda v: "nx" + v,
     ),
     Case(
-        "hub.service_commands",
-        script(lambda v: hub.service_commands(F.UnitState("", ""), [], hub_config(srv=v))[1]),
+        "services.restart_plan",
+        script(
+            lambda v: services.restart_plan(
+                v, F.UnitState("", ""), [], hub.sources(hub_config(srv=v)), hub.stamp(hub_config(srv=v))
+            )[1]
+        ),
         lambda v, b: cat_inputs(v),
+        fit=lambda v: "nx" + v,
+    ),
+    Case(
+        "proxy.token_script",
+        script(lambda v: proxy.token_script(hub_config(srv=v))),
+        lambda v, b: [argv("mktemp", f"{v}/proxy.env.XXXXXX")],
         fit=lambda v: "nx" + v,
     ),
     # swarm

@@ -4,8 +4,8 @@ import hashlib
 
 import pytest
 
-from fakehost import ALPINE, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, parsed
-from tasks import auth, certs, docker, hub, nginx, nodejs, packages, pins, python_env, swarm, users
+from fakehost import ALPINE, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, hub_config, parsed
+from tasks import auth, certs, docker, hub, nginx, nodejs, packages, pins, proxy, python_env, swarm, users
 from tasks.core import HubswarmError, services
 from tasks.core import facts as F
 from tasks.core.secrets import MASK
@@ -310,17 +310,40 @@ def test_nginx_amazon_in_place(make_host):
     assert runner.commands == []
 
 
+FIRST_START = {"addresses": "10.0.0.5", "unit:jupyterhub": "disabled\ninactive", "inputs:jupyterhub": "abc"}
+
+
 def test_start_hub_first_start_waits(make_host):
-    host, runner = make_host({"unit:jupyterhub": "disabled\ninactive", "hub-inputs": "abc"})
+    host, runner = make_host(FIRST_START)
     hub.start_hub(host)
-    assert runner.commands[1] == "systemctl daemon-reload"
-    assert runner.commands[2].endswith("systemctl start jupyterhub")
-    assert runner.commands[3] == "systemctl enable jupyterhub"
-    assert "/hub/login" in runner.commands[4]
+    [token, proxy_unit, hub_unit, reload, *starts, wait] = runner.commands
+    assert "CONFIGPROXY_AUTH_TOKEN" in token and "proxy.env" in token
+    assert "/etc/systemd/system/jupyterhub-proxy.service" in proxy_unit and hub.UNIT in hub_unit
+    assert reload == "systemctl daemon-reload"
+    assert [c.rsplit(" && ", 1)[-1] for c in starts] == [
+        "systemctl start jupyterhub-proxy",
+        "systemctl enable jupyterhub-proxy",
+        "systemctl start jupyterhub",
+        "systemctl enable jupyterhub",
+    ]
+    assert "/hub/login" in wait
+
+
+def test_a_hub_that_ran_its_own_proxy_stops_once_for_the_proxy_service(make_host):
+    before = {f"file:{proxy.UNIT}": "", f"unit:{proxy.SERVICE}": "", f"inputs:{proxy.SERVICE}": ""}
+    host, runner = make_host({**converged_hub_answers(), **before})
+    hub.start_hub(host)
+    assert [c.rsplit(" && ", 1)[-1] for c in runner.commands if c.startswith(("systemctl", "{"))] == [
+        "systemctl daemon-reload",
+        "systemctl stop jupyterhub",
+        "systemctl start jupyterhub-proxy",
+        "systemctl enable jupyterhub-proxy",
+        "systemctl start jupyterhub",
+    ]
 
 
 def test_start_hub_wait_timeout_is_one_line(make_host):
-    host, runner = make_host({"unit:jupyterhub": "disabled\ninactive", "hub-inputs": "abc"})
+    host, runner = make_host(FIRST_START)
     runner.fail_on["seq 120"] = (1, "")
     with pytest.raises(
         HubswarmError, match=r"did not answer on /hub/login within 120 s: see 'journalctl -u jupyterhub'"
@@ -426,15 +449,20 @@ def test_check_mode_hub_setup_runs_only_probes(make_host):
 
 def converged_hub_answers():
     """A running hub whose unit is as wanted and whose inputs have not changed since its start."""
-    from tasks.core.templates import render
 
-    unit = render("jupyterhub.service.j2", srv="/srv/jupyterhub", venv="/opt/jupyterhub")
-    sha = hashlib.sha256(unit.encode()).hexdigest()
+    def state(text):
+        return f"{hashlib.sha256(text.encode()).hexdigest()} 644 root root"
+
     return {
-        f"file:{hub.UNIT}": f"{sha} 644 root root",
+        "addresses": "10.0.0.5",
+        f"file:{hub.UNIT}": state(hub.render_unit(hub_config())),
         "unit:jupyterhub": "enabled\nactive",
-        "hub-inputs": "abc\nabc",
+        "inputs:jupyterhub": "abc\nabc",
         "hub-login-status": "200",
+        f"file:{proxy.UNIT}": state(proxy.render_unit(hub_config(), "10.0.0.5")),
+        "file:/srv/jupyterhub/proxy.env": "0" * 64 + " 600 root root",
+        f"unit:{proxy.SERVICE}": "enabled\nactive",
+        f"inputs:{proxy.SERVICE}": "def\ndef",
     }
 
 

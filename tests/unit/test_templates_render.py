@@ -5,7 +5,7 @@ import os
 import pytest
 
 from fakehost import hub_config
-from tasks import certs, hub, nginx
+from tasks import certs, hub, nginx, proxy
 from tasks.core import render
 
 
@@ -51,9 +51,9 @@ def test_real_config_has_what_the_steps_read(real_config):
 @pytest.mark.parametrize(
     "authenticator, klass, env",
     [
-        ("google", '"google"', ["OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL"]),
-        ("github", '"github"', ["OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL"]),
-        ("password", '"shared-password"', ["HUB_USER_PASSWORD", "HUB_ADMIN_PASSWORD"]),
+        ("google", 'managed_by_userlist("google")', ["OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL"]),
+        ("github", 'managed_by_userlist("github")', ["OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL"]),
+        ("password", 'managed_by_userlist("shared-password")', ["HUB_USER_PASSWORD", "HUB_ADMIN_PASSWORD"]),
     ],
 )
 def test_hub_config_compiles(authenticator, klass, env):
@@ -94,10 +94,12 @@ def test_nginx_site(letsencrypt_ready):
 
 
 def test_systemd_unit():
-    text = render("jupyterhub.service.j2", srv="/srv/jupyterhub", venv="/opt/jupyterhub")
+    text = hub.render_unit(hub_config())
     lines = text.splitlines()
     for line in (
         "EnvironmentFile=/srv/jupyterhub/env",
+        "EnvironmentFile=/srv/jupyterhub/proxy.env",
+        "Wants=network-online.target jupyterhub-proxy.service",
         "Restart=on-failure",
         "ExecStart=/opt/jupyterhub/bin/jupyterhub -f /srv/jupyterhub/jupyterhub_config.py",
         "Requires=docker.service",
@@ -118,3 +120,16 @@ def test_static_site_is_off_by_default_and_served_when_set():
     assert "root /data/www;" not in nginx.render_site(hub_config(), "hub.example.com")
     text = nginx.render_site(hub_config(static_domain="example.com"), "hub.example.com")
     assert "server_name example.com;" in text and "root /data/www;" in text
+
+
+def test_proxy_unit():
+    lines = proxy.render_unit(hub_config(), "10.0.0.5").splitlines()
+    for line in (
+        "EnvironmentFile=/srv/jupyterhub/proxy.env",
+        "ExecStart=configurable-http-proxy --ip 127.0.0.1 --port 8000 --api-ip 127.0.0.1 --api-port 8001 "
+        "--error-target http://10.0.0.5:8081/hub/error",
+        "DynamicUser=yes",
+        "Restart=always",
+        "WantedBy=multi-user.target",
+    ):
+        assert line in lines
