@@ -60,8 +60,13 @@ def hub_config(host, _authenticator):
 
 
 def sources(config):
-    """What the running hub was started from: its inputs and its hub-side package."""
-    return f"cat {' '.join(shlex.quote(p) for p in inputs(config))} {package_glob(config)}"
+    """What the running hub was started from: its inputs, its hub-side package, and the
+    versions in its venv (a pin bump of any of them restarts it)."""
+    venv = shlex.quote(config.venv)
+    return (
+        f"cat {' '.join(shlex.quote(p) for p in inputs(config))} {package_glob(config)}; "
+        f"ls -d {venv}/lib/python3*/site-packages/*.dist-info"
+    )
 
 
 def stamp(config):

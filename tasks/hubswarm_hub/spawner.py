@@ -8,6 +8,9 @@ from traitlets import Unicode
 
 from .authenticators import USER_LABEL
 
+# Desired states of a task swarm runs or is about to run again.
+ALIVE = {"running", "ready"}
+
 
 class HubswarmSpawner(SwarmSpawner):
     """A SwarmSpawner that reaches each notebook at its node's address and host-mode
@@ -46,10 +49,17 @@ class HubswarmSpawner(SwarmSpawner):
         return await super().start(*args, **kwargs)
 
     async def poll(self):
-        status = await super().poll()
-        if status is None and self.server is not None:
+        """None while swarm runs the notebook or is starting it again (its task waits
+        as "ready" through the restart delay: SwarmSpawner would call that stopped)."""
+        if await self.get_object() is None:
+            return 0
+        tasks = await self.docker("tasks", filters={"service": self.service_name})
+        if not any(task.get("DesiredState") in ALIVE for task in tasks):
+            states = sorted({task.get("Status", {}).get("State", "?") for task in tasks})
+            return f"{self.service_name} has no task to run ({', '.join(states) or 'none'})"
+        if self.server is not None:
             await self.follow()
-        return status
+        return None
 
     async def follow(self):
         """Route the user to where the notebook runs now, if swarm moved it; whether it moved."""

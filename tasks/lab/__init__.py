@@ -380,6 +380,12 @@ def recreate_host(host):
     return ip
 
 
+def reboot_host(host):
+    """Reboot lab host HOST (its container restarts; its disk and Docker state stay) and wait until it is up."""
+    docker("container", "restart", "--time", "5", f"{CONTAINER_PREFIX}{host}")
+    _wait_booted(host)
+
+
 def spare_host(host, ip):
     """Boot a fresh lab host HOST at IP that is NOT registered in EC2; return IP.
 

@@ -165,36 +165,66 @@ class FakeProxy:
         self.added.append((user.name, server_name))
 
 
-def moved_spawner(tmp_path, monkeypatch, running_at):
-    """A running spawner last routed to 10.0.0.11:32801, whose task now runs at ``running_at``."""
+def polled_spawner(tmp_path, monkeypatch, tasks, running_at=("10.0.0.11", 32801), service=True):
+    """A spawner last routed to 10.0.0.11:32801, whose service has ``tasks`` and runs at ``running_at``."""
     app, package = load_hub_config(tmp_path, monkeypatch)
     proxy = FakeProxy()
     spawner = spawner_for(app, package, proxy=proxy)
     spawner.server = Server(ip="10.0.0.11", port=32801)
     spawner.db = SimpleNamespace(commit=lambda: None)
 
-    async def poll_service(self):
-        return None  # the service's task runs
+    async def get_object():
+        return {"ID": "s1"} if service else None
+
+    async def docker(method, *args, **kwargs):
+        assert (method, kwargs) == ("tasks", {"filters": {"service": spawner.service_name}})
+        return [{"DesiredState": desired, "Status": {"State": state}} for desired, state in tasks]
 
     async def get_ip_and_port():
+        if running_at is None:
+            raise RuntimeError("no published port yet")
         return running_at
 
-    monkeypatch.setattr(type(spawner).__mro__[1], "poll", poll_service)
-    spawner.get_ip_and_port = get_ip_and_port
+    spawner.get_object, spawner.docker, spawner.get_ip_and_port = get_object, docker, get_ip_and_port
     return spawner, proxy
 
 
 def test_a_notebook_swarm_moved_is_routed_where_it_runs_now(tmp_path, monkeypatch):
-    spawner, proxy = moved_spawner(tmp_path, monkeypatch, ("10.0.0.12", 33012))
+    spawner, proxy = polled_spawner(tmp_path, monkeypatch, [("running", "running")], ("10.0.0.12", 33012))
     assert run_async(spawner.poll()) is None
     assert (spawner.server.ip, spawner.server.port) == ("10.0.0.12", 33012)
     assert proxy.added == [("alice", "")]
 
 
 def test_a_notebook_where_it_was_is_left_alone(tmp_path, monkeypatch):
-    spawner, proxy = moved_spawner(tmp_path, monkeypatch, ("10.0.0.11", 32801))
+    spawner, proxy = polled_spawner(tmp_path, monkeypatch, [("running", "running")])
     assert run_async(spawner.poll()) is None
     assert proxy.added == []
+
+
+def test_a_notebook_swarm_starts_again_is_not_stopped(tmp_path, monkeypatch):
+    """Killed (or its worker rebooted): the old task failed, the new one waits out the restart delay."""
+    tasks = [("shutdown", "failed"), ("ready", "ready")]
+    spawner, proxy = polled_spawner(tmp_path, monkeypatch, tasks, running_at=None)
+    assert run_async(spawner.poll()) is None
+    assert proxy.added == []
+
+
+@pytest.mark.parametrize(
+    "tasks, service, status",
+    [
+        ([("shutdown", "complete")], True, "jupyter-alice has no task to run (complete)"),
+        (
+            [("shutdown", "failed"), ("shutdown", "rejected")],
+            True,
+            "jupyter-alice has no task to run (failed, rejected)",
+        ),
+        ([], False, 0),
+    ],
+)
+def test_a_notebook_swarm_will_not_run_is_stopped(tmp_path, monkeypatch, tasks, service, status):
+    spawner, _ = polled_spawner(tmp_path, monkeypatch, tasks, service=service)
+    assert run_async(spawner.poll()) == status
 
 
 # --- hub-config installs the package into the venv ------------------------------------

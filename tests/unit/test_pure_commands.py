@@ -429,9 +429,9 @@ def test_inputs_cover_everything_the_hub_reads():
         "/srv/h/proxy.env",
         hub.UNIT,
     ]
-    assert hub.sources(hub_config(srv="/srv/h")).endswith(
-        "/opt/jupyterhub/lib/python3*/site-packages/hubswarm_hub/*.py"
-    )
+    sources = hub.sources(hub_config(srv="/srv/h"))
+    assert "/opt/jupyterhub/lib/python3*/site-packages/hubswarm_hub/*.py;" in sources  # the hub-side package
+    assert sources.endswith("; ls -d /opt/jupyterhub/lib/python3*/site-packages/*.dist-info")  # every pinned version
 
 
 def test_the_proxy_restarts_for_its_unit_its_token_and_its_version():

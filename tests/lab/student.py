@@ -1,0 +1,143 @@
+"""A student, as the lab tests play one: logs in through nginx, starts a server, runs
+code in a kernel over its websocket (as JupyterLab does), with the hub's REST API."""
+
+import json
+import time
+import uuid
+
+import requests
+import urllib3
+import websocket
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+SPAWN_SECONDS = 180
+
+
+class Refused(Exception):
+    """The hub refused a login or a request."""
+
+
+class Student:
+    def __init__(self, hub_ip, name, password):
+        self.hub, self.name = f"https://{hub_ip}", name
+        self.session = requests.Session()
+        # verify per request: a session's verify=False loses to REQUESTS_CA_BUNDLE.
+        self.session.get(f"{self.hub}/hub/login", timeout=10, verify=False)
+        reply = self.session.post(
+            f"{self.hub}/hub/login",
+            data={"username": name, "password": password, "_xsrf": self.session.cookies.get("_xsrf", "")},
+            allow_redirects=False,
+            timeout=30,
+            verify=False,
+        )
+        if reply.status_code != 302 or "/hub/login" in reply.headers.get("Location", ""):
+            raise Refused(f"{name} cannot log in ({reply.status_code})")
+        self.token = self.hub_api("POST", f"users/{name}/tokens", json={"note": "lab test"}).json()["token"]
+
+    def hub_api(self, method, path, **kwargs):
+        """A hub API request with the login cookie (and its XSRF token)."""
+        reply = self.session.request(
+            method,
+            f"{self.hub}/hub/api/{path}",
+            headers={"X-XSRFToken": self.session.cookies.get("_xsrf", path="/hub/") or ""},
+            timeout=30,
+            verify=False,
+            **kwargs,
+        )
+        if reply.status_code >= 400:
+            raise Refused(f"{method} {path}: {reply.status_code} {reply.text[:300]}")
+        return reply
+
+    def server_api(self, method, path, timeout=30, **kwargs):
+        """A request to the student's own server, through nginx and the proxy, with their token."""
+        return requests.request(
+            method,
+            f"{self.hub}/user/{self.name}/api/{path}",
+            headers={"Authorization": f"token {self.token}"},
+            timeout=timeout,
+            verify=False,
+            allow_redirects=False,
+            **kwargs,
+        )
+
+    def server(self):
+        """The hub's record of the default server ({} when it has none)."""
+        reply = requests.get(
+            f"{self.hub}/hub/api/users/{self.name}",
+            headers={"Authorization": f"token {self.token}"},
+            timeout=30,
+            verify=False,
+        )
+        if reply.status_code >= 400:
+            raise Refused(f"GET users/{self.name}: {reply.status_code}")
+        return reply.json().get("servers", {}).get("", {})
+
+    def start_server(self):
+        """Start the default server and wait until the hub calls it ready and it answers."""
+        if not self.server().get("ready"):
+            self.hub_api("POST", f"users/{self.name}/server")
+        self.wait_for_server(SPAWN_SECONDS)
+
+    def answers(self):
+        try:
+            return self.server_api("GET", "status", timeout=10).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def wait_for_server(self, seconds):
+        """Seconds until the server answered through the proxy; fails after ``seconds``."""
+        started = time.monotonic()
+        while not self.answers():
+            if time.monotonic() - started > seconds:
+                raise AssertionError(f"{self.name}'s server did not answer within {seconds} s: {self.server()}")
+            time.sleep(0.5)
+        return time.monotonic() - started
+
+    def start_kernel(self):
+        reply = self.server_api("POST", "kernels", json={"name": "python3"})
+        assert reply.status_code == 201, reply.text
+        return reply.json()["id"]
+
+    def kernel_ids(self):
+        return [k["id"] for k in self.server_api("GET", "kernels").json()]
+
+    def execute(self, kernel, code, seconds=60):
+        """Run ``code`` in ``kernel`` over its websocket; what it printed (stdout), stripped."""
+        url = f"wss://{self.hub.split('://', 1)[1]}/user/{self.name}/api/kernels/{kernel}/channels"
+        ws = websocket.create_connection(
+            url, header=[f"Authorization: token {self.token}"], sslopt={"cert_reqs": 0}, timeout=seconds
+        )
+        try:
+            msg_id = uuid.uuid4().hex
+            ws.send(
+                json.dumps(
+                    {
+                        "header": {
+                            "msg_id": msg_id,
+                            "username": self.name,
+                            "session": uuid.uuid4().hex,
+                            "msg_type": "execute_request",
+                            "version": "5.3",
+                        },
+                        "parent_header": {},
+                        "metadata": {},
+                        "content": {"code": code, "silent": False, "store_history": False},
+                        "channel": "shell",
+                    }
+                )
+            )
+            printed = []
+            while True:
+                message = json.loads(ws.recv())
+                if message.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind = message["header"]["msg_type"]
+                if kind == "stream":
+                    printed.append(message["content"]["text"])
+                elif kind == "error":
+                    raise AssertionError(f"{code!r} failed: {message['content']['ename']}")
+                elif kind == "status" and message["content"]["execution_state"] == "idle":
+                    return "".join(printed).strip()
+        finally:
+            ws.close()

@@ -1,0 +1,128 @@
+"""A term with the hub up: routine changes lose nobody, moved notebooks are found again.
+
+Each test starts a student's kernel before the change and runs code in it after.
+"""
+
+import time
+
+import pytest
+from student import Refused, Student
+
+from fabrun import fab
+from tasks import lab as lab_module
+
+HOMES = "/mnt/nfs/home"
+# The user reaches their server again this soon after swarm runs it again.
+FOUND_AGAIN_SECONDS = 30
+
+
+def hub_shell(connect, lab, command):
+    return connect(lab.hub_ip).sudo(command, hide=True).stdout.strip()
+
+
+def notebook_services(connect, lab, name):
+    """IDs of ``name``'s notebook services (swarm services labelled with the user)."""
+    return hub_shell(connect, lab, f"docker service ls -q --filter label=hubswarm.user={name}").split()
+
+
+@pytest.fixture
+def student(lab, deploy_run, lab_users):
+    learner = Student(lab.hub_ip, lab_users.student, lab_users.password)
+    learner.start_server()
+    return learner
+
+
+@pytest.fixture
+def userlist_run(lab_users, tmp_path):
+    """``run(text)``: `fab setup-hub start-hub` with the userlist ``text``; the lab's own
+    list is deployed again afterwards."""
+    path = tmp_path / "userlist"
+
+    def run(text, *tasks):
+        path.write_text(text)
+        return fab(*(tasks or ("setup-hub", "start-hub")), env={"HUBSWARM_USERLIST": str(path)})
+
+    yield run
+    restore = fab("setup-hub", "start-hub")
+    assert restore.code == 0, restore.output
+
+
+def test_adding_a_student_mid_lesson_keeps_running_kernels(lab, lab_users, student, userlist_run, connect):
+    kernel = student.start_kernel()
+    student.execute(kernel, "x = 41")
+    services = notebook_services(connect, lab, student.name)
+    roster = lab_users.path.read_text() + "newcomer@lab.example\n"
+
+    predicted = userlist_run(roster, "check", "setup-hub", "start-hub")
+    assert predicted.code == 0, predicted.output
+    assert "would restart jupyterhub (its inputs changed)" in predicted.output
+
+    run = userlist_run(roster)
+    assert run.code == 0, run.output
+    assert "restart jupyterhub (its inputs changed)" in run.output
+    assert "jupyterhub-proxy" not in run.output  # the proxy, and every route, stayed up
+    assert student.execute(kernel, "print(x + 1)") == "42"
+    assert notebook_services(connect, lab, student.name) == services
+    Student(lab.hub_ip, "newcomer", lab_users.password)  # logs in
+
+
+def test_a_student_taken_off_the_list_is_refused_and_their_server_stops(lab, lab_users, student, userlist_run, connect):
+    assert notebook_services(connect, lab, student.name)
+    kept = [line for line in lab_users.path.read_text().splitlines() if not line.startswith(student.name + "@")]
+    run = userlist_run("\n".join(kept) + "\n")
+    assert run.code == 0, run.output
+    with pytest.raises(Refused):
+        student.server()  # their token died with them
+    with pytest.raises(Refused):
+        Student(lab.hub_ip, student.name, lab_users.password)
+    assert notebook_services(connect, lab, student.name) == []
+    assert hub_shell(connect, lab, f"test -d {HOMES}/{student.name} && echo kept") == "kept"
+
+
+def test_the_admin_page_says_where_users_are_managed(lab, deploy_run, lab_users):
+    admin = Student(lab.hub_ip, lab_users.admin, lab_users.admin_password)
+    with pytest.raises(Refused, match="users are managed in hubswarm's userlist"):
+        admin.hub_api("POST", "users", json={"usernames": ["walk-in"]})
+    with pytest.raises(Refused):
+        Student(lab.hub_ip, "walk-in", lab_users.password)
+
+
+def running_task(connect, lab, name):
+    """(node, task id) of ``name``'s running notebook task, or None."""
+    found = hub_shell(
+        connect,
+        lab,
+        f"docker service ps -q --filter desired-state=running --format '{{{{.Node}}}} {{{{.ID}}}} {{{{.CurrentState}}}}' "
+        f"jupyter-{name}",
+    ).split("\n")
+    running = [line.split()[:2] for line in found if " Running " in f" {line} "]
+    return tuple(running[0]) if running else None
+
+
+def found_again(connect, lab, student, before, seconds=180):
+    """Wait until swarm runs a new task for the student's notebook, then time how long
+    until the student reaches it; (that time, the new task's node)."""
+    deadline = time.monotonic() + seconds
+    while (now := running_task(connect, lab, student.name)) in (None, before):
+        assert time.monotonic() < deadline, f"swarm did not run {student.name}'s notebook again"
+        time.sleep(1)
+    return student.wait_for_server(FOUND_AGAIN_SECONDS), now[0]
+
+
+def test_a_server_that_exits_is_found_again(lab, student, connect, record_property):
+    before = running_task(connect, lab, student.name)
+    node_ip = lab.hosts[before[0]]
+    connect(node_ip).sudo(f"docker kill $(docker ps -q --filter label=com.docker.swarm.task.id={before[1]})", hide=True)
+    seconds, _ = found_again(connect, lab, student, before)
+    record_property("found_again_after_exit_s", round(seconds, 1))
+    kernel = student.start_kernel()
+    assert student.execute(kernel, "print(6 * 7)") == "42"
+
+
+def test_a_notebook_on_a_rebooted_worker_is_found_again(lab, student, connect, record_property):
+    before = running_task(connect, lab, student.name)
+    lab_module.reboot_host(before[0])
+    seconds, _ = found_again(connect, lab, student, before)
+    record_property("found_again_after_reboot_s", round(seconds, 1))
+    kernel = student.start_kernel()
+    assert student.execute(kernel, "print(6 * 7)") == "42"
