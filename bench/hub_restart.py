@@ -15,9 +15,9 @@ import threading
 import time
 
 import requests
-from common import report, timed_fab
 from student import Student
 
+from common import report, timed_fab
 from tasks import lab
 
 POLL_SECONDS = 0.05
