@@ -5,7 +5,7 @@ from pathlib import Path
 from fabric import Connection, task
 
 from . import docker, images, inventory, packages, storage, swarm, validate
-from .core import HubswarmError, Step, fail, run_steps, stop_if_failed
+from .core import HubswarmError, fail, run_on, run_steps, stop_if_failed
 from .invocation import hosts_for, run_of
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -27,17 +27,6 @@ def hub_host(c, hub=None):
     if isinstance(c, Connection):
         fail("with -H naming workers, name the hub too: --hub HUB")
     return hosts_for(c, inventory.HUB)[0]
-
-
-def run_on(host, one_step):
-    """Run ``one_step`` on ``host`` as a task does (preflight, recap, one line on
-    failure, the run stopped when it fails) and return what the step returned."""
-    returned = []
-    wrapped = Step(
-        one_step.name, lambda h: returned.append(one_step(h)), probes=one_step.probes, preflight=one_step.preflight
-    )
-    stop_if_failed(run_steps([host], [wrapped], {}))
-    return returned[0]
 
 
 def read_join_info(hub):

@@ -127,32 +127,38 @@ class Host:
         self._opened = True
         self.run.recap.count(connections=1)
 
-    def _exec(self, command, stdin=None):
-        """(exit code, stdout, stderr) of ``command``; ``stdin``: a binary stream or None.
+    def _exec(self, command, stdin=None, binary=False):
+        """(exit code, stdout, stderr) of ``command``; ``stdin``: a binary stream or None;
+        ``binary``: stdout as bytes (an archive), not text.
 
         Input goes straight on the SSH channel: Invoke would feed it one byte per 10 ms.
         """
         self.open()
         self.run.recap.count(commands=1)
-        if stdin is None:
+        if stdin is None and not binary:
             result = self.connection.run(command, hide=True, warn=True, pty=False, in_stream=False)
             return result.exited, result.stdout, result.stderr
         channel = self.connection.client.get_transport().open_session()
         channel.exec_command(command)
-        while chunk := stdin.read(1 << 20):
+        while stdin is not None and (chunk := stdin.read(1 << 20)):
             channel.sendall(chunk)
         channel.shutdown_write()
         stdout, stderr = channel.makefile("rb").read(), channel.makefile_stderr("rb").read()
-        return channel.recv_exit_status(), stdout.decode(errors="replace"), stderr.decode(errors="replace")
+        stdout = stdout if binary else stdout.decode(errors="replace")
+        return channel.recv_exit_status(), stdout, stderr.decode(errors="replace")
 
-    def sudo(self, script, stdin=None, what="command"):
-        """Run ``script`` as root; raise :class:`HubswarmError` when it fails.
+    def sudo(self, script, stdin=None, what="command", binary=False):
+        """Run ``script`` as root; its stdout (bytes when ``binary``); raise
+        :class:`HubswarmError` when it fails.
 
-        ``stdin`` is text, or a binary file object streamed as it is read.
+        ``stdin`` is text, bytes, or a binary file object streamed as it is read.
         """
         if isinstance(stdin, str):
-            stdin = io.BytesIO(stdin.encode())
-        exited, stdout, stderr = self._exec(f"sudo -n bash -c {shlex.quote(script)}", stdin)
+            stdin = stdin.encode()
+        if isinstance(stdin, bytes):
+            stdin = io.BytesIO(stdin)
+        command = f"sudo -n bash -c {shlex.quote(script)}"
+        exited, stdout, stderr = self._exec(command, stdin, binary=True) if binary else self._exec(command, stdin)
         if exited != 0:
             if "a password is required" in stderr:
                 raise HubswarmError(
@@ -231,15 +237,17 @@ class Host:
     def ensure_file(self, path, content, mode="644", owner="root", group="root", secret=False, previous=None):
         """Write ``content`` to ``path`` atomically when it or its mode/owner differ.
 
-        ``secret`` files show only which lines changed, never their values.
-        ``previous``: where to keep the file as it was, for a caller that checks
-        the new one and puts the old one back if the check fails.
+        ``content`` is text, or bytes (shown by size only). ``secret`` files show only
+        which lines changed, never their values. ``previous``: where to keep the file
+        as it was, for a caller that checks the new one and puts the old one back if
+        the check fails.
         """
         state = self.fact(F.file_state(path))
-        wanted_sha = hashlib.sha256(content.encode()).hexdigest()
+        data = content if isinstance(content, bytes) else content.encode()
+        wanted_sha = hashlib.sha256(data).hexdigest()
         if state == f"{wanted_sha} {mode} {owner} {group}":
             return False
-        if self.check and state.split(" ")[:1] != [wanted_sha]:
+        if self.check and state.split(" ")[:1] != [wanted_sha] and isinstance(content, str):
             old = self.fact(F.file_content(path))
             self.note(f"change {path}:\n" + file_diff(path, old, content, secret))
         q = shlex.quote(path)
@@ -254,7 +262,7 @@ class Host:
             f'{keep}mv -f "$t" {q}; trap - EXIT'
         )
         self.written.add(path)
-        return self.ensure(f"write {path} ({mode} {owner}:{group})", script, stdin=content)
+        return self.ensure(f"write {path} ({mode} {owner}:{group})", script, stdin=data)
 
 
 def file_diff(path, old, new, secret=False):

@@ -192,6 +192,17 @@ def run_steps(hosts, steps, needed):
     return [h for h in hosts if h not in answering] + [h for h, ok in zip(answering, failed, strict=True) if not ok]
 
 
+def run_on(host, one_step):
+    """Run ``one_step`` on ``host`` as a task does (preflight, recap, one line on
+    failure, the run stopped when it fails) and return what the step returned."""
+    returned = []
+    wrapped = Step(
+        one_step.name, lambda h: returned.append(one_step(h)), probes=one_step.probes, preflight=one_step.preflight
+    )
+    stop_if_failed(run_steps([host], [wrapped], {}))
+    return returned[0]
+
+
 def stop_if_failed(failed):
     """After a task: a one-line error and non-zero exit if any host failed."""
     if failed:

@@ -106,8 +106,8 @@ class FakeRunner:
     # substring of a change script -> (exit code, stderr) it fails with
     fail_on: dict = field(default_factory=dict)
 
-    def __call__(self, command, stdin=None):
-        stdin = stdin.read().decode() if stdin is not None else None
+    def __call__(self, command, stdin=None, binary=False):
+        stdin = stdin.read().decode(errors="replace") if stdin is not None else None
         argv = shlex.split(command)
         assert argv[:4] == ["sudo", "-n", "bash", "-c"] and len(argv) == 5, command
         script = argv[4]

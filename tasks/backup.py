@@ -1,0 +1,166 @@
+"""The hub's state, backed up to this machine and restored onto a rebuilt hub.
+
+What a hub cannot be rebuilt without: its database (users, admin flags, tokens,
+login sessions; copied with sqlite's online backup, consistent under the running
+hub), the cookie secret (so login cookies stay valid), the proxy's token, the
+userlist and env file it runs with, and the users' numeric ids from the shared
+storage (the owners of their homes).
+"""
+
+import hashlib
+import io
+import os
+import shlex
+import tarfile
+import time
+from pathlib import Path
+
+from fabric import task
+
+from . import inventory
+from .core import HubswarmError, facts, fail, run_on, run_steps, step, stop_if_failed
+from .invocation import hosts_for, run_of
+
+PROJECT = Path(__file__).resolve().parents[1]
+DATABASE = "jupyterhub.sqlite"
+# Archive member: (folder setting, file name there, mode).
+MEMBERS = {
+    DATABASE: ("srv", DATABASE, "600"),
+    "cookie_secret": ("srv", "cookie_secret", "600"),
+    "proxy.env": ("srv", "proxy.env", "600"),
+    "userlist": ("srv", "userlist", "600"),
+    "env": ("srv", "env", "600"),
+    "hubswarm-uids": ("homes_path", ".hubswarm-uids", "644"),
+}
+# sqlite's online backup: a consistent copy while the hub writes.
+ONLINE_BACKUP = "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(d := sqlite3.connect(sys.argv[2])); d.close()"
+
+
+def member_path(config, member):
+    folder, name, _ = MEMBERS[member]
+    return f"{config[folder]}/{name}"
+
+
+def backup_script(config):
+    """Prints a gzipped tar of every member the hub has (none is required)."""
+    q = {m: shlex.quote(member_path(config, m)) for m in MEMBERS}
+    copies = [
+        f"if [ -e {q[DATABASE]} ]; then {shlex.quote(config.venv)}/bin/python -c {shlex.quote(ONLINE_BACKUP)} "
+        f'{q[DATABASE]} "$d/{DATABASE}"; fi'
+    ]
+    copies += [f'if [ -e {q[m]} ]; then cp {q[m]} "$d/{m}"; fi' for m in MEMBERS if m != DATABASE]
+    return (
+        "set -e; umask 077; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
+        + "; ".join(copies)
+        + '; tar -C "$d" -czf - --owner=0 --group=0 .'
+    )
+
+
+def archive_members(data):
+    """{member: bytes} of a backup archive; one-line error for anything else in it."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            found = {}
+            for entry in tar.getmembers():
+                name = entry.name.removeprefix("./")
+                if entry.isdir() and name in ("", "."):
+                    continue
+                if name not in MEMBERS or not entry.isfile():
+                    raise HubswarmError(f"unexpected {entry.name!r} in the archive: is it a hubswarm backup?")
+                found[name] = tar.extractfile(entry).read()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise HubswarmError(f"not a readable backup archive ({exc})") from None
+    if DATABASE not in found:
+        raise HubswarmError(f"the archive has no {DATABASE}: is it a hubswarm backup?")
+    return found
+
+
+def write_archive(folder, cluster, data, now=None):
+    """Write ``data`` as a new 0600 archive in ``folder`` (0700), atomically; its path."""
+    folder = Path(folder)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    path = folder / f"hubswarm-{cluster}-{stamp}.tar.gz"
+    temporary = folder / f".{path.name}.partial"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)
+    os.replace(temporary, path)
+    return path
+
+
+@step("backup")
+def read_backup(host):
+    """The hub's state as a gzipped tar, or None in check mode (it only reads: the hub keeps running)."""
+    if host.check:
+        host.note("read the hub's state into a local archive")
+        return None
+    return host.sudo(backup_script(host.config), what="backing up the hub", binary=True)
+
+
+def restore_probes(members):
+    return lambda host: [
+        facts.systemd_unit("jupyterhub"),
+        *(facts.dir_state(host.config[MEMBERS[m][0]]) for m in members),
+        *(facts.file_state(member_path(host.config, m)) for m in members),
+    ]
+
+
+def restore_step(members):
+    """Put every member of the archive in place; the hub is stopped first when its
+    database or secrets change under it."""
+
+    def restore(host):
+        config = host.config
+        changed = [
+            m
+            for m in members
+            if host.fact(facts.file_state(member_path(config, m))).split(" ")[:1] != [sha(members[m])]
+        ]
+        if any(MEMBERS[m][0] == "srv" for m in changed) and host.fact(facts.systemd_unit("jupyterhub")).running:
+            host.ensure(
+                "stop jupyterhub to restore its state (start it with fab start-hub)", "systemctl stop jupyterhub"
+            )
+        for member in members:
+            host.ensure_dir(config[MEMBERS[member][0]], mode="700" if MEMBERS[member][0] == "srv" else "755")
+            host.ensure_file(member_path(config, member), members[member], mode=MEMBERS[member][2], secret=True)
+
+    return step("restore", probes=restore_probes(members))(restore)
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+@task(help={"to": "the folder the archive goes to (default: backups/ in the clone)"})
+def backup(c, to=None):
+    """Back up the hub's state to a local, timestamped, 0600 archive: its database (sqlite's
+    online backup), cookie secret, proxy token, userlist, env file, and the users' ids.
+
+    The hub keeps running. Example: fab backup   (restore with: fab restore --archive PATH)
+    """
+    run = run_of(c)
+    data = run_on(hosts_for(c, inventory.HUB)[0], read_backup)
+    if data is not None:
+        path = write_archive(Path(to) if to else PROJECT / "backups", run.config.cluster, data)
+        print(f"backup: {path} ({len(data)} bytes, 0600)")
+
+
+@task(help={"archive": "a fab backup archive"})
+def restore(c, archive):
+    """Put a backup onto the hub (a rebuilt one, after setup-hub): database, cookie secret,
+    proxy token, userlist, env file, users' ids. Then run fab start-hub.
+
+    The archive is read and checked here before the hub is touched; files that are
+    already as in the archive are left alone. Example: fab restore --archive backups/hubswarm-....tar.gz
+    """
+    run_of(c)
+    try:
+        members = archive_members(Path(archive).expanduser().read_bytes())
+    except OSError as exc:
+        fail(f"--archive {archive}: {exc.strerror}")
+    except HubswarmError as exc:
+        fail(f"--archive {archive}: {exc}")
+    hub = hosts_for(c, inventory.HUB)[0]
+    stop_if_failed(run_steps([hub], [restore_step(members)], {}))

@@ -1,0 +1,138 @@
+"""fab backup and fab restore: the archive's making in real bash (a live sqlite database
+included), its checking before any host is touched, and the restore step on a fake hub."""
+
+import io
+import sqlite3
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from fakehost import hub_config
+from tasks import backup
+from tasks.core import HubswarmError
+
+FILES = {"cookie_secret": b"\x00\x01secret", "proxy.env": b"CONFIGPROXY_AUTH_TOKEN=abc\n", "userlist": b"a@x.io\n"}
+
+
+@pytest.fixture
+def hub_state(tmp_path):
+    """A hub's srv, venv and homes in ``tmp_path``: a database with one user, the files, the ids."""
+    srv, venv, homes = tmp_path / "srv", tmp_path / "venv", tmp_path / "homes"
+    for folder in (srv, venv / "bin", homes):
+        folder.mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    database = sqlite3.connect(srv / backup.DATABASE)
+    database.execute("create table users (name text)")
+    database.execute("insert into users values ('alice')")
+    database.commit()
+    for name, data in FILES.items():
+        (srv / name).write_bytes(data)
+    (homes / ".hubswarm-uids").write_text("alice 10001\n")
+    return hub_config(srv=str(srv), venv=str(venv), homes_path=str(homes)), database
+
+
+def test_the_archive_holds_a_consistent_copy_and_every_file(hub_state, tmp_path):
+    config, live = hub_state
+    live.execute("insert into users values ('bob')")  # uncommitted: the hub is writing
+    data = subprocess.run(["bash", "-c", backup.backup_script(config)], capture_output=True, check=True).stdout
+    members = backup.archive_members(data)
+    assert sorted(members) == sorted([backup.DATABASE, *FILES, "hubswarm-uids"])  # no env file on this hub
+    assert {name: members[name] for name in FILES} == FILES
+    assert members["hubswarm-uids"] == b"alice 10001\n"
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(members[backup.DATABASE])
+    assert sqlite3.connect(copy).execute("select name from users").fetchall() == [("alice",)]
+
+
+def tar_of(entries):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type, info.linkname = tarfile.SYMTYPE, "/etc/shadow"
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (tar_of({"./jupyterhub.sqlite": b"db", "../../etc/passwd": b"x"}), "unexpected '../../etc/passwd'"),
+        (tar_of({"./jupyterhub.sqlite": b"db", "./userlist": None}), "unexpected './userlist'"),  # a link
+        (tar_of({"./userlist": b"a@x.io\n"}), "has no jupyterhub.sqlite"),
+        (b"not a tar at all", "not a readable backup archive"),
+    ],
+)
+def test_a_bad_archive_is_refused_in_one_line(data, words):
+    with pytest.raises(HubswarmError, match=words):
+        backup.archive_members(data)
+
+
+def test_the_archive_file_is_0600_in_a_0700_folder(tmp_path):
+    path = backup.write_archive(tmp_path / "backups", "c1", b"data", now=0)
+    assert path.name == "hubswarm-c1-19700101T000000Z.tar.gz" and path.read_bytes() == b"data"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+MEMBERS = {backup.DATABASE: b"db", "cookie_secret": b"secret", "hubswarm-uids": b"alice 10001\n"}
+
+
+def restored(make_host, answers, check=False):
+    host, runner = make_host(answers, check=check)
+    host.run.recap.start(host.name, "restore", check)
+    backup.restore_step(MEMBERS)(host)
+    return host, runner
+
+
+def state_of(data, mode="600"):
+    import hashlib
+
+    return f"{hashlib.sha256(data).hexdigest()} {mode} root root"
+
+
+def test_restore_onto_a_rebuilt_hub_stops_it_and_writes_everything(make_host):
+    host, runner = restored(make_host, {"unit:jupyterhub": "enabled\nactive", "dir:/srv/jupyterhub": "700 root root"})
+    assert runner.commands[0] == "systemctl stop jupyterhub"
+    written = [call.command for call in runner.calls if "mktemp" in call.script]
+    assert len(written) == 3
+    assert [c.stdin for c in runner.calls if "mktemp" in c.script] == ["db", "secret", "alice 10001\n"]
+
+
+def test_restore_again_changes_nothing(make_host):
+    answers = {
+        "unit:jupyterhub": "enabled\nactive",
+        "dir:/srv/jupyterhub": "700 root root",
+        "dir:/mnt/nfs/home": "755 root root",
+        "file:/srv/jupyterhub/jupyterhub.sqlite": state_of(b"db"),
+        "file:/srv/jupyterhub/cookie_secret": state_of(b"secret"),
+        "file:/mnt/nfs/home/.hubswarm-uids": state_of(b"alice 10001\n", "644"),
+    }
+    host, runner = restored(make_host, answers)
+    assert runner.calls == []
+
+
+def test_restore_of_the_ids_only_leaves_the_hub_running(make_host):
+    answers = {
+        "unit:jupyterhub": "enabled\nactive",
+        "dir:/srv/jupyterhub": "700 root root",
+        "dir:/mnt/nfs/home": "755 root root",
+        "file:/srv/jupyterhub/jupyterhub.sqlite": state_of(b"db"),
+        "file:/srv/jupyterhub/cookie_secret": state_of(b"secret"),
+    }
+    host, runner = restored(make_host, answers)
+    assert "systemctl stop jupyterhub" not in runner.commands and len(runner.calls) == 1
+
+
+def test_restore_in_check_mode_says_what_it_would_do(make_host, recap_out):
+    host, runner = restored(make_host, {"unit:jupyterhub": "enabled\nactive"}, check=True)
+    assert runner.calls == []
+    assert "would stop jupyterhub to restore its state" in recap_out.getvalue()
+    assert "would write /srv/jupyterhub/jupyterhub.sqlite (600 root:root)" in recap_out.getvalue()
