@@ -51,6 +51,7 @@ from tasks import (
     packages,
     proxy,
     python_env,
+    status,
     storage,
     swarm,
 )
@@ -570,6 +571,30 @@ def cat_inputs(v):
     return [argv("cat", *hub.inputs(hub_config(srv=v)), package)]
 
 
+def run_status_version(box, v):
+    """The venv is a relative folder here, so its bin/jupyterhub can be a stub."""
+    bin_dir = box.dir / v / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "jupyterhub").symlink_to(box.sandbox.base / "stub")
+    box.probe(status.version_fact(v))
+
+
+def run_status_routes(box, v):
+    """The state folder is a relative folder holding the proxy's token file."""
+    (box.dir / v).mkdir(parents=True, exist_ok=True)
+    (box.dir / v / "proxy.env").write_text("CONFIGPROXY_AUTH_TOKEN=t0k3n\n")
+    box.probe(status.routes_fact(hub_config(srv=v)))
+
+
+def token_on_stdin_only(calls):
+    curls = [c for c in calls if c.name == "curl"]
+    return (
+        len(curls) == 1
+        and curls[0].stdin == b"Authorization: token t0k3n\n"
+        and not any("t0k3n" in a for c in calls for a in c.args)
+    )
+
+
 IMDS = "http://169.254.169.254/latest/meta-data/"
 
 CASES = [
@@ -779,6 +804,24 @@ CASES = [
         "swarm.node_rm_command",
         script(swarm.node_rm_command),
         lambda v, b: [argv("docker", "node", "rm", "--force", v)],
+    ),
+    # status
+    Case(
+        "status.version_fact",
+        run_status_version,
+        lambda v, b: [ran(f"{v}/bin/jupyterhub", "--version")],
+        fit=venv_folder,
+    ),
+    Case("status.cert_end_fact", fact(status.cert_end_fact), lambda v, b: [pair("openssl", "-in", v)]),
+    Case("status.disk_fact", fact(status.disk_fact), lambda v, b: [argv("stat", "-f", "-c", "%S %b %a", "--", v)]),
+    Case(
+        "status.routes_fact",
+        run_status_routes,
+        lambda v, b: [
+            argv("curl", "-sf", "--max-time", "5", "-H", "@-", proxy.API_URL + "/api/routes"),
+            ("the token reached curl on stdin only", token_on_stdin_only),
+        ],
+        fit=venv_folder,
     ),
     # images
     Case(

@@ -1,0 +1,387 @@
+"""``fab status``: the cluster's health in one table, read from the hub in one probe.
+
+Everything comes from the hub, over one SSH connection and one batched probe
+command: the hub's services, JupyterHub's version and URL, the certificate
+nginx serves, the swarm's nodes and notebook services, the proxy's routes, and
+free disk. :func:`assess` turns the parsed answers into the table's rows; a row
+with a problem makes the cluster unhealthy.
+"""
+
+import json
+import re
+import shlex
+from datetime import datetime, timezone
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+from fabric import task
+
+from . import inventory, proxy
+from .certs import cert_paths, hub_name, letsencrypt_files, public_name_probes, tls_files
+from .core import HubswarmError, facts, fail
+from .hubswarm_hub.authenticators import USER_LABEL
+from .invocation import hosts_for
+from .nginx import letsencrypt_fact
+from .python_env import command_word
+from .swarm import NOTEBOOK_LABEL
+
+UNITS = ("jupyterhub", proxy.SERVICE, "nginx", "docker")
+CERT_MIN_DAYS = 14
+DISK_MIN_FREE_PERCENT = 10
+DAY = 24 * 3600
+GIB = 1 << 30
+
+
+# --- probes and their parsers -------------------------------------------------------
+
+
+def json_row(*fields):
+    """A Go template printing ``fields`` as one JSON array: one line per object, whatever its values hold."""
+    return "[" + ",".join(f"{{{{json {field}}}}}" for field in fields) + "]"
+
+
+def version_fact(venv):
+    """The JupyterHub version in the hub's venv; "" when there is none."""
+    return facts.Fact(f"jupyterhub-version:{venv}", f"{command_word(venv)}/bin/jupyterhub --version")
+
+
+CLOCK = facts.Fact("clock", "date +%s", parse=lambda answer: int(answer.text))
+
+
+def cert_end(answer):
+    """When the certificate expires (UTC), None when there is no readable certificate."""
+    found = re.fullmatch(r"notAfter=(.+?)( GMT)?", answer.text)
+    if not found:
+        return None
+    return datetime.strptime(found.group(1), "%b %d %H:%M:%S %Y").replace(tzinfo=timezone.utc)
+
+
+def cert_end_fact(path):
+    return facts.Fact(f"cert-end:{path}", f"openssl x509 -noout -enddate -in {shlex.quote(path)}", parse=cert_end)
+
+
+def cert_probes(config):
+    """The facts that tell which certificate nginx serves (see :func:`certs.tls_files`) and when each expires."""
+    if not config.domain:
+        return [cert_end_fact(cert_paths(config)[0])]
+    return [
+        letsencrypt_fact(config.domain),
+        cert_end_fact(cert_paths(config)[0]),
+        cert_end_fact(letsencrypt_files(config.domain)[0]),
+    ]
+
+
+class Node(NamedTuple):
+    id: str
+    hostname: str
+    role: str
+    state: str  # ready, down, unknown, disconnected
+    availability: str  # active, pause, drain
+    address: str
+    labels: dict
+
+
+def parse_nodes(answer):
+    return [Node(*fields[:6], fields[6] or {}) for fields in map(json.loads, facts.lines(answer))]
+
+
+NODES = facts.Fact(
+    "status-nodes",
+    "docker node inspect --format "
+    + shlex.quote(
+        json_row(
+            ".ID",
+            ".Description.Hostname",
+            ".Spec.Role",
+            ".Status.State",
+            ".Spec.Availability",
+            ".Status.Addr",
+            ".Spec.Labels",
+        )
+    )
+    + " $(docker node ls -q)",
+    parse=parse_nodes,
+)
+
+NOTEBOOK_SERVICE_IDS = f"$(docker service ls -q --filter {shlex.quote('label=' + USER_LABEL)})"
+
+# {service id: its user} of the notebook services.
+NOTEBOOK_SERVICES = facts.Fact(
+    "notebook-services",
+    "docker service inspect --format "
+    + shlex.quote(json_row(".ID", f"(index .Spec.Labels {json.dumps(USER_LABEL)})"))
+    + f" {NOTEBOOK_SERVICE_IDS}",
+    parse=lambda answer: dict(map(json.loads, facts.lines(answer))),
+)
+
+
+class Task(NamedTuple):
+    """A notebook service's task that swarm runs or is starting."""
+
+    service: str
+    node: str
+    state: str  # running, starting, preparing...
+    since: datetime  # when it entered that state
+    ports: tuple  # its published ports
+
+
+def timestamp(value):
+    """A Docker timestamp (RFC 3339, nanoseconds) as a datetime."""
+    found = re.fullmatch(r"([0-9-]+T[0-9:]+)(\.[0-9]+)?(Z|[+-][0-9:]+)", value)
+    return datetime.fromisoformat(found.group(1) + found.group(3).replace("Z", "+00:00"))
+
+
+def parse_tasks(answer):
+    found = []
+    for service, node, state, since, ports in map(json.loads, facts.lines(answer)):
+        published = tuple(p["PublishedPort"] for p in ports or () if p.get("PublishedPort"))
+        found.append(Task(service, node, state, timestamp(since), published))
+    return found
+
+
+NOTEBOOK_TASKS = facts.Fact(
+    "notebook-tasks",
+    "docker inspect --type task --format "
+    + shlex.quote(json_row(".ServiceID", ".NodeID", ".Status.State", ".Status.Timestamp", ".Status.PortStatus.Ports"))
+    + f" $(docker service ps -q --no-trunc --filter desired-state=running {NOTEBOOK_SERVICE_IDS})",
+    parse=parse_tasks,
+)
+
+
+def parse_routes(answer):
+    """{path: target} of the proxy's routes; None when its API gave no routes."""
+    try:
+        routes = json.loads(answer.out) if answer.ok else None
+    except ValueError:
+        return None
+    return {path: route.get("target", "") for path, route in routes.items()} if isinstance(routes, dict) else None
+
+
+def routes_fact(config):
+    """The proxy's routes from its API. The token is read from the env file on the hub
+    and reaches curl on stdin (printf is a builtin): never a command line, never output."""
+    return facts.Fact(
+        "proxy-routes",
+        f"( . {shlex.quote(proxy.token_path(config))} && "
+        "printf 'Authorization: token %s\\n' \"$CONFIGPROXY_AUTH_TOKEN\" | "
+        f"curl -sf --max-time 5 -H @- {shlex.quote(proxy.API_URL + '/api/routes')} )",
+        parse=parse_routes,
+    )
+
+
+class Disk(NamedTuple):
+    total: int  # bytes
+    free: int  # bytes available to users
+
+
+def parse_disk(answer):
+    if not answer.ok:
+        return None
+    block, blocks, available = map(int, answer.text.split())
+    return Disk(block * blocks, block * available)
+
+
+def disk_fact(path):
+    """The size and free space of the file system holding ``path``; None when it cannot be read."""
+    return facts.Fact(f"disk:{path}", f"stat -f -c '%S %b %a' -- {shlex.quote(path)}", parse=parse_disk)
+
+
+def disk_paths(config):
+    """The hub's state folder and the homes."""
+    return [config.srv, config.homes_path]
+
+
+def probes(host):
+    """Every fact ``status`` reads, for one batch."""
+    config = host.config
+    return [
+        *(facts.systemd_unit(unit) for unit in UNITS),
+        version_fact(config.venv),
+        *public_name_probes(host),
+        *cert_probes(config),
+        CLOCK,
+        NODES,
+        NOTEBOOK_SERVICES,
+        NOTEBOOK_TASKS,
+        routes_fact(config),
+        *(disk_fact(path) for path in disk_paths(config)),
+    ]
+
+
+# --- the answers as rows --------------------------------------------------------------
+
+
+class Row(NamedTuple):
+    what: str
+    name: str
+    state: str
+    detail: str
+    problem: str = ""
+
+
+HEADER = Row("WHAT", "NAME", "STATE", "DETAIL", "PROBLEM")
+
+
+def age(seconds):
+    minutes = max(int(seconds), 0) // 60
+    if minutes >= 24 * 60:
+        return f"{minutes // (24 * 60)}d {minutes // 60 % 24}h"
+    if minutes >= 60:
+        return f"{minutes // 60}h {minutes % 60:02d}m"
+    return f"{minutes}m"
+
+
+def plural(count, word):
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def unit_row(unit, state):
+    return Row("service", unit, state.active or "unknown", state.enabled or "-", "" if state.running else "not active")
+
+
+def cert_row(config, seen, now):
+    letsencrypt = bool(config.domain) and seen[letsencrypt_fact(config.domain).key]
+    path = tls_files(config, letsencrypt)[0]
+    kind = "Let's Encrypt" if letsencrypt else "self-signed"
+    end = seen[cert_end_fact(path).key]
+    if end is None:
+        return Row("cert", kind, "missing", path, "no readable certificate")
+    left = end.timestamp() - now
+    if left <= 0:
+        return Row("cert", kind, "expired", f"on {end:%Y-%m-%d}, {path}", "expired")
+    detail = f"{int(left // DAY)} days left (to {end:%Y-%m-%d}), {path}"
+    if left < CERT_MIN_DAYS * DAY:
+        return Row("cert", kind, "expiring", detail, f"expires within {CERT_MIN_DAYS} days")
+    return Row("cert", kind, "valid", detail)
+
+
+def node_rows(nodes, tasks):
+    if not nodes:
+        return [Row("swarm", "nodes", "none", "docker node ls lists no node", "the hub manages no swarm")]
+    rows = []
+    for node in sorted(nodes, key=lambda n: (n.role != "manager", n.hostname)):
+        label = (
+            f"{NOTEBOOK_LABEL}={node.labels[NOTEBOOK_LABEL]}" if NOTEBOOK_LABEL in node.labels else "no notebooks label"
+        )
+        running = sum(t.node == node.id and t.state == "running" for t in tasks)
+        detail = f"{node.role}, {node.availability}, {node.address}, {label}, {plural(running, 'notebook')}"
+        down = node.state != "ready" and node.availability != "drain"
+        rows.append(Row("node", node.hostname, node.state, detail, "not ready, not drained" if down else ""))
+    return rows
+
+
+def notebook_rows(services, tasks, nodes, now):
+    by_id = {n.id: n for n in nodes}
+    rows = []
+    for service, user in sorted(services.items(), key=lambda item: item[1]):
+        mine = [t for t in tasks if t.service == service]
+        if not mine:
+            rows.append(Row("notebook", user, "no task", "swarm runs none of its tasks"))
+        for t in mine:
+            node = by_id.get(t.node)
+            where = (
+                f"on {node.hostname} ({node.address}:{','.join(map(str, t.ports)) or '-'})" if node else "on no node"
+            )
+            rows.append(Row("notebook", user, t.state, f"{where} for {age(now - t.since.timestamp())}"))
+    return rows
+
+
+def endpoints(nodes, tasks):
+    """(address, port) of every running notebook on a ready node."""
+    address = {n.id: n.address for n in nodes if n.state == "ready"}
+    return {(address[t.node], port) for t in tasks if t.state == "running" and t.node in address for port in t.ports}
+
+
+def points_at(target):
+    """(host, port) of a route's target URL; None when it names no port."""
+    try:
+        parts = urlsplit(target)
+        return (parts.hostname, parts.port) if parts.port else None
+    except ValueError:
+        return None
+
+
+def route_rows(routes, nodes, tasks):
+    """The proxy's user routes: a summary row, then one row per route that points nowhere
+    (the ``/`` route is the hub itself)."""
+    if routes is None:
+        return [
+            Row("routes", "proxy API", "unreadable", f"{proxy.API_URL}/api/routes", "cannot read the proxy's routes")
+        ]
+    running = endpoints(nodes, tasks)
+    users = {path: target for path, target in sorted(routes.items()) if path != "/"}
+    nowhere = {path: target for path, target in users.items() if points_at(target) not in running}
+    rows = [
+        Row(
+            "routes",
+            "proxy API",
+            "ok" if not nowhere else f"{len(nowhere)} nowhere",
+            f"{plural(len(users), 'user route')}, {len(nowhere)} pointing nowhere",
+        )
+    ]
+    rows += [
+        Row("route", path, "nowhere", target or "-", "points to no running notebook")
+        for path, target in nowhere.items()
+    ]
+    return rows
+
+
+def disk_row(path, disk):
+    if disk is None or not disk.total:
+        return Row("disk", path, "unknown", "stat -f failed", "cannot read its free space")
+    percent = 100 * disk.free // disk.total
+    detail = f"{disk.free / GIB:.1f} GiB free of {disk.total / GIB:.1f} GiB"
+    low = f"less than {DISK_MIN_FREE_PERCENT}% free" if percent < DISK_MIN_FREE_PERCENT else ""
+    return Row("disk", path, f"{percent}% free", detail, low)
+
+
+def assess(config, seen, url):
+    """The table's rows from the probes' parsed answers (``seen``: {fact key: value},
+    as :meth:`Host.facts` returns them); ``url``: the hub's public URL."""
+    now = seen[CLOCK.key]
+    nodes, tasks = seen[NODES.key], seen[NOTEBOOK_TASKS.key]
+    version = seen[version_fact(config.venv).key]
+    return [
+        Row("hub", url, version or "unknown", f"JupyterHub in {config.venv}"),
+        *(unit_row(unit, seen[facts.systemd_unit(unit).key]) for unit in UNITS),
+        cert_row(config, seen, now),
+        *node_rows(nodes, tasks),
+        *notebook_rows(seen[NOTEBOOK_SERVICES.key], tasks, nodes, now),
+        *route_rows(seen[routes_fact(config).key], nodes, tasks),
+        *(disk_row(path, seen[disk_fact(path).key]) for path in disk_paths(config)),
+    ]
+
+
+def problems(rows):
+    return [f"{row.what} {row.name}: {row.problem}" for row in rows if row.problem]
+
+
+def table(rows):
+    lines = [HEADER, *rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+@task
+def status(c):
+    """Print the cluster's health as one table, read from the hub; exit 1 when unhealthy.
+
+    Hub services (jupyterhub, jupyterhub-proxy, nginx, docker), JupyterHub's
+    version and URL, the TLS certificate's days left, the swarm's nodes, the
+    notebook servers, proxy routes that point at no running notebook, and free
+    disk for the hub's state and the homes: one SSH connection, one probe.
+    Unhealthy: a service not active, a node not ready and not drained, a route
+    pointing nowhere, the certificate expiring within 14 days, less than 10%
+    disk free. Example: fab status
+    """
+    hub = hosts_for(c, inventory.HUB)[0]
+    try:
+        seen = hub.facts(*probes(hub))
+        url = f"https://{hub_name(hub)}/"
+    except HubswarmError as exc:
+        fail(f"{hub.name}: {exc}")
+    rows = assess(hub.config, seen, url)
+    print(table(rows), flush=True)  # before the one-line summary on stderr
+    found = problems(rows)
+    if found:
+        fail(f"unhealthy ({len(found)}): " + "; ".join(found))

@@ -1,0 +1,466 @@
+"""fab status: raw probe answers in, table rows and problems out.
+
+A healthy cluster's answers (as bash would print them on the hub), then one
+change at a time and the problem it must raise; the task on a fake hub (one
+probe batch, nothing else run, exit 1 with one line when unhealthy); and the
+whole probe batch in real bash with stub commands, the proxy's token reaching
+curl on stdin only.
+"""
+
+import json
+import shlex
+import shutil
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+from invoke.exceptions import Exit
+
+from fakehost import hub_config, invocation, parsed
+from tasks import inventory, status
+from tasks.core.host import Host
+from tasks.core.recap import Recap
+from tasks.core.run import Run
+
+URL = "https://hub.example.com/"
+NOW = 1767225600  # 2026-01-01 00:00:00 UTC, by the hub's clock
+SELF_SIGNED = "/srv/jupyterhub/ssl/hub.crt"
+LETSENCRYPT = "/etc/letsencrypt/live/hub.example.com/fullchain.pem"
+NOTEBOOKS = {"hubswarm.notebooks": "true"}
+
+
+def compact(*fields):
+    """One answer line as docker's ``{{json ...}}`` template prints it."""
+    return json.dumps(list(fields), separators=(",", ":")) + "\n"
+
+
+def node(id_, hostname, role, state="ready", availability="active", address="10.0.0.5", labels=None):
+    """A status-nodes answer line."""
+    return compact(id_, hostname, role, state, availability, address, labels)
+
+
+def notebook_task(service, node_id, state="running", since="2025-12-31T21:55:00.123456789Z", port=30001):
+    """A notebook-tasks answer line."""
+    ports = [{"Protocol": "tcp", "TargetPort": 8888, "PublishedPort": port, "PublishMode": "host"}] if port else None
+    return compact(service, node_id, state, since, ports)
+
+
+def routes(**targets):
+    """A proxy API answer: the hub's route, and ``user=target`` routes."""
+    found = {"/": {"hub": True, "target": "http://10.0.0.5:8081", "jupyterhub": True}}
+    for user, target in targets.items():
+        found[f"/user/{user}/"] = {"user": user, "server_name": "", "target": target, "jupyterhub": True}
+    return json.dumps(found)
+
+
+NODES = (
+    node("n-hub", "hub", "manager")
+    + node("n-w1", "worker1", "worker", address="10.0.0.6", labels=NOTEBOOKS)
+    + node("n-w2", "worker2", "worker", address="10.0.0.7", labels=NOTEBOOKS)
+)
+HEALTHY = {
+    "unit:jupyterhub": "enabled\nactive\n",
+    "unit:jupyterhub-proxy": "enabled\nactive\n",
+    "unit:nginx": "enabled\nactive\n",
+    "unit:docker": "enabled\nactive\n",
+    "jupyterhub-version:/opt/jupyterhub": "5.2.1\n",
+    "letsencrypt:hub.example.com": None,
+    f"cert-end:{SELF_SIGNED}": "notAfter=Dec 31 00:00:00 2026 GMT\n",
+    f"cert-end:{LETSENCRYPT}": (1, ""),
+    "clock": f"{NOW}\n",
+    status.NODES.key: NODES,
+    status.NOTEBOOK_SERVICES.key: '["s-alice","alice"]\n["s-bob","bob"]\n',
+    status.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1")
+    + notebook_task("s-bob", "n-w2", since="2025-12-31T23:50:00Z", port=30002),
+    "proxy-routes": routes(alice="http://10.0.0.6:30001", bob="http://10.0.0.7:30002"),
+    "disk:/srv/jupyterhub": "4096 10485760 5242880\n",  # 40 GiB, half free
+    "disk:/mnt/nfs/home": "1048576 102400 51200\n",  # 100 GiB, half free
+}
+
+HEALTHY_TABLE = """\
+WHAT      NAME                      STATE     DETAIL                                                         PROBLEM
+hub       https://hub.example.com/  5.2.1     JupyterHub in /opt/jupyterhub
+service   jupyterhub                active    enabled
+service   jupyterhub-proxy          active    enabled
+service   nginx                     active    enabled
+service   docker                    active    enabled
+cert      self-signed               valid     364 days left (to 2026-12-31), /srv/jupyterhub/ssl/hub.crt
+node      hub                       ready     manager, active, 10.0.0.5, no notebooks label, 0 notebooks
+node      worker1                   ready     worker, active, 10.0.0.6, hubswarm.notebooks=true, 1 notebook
+node      worker2                   ready     worker, active, 10.0.0.7, hubswarm.notebooks=true, 1 notebook
+notebook  alice                     running   on worker1 (10.0.0.6:30001) for 2h 05m
+notebook  bob                       running   on worker2 (10.0.0.7:30002) for 10m
+routes    proxy API                 ok        2 user routes, 0 pointing nowhere
+disk      /srv/jupyterhub           50% free  20.0 GiB free of 40.0 GiB
+disk      /mnt/nfs/home             50% free  50.0 GiB free of 100.0 GiB"""
+
+
+def assessed(make_host, changes=None, **config):
+    """(rows, problems) for the HEALTHY answers with ``changes``, probed in one batch."""
+    host, runner = make_host({**HEALTHY, **(changes or {})}, **config)
+    rows = status.assess(host.config, host.facts(*status.probes(host)), URL)
+    assert len(runner.probes) == 1
+    return rows, status.problems(rows)
+
+
+def row(rows, what, name):
+    [found] = [r for r in rows if r.what == what and r.name == name]
+    return found
+
+
+def test_healthy_cluster(make_host):
+    rows, problems = assessed(make_host)
+    assert problems == []
+    assert status.table(rows) == HEALTHY_TABLE
+
+
+PROBLEM_CASES = [
+    # id, answers changed, the problems
+    ("proxy stopped", {"unit:jupyterhub-proxy": "enabled\ninactive\n"}, ["service jupyterhub-proxy: not active"]),
+    ("hub failed", {"unit:jupyterhub": "enabled\nfailed\n"}, ["service jupyterhub: not active"]),
+    ("nginx not installed", {"unit:nginx": ""}, ["service nginx: not active"]),
+    ("a disabled unit that runs is fine", {"unit:nginx": "disabled\nactive\n"}, []),
+    (
+        "docker down: no swarm answers",
+        {
+            "unit:docker": "enabled\ninactive\n",
+            status.NODES.key: None,
+            status.NOTEBOOK_SERVICES.key: None,
+            status.NOTEBOOK_TASKS.key: None,
+        },
+        [
+            "service docker: not active",
+            "swarm nodes: the hub manages no swarm",
+            "route /user/alice/: points to no running notebook",
+            "route /user/bob/: points to no running notebook",
+        ],
+    ),
+    (
+        "worker down, not drained",
+        {status.NODES.key: NODES.replace('"worker2","worker","ready"', '"worker2","worker","down"')},
+        ["node worker2: not ready, not drained", "route /user/bob/: points to no running notebook"],
+    ),
+    (
+        "worker down and drained",
+        {
+            status.NODES.key: NODES.replace('"worker2","worker","ready","active"', '"worker2","worker","down","drain"'),
+            status.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1"),
+            "proxy-routes": routes(alice="http://10.0.0.6:30001"),
+        },
+        [],
+    ),
+    (
+        "route to a port nothing publishes",
+        {"proxy-routes": routes(alice="http://10.0.0.6:30001", bob="http://10.0.0.7:30009")},
+        ["route /user/bob/: points to no running notebook"],
+    ),
+    (
+        "route to the right port on another node",
+        {"proxy-routes": routes(alice="http://10.0.0.7:30001", bob="http://10.0.0.7:30002")},
+        ["route /user/alice/: points to no running notebook"],
+    ),
+    (
+        "route to a notebook swarm is still starting",
+        {
+            status.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1")
+            + notebook_task("s-bob", "n-w2", state="starting", port=30002)
+        },
+        ["route /user/bob/: points to no running notebook"],
+    ),
+    (
+        "route with no port",
+        {"proxy-routes": routes(alice="http://10.0.0.6:30001", bob="http://10.0.0.7")},
+        ["route /user/bob/: points to no running notebook"],
+    ),
+    ("the hub's own route is not checked", {"proxy-routes": routes().replace("10.0.0.5:8081", "10.9.9.9:1")}, []),
+    (
+        "proxy API does not answer",
+        {"proxy-routes": (7, "")},
+        ["routes proxy API: cannot read the proxy's routes"],
+    ),
+    ("proxy API answers no JSON", {"proxy-routes": "<html>"}, ["routes proxy API: cannot read the proxy's routes"]),
+    (
+        "certificate expires in 13 days",
+        {f"cert-end:{SELF_SIGNED}": "notAfter=Jan 14 00:00:00 2026 GMT\n"},
+        ["cert self-signed: expires within 14 days"],
+    ),
+    ("certificate expires in 14 days", {f"cert-end:{SELF_SIGNED}": "notAfter=Jan 15 00:00:00 2026 GMT\n"}, []),
+    (
+        "certificate expired",
+        {f"cert-end:{SELF_SIGNED}": "notAfter=Dec  1 08:00:00 2025 GMT\n"},
+        ["cert self-signed: expired"],
+    ),
+    ("no certificate", {f"cert-end:{SELF_SIGNED}": (1, "")}, ["cert self-signed: no readable certificate"]),
+    ("state folder 9% free", {"disk:/srv/jupyterhub": "4096 1000 90\n"}, ["disk /srv/jupyterhub: less than 10% free"]),
+    ("homes 10% free", {"disk:/mnt/nfs/home": "4096 1000 100\n"}, []),
+    ("homes not there", {"disk:/mnt/nfs/home": (1, "")}, ["disk /mnt/nfs/home: cannot read its free space"]),
+    (
+        "no notebook at all",
+        {status.NOTEBOOK_TASKS.key: "", status.NOTEBOOK_SERVICES.key: "", "proxy-routes": routes()},
+        [],
+    ),
+    ("no venv: version unknown, the hub's unit says the rest", {"jupyterhub-version:/opt/jupyterhub": (127, "")}, []),
+]
+
+
+@pytest.mark.parametrize("changes, expected", [c[1:] for c in PROBLEM_CASES], ids=[c[0] for c in PROBLEM_CASES])
+def test_problems(make_host, changes, expected):
+    _, problems = assessed(make_host, changes)
+    assert problems == expected
+
+
+def test_rows_show_what_is_wrong(make_host):
+    rows, _ = assessed(
+        make_host,
+        {
+            "unit:jupyterhub-proxy": "enabled\ninactive\n",
+            status.NODES.key: NODES.replace('"worker2","worker","ready","active"', '"worker2","worker","down","drain"'),
+            "proxy-routes": routes(alice="http://10.0.0.6:30001", bob="http://10.0.0.7:30009"),
+            f"cert-end:{SELF_SIGNED}": "notAfter=Jan 10 12:00:00 2026 GMT\n",
+            "disk:/srv/jupyterhub": "4096 1000 55\n",
+        },
+    )
+    assert row(rows, "service", "jupyterhub-proxy") == (
+        "service",
+        "jupyterhub-proxy",
+        "inactive",
+        "enabled",
+        "not active",
+    )
+    assert row(rows, "node", "worker2")[2:] == (
+        "down",
+        "worker, drain, 10.0.0.7, hubswarm.notebooks=true, 1 notebook",
+        "",
+    )
+    assert row(rows, "routes", "proxy API")[2:4] == ("1 nowhere", "2 user routes, 1 pointing nowhere")
+    assert row(rows, "route", "/user/bob/")[2:] == ("nowhere", "http://10.0.0.7:30009", "points to no running notebook")
+    assert row(rows, "cert", "self-signed")[2:4] == ("expiring", f"9 days left (to 2026-01-10), {SELF_SIGNED}")
+    assert row(rows, "disk", "/srv/jupyterhub")[2:] == ("5% free", "0.0 GiB free of 0.0 GiB", "less than 10% free")
+
+
+def test_a_notebook_service_with_no_task_and_a_task_on_a_removed_node(make_host):
+    rows, problems = assessed(
+        make_host,
+        {
+            status.NOTEBOOK_SERVICES.key: '["s-alice","alice"]\n["s-bob","bob"]\n["s-carol","carol"]\n',
+            status.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1")
+            + notebook_task("s-bob", "n-gone", since="2025-12-29T20:00:00Z", state="preparing", port=None),
+            "proxy-routes": routes(alice="http://10.0.0.6:30001"),
+        },
+    )
+    assert problems == []
+    assert [r[1:4] for r in rows if r.what == "notebook"] == [
+        ("alice", "running", "on worker1 (10.0.0.6:30001) for 2h 05m"),
+        ("bob", "preparing", "on no node for 2d 4h"),
+        ("carol", "no task", "swarm runs none of its tasks"),
+    ]
+
+
+def test_letsencrypt_certificate_once_it_is_there(make_host):
+    rows, problems = assessed(
+        make_host,
+        {"letsencrypt:hub.example.com": "", f"cert-end:{LETSENCRYPT}": "notAfter=Jan  5 10:00:00 2026 GMT\n"},
+    )
+    assert row(rows, "cert", "Let's Encrypt")[2:] == (
+        "expiring",
+        f"4 days left (to 2026-01-05), {LETSENCRYPT}",
+        "expires within 14 days",
+    )
+    assert problems == ["cert Let's Encrypt: expires within 14 days"]
+
+
+def test_without_a_domain_the_url_is_the_public_name_and_the_certificate_self_signed(status_on, capsys):
+    runner, _, run = status_on({"imds:public-hostname": "ec2-1-2-3-4.us-west-2.compute.amazonaws.com\n"}, domain="")
+    run()
+    [keys] = runner.probes
+    assert not any(k.startswith("letsencrypt:") or LETSENCRYPT in k for k in keys)
+    shown = {line.split()[0]: line.split()[1:3] for line in capsys.readouterr().out.splitlines()}
+    assert shown["hub"] == ["https://ec2-1-2-3-4.us-west-2.compute.amazonaws.com/", "5.2.1"]
+    assert shown["cert"] == ["self-signed", "valid"]
+
+
+def test_every_value_reaching_the_shell_is_quoted():
+    config = hub_config(srv="/srv/a b", venv="/opt/$(x)", homes_path="/mnt/it's")
+    commands = {f.key: f.command for f in status.probes(SimpleNamespace(config=config))}
+    assert commands["jupyterhub-version:/opt/$(x)"] == "'/opt/$(x)'/bin/jupyterhub --version"
+    assert commands["disk:/mnt/it's"] == "stat -f -c '%S %b %a' -- '/mnt/it'\"'\"'s'"
+    assert commands["proxy-routes"].startswith("( . '/srv/a b/proxy.env' && ")
+
+
+# --- parsers -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "out, rc, expected",
+    [
+        ("notAfter=Mar  9 07:05:01 2027 GMT\n", 0, "2027-03-09 07:05:01+00:00"),
+        ("notAfter=Nov 30 23:59:59 2026 GMT\n", 0, "2026-11-30 23:59:59+00:00"),
+        ("", 1, "None"),
+        ("Could not read certificate", 1, "None"),
+    ],
+)
+def test_cert_end(out, rc, expected):
+    assert str(parsed(status.cert_end_fact("/x"), out, rc)) == expected
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2025-12-31T21:55:00.123456789Z", "2025-12-31 21:55:00+00:00"),
+        ("2025-12-31T21:55:00Z", "2025-12-31 21:55:00+00:00"),
+        ("2025-12-31T23:55:00.5+02:00", "2025-12-31 23:55:00+02:00"),
+    ],
+)
+def test_docker_timestamps(value, expected):
+    assert str(status.timestamp(value)) == expected
+
+
+@pytest.mark.parametrize(
+    "seconds, expected", [(-5, "0m"), (59, "0m"), (61, "1m"), (3600, "1h 00m"), (86399, "23h 59m"), (90000, "1d 1h")]
+)
+def test_age(seconds, expected):
+    assert status.age(seconds) == expected
+
+
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        ("http://10.0.0.6:30001", ("10.0.0.6", 30001)),
+        ("http://[fd00::6]:30001/", ("fd00::6", 30001)),
+        ("http://10.0.0.6", None),
+        ("http://10.0.0.6:99999", None),
+        ("", None),
+    ],
+)
+def test_points_at(target, expected):
+    assert status.points_at(target) == expected
+
+
+def test_nodes_with_no_labels_and_odd_host_names():
+    nodes = parsed(status.NODES, node("n1", "a b", "worker") + node("n2", 'q"x', "worker", labels={"k": "v"}))
+    assert [(n.hostname, n.labels) for n in nodes] == [("a b", {}), ('q"x', {"k": "v"})]
+
+
+# --- the task ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def status_on(make_host, monkeypatch):
+    """Factory: the status task on a fake hub answering ``changes`` to HEALTHY; (its runner, run it)."""
+
+    def make(changes=None, **config):
+        host, runner = make_host({**HEALTHY, **(changes or {})}, **config)
+        roles = []
+        monkeypatch.setattr(status, "hosts_for", lambda c, role: roles.append(role) or [host])
+        return runner, roles, lambda: status.status.body(invocation(host.run))
+
+    return make
+
+
+def test_status_reads_everything_in_one_probe_and_changes_nothing(status_on, capsys):
+    runner, roles, run = status_on()
+    run()
+    assert roles == [inventory.HUB]
+    assert len(runner.probes) == 1 and runner.calls == []
+    assert capsys.readouterr().out == HEALTHY_TABLE + "\n"
+
+
+def test_status_unhealthy_prints_the_table_then_exits_1_with_one_line(status_on, capsys):
+    runner, _, run = status_on({"unit:jupyterhub-proxy": "enabled\ninactive\n", "disk:/mnt/nfs/home": "4096 1000 10\n"})
+    with pytest.raises(Exit) as stopped:
+        run()
+    assert stopped.value.code == 1
+    assert stopped.value.message == (
+        "unhealthy (2): service jupyterhub-proxy: not active; disk /mnt/nfs/home: less than 10% free"
+    )
+    assert "jupyterhub-proxy          inactive" in capsys.readouterr().out
+    assert len(runner.probes) == 1 and runner.calls == []
+
+
+def test_status_when_the_hub_cannot_be_probed(monkeypatch):
+    host = Host(SimpleNamespace(host="10.0.0.5", user="admin", port=22), "10.0.0.5", Run(config=hub_config()))
+    host._exec = lambda command, stdin=None: (1, "", "sudo: a password is required\n")
+    monkeypatch.setattr(status, "hosts_for", lambda c, role: [host])
+    with pytest.raises(Exit, match="^10.0.0.5: sudo on 10.0.0.5 asks for a password"):
+        status.status.body(invocation(host.run))
+
+
+# --- the probe batch in real bash ---------------------------------------------------------------
+
+TOKEN = "f00dfeedc0ffee0123456789abcdef0123456789abcdef0123456789abcdef00"
+
+# Each stub logs its argv (one line per call) and answers as the hub would.
+STUBS = {
+    "systemctl": "case $1 in is-enabled) echo enabled ;; is-active) echo active ;; esac",
+    "date": '[ "$*" = +%s ] && echo 1767225600',
+    "openssl": 'case "$*" in *"$SRV/ssl/hub.crt") echo "notAfter=Dec 31 00:00:00 2026 GMT" ;; *) exit 1 ;; esac',
+    "stat": 'case "$*" in "-f -c %S %b %a -- $SRV") echo 4096 10485760 5242880 ;; '
+    '"-f -c %S %b %a -- $HOMES") echo 1048576 102400 51200 ;; *) exit 1 ;; esac',
+    "docker": """case "$1 $2" in
+  "node ls") printf '%s\\n' n-hub n-w1 n-w2 ;;
+  "node inspect") [ "$5 $6 $7" = "n-hub n-w1 n-w2" ] && printf '%s' "$NODES" ;;
+  "service ls") [ "$*" = "service ls -q --filter label=hubswarm.user" ] && printf '%s\\n' s-alice s-bob ;;
+  "service inspect") [ "$5 $6" = "s-alice s-bob" ] && printf '%s' "$SERVICES" ;;
+  "service ps") [ "$*" = "service ps -q --no-trunc --filter desired-state=running s-alice s-bob" ] && echo t1 t2 ;;
+  "inspect --type") [ "$3 $4 $6 $7" = "task --format t1 t2" ] && printf '%s' "$TASKS" ;;
+  *) exit 1 ;;
+esac""",
+    # curl reads its header from stdin (-H @-), as the real one does.
+    "curl": """IFS= read -r header
+[ "$header" = "Authorization: token $EXPECTED_TOKEN" ] || exit 22
+[ "$*" = "-sf --max-time 5 -H @- http://127.0.0.1:8001/api/routes" ] || exit 3
+printf '%s' "$ROUTES\"""",
+}
+
+
+def test_probe_batch_in_real_bash_with_stubbed_commands(tmp_path, make_host):
+    bash = shutil.which("bash")
+    stubs, log = tmp_path / "bin", tmp_path / "argv.log"
+    srv, homes, venv = tmp_path / "srv", tmp_path / "homes", tmp_path / "venv"
+    for folder in (stubs, srv, homes, venv / "bin"):
+        folder.mkdir(parents=True)
+    (srv / "proxy.env").write_text(f"CONFIGPROXY_AUTH_TOKEN={TOKEN}\n")
+    version = '[ "$*" = --version ] && echo 5.2.1'
+    for path, body in [*((stubs / name, body) for name, body in STUBS.items()), (venv / "bin" / "jupyterhub", version)]:
+        path.write_text(f'#!{bash}\nprintf "%s %s\\n" "${{0##*/}}" "$*" >> "$LOG"\n{body}\n')
+        path.chmod(0o755)
+
+    def exec_(command, stdin=None):
+        argv = shlex.split(command)
+        assert argv[:4] == ["sudo", "-n", "bash", "-c"]
+        answers = {"NODES": status.NODES, "SERVICES": status.NOTEBOOK_SERVICES, "TASKS": status.NOTEBOOK_TASKS}
+        done = subprocess.run(
+            [bash, "-c", argv[4]],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+            env={
+                "PATH": str(stubs),
+                "LOG": str(log),
+                "SRV": str(srv),
+                "HOMES": str(homes),
+                "EXPECTED_TOKEN": TOKEN,
+                "ROUTES": HEALTHY["proxy-routes"],
+                **{name: HEALTHY[fact.key] for name, fact in answers.items()},
+            },
+        )
+        return done.returncode, done.stdout, done.stderr
+
+    config = hub_config(srv=str(srv), homes_path=str(homes), venv=str(venv))
+    commands = []
+    host = Host(SimpleNamespace(host="10.0.0.5", user="admin", port=22), "10.0.0.5", Run(config=config, recap=Recap()))
+    host._exec = lambda command, stdin=None: commands.append(command) or exec_(command)
+    rows = status.assess(config, host.facts(*status.probes(host)), URL)
+    assert len(commands) == 1
+
+    def generic(cell):
+        for path, usual in ((srv, "/srv/jupyterhub"), (homes, "/mnt/nfs/home"), (venv, "/opt/jupyterhub")):
+            cell = cell.replace(str(path), usual)
+        return cell
+
+    assert [tuple(map(generic, r)) for r in rows] == assessed(make_host)[0]
+    called = log.read_text()
+    assert TOKEN not in called
+    assert "curl -sf --max-time 5 -H @- http://127.0.0.1:8001/api/routes" in called
+    assert shlex.split(status.NODES.command)[3] in called  # the Go template arrived whole
