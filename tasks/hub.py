@@ -1,11 +1,14 @@
 """The hub itself: its configuration and its systemd service."""
 
+import io
 import shlex
+from pathlib import Path
 
 from . import proxy
 from .auth import checked_authenticator
 from .certs import hub_name, public_name_probes
 from .core import HubswarmError, facts, render, step
+from .core.archives import folder_archive, manifest_fact, unpack_script
 from .core.services import ensure_service, inputs_fact, restart_plan
 from .python_env import PACKAGE_NAME, package_glob
 from .swarm import NOTEBOOK_LABEL
@@ -16,6 +19,30 @@ HUB_WAIT_SECONDS = 120
 
 def config_path(config):
     return f"{config.srv}/jupyterhub_config.py"
+
+
+def config_d_path(config):
+    """Where the operator's own settings go on the hub (loaded after the generated config)."""
+    return f"{config.srv}/jupyterhub_config.d"
+
+
+def read_config_d(config):
+    """(manifest, tar) of the local config.d's *.py files, each compiled here first: a
+    syntax error stops the run before any host is touched. No folder: no files."""
+    folder = Path(config.config_d)
+    files = {p.name: p for p in sorted(folder.glob("*.py"))} if folder.is_dir() else {}
+    for path in files.values():
+        try:
+            compile(path.read_bytes(), str(path), "exec")
+        except SyntaxError as exc:
+            raise HubswarmError(f"{path} line {exc.lineno}: {exc.msg}: fix it (HUBSWARM_CONFIG_D)") from None
+        except ValueError as exc:
+            raise HubswarmError(f"{path}: {exc}: fix it (HUBSWARM_CONFIG_D)") from None
+    return folder_archive(files, prefix="./")
+
+
+def hub_config_needs(config):
+    return checked_authenticator(config), read_config_d(config)
 
 
 def inputs(config):
@@ -36,27 +63,42 @@ def render_hub_config(config, hub_ip, public_name):
         mem_limit=config.mem_limit,
         placement=f"node.labels.{NOTEBOOK_LABEL} == true",
         proxy_api_url=proxy.API_URL,
+        cull_idle=int(config.cull_idle),
+        cull_max_age=int(config.cull_max_age),
+        concurrent_spawn_limit=int(config.concurrent_spawn_limit),
+        active_server_limit=int(config.active_server_limit),
+        named_servers=bool(config.named_servers),
     )
 
 
 @step(
     "hub-config",
-    needs=checked_authenticator,
+    needs=hub_config_needs,
     probes=lambda host: [
         facts.addresses(),
         facts.file_state(config_path(host.config)),
+        manifest_fact(config_d_path(host.config)),
         *public_name_probes(host),
     ],
 )
-def hub_config(host, _authenticator):
-    """Render jupyterhub_config.py (authenticator, SwarmSpawner, idle culler, hub behind nginx) into /srv/jupyterhub."""
+def hub_config(host, needed):
+    """Render jupyterhub_config.py (authenticator, SwarmSpawner, idle culler, limits, hub behind nginx) into /srv/jupyterhub, with the operator's jupyterhub_config.d/*.py beside it."""
     config = host.config
+    _, (manifest, tar) = needed
     host.ensure_dir(config.srv, mode="700")
     host.ensure_file(
         config_path(config),
         render_hub_config(config, host.private_ip(), hub_name(host)),
         mode="600",
     )
+    folder = config_d_path(config)
+    if host.fact(manifest_fact(folder)) != manifest:
+        host.written.add(folder)
+        host.ensure(
+            f"upload the settings of {config.config_d} to {folder}",
+            unpack_script(folder),
+            stdin=lambda: io.BytesIO(tar),
+        )
 
 
 def sources(config):
@@ -64,7 +106,8 @@ def sources(config):
     versions in its venv (a pin bump of any of them restarts it)."""
     venv = shlex.quote(config.venv)
     return (
-        f"cat {' '.join(shlex.quote(p) for p in inputs(config))} {package_glob(config)}; "
+        f"cat {' '.join(shlex.quote(p) for p in inputs(config))} {package_glob(config)} "
+        f"{shlex.quote(config_d_path(config))}/*.py; "
         f"ls -d {venv}/lib/python3*/site-packages/*.dist-info"
     )
 
@@ -126,7 +169,7 @@ def start_hub(host):
     now = host.facts(facts.systemd_unit("jupyterhub"), hub_inputs(config), HUB_ANSWERS)
     state = facts.UnitState(was.enabled, "inactive") if moving else now[facts.systemd_unit("jupyterhub").key]
     # In check mode nothing was written, so the fingerprint cannot show it.
-    changing = host.check and bool(host.written & {*inputs(config), PACKAGE_NAME})
+    changing = host.check and bool(host.written & {*inputs(config), PACKAGE_NAME, config_d_path(config)})
     changed = host.ensure(
         *restart_plan("jupyterhub", state, now[hub_inputs(config).key], sources(config), stamp(config), changing)
     )

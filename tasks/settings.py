@@ -104,6 +104,15 @@ def defaults(environ):
             # EFS DNS name or IP mounted at homes_path on every node; "none": homes on the hub only.
             "efs": env("HUBSWARM_EFS"),
             "notebooks": env("HUBSWARM_NOTEBOOKS", str(PROJECT / "notebooks")),
+            # The operator's own hub settings: *.py files loaded after the generated config.
+            "config_d": env("HUBSWARM_CONFIG_D", str(PROJECT / "jupyterhub_config.d")),
+            # Servers idle this long are stopped; servers this old too (0: no age limit).
+            "cull_idle": env("HUBSWARM_CULL_IDLE", "3600"),
+            "cull_max_age": env("HUBSWARM_CULL_MAX_AGE", "0"),
+            # Spawns at once, and servers running at once (0: no limit).
+            "concurrent_spawn_limit": env("HUBSWARM_CONCURRENT_SPAWN_LIMIT", "100"),
+            "active_server_limit": env("HUBSWARM_ACTIVE_SERVER_LIMIT", "0"),
+            "named_servers": flag("HUBSWARM_NAMED_SERVERS"),
             # letsencrypt: the hub's domain (HUBSWARM_DOMAIN) and these extra names, from an ACME server.
             "letsencrypt_domains": env("HUBSWARM_LETSENCRYPT_DOMAINS"),
             "letsencrypt_email": env("HUBSWARM_LETSENCRYPT_EMAIL"),

@@ -5,7 +5,7 @@ import shlex
 from pathlib import Path
 
 from .core import HubswarmError, facts, step
-from .core.archives import folder_archive
+from .core.archives import folder_archive, manifest_fact, unpack_script
 from .core.templates import file_text
 from .packages import APT, DNF, ensure_packages
 
@@ -114,23 +114,6 @@ def read_notebooks(config):
         if why:
             raise HubswarmError(f"{folder}: the file name {relative!r} {why}, which cannot be synced: rename it")
     return notebooks_archive(folder)
-
-
-def manifest_fact(folder):
-    q = shlex.quote(folder)
-    return facts.Fact(
-        f"manifest:{folder}",
-        f"cd {q} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum",
-        parse=facts.output,
-    )
-
-
-def unpack_script(folder):
-    q, new = shlex.quote(folder), shlex.quote(folder + ".new")
-    return (
-        f"rm -rf {new} && install -d {new} && tar -x --no-same-owner -C {new} && "
-        f"chmod -R a+rX {new} && rsync -a --delete {new}/ {q}/ && rm -rf {new}"
-    )
 
 
 def sync_tool(config):

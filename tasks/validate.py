@@ -59,6 +59,12 @@ FIELDS = [
     (("homes_path",), "HUBSWARM_HOMES_PATH", "remote_path"),
     (("efs",), "HUBSWARM_EFS", "efs"),
     (("notebooks",), "HUBSWARM_NOTEBOOKS", "local_path"),
+    (("config_d",), "HUBSWARM_CONFIG_D", "local_path"),
+    (("cull_idle",), "HUBSWARM_CULL_IDLE", "seconds"),
+    (("cull_max_age",), "HUBSWARM_CULL_MAX_AGE", "count"),
+    (("concurrent_spawn_limit",), "HUBSWARM_CONCURRENT_SPAWN_LIMIT", "count"),
+    (("active_server_limit",), "HUBSWARM_ACTIVE_SERVER_LIMIT", "count"),
+    (("named_servers",), "HUBSWARM_NAMED_SERVERS", "flag"),
     (("letsencrypt_domains",), "HUBSWARM_LETSENCRYPT_DOMAINS", "dns_list"),
     (("letsencrypt_email",), "HUBSWARM_LETSENCRYPT_EMAIL", "email"),
     (("acme_server",), "HUBSWARM_ACME_SERVER", "https_url"),
@@ -133,6 +139,7 @@ NORMALISE = {
     "email": lambda v: str(v).strip(),
     "https_url": lambda v: str(v).strip(),
     "seconds": lambda v: str(v).strip(),
+    "count": lambda v: str(v).strip(),
     "network": lambda v: str(v).strip(),
 }
 
@@ -353,6 +360,12 @@ def seconds_problem(value):
     return ""
 
 
+def count_problem(value):
+    if not re.fullmatch(r"[0-9]+", value):
+        return "is not a whole number (0 for no limit)"
+    return ""
+
+
 def network_problem(value):
     if not value:
         return ""
@@ -396,6 +409,7 @@ CHECKS = {
         r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?", "is not an EC2 key pair name (printable ASCII, up to 255)"
     ),
     "seconds": seconds_problem,
+    "count": count_problem,
 }
 
 # What each kind of problem says to do, after the problem.

@@ -52,7 +52,7 @@ def env_values():
 NEEDED = {
     "write-env": env_values(),
     "userlist": users.parse_userlist("a@x.io admin\nb@x.io\n"),
-    "hub-config": "google",
+    "hub-config": ("google", ("abc  ./site.py\n", b"tar")),
     "sync-notebooks": ("abc  ./welcome.ipynb\n", b"tar"),
     "letsencrypt": (["hub.example.com"], "-----BEGIN CERTIFICATE-----\n"),
 }

@@ -273,3 +273,33 @@ def test_package_script_and_fact_in_real_bash(tmp_path):
     assert not list(site.glob("hubswarm_hub.*"))  # nothing left beside it
     answer = subprocess.run(["bash", "-c", python_env.package_fact(str(venv)).command], capture_output=True, text=True)
     assert answer.stdout == f"{site}\n" + manifest
+
+
+# --- settings an operator changes during a term ------------------------------------------
+
+
+def test_term_settings_reach_the_hub(tmp_path, monkeypatch):
+    app, _ = load_hub_config(
+        tmp_path,
+        monkeypatch,
+        cull_idle="600",
+        cull_max_age="28800",
+        concurrent_spawn_limit="20",
+        active_server_limit="150",
+        named_servers=True,
+    )
+    config = app.config
+    [culler] = config.JupyterHub.services
+    assert culler["command"][-2:] == ["--timeout=600", "--max-age=28800"]
+    assert config.JupyterHub.concurrent_spawn_limit == 20 and config.JupyterHub.active_server_limit == 150
+    assert config.JupyterHub.allow_named_servers is True
+
+
+def test_the_operators_own_settings_load_last(tmp_path, monkeypatch):
+    extra = tmp_path / "srv" / "jupyterhub_config.d"
+    extra.mkdir(parents=True)
+    (extra / "10-banner.py").write_text('c.JupyterHub.template_vars = {"announcement": "Lab closes at 6"}\n')
+    (extra / "20-limit.py").write_text("c.JupyterHub.active_server_limit = 7\n")
+    app, _ = load_hub_config(tmp_path, monkeypatch, active_server_limit="150")
+    assert app.config.JupyterHub.template_vars == {"announcement": "Lab closes at 6"}
+    assert app.config.JupyterHub.active_server_limit == 7  # after the generated value

@@ -430,7 +430,8 @@ def test_inputs_cover_everything_the_hub_reads():
         hub.UNIT,
     ]
     sources = hub.sources(hub_config(srv="/srv/h"))
-    assert "/opt/jupyterhub/lib/python3*/site-packages/hubswarm_hub/*.py;" in sources  # the hub-side package
+    assert "/opt/jupyterhub/lib/python3*/site-packages/hubswarm_hub/*.py " in sources  # the hub-side package
+    assert " /srv/h/jupyterhub_config.d/*.py;" in sources  # the operator's own settings
     assert sources.endswith("; ls -d /opt/jupyterhub/lib/python3*/site-packages/*.dist-info")  # every pinned version
 
 
@@ -499,3 +500,17 @@ def test_render_env(values, text):
 def test_core_facts_parse_their_answers(fact, out, rc, value):
     assert parsed(fact, out, rc) == value
     assert F.UnitState("enabled", "active").running and not F.UnitState("enabled", "failed").running
+
+
+# --- the operator's jupyterhub_config.d ----------------------------------------------------
+
+
+def test_config_d_is_read_and_compiled_here(tmp_path):
+    assert hub.read_config_d(hub_config(config_d=str(tmp_path / "none")))[0] == ""  # no folder: no files
+    (tmp_path / "10-a.py").write_text("c.JupyterHub.active_server_limit = 7\n")
+    (tmp_path / "notes.txt").write_text("not a setting\n")
+    manifest, _ = hub.read_config_d(hub_config(config_d=str(tmp_path)))
+    assert manifest.endswith("  ./10-a.py\n") and manifest.count("\n") == 1
+    (tmp_path / "20-b.py").write_text("c.JupyterHub.x = (\n")
+    with pytest.raises(HubswarmError, match=r"20-b.py line 1: '\(' was never closed: fix it \(HUBSWARM_CONFIG_D\)"):
+        hub.read_config_d(hub_config(config_d=str(tmp_path)))

@@ -568,7 +568,7 @@ def run_install(box, v):
 def cat_inputs(v):
     # (The installed package's glob matches nothing in the sandbox, so bash passes it as is.)
     package = f"/opt/jupyterhub/lib/python3*/site-packages/{python_env.PACKAGE_NAME}/*.py"
-    return [argv("cat", *hub.inputs(hub_config(srv=v)), package)]
+    return [argv("cat", *hub.inputs(hub_config(srv=v)), package, f"{v}/jupyterhub_config.d/*.py")]
 
 
 def run_status_version(box, v):

@@ -429,7 +429,7 @@ def test_check_mode_hub_setup_runs_only_probes(make_host):
     needed = {
         "write-env": env_values(),
         "userlist": users.parse_userlist("a@x.io admin\n"),
-        "hub-config": "google",
+        "hub-config": ("google", ("", b"")),
         "sync-notebooks": ("abc  ./welcome.ipynb\n", b"tar"),
     }
     for step in workflows.HUB_SETUP:
