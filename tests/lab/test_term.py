@@ -6,6 +6,7 @@ Each test starts a student's kernel before the change and runs code in it after.
 import time
 
 import pytest
+import requests
 from student import Refused, Student
 
 from fabrun import fab
@@ -126,3 +127,23 @@ def test_a_notebook_on_a_rebooted_worker_is_found_again(lab, student, connect):
     print(f"found again {seconds:.1f} s after swarm ran the rebooted worker's notebook again")
     kernel = student.start_kernel()
     assert student.execute(kernel, "print(6 * 7)") == "42"
+
+
+def test_term_settings_and_the_operators_own_config_reach_the_hub(lab, deploy_run, student, tmp_path, connect):
+    kernel = student.start_kernel()
+    student.execute(kernel, "x = 41")
+    config_d = tmp_path / "jupyterhub_config.d"
+    config_d.mkdir()
+    (config_d / "banner.py").write_text('c.JupyterHub.template_vars = {"announcement": "The lab closes at six"}\n')
+    try:
+        run = fab("setup-hub", "start-hub", env={"HUBSWARM_CONFIG_D": str(config_d), "HUBSWARM_CULL_IDLE": "600"})
+        assert run.code == 0, run.output
+        assert "restart jupyterhub (its inputs changed)" in run.output
+        login_page = requests.get(f"https://{lab.hub_ip}/hub/login", timeout=30, verify=False).text
+        assert "The lab closes at six" in login_page
+        assert "--timeout=600" in hub_shell(connect, lab, "ps -eo args | grep [j]upyterhub_idle_culler")
+        assert student.execute(kernel, "print(x + 1)") == "42"
+    finally:
+        restore = fab("setup-hub", "start-hub")  # the default folder is absent: the settings go
+        assert restore.code == 0, restore.output
+    assert "The lab closes at six" not in requests.get(f"https://{lab.hub_ip}/hub/login", timeout=30, verify=False).text
