@@ -106,27 +106,23 @@ def test_restore_onto_a_rebuilt_hub_stops_it_and_writes_everything(make_host):
     assert [c.stdin for c in runner.calls if "mktemp" in c.script] == ["db", "secret", "alice 10001\n"]
 
 
+RESTORED = {
+    "unit:jupyterhub": "enabled\nactive",
+    "dir:/srv/jupyterhub": "700 root root",
+    "dir:/mnt/nfs/home": "755 root root",
+    "file:/srv/jupyterhub/jupyterhub.sqlite": state_of(b"db"),
+    "file:/srv/jupyterhub/cookie_secret": state_of(b"secret"),
+    "file:/mnt/nfs/home/.hubswarm-uids": state_of(b"alice 10001\n", "644"),
+}
+
+
 def test_restore_again_changes_nothing(make_host):
-    answers = {
-        "unit:jupyterhub": "enabled\nactive",
-        "dir:/srv/jupyterhub": "700 root root",
-        "dir:/mnt/nfs/home": "755 root root",
-        "file:/srv/jupyterhub/jupyterhub.sqlite": state_of(b"db"),
-        "file:/srv/jupyterhub/cookie_secret": state_of(b"secret"),
-        "file:/mnt/nfs/home/.hubswarm-uids": state_of(b"alice 10001\n", "644"),
-    }
-    host, runner = restored(make_host, answers)
+    host, runner = restored(make_host, RESTORED)
     assert runner.calls == []
 
 
 def test_restore_of_the_ids_only_leaves_the_hub_running(make_host):
-    answers = {
-        "unit:jupyterhub": "enabled\nactive",
-        "dir:/srv/jupyterhub": "700 root root",
-        "dir:/mnt/nfs/home": "755 root root",
-        "file:/srv/jupyterhub/jupyterhub.sqlite": state_of(b"db"),
-        "file:/srv/jupyterhub/cookie_secret": state_of(b"secret"),
-    }
+    answers = {key: value for key, value in RESTORED.items() if not key.endswith(".hubswarm-uids")}
     host, runner = restored(make_host, answers)
     assert "systemctl stop jupyterhub" not in runner.commands and len(runner.calls) == 1
 
