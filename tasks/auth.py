@@ -38,6 +38,7 @@ def hub_secrets(config, environ=os.environ):
     Every value is registered as a secret, so no output of the run shows it.
     """
     name = checked_authenticator(config)
+    metrics = metrics_values(environ)
     if name == PASSWORD:
         user = environ.get("HUBSWARM_HUB_PASSWORD", "")
         admin = environ.get("HUBSWARM_HUB_ADMIN_PASSWORD", "")
@@ -47,7 +48,7 @@ def hub_secrets(config, environ=os.environ):
                 f"characters) and a different HUBSWARM_HUB_ADMIN_PASSWORD ({ADMIN_PASSWORD_MIN}+): "
                 "set them in .env (lab.up writes both into .lab/lab.env)"
             )
-        values = {"HUB_USER_PASSWORD": secret(user), "HUB_ADMIN_PASSWORD": secret(admin)}
+        values = {"HUB_USER_PASSWORD": secret(user), "HUB_ADMIN_PASSWORD": secret(admin), **metrics}
         return one_line_values(
             values, {"HUB_USER_PASSWORD": "HUBSWARM_HUB_PASSWORD", "HUB_ADMIN_PASSWORD": "HUBSWARM_HUB_ADMIN_PASSWORD"}
         )
@@ -70,7 +71,23 @@ def hub_secrets(config, environ=os.environ):
                 "(https://HUB/hub/oauth_callback), or leave it unset"
             )
         values["OAUTH_CALLBACK_URL"] = callback
-    return one_line_values(values)
+    return one_line_values({**values, **metrics})
+
+
+METRICS_TOKEN_MIN = 32
+
+
+def metrics_values(environ):
+    """The token a Prometheus scrape of /hub/metrics uses (HUBSWARM_METRICS_TOKEN), if any."""
+    token = environ.get("HUBSWARM_METRICS_TOKEN", "").strip()
+    if not token:
+        return {}
+    if len(token) < METRICS_TOKEN_MIN or not all(c.isascii() and c.isalnum() or c in "-_." for c in token):
+        raise HubswarmError(
+            f"HUBSWARM_METRICS_TOKEN must be {METRICS_TOKEN_MIN} or more letters, digits, '-', '_' or '.': "
+            "make one with `openssl rand -hex 32`"
+        )
+    return {"METRICS_API_TOKEN": secret(token)}
 
 
 def one_line_values(values, setting_of=None):

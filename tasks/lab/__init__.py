@@ -272,11 +272,12 @@ LAB_USERLIST = "teacher@lab.example admin\nstudent1@lab.example\nstudent2@lab.ex
 
 
 def _lab_passwords():
-    """The lab hub's shared passwords: kept from the current lab.env, else made now."""
+    """The lab hub's shared passwords and metrics token: kept from the current lab.env, else made now."""
     old = dotenv_values(ENV_PATH) if ENV_PATH.is_file() else {}
     return {
         "HUBSWARM_HUB_PASSWORD": old.get("HUBSWARM_HUB_PASSWORD") or secrets.token_urlsafe(12),
         "HUBSWARM_HUB_ADMIN_PASSWORD": old.get("HUBSWARM_HUB_ADMIN_PASSWORD") or secrets.token_urlsafe(32),
+        "HUBSWARM_METRICS_TOKEN": old.get("HUBSWARM_METRICS_TOKEN") or secrets.token_hex(32),
     }
 
 

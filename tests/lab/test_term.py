@@ -147,3 +147,16 @@ def test_term_settings_and_the_operators_own_config_reach_the_hub(lab, deploy_ru
         restore = fab("setup-hub", "start-hub")  # the default folder is absent: the settings go
         assert restore.code == 0, restore.output
     assert "The lab closes at six" not in requests.get(f"https://{lab.hub_ip}/hub/login", timeout=30, verify=False).text
+
+
+def test_metrics_are_read_with_their_own_token_only(lab, deploy_run, student):
+    url, token = f"https://{lab.hub_ip}/hub/metrics", lab.env["HUBSWARM_METRICS_TOKEN"]
+    assert requests.get(url, timeout=30, verify=False).status_code == 403
+    scraped = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30, verify=False)
+    assert scraped.status_code == 200
+    [running] = [line for line in scraped.text.splitlines() if line.startswith("jupyterhub_running_servers")]
+    assert float(running.split()[-1]) >= 1  # the student's
+    other = requests.get(
+        f"https://{lab.hub_ip}/hub/api/users", headers={"Authorization": f"Bearer {token}"}, timeout=30, verify=False
+    )
+    assert other.status_code == 403  # its token reads metrics, nothing else

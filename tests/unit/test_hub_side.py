@@ -303,3 +303,14 @@ def test_the_operators_own_settings_load_last(tmp_path, monkeypatch):
     app, _ = load_hub_config(tmp_path, monkeypatch, active_server_limit="150")
     assert app.config.JupyterHub.template_vars == {"announcement": "Lab closes at 6"}
     assert app.config.JupyterHub.active_server_limit == 7  # after the generated value
+
+
+def test_metrics_get_a_service_with_the_metrics_scope_only(tmp_path, monkeypatch):
+    (tmp_path / "without").mkdir(), (tmp_path / "with").mkdir()
+    app, _ = load_hub_config(tmp_path / "without", monkeypatch)
+    assert [s["name"] for s in app.config.JupyterHub.services] == ["idle-culler"]  # no token: no service
+    monkeypatch.setenv("METRICS_API_TOKEN", "m" * 64)
+    app, _ = load_hub_config(tmp_path / "with", monkeypatch)
+    assert app.config.JupyterHub.authenticate_prometheus is True
+    assert {"name": "metrics", "api_token": "m" * 64} in app.config.JupyterHub.services
+    assert {"name": "metrics", "scopes": ["read:metrics"], "services": ["metrics"]} in app.config.JupyterHub.load_roles

@@ -130,10 +130,34 @@ def test_oauth_secret_missing(env, missing, name):
     assert ".env.example" in message
 
 
+METRICS_TOKEN = "f" * 64
+
+
+@pytest.mark.parametrize(
+    "name, env",
+    [
+        ("google", {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "sec-ret"}),
+        ("password", {"HUBSWARM_HUB_PASSWORD": USER_PW, "HUBSWARM_HUB_ADMIN_PASSWORD": ADMIN_PW}),
+    ],
+)
+def test_the_metrics_token_goes_to_the_hub_as_a_secret(name, env):
+    values = auth.hub_secrets(cfg(name, lab=name == "password"), {**env, "HUBSWARM_METRICS_TOKEN": METRICS_TOKEN})
+    assert values["METRICS_API_TOKEN"] == METRICS_TOKEN
+    assert mask(f"token {METRICS_TOKEN}") == f"token {MASK}"
+
+
+@pytest.mark.parametrize("token", ["short", "x" * 40 + " y", "é" * 40, "a" * 40 + "$(id)"])
+def test_a_weak_or_odd_metrics_token_is_refused(token):
+    env = {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "sec-ret", "HUBSWARM_METRICS_TOKEN": token}
+    with pytest.raises(HubswarmError, match="HUBSWARM_METRICS_TOKEN must be 32 or more letters, digits"):
+        auth.hub_secrets(cfg("google"), env)
+
+
 def test_hub_secrets_reads_the_process_environment(monkeypatch):
     monkeypatch.setenv("OAUTH_CLIENT_ID", "env-id")
     monkeypatch.setenv("OAUTH_CLIENT_SECRET", "env-secret")
     monkeypatch.delenv("OAUTH_CALLBACK_URL", raising=False)
+    monkeypatch.delenv("HUBSWARM_METRICS_TOKEN", raising=False)
     assert auth.hub_secrets(cfg("google")) == {"OAUTH_CLIENT_ID": "env-id", "OAUTH_CLIENT_SECRET": "env-secret"}
 
 
