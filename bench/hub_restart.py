@@ -15,9 +15,8 @@ import threading
 import time
 
 import requests
-from student import Student
 
-from common import report, timed_fab
+from common import Student, report, timed_fab
 from tasks import lab
 
 POLL_SECONDS = 0.05

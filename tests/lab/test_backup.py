@@ -1,9 +1,8 @@
 """fab backup and fab restore: a hub host lost and rebuilt gets its users, their ids and
 their logins back."""
 
-from student import Student
-
 from fabrun import fab
+from student import Student
 from tasks import lab as lab_module
 
 UIDS = "/mnt/nfs/home/.hubswarm-uids"

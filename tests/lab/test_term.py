@@ -7,9 +7,9 @@ import time
 
 import pytest
 import requests
-from student import Refused, Student
 
 from fabrun import fab
+from student import Refused, Student
 from tasks import lab as lab_module
 
 HOMES = "/mnt/nfs/home"
