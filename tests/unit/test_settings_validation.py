@@ -221,7 +221,13 @@ def test_every_variable_of_env_example_is_checked_or_a_secret():
         if "=" in line and line.lstrip("#").split("=")[0].isupper()
     }
     checked = set(validate.VARIABLES.values())
-    secrets_and_aws = {"OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_CALLBACK_URL", "AWS_PROFILE"}
+    secrets_and_aws = {
+        "OAUTH_CLIENT_ID",
+        "OAUTH_CLIENT_SECRET",
+        "OAUTH_CALLBACK_URL",
+        "AWS_PROFILE",
+        "HUBSWARM_METRICS_TOKEN",
+    }
     assert named - checked - secrets_and_aws == set()
 
 
