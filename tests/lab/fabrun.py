@@ -38,11 +38,12 @@ class FabRun:
         return [(host, task) for host, task, status in self.rows() if status == "failed"]
 
 
-def fab(*args, env=None, timeout=1500):
-    """Run ``fab ARGS`` in the project, settings from the lab; never raises on failure."""
+def fab(*args, env=None, timeout=1500, project=PROJECT):
+    """Run ``fab ARGS`` in the project (or another copy of it), settings from the lab;
+    never raises on failure."""
     result = subprocess.run(
         ["fab", *args],
-        cwd=PROJECT,
+        cwd=project,
         env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
