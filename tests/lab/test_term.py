@@ -129,6 +129,30 @@ def test_a_notebook_on_a_rebooted_worker_is_found_again(lab, student, connect):
     assert student.execute(kernel, "print(6 * 7)") == "42"
 
 
+def node_states(connect, lab):
+    return dict(
+        line.split()
+        for line in hub_shell(connect, lab, "docker node ls --format '{{.Hostname}} {{.Status}}'").splitlines()
+    )
+
+
+def test_a_notebook_on_a_lost_worker_moves_to_another(lab, student, connect):
+    node, _ = before = running_task(connect, lab, student.name)
+    lab_module.docker("container", "stop", "--time", "0", f"{lab_module.CONTAINER_PREFIX}{node}")  # lost
+    try:
+        seconds, now_on = found_again(connect, lab, student, before, seconds=300)
+        print(f"found again {seconds:.1f} s after swarm ran the lost worker's notebook elsewhere")
+        assert now_on != node
+        kernel = student.start_kernel()
+        assert student.execute(kernel, "print(6 * 7)") == "42"
+    finally:
+        lab_module.ensure_lab(workers=len(lab.worker_ips))  # the worker comes back
+        deadline = time.monotonic() + 180
+        while node_states(connect, lab).get(node) != "Ready":
+            assert time.monotonic() < deadline, f"{node} did not rejoin the swarm"
+            time.sleep(1)
+
+
 def test_term_settings_and_the_operators_own_config_reach_the_hub(lab, deploy_run, student, tmp_path, connect):
     kernel = student.start_kernel()
     student.execute(kernel, "x = 41")
