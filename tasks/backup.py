@@ -122,8 +122,10 @@ def restore_step(members):
             host.ensure(
                 "stop jupyterhub to restore its state (start it with fab start-hub)", "systemctl stop jupyterhub"
             )
+        # Each folder once: a write drops the cached facts, a second check would probe again.
+        for folder in sorted({MEMBERS[m][0] for m in members}):
+            host.ensure_dir(config[folder], mode="700" if folder == "srv" else "755")
         for member in members:
-            host.ensure_dir(config[MEMBERS[member][0]], mode="700" if MEMBERS[member][0] == "srv" else "755")
             host.ensure_file(member_path(config, member), members[member], mode=MEMBERS[member][2], secret=True)
 
     return step("restore", probes=restore_probes(members))(restore)

@@ -7,6 +7,7 @@ import requests
 import urllib3
 
 from fabrun import fab
+from student import log_in
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
@@ -22,17 +23,7 @@ def login_status(hub_ip):
 
 def can_log_in(hub_ip, name, password):
     """True when the hub accepts ``name`` and ``password`` on its login form."""
-    session = requests.Session()
-    # verify per request: a session's verify=False loses to REQUESTS_CA_BUNDLE.
-    session.get(f"https://{hub_ip}/hub/login", timeout=10, verify=False)
-    reply = session.post(
-        url=f"https://{hub_ip}/hub/login",
-        data={"username": name, "password": password, "_xsrf": session.cookies.get("_xsrf", "")},
-        allow_redirects=False,
-        timeout=30,
-        verify=False,
-    )
-    return reply.status_code == 302 and "/hub/login" not in reply.headers.get("Location", "")
+    return log_in(requests.Session(), hub_ip, name, password)
 
 
 def test_hub_answers_through_nginx_and_runs_under_systemd(lab, hub_run, connect):
