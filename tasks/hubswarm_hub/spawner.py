@@ -56,6 +56,9 @@ class HubswarmSpawner(SwarmSpawner):
         tasks = await self.docker("tasks", filters={"service": self.service_name})
         if not any(task.get("DesiredState") in ALIVE for task in tasks):
             states = sorted({task.get("Status", {}).get("State", "?") for task in tasks})
+            # JupyterHub stops only servers that still run: this one is gone, so remove its
+            # service here (the next start makes a new one).
+            await self.remove_object()
             return f"{self.service_name} has no task to run ({', '.join(states) or 'none'})"
         if self.server is not None:
             await self.follow()

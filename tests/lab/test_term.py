@@ -120,6 +120,35 @@ def test_a_server_that_exits_is_found_again(lab, student, connect):
     assert student.execute(kernel, "print(6 * 7)") == "42"
 
 
+def test_a_server_that_keeps_failing_is_shown_stopped(lab, student, connect):
+    """Swarm gives up after 3 failures in 2 minutes; the hub then shows the server stopped
+    (no 503 loop) and the student can start it again once the cause is gone."""
+    before = running_task(connect, lab, student.name)
+    kernel = student.start_kernel()
+    # Written as the student: the shared storage squashes root.
+    student.execute(
+        kernel,
+        "import pathlib; config = pathlib.Path.home() / '.jupyter'; config.mkdir(exist_ok=True);"
+        " (config / 'jupyter_server_config.py').write_text('import os; os._exit(3)')",
+    )
+    try:
+        connect(lab.hosts[before[0]]).sudo(
+            f"docker kill $(docker ps -q --filter label=com.docker.swarm.task.id={before[1]})", hide=True
+        )
+        deadline = time.monotonic() + 180
+        while student.server():
+            assert time.monotonic() < deadline, f"the hub still shows the failing server: {student.server()}"
+            time.sleep(1)
+        assert notebook_services(connect, lab, student.name) == []
+    finally:
+        home = f"{HOMES}/{student.name}"
+        as_student = f"setpriv --reuid=$(stat -c %u {home}) --regid=$(stat -c %g {home}) --clear-groups"
+        hub_shell(connect, lab, f"{as_student} rm -f {home}/.jupyter/jupyter_server_config.py")
+    student.start_server()
+    kernel = student.start_kernel()
+    assert student.execute(kernel, "print(6 * 7)") == "42"
+
+
 def test_a_notebook_on_a_rebooted_worker_is_found_again(lab, student, connect):
     before = running_task(connect, lab, student.name)
     lab_module.reboot_host(before[0])

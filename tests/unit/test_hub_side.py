@@ -36,6 +36,8 @@ def test_the_config_assigns_the_spawner_and_its_values(tmp_path, monkeypatch):
     assert spawner.cmd == ["jupyterhub-singleuser"]
     assert spawner.extra_endpoint_spec == {"ports": {None: (8888, "tcp", "host")}}
     assert spawner.extra_placement_spec == {"constraints": ["node.labels.hubswarm.notebooks == true"]}
+    restarts = spawner.extra_task_spec["restart_policy"]
+    assert restarts["Condition"] == "any" and restarts["MaxAttempts"] == 3 and restarts["Window"] == 120 * 10**9
     assert spawner.homes_path == "/shared/home"
     assert spawner.notebooks_path == str(tmp_path / "srv" / "notebooks")
     assert app.config.JupyterHub.hub_connect_url == "http://10.0.0.5:8081"
@@ -185,7 +187,13 @@ def polled_spawner(tmp_path, monkeypatch, tasks, running_at=("10.0.0.11", 32801)
             raise RuntimeError("no published port yet")
         return running_at
 
+    spawner.removed = []
+
+    async def remove_object():
+        spawner.removed.append(spawner.service_name)
+
     spawner.get_object, spawner.docker, spawner.get_ip_and_port = get_object, docker, get_ip_and_port
+    spawner.remove_object = remove_object
     return spawner, proxy
 
 
@@ -207,7 +215,7 @@ def test_a_notebook_swarm_starts_again_is_not_stopped(tmp_path, monkeypatch):
     tasks = [("shutdown", "failed"), ("ready", "ready")]
     spawner, proxy = polled_spawner(tmp_path, monkeypatch, tasks, running_at=None)
     assert run_async(spawner.poll()) is None
-    assert proxy.added == []
+    assert proxy.added == [] and spawner.removed == []
 
 
 @pytest.mark.parametrize(
@@ -225,6 +233,7 @@ def test_a_notebook_swarm_starts_again_is_not_stopped(tmp_path, monkeypatch):
 def test_a_notebook_swarm_will_not_run_is_stopped(tmp_path, monkeypatch, tasks, service, status):
     spawner, _ = polled_spawner(tmp_path, monkeypatch, tasks, service=service)
     assert run_async(spawner.poll()) == status
+    assert spawner.removed == (["jupyter-alice"] if service else [])  # the next start makes it afresh
 
 
 # --- hub-config installs the package into the venv ------------------------------------
