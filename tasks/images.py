@@ -90,8 +90,18 @@ def push_image_step(image, wanted_id):
 
 @step("pull-image")
 def pull_image(host):
-    """Pull the configured notebook image on a node where it is missing."""
+    """Pull the notebook image where it is missing; with HUBSWARM_IMAGE_PULL=always, also
+    where its tag moved in the registry."""
     image = host.config.image
-    if host.fact(image_id_fact(image)):
-        return
-    host.ensure(f"pull {image}", f"docker pull -q {shlex.quote(image)} >/dev/null")
+    pull = f"docker pull -q {shlex.quote(image)} >/dev/null"
+    had = host.fact(image_id_fact(image))
+    if not had:
+        host.ensure(f"pull {image}", pull)
+    elif host.config.image_pull == "always":
+        if host.check:  # only the registry knows, and check mode asks nobody
+            host.note(f"pull {image} if its tag moved (HUBSWARM_IMAGE_PULL=always)")
+            return
+        has = host.sudo(f"{pull} && {image_id_fact(image).command}", what=f"pull {image}").strip()
+        if has != had:
+            host.changed(f"pull {image}: its tag moved ({had[7:19]} -> {has[7:19]})")
+            host.forget()

@@ -98,6 +98,9 @@ def defaults(environ):
             "mem_limit": env("HUBSWARM_MEM_LIMIT", "2G"),
             # push: build files/singleuser here and stream it to nodes; pull: from a registry.
             "image_source": env("HUBSWARM_IMAGE_SOURCE", "pull"),
+            # Pull mode: "missing" pulls where a node lacks the image; "always" asks the
+            # registry on every run whether the tag moved (a digest reference never moves).
+            "image_pull": env("HUBSWARM_IMAGE_PULL", "missing"),
             "image_base": env("HUBSWARM_IMAGE_BASE", "debian:bookworm-slim"),
             "hub_takes_notebooks": flag("HUBSWARM_HUB_TAKES_NOTEBOOKS"),
             "homes_path": env("HUBSWARM_HOMES_PATH", "/mnt/nfs/home"),

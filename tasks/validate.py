@@ -24,6 +24,7 @@ FALSE_WORDS = ("", "0", "false", "no", "off")
 CHOICES = {
     "address": ("private", "public", "dns"),
     "image_source": ("push", "pull"),
+    "image_pull": ("missing", "always"),
     "authenticator": AUTHENTICATORS,
 }
 NO_EFS = "none"
@@ -54,6 +55,7 @@ FIELDS = [
     (("image",), "HUBSWARM_IMAGE", "image"),
     (("mem_limit",), "HUBSWARM_MEM_LIMIT", "memory"),
     (("image_source",), "HUBSWARM_IMAGE_SOURCE", "choice"),
+    (("image_pull",), "HUBSWARM_IMAGE_PULL", "choice"),
     (("image_base",), "HUBSWARM_IMAGE_BASE", "image"),
     (("hub_takes_notebooks",), "HUBSWARM_HUB_TAKES_NOTEBOOKS", "flag"),
     (("homes_path",), "HUBSWARM_HOMES_PATH", "remote_path"),

@@ -207,6 +207,11 @@ class Host:
     def note(self, line):
         self.run.recap.note(self.record, line)
 
+    def changed(self, what):
+        """Record a change: one this step makes, or one only running could tell (a pull)."""
+        self.record.changes.append(what)
+        self.note(what)
+
     def ensure(self, what, script, stdin=None):
         """Apply ``script`` (a change the caller found needed) unless in check mode.
 
@@ -217,8 +222,7 @@ class Host:
         """
         if not script:
             return False
-        self.record.changes.append(what)
-        self.note(what)
+        self.changed(what)
         if not self.check:
             self.sudo(CHANGE_LOCK + script, stdin=stdin() if callable(stdin) else stdin, what=what)
             self.forget()

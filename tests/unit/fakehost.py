@@ -105,6 +105,8 @@ class FakeRunner:
     after: dict = field(default_factory=dict)
     # substring of a change script -> (exit code, stderr) it fails with
     fail_on: dict = field(default_factory=dict)
+    # substring of a change script -> what it prints
+    prints: dict = field(default_factory=dict)
 
     def __call__(self, command, stdin=None, binary=False):
         stdin = stdin.read().decode(errors="replace") if stdin is not None else None
@@ -126,7 +128,7 @@ class FakeRunner:
         for needle, updates in self.after.items():
             if needle in script:
                 self.answers.update(updates)
-        return 0, "", ""
+        return 0, next((out for needle, out in self.prints.items() if needle in script), ""), ""
 
     @property
     def commands(self):

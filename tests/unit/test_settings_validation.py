@@ -47,6 +47,7 @@ def test_the_defaults_have_no_problem():
 BAD = [
     ("HUBSWARM_ADDRESS", "bogus", "'bogus' is not one of private, public, dns"),
     ("HUBSWARM_IMAGE_SOURCE", "pul", "'pul' is not one of push, pull"),
+    ("HUBSWARM_IMAGE_PULL", "sometimes", "'sometimes' is not one of missing, always"),
     ("HUBSWARM_AUTHENTICATOR", "gitlab", "'gitlab' is not one of google, github, password"),
     ("HUBSWARM_AUTHENTICATOR", "password", "password is for the lab only"),
     ("HUBSWARM_GATEWAY", "maybe", "'maybe' is not a flag"),

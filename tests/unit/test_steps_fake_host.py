@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from fakehost import ALPINE, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, hub_config, parsed
-from tasks import auth, certs, docker, hub, nginx, nodejs, packages, pins, proxy, python_env, swarm, users
+from tasks import auth, certs, docker, hub, images, nginx, nodejs, packages, pins, proxy, python_env, swarm, users
 from tasks.core import HubswarmError, services
 from tasks.core import facts as F
 from tasks.core.secrets import MASK
@@ -482,3 +482,41 @@ def test_check_mode_does_not_predict_a_restart_for_other_files(make_host):
     host.ensure_file("/etc/nginx/sites-available/jupyterhub", "site\n")
     hub.start_hub(host)
     assert host.record.changes == ["write /etc/nginx/sites-available/jupyterhub (644 root:root)"]
+
+
+# --- pull-image: missing, or (HUBSWARM_IMAGE_PULL=always) moved in the registry ----------
+
+IMAGE = "example.org/class/notebook:fall"
+OLD_ID, NEW_ID = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+PULL = f"docker pull -q {IMAGE} >/dev/null"
+
+
+@pytest.mark.parametrize(
+    "policy, had, now, commands, changes",
+    [
+        ("missing", "", NEW_ID, [PULL], [f"pull {IMAGE}"]),
+        ("always", "", NEW_ID, [PULL], [f"pull {IMAGE}"]),
+        ("missing", OLD_ID, NEW_ID, [], []),  # a moved tag is not asked about
+        ("always", OLD_ID, OLD_ID, [f"{PULL} && {images.image_id_fact(IMAGE).command}"], []),
+        (
+            "always",
+            OLD_ID,
+            NEW_ID,
+            [f"{PULL} && {images.image_id_fact(IMAGE).command}"],
+            [f"pull {IMAGE}: its tag moved (aaaaaaaaaaaa -> bbbbbbbbbbbb)"],
+        ),
+    ],
+)
+def test_pull_image(make_host, policy, had, now, commands, changes):
+    host, runner = make_host({images.image_id_fact(IMAGE).key: had}, image=IMAGE, image_pull=policy)
+    runner.prints[PULL] = now + "\n"
+    images.pull_image(host)
+    assert runner.commands == commands
+    assert host.record.changes == changes
+
+
+def test_pull_image_always_in_check_mode_asks_nobody(make_host, recap_out):
+    host, runner = make_host({images.image_id_fact(IMAGE).key: OLD_ID}, check=True, image=IMAGE, image_pull="always")
+    images.pull_image(host)
+    assert runner.commands == [] and host.record.changes == []
+    assert f"would pull {IMAGE} if its tag moved (HUBSWARM_IMAGE_PULL=always)" in recap_out.getvalue()
