@@ -43,6 +43,7 @@ ns = Collection(
     # the workers and the whole cluster
     workers.join_workers,
     workers.remove_worker,
+    workers.notebook_fence,
     workers.push_image,
     workers.pull_image,
     workflows.deploy,

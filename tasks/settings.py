@@ -103,6 +103,8 @@ def defaults(environ):
             "image_pull": env("HUBSWARM_IMAGE_PULL", "missing"),
             "image_base": env("HUBSWARM_IMAGE_BASE", "debian:bookworm-slim"),
             "hub_takes_notebooks": flag("HUBSWARM_HUB_TAKES_NOTEBOOKS"),
+            # What notebooks reach beyond the hub's API: internet, none, or IPv4 networks.
+            "notebook_egress": env("HUBSWARM_NOTEBOOK_EGRESS", "internet"),
             "homes_path": env("HUBSWARM_HOMES_PATH", "/mnt/nfs/home"),
             # EFS DNS name or IP mounted at homes_path on every node; "none": homes on the hub only.
             "efs": env("HUBSWARM_EFS"),

@@ -58,6 +58,7 @@ FIELDS = [
     (("image_pull",), "HUBSWARM_IMAGE_PULL", "choice"),
     (("image_base",), "HUBSWARM_IMAGE_BASE", "image"),
     (("hub_takes_notebooks",), "HUBSWARM_HUB_TAKES_NOTEBOOKS", "flag"),
+    (("notebook_egress",), "HUBSWARM_NOTEBOOK_EGRESS", "egress"),
     (("homes_path",), "HUBSWARM_HOMES_PATH", "remote_path"),
     (("efs",), "HUBSWARM_EFS", "efs"),
     (("notebooks",), "HUBSWARM_NOTEBOOKS", "local_path"),
@@ -121,6 +122,14 @@ def _flag(value):
     return value if parsed is None else parsed  # a bad word stays, for problems() to name
 
 
+def _egress(value):
+    words = [w.strip().lower() for w in str(value).split(",") if w.strip()]
+    try:
+        return ",".join(str(ipaddress.IPv4Network(w, strict=False)) for w in words)
+    except ValueError:
+        return ",".join(words)  # a bad word stays, for problems() to name
+
+
 NORMALISE = {
     "choice": lambda v: str(v).strip().lower(),
     "flag": _flag,
@@ -138,6 +147,7 @@ NORMALISE = {
     "ami": lambda v: str(v).strip().lower(),
     "instance_type": lambda v: str(v).strip().lower(),
     "image": lambda v: str(v).strip(),
+    "egress": _egress,
     "email": lambda v: str(v).strip(),
     "https_url": lambda v: str(v).strip(),
     "seconds": lambda v: str(v).strip(),
@@ -378,6 +388,17 @@ def network_problem(value):
         return "is not a network (e.g. 10.213.0.0/24): run `fab lab.up` again to rewrite .lab/lab.env"
 
 
+def egress_problem(value):
+    if value in ("internet", "none"):
+        return ""
+    for word in value.split(","):
+        try:
+            ipaddress.IPv4Network(word, strict=False)
+        except ValueError:
+            return f"{word!r} is not internet, none or an IPv4 network"
+    return "" if value else "is empty"
+
+
 def dns_list_problem(value):
     for name in value.split(","):
         problem = dns_problem(name) if name else ""
@@ -396,6 +417,7 @@ CHECKS = {
     "network": network_problem,
     "dns": lambda v: f"is not a DNS host name: {dns_problem(v)}" if v and dns_problem(v) else "",
     "dns_list": dns_list_problem,
+    "egress": egress_problem,
     "email": lambda v: email_problem(v) if v else "",
     "https_url": https_url_problem,
     "ca_file": _file("CA file", "point it at the ACME server's CA certificate"),
@@ -418,6 +440,7 @@ CHECKS = {
 FIXES = {
     "dns": "set a DNS name such as hub.example.com",
     "dns_list": "list DNS names (such as www.example.com) separated by commas",
+    "egress": "use internet, none, or IPv4 networks separated by commas (e.g. 198.51.100.0/24,203.0.113.7)",
 }
 # Kinds whose problem line names the value itself.
 VALUE_IN_PROBLEM = ("key_file", "ca_file", "known_hosts", "dns_list")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fabric import Connection, task
 
-from . import docker, images, inventory, packages, storage, swarm, validate
+from . import docker, fence, images, inventory, packages, storage, swarm, validate
 from .core import HubswarmError, fail, run_on, run_steps, stop_if_failed
 from .invocation import hosts_for, run_of
 
@@ -68,7 +68,7 @@ def join_workers(c, rejoin=False, hub=None):
     info = read_join_info(hub_node)
 
     join = swarm.join_step(info, rejoin)
-    steps = [*WORKER_SETUP, join, image]
+    steps = [*WORKER_SETUP, join, fence.fence_step(info.manager.rpartition(":")[0]), image]
     failed = run_steps(workers, steps, {})
     failed += run_steps([hub_node], [image, swarm.swarm_nodes], {})
     stop_if_failed(failed)
@@ -86,6 +86,17 @@ def remove_worker(c, name):
         worker = hub_node.run.connect(address)
         failed = run_steps([worker], [swarm.leave], {})
         stop_if_failed(failed + run_steps([hub_node], [swarm.remove_node_step(name)], {}))
+
+
+@task(help={"hub": "the hub's address, when nodes are named with -H (else found by tags)"})
+def notebook_fence(c, hub=None):
+    """Fence notebooks in on every node: no instance metadata, no private address but the
+    hub's API; the internet as HUBSWARM_NOTEBOOK_EGRESS says. Kept across reboots.
+
+    Example: fab notebook-fence
+    """
+    address = run_on(hub_host(c, hub), fence.hub_address)
+    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [fence.fence_step(address)], {}))
 
 
 @task

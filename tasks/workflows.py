@@ -7,6 +7,7 @@ from . import (
     auth,
     certs,
     docker,
+    fence,
     hub,
     inventory,
     nodejs,
@@ -26,6 +27,7 @@ from .workers import WORKER_SETUP, join_workers
 HUB_SETUP = [
     packages.install_hub_packages,
     docker.install_docker,
+    fence.fence_step(),
     nodejs.install_nodejs,
     python_env.pip_install,
     certs.make_cert,

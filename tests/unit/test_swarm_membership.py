@@ -13,7 +13,7 @@ import pytest
 from invoke.exceptions import Exit
 
 from fakehost import invocation, parsed
-from tasks import images, swarm, workers
+from tasks import fence, images, swarm, workers
 from tasks.core import HubswarmError, Run, Step
 from tasks.core.facts import Answer
 
@@ -482,6 +482,10 @@ def join_run(make_host, monkeypatch):
         monkeypatch.setattr(workers, "hosts_for", lambda c, role: [w for w, _ in made])
         monkeypatch.setattr(workers, "image_step", lambda run: Step("push-image", lambda h: None))
         monkeypatch.setattr(workers, "WORKER_SETUP", [])
+        hub.fenced_for = []
+        monkeypatch.setattr(
+            fence, "fence_step", lambda hub_ip: hub.fenced_for.append(hub_ip) or Step("notebook-fence", lambda h: None)
+        )
         return hub, hub_runner, [r for _, r in made]
 
     return make
@@ -494,6 +498,7 @@ def test_join_workers(join_run):
     assert r2.commands == [JOIN]
     assert json.loads(r2.calls[0].stdin)["JoinToken"] == "SWMTKN-1-abcdef"
     assert hub_runner.commands == ["docker swarm join-token -q worker", ADD.format("w2")]
+    assert hub.fenced_for == [HUB]  # notebooks reach the hub's API at its swarm address
 
 
 def test_join_workers_foreign_worker_needs_rejoin(join_run):

@@ -1,0 +1,132 @@
+"""The notebook fence: what a notebook (arbitrary code run by a student) may reach.
+
+Notebooks run on Docker's default bridge, ``docker0``, on every node. Two iptables chains
+of hubswarm's own hold the rules, so nothing else on the node is touched:
+
+- ``HUBSWARM-NOTEBOOKS``, jumped to first from Docker's ``DOCKER-USER``: what a notebook
+  sends through the node (instance metadata, other hosts, other notebooks, the internet);
+- ``HUBSWARM-NOTEBOOKS-IN``, jumped to first from ``INPUT``: what it sends to the node
+  itself (SSH, swarm, NFS, Docker).
+
+A notebook reaches the hub's API (8081) and, unless ``HUBSWARM_NOTEBOOK_EGRESS`` says
+otherwise, the internet; nothing private. Blocked connections are refused at once
+("no route to host"), so a student's code fails fast instead of hanging. The node itself
+is not fenced: hubswarm's own probes keep reading the instance metadata.
+
+``hubswarm-fence.service`` applies the rules at boot before Docker starts, and Docker keeps
+``DOCKER-USER``'s rules when it restarts.
+"""
+
+import shlex
+
+from .core import facts, step
+from .core.templates import file_text
+from .core.services import ensure_service
+
+SERVICE = "hubswarm-fence"
+UNIT = f"/etc/systemd/system/{SERVICE}.service"
+SCRIPT = "/usr/local/sbin/hubswarm-fence"
+RULES = "/etc/hubswarm/notebook-fence.rules"
+FORWARD_CHAIN, INPUT_CHAIN = "HUBSWARM-NOTEBOOKS", "HUBSWARM-NOTEBOOKS-IN"
+BRIDGE = "docker0"
+HUB_API_PORT = 8081
+METADATA = "169.254.169.254/32"
+# Private, shared and link-local IPv4 ranges: the VPC, the swarm, NFS, other notebooks.
+PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
+INTERNET, NO_EGRESS = "internet", "none"
+REFUSE = "-j REJECT --reject-with icmp-admin-prohibited"
+ANSWERS = "-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"
+
+
+def dns_rules(chain):
+    return [f"-A {chain} -p {proto} -m {proto} --dport 53 -j RETURN" for proto in ("udp", "tcp")]
+
+
+def fence_rules(hub_address, egress):
+    """The two chains' rules, as ``iptables -S`` prints them (so the live chains compare as text).
+
+    ``egress``: "internet" (every public address), "none", or IPv4 networks separated by
+    commas (those only, private ones included: the operator named them).
+    """
+    fwd, inp = FORWARD_CHAIN, INPUT_CHAIN
+    hub_api = f"-d {hub_address}/32 -p tcp -m tcp --dport {HUB_API_PORT} -j RETURN"
+    rules = [
+        f"-A {fwd} {ANSWERS}",  # replies to the hub and to users reaching the notebook
+        f"-A {fwd} -o {BRIDGE} {REFUSE}",  # another notebook on this node
+        f"-A {fwd} -d {METADATA} {REFUSE}",  # the instance's credentials
+        f"-A {fwd} {hub_api}",
+    ]
+    if egress == NO_EGRESS:
+        rules.append(f"-A {fwd} {REFUSE}")
+    else:
+        rules += dns_rules(fwd)
+        if egress != INTERNET:
+            rules += [f"-A {fwd} -d {network} -j RETURN" for network in egress.split(",")]
+        rules += [f"-A {fwd} -d {network} {REFUSE}" for network in PRIVATE]
+        if egress != INTERNET:
+            rules.append(f"-A {fwd} {REFUSE}")
+    rules += [f"-A {inp} {ANSWERS}", f"-A {inp} {hub_api}", f"-A {inp} {REFUSE}"]
+    return rules
+
+
+def live_rules(rules):
+    """What ``iptables -S`` shows when ``rules`` are in force: both chains and their jumps."""
+    return [
+        f"-N {FORWARD_CHAIN}",
+        *(r for r in rules if r.startswith(f"-A {FORWARD_CHAIN} ")),
+        f"-N {INPUT_CHAIN}",
+        *(r for r in rules if r.startswith(f"-A {INPUT_CHAIN} ")),
+        f"-A DOCKER-USER -i {BRIDGE} -j {FORWARD_CHAIN}",
+        f"-A INPUT -i {BRIDGE} -j {INPUT_CHAIN}",
+    ]
+
+
+def restore_file(rules):
+    """``rules`` for ``iptables-restore --noflush``: declaring a chain empties it first."""
+    return "\n".join(["*filter", f":{FORWARD_CHAIN} - [0:0]", f":{INPUT_CHAIN} - [0:0]", *rules, "COMMIT", ""])
+
+
+LIVE = facts.Fact(
+    "notebook-fence",
+    f"iptables -w -S {FORWARD_CHAIN}; iptables -w -S {INPUT_CHAIN}; "
+    f"iptables -w -S DOCKER-USER | grep -x -- '-A DOCKER-USER -i {BRIDGE} -j {FORWARD_CHAIN}'; "
+    f"iptables -w -S INPUT | grep -x -- '-A INPUT -i {BRIDGE} -j {INPUT_CHAIN}'; true",
+    parse=facts.lines,
+)
+
+
+def fence_probes(host):
+    return [
+        facts.addresses(),
+        LIVE,
+        facts.file_state(SCRIPT),
+        facts.file_state(UNIT),
+        facts.file_state(RULES),
+        facts.dir_state("/etc/hubswarm"),
+        facts.systemd_unit(SERVICE),
+    ]
+
+
+@step("hub-address", probes=lambda host: [facts.addresses()])
+def hub_address(host):
+    """The hub's private address: where notebooks reach its API."""
+    return host.private_ip()
+
+
+def fence_step(hub_ip=None):
+    """The notebook-fence step; ``hub_ip``: the hub's private address (None on the hub itself)."""
+
+    @step("notebook-fence", probes=fence_probes)
+    def notebook_fence(host):
+        """Fence notebooks in on this node: no instance metadata, no private address but the hub's API."""
+        rules = fence_rules(hub_ip or host.private_ip(), host.config.notebook_egress)
+        host.ensure_dir("/etc/hubswarm", mode="700")
+        changed = host.ensure_file(SCRIPT, file_text("hubswarm-fence"), mode="755")
+        changed |= host.ensure_file(RULES, restore_file(rules), mode="600")
+        if host.ensure_file(UNIT, file_text("hubswarm-fence.service")):
+            host.ensure("reload systemd", "systemctl daemon-reload")
+        ensure_service(host, SERVICE, running=False)
+        if changed or host.fact(LIVE) != live_rules(rules):
+            host.ensure("apply the notebook fence", f"systemctl restart {shlex.quote(SERVICE)}")
+
+    return notebook_fence
