@@ -48,6 +48,8 @@ BAD = [
     ("HUBSWARM_ADDRESS", "bogus", "'bogus' is not one of private, public, dns"),
     ("HUBSWARM_IMAGE_SOURCE", "pul", "'pul' is not one of push, pull"),
     ("HUBSWARM_IMAGE_PULL", "sometimes", "'sometimes' is not one of missing, always"),
+    ("HUBSWARM_NOTEBOOK_EGRESS", "pypi.org", "'pypi.org' is not internet, none or an IPv4 network"),
+    ("HUBSWARM_NOTEBOOK_EGRESS", "10.0.0.0/8,fd00::/8", "'fd00::/8' is not internet, none or an IPv4 network"),
     ("HUBSWARM_AUTHENTICATOR", "gitlab", "'gitlab' is not one of google, github, password"),
     ("HUBSWARM_AUTHENTICATOR", "password", "password is for the lab only"),
     ("HUBSWARM_GATEWAY", "maybe", "'maybe' is not a flag"),
@@ -279,6 +281,14 @@ def test_names_and_choices_are_lower_cased_flags_are_booleans():
     assert values["efs"] == "none"
     assert values["gateway"] is True and values["check"] is False
     assert values["mem_limit"] == "512M"
+
+
+@pytest.mark.parametrize(
+    "given, kept",
+    [("Internet", "internet"), (" NONE ", "none"), ("198.51.100.7, 10.1.0.0/16,", "198.51.100.7/32,10.1.0.0/16")],
+)
+def test_notebook_egress_is_a_word_or_networks(given, kept):
+    assert section(HUBSWARM_NOTEBOOK_EGRESS=given)["notebook_egress"] == kept
 
 
 def test_a_memory_size_in_bytes_becomes_a_number_jupyterhub_takes_as_bytes():

@@ -1,0 +1,127 @@
+"""The notebook fence: its rules (a table per egress setting) and its step (probe output in,
+commands out)."""
+
+import hashlib
+
+import pytest
+
+from tasks import fence
+from tasks.core.templates import file_text
+
+HUB = "10.0.0.5"
+FWD, INP = "-A HUBSWARM-NOTEBOOKS", "-A HUBSWARM-NOTEBOOKS-IN"
+REFUSE = "-j REJECT --reject-with icmp-admin-prohibited"
+FIRST = [
+    f"{FWD} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
+    f"{FWD} -o docker0 {REFUSE}",
+    f"{FWD} -d 169.254.169.254/32 {REFUSE}",
+    f"{FWD} -d {HUB}/32 -p tcp -m tcp --dport 8081 -j RETURN",
+]
+DNS = [f"{FWD} -p udp -m udp --dport 53 -j RETURN", f"{FWD} -p tcp -m tcp --dport 53 -j RETURN"]
+PRIVATE = [
+    f"{FWD} -d {n} {REFUSE}"
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
+]
+INPUT = [
+    f"{INP} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
+    f"{INP} -d {HUB}/32 -p tcp -m tcp --dport 8081 -j RETURN",
+    f"{INP} {REFUSE}",
+]
+
+
+@pytest.mark.parametrize(
+    "egress, forwarded",
+    [
+        ("internet", [*FIRST, *DNS, *PRIVATE]),
+        ("none", [*FIRST, f"{FWD} {REFUSE}"]),
+        (
+            "198.51.100.0/24,10.1.2.3/32",
+            [
+                *FIRST,
+                *DNS,
+                f"{FWD} -d 198.51.100.0/24 -j RETURN",
+                f"{FWD} -d 10.1.2.3/32 -j RETURN",  # named, so reachable though private
+                *PRIVATE,
+                f"{FWD} {REFUSE}",
+            ],
+        ),
+    ],
+)
+def test_fence_rules(egress, forwarded):
+    assert fence.fence_rules(HUB, egress) == [*forwarded, *INPUT]
+
+
+def test_the_restore_file_empties_both_chains_first():
+    rules = fence.fence_rules(HUB, "internet")
+    text = fence.restore_file(rules)
+    assert text.splitlines()[:3] == ["*filter", ":HUBSWARM-NOTEBOOKS - [0:0]", ":HUBSWARM-NOTEBOOKS-IN - [0:0]"]
+    assert text.endswith("COMMIT\n") and all(rule in text.splitlines() for rule in rules)
+
+
+def state(text, mode="644"):
+    return f"{hashlib.sha256(text.encode()).hexdigest()} {mode} root root"
+
+
+def converged(egress="internet"):
+    rules = fence.fence_rules(HUB, egress)
+    return {
+        "addresses": HUB,
+        "notebook-fence": "\n".join(fence.live_rules(rules)),
+        f"file:{fence.SCRIPT}": state(file_text("hubswarm-fence"), "755"),
+        f"file:{fence.UNIT}": state(file_text("hubswarm-fence.service")),
+        f"file:{fence.RULES}": state(fence.restore_file(rules), "600"),
+        "dir:/etc/hubswarm": "700 root root",
+        f"unit:{fence.SERVICE}": "enabled\nactive",
+    }
+
+
+RESTART = "systemctl restart hubswarm-fence"
+
+
+def test_a_fenced_node_is_left_alone(make_host):
+    host, runner = make_host(converged())
+    fence.fence_step()(host)
+    assert runner.commands == [] and host.record.changes == []
+
+
+def test_a_pristine_node_gets_the_fence(make_host):
+    host, runner = make_host({"addresses": HUB})
+    fence.fence_step()(host)
+    assert host.record.changes == [
+        "make directory /etc/hubswarm (700 root:root)",
+        f"write {fence.SCRIPT} (755 root:root)",
+        f"write {fence.RULES} (600 root:root)",
+        f"write {fence.UNIT} (644 root:root)",
+        "reload systemd",
+        "enable and start hubswarm-fence",
+        "apply the notebook fence",
+    ]
+    assert runner.commands[-2:] == ["systemctl enable hubswarm-fence", RESTART]
+    assert fence.restore_file(fence.fence_rules(HUB, "internet")) in [c.stdin for c in runner.calls]
+
+
+def test_rules_lost_on_the_node_are_applied_again(make_host):
+    answers = converged()
+    answers["notebook-fence"] = answers["notebook-fence"].replace("-A INPUT -i docker0 -j HUBSWARM-NOTEBOOKS-IN", "")
+    host, runner = make_host(answers)
+    fence.fence_step()(host)
+    assert runner.commands == [RESTART]
+
+
+def test_a_new_egress_setting_rewrites_the_rules_and_applies_them(make_host):
+    host, runner = make_host(converged(), notebook_egress="none")
+    fence.fence_step()(host)
+    assert host.record.changes == [f"write {fence.RULES} (600 root:root)", "apply the notebook fence"]
+    assert runner.commands[-1] == RESTART
+
+
+def test_a_worker_fences_for_the_hubs_address(make_host):
+    host, runner = make_host({"addresses": "10.0.0.6"}, address="10.0.0.6")
+    fence.fence_step(HUB)(host)
+    assert fence.restore_file(fence.fence_rules(HUB, "internet")) in [c.stdin for c in runner.calls]
+
+
+def test_check_mode_predicts_the_fence_and_changes_nothing(make_host):
+    host, runner = make_host({"addresses": HUB}, check=True)
+    fence.fence_step()(host)
+    assert runner.calls == [] and "apply the notebook fence" in host.record.changes
