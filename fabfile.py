@@ -55,6 +55,7 @@ ns = Collection(
     status.status,
     aws.security_groups,
     aws.launch,
+    aws.harden_metadata,
 )
 ns.add_collection(lab.ns)
 ns.configure(settings.defaults(os.environ))

@@ -17,6 +17,10 @@ ANYWHERE = ("0.0.0.0/0", "::/0")
 # (the original 32000-33000 missed most of it).
 NOTEBOOK_PORTS = (32768, 60999)
 PROTOCOL_NAMES = {"6": "tcp", "17": "udp"}  # AWS may report numbers
+# IMDSv2 only (every read needs a session token), and the token's reply dies after one hop: the
+# host reads its metadata, its containers (notebooks, one hop further) get no token and so no
+# instance-role credentials. Enabled: hubswarm reads the hub's public host name from it.
+HARDENED_METADATA = {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,7 @@ def missing_names(config, role, existing, wanted):
 
 
 def launch_one(client, config, role, name, group_ids):
+    """Launch one tagged instance of ``role`` with hardened metadata; its id."""
     tags = [
         {"Key": "Name", "Value": name},
         {"Key": config.tags.cluster_key, "Value": config.cluster},
@@ -227,6 +232,7 @@ def launch_one(client, config, role, name, group_ids):
         MinCount=1,
         MaxCount=1,
         SecurityGroupIds=group_ids,
+        MetadataOptions=HARDENED_METADATA,
         **options,
         TagSpecifications=[{"ResourceType": kind, "Tags": tags} for kind in ("instance", "volume")],
     )
@@ -326,8 +332,58 @@ def launch(c, workers=1, wait_ssh=True):
     Counts the cluster's running and pending instances by tag; launches only the
     missing ones (HUBSWARM_AMI, HUBSWARM_KEY_NAME, HUBSWARM_INSTANCE_TYPE,
     HUBSWARM_SUBNET_ID), runs security-groups first, then waits until they run
-    and answer on port 22 (within HUBSWARM_LAUNCH_TIMEOUT seconds). Never stops
-    or terminates anything.
+    and answer on port 22 (within HUBSWARM_LAUNCH_TIMEOUT seconds). New
+    instances take IMDSv2 only with a hop limit of 1 (harden-metadata does the
+    same for existing ones). Never stops or terminates anything.
     Example: fab launch --workers 3
     """
     with_ec2(launch_cluster, run_of(c), workers, wait_ssh)
+
+
+# --- instance metadata -------------------------------------------------------
+
+
+def metadata_fixes(options):
+    """What to set so MetadataOptions ``options`` match HARDENED_METADATA: one line each, [] when they do."""
+    return [
+        f"set {key} to {wanted} (was {options.get(key, 'unset')})"
+        for key, wanted in HARDENED_METADATA.items()
+        if options.get(key) != wanted
+    ]
+
+
+def harden_instances(run, client):
+    """Give each of the cluster's running or stopped instances HARDENED_METADATA, where it lacks it."""
+    config = run.config
+    found = [
+        instance
+        for role in (inventory.HUB, inventory.WORKER)
+        for instance in inventory.describe(config, role, client, states=("running", "stopped"))
+    ]
+    if not found:
+        run.recap.say(
+            f"harden-metadata: no running or stopped instance tagged {config.tags.cluster_key}={config.cluster} "
+            f"in region {config.region}"
+        )
+    for instance in found:
+        with recorded(run, instance.name or instance.instance_id, "harden-metadata") as record:
+            fixes = metadata_fixes(instance.metadata)
+            for line in fixes:
+                change(run, record, line)
+            if fixes and not run.check:
+                client.modify_instance_metadata_options(InstanceId=instance.instance_id, **HARDENED_METADATA)
+
+
+@task
+def harden_metadata(c):
+    """Make the cluster's instances serve metadata by IMDSv2 only, with a hop limit of 1.
+
+    For each running or stopped instance found by its tags whose metadata
+    options differ, sets HttpTokens=required, HttpPutResponseHopLimit=1 and
+    HttpEndpoint=enabled (as launch does for new ones): the host still reads
+    its metadata with a token, its containers (notebooks) cannot reach it, so
+    they never see the instance role's credentials. Needs
+    ec2:ModifyInstanceMetadataOptions.
+    Example: fab harden-metadata
+    """
+    with_ec2(harden_instances, run_of(c))

@@ -1,6 +1,6 @@
 """The cluster's hosts, found in EC2 by their tags (boto3, standard credential chain)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fabric import Connection, task
 
@@ -19,6 +19,8 @@ class Instance:
     public_ip: str
     public_dns: str
     state: str
+    # EC2's MetadataOptions (HttpTokens, HttpPutResponseHopLimit, HttpEndpoint...), as described.
+    metadata: dict = field(default_factory=dict, compare=False, repr=False)
 
     def address(self, choice):
         """The address to reach it by: ``private`` (default), ``public`` or ``dns``."""
@@ -56,6 +58,7 @@ def describe(config, role, client=None, states=("running",)):
                         public_ip=raw.get("PublicIpAddress", ""),
                         public_dns=raw.get("PublicDnsName", ""),
                         state=raw["State"]["Name"],
+                        metadata=raw.get("MetadataOptions", {}),
                     )
                 )
     return sorted(found, key=lambda i: (i.name, i.instance_id))

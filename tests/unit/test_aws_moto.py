@@ -1,4 +1,4 @@
-"""Security groups and launch: the rule tables, then the tasks against moto's in-process EC2."""
+"""Security groups, launch and instance metadata: the pure tables, then the tasks against moto's in-process EC2."""
 
 import io
 
@@ -6,7 +6,7 @@ import pytest
 
 from fakehost import hub_config
 from tasks import aws
-from tasks.aws import Rule, missing_rules, wanted_rules
+from tasks.aws import HARDENED_METADATA, Rule, metadata_fixes, missing_rules, wanted_rules
 from tasks.core import HubswarmError, Run
 from tasks.core.recap import Recap
 
@@ -82,6 +82,41 @@ def test_permission_picks_the_address_family():
         "ToPort": 22,
         "Ipv6Ranges": [{"CidrIpv6": "::/0", "Description": "hubswarm: SSH"}],
     }
+
+
+TOKENS = "set HttpTokens to required (was optional)"
+
+
+@pytest.mark.parametrize(
+    "options, fixes",
+    [
+        (HARDENED_METADATA, []),
+        ({**HARDENED_METADATA, "State": "pending", "InstanceMetadataTags": "enabled"}, []),  # others left alone
+        ({"HttpTokens": "optional", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}, [TOKENS]),
+        (  # Amazon Linux 2023's AMIs: IMDSv2, but containers reach it
+            {"HttpTokens": "required", "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled"},
+            ["set HttpPutResponseHopLimit to 1 (was 2)"],
+        ),
+        (
+            {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "disabled"},
+            ["set HttpEndpoint to enabled (was disabled)"],  # hubswarm reads the public host name there
+        ),
+        (
+            {},
+            [
+                "set HttpTokens to required (was unset)",
+                "set HttpPutResponseHopLimit to 1 (was unset)",
+                "set HttpEndpoint to enabled (was unset)",
+            ],
+        ),
+    ],
+)
+def test_metadata_fixes(options, fixes):
+    assert metadata_fixes(options) == fixes
+
+
+def test_hardened_metadata_is_imdsv2_within_the_host():
+    assert HARDENED_METADATA == {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}
 
 
 # --- against moto ------------------------------------------------------------
@@ -289,4 +324,100 @@ def test_instance_not_running_is_one_line():
         aws.wait_running(Client(), ["i-1", "i-2"], aws.time.monotonic() + 1)
     assert str(err.value) == (
         "i-1 i-2 not running (Max attempts exceeded): see them in the EC2 console, or raise HUBSWARM_LAUNCH_TIMEOUT"
+    )
+
+
+# --- instance metadata, against moto -----------------------------------------
+
+
+def metadata_options(ec2):
+    """{Name: (HttpTokens, HttpPutResponseHopLimit, HttpEndpoint)} of every instance, as EC2 describes it."""
+    found = {}
+    for raw in (i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]):
+        name = {t["Key"]: t["Value"] for t in raw["Tags"]}["Name"]
+        options = raw["MetadataOptions"]
+        found[name] = tuple(options.get(key) for key in HARDENED_METADATA)
+    return found
+
+
+def tagged_instance(ec2, name, role, cluster="c1", **metadata):
+    """An instance of ``role`` in ``cluster`` launched as AWS would by default, or with ``metadata`` options."""
+    tags = [{"Key": "Name", "Value": name}, {"Key": "hubswarm:cluster", "Value": cluster}]
+    tags.append({"Key": "hubswarm:role", "Value": role})
+    options = {"MetadataOptions": metadata} if metadata else {}
+    reply = ec2.run_instances(
+        ImageId=AMI,
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        **options,
+    )
+    return reply["Instances"][0]["InstanceId"]
+
+
+HARDENED = ("required", 1, "enabled")
+
+
+def test_launched_instances_serve_metadata_by_imdsv2_within_the_host(ec2, recap):
+    aws.launch_cluster(run(recap), ec2, workers=1, wait_ssh=False)
+    assert metadata_options(ec2) == {"c1-hub": HARDENED, "c1-worker1": HARDENED}
+
+
+def default_cluster(ec2):
+    """A hub as launched by default, two workers (hop limit 2; one stopped, its endpoint off), one
+    hardened worker, one terminated worker and another cluster's hub."""
+    tagged_instance(ec2, "c1-hub", "hub")  # moto's defaults: tokens optional, hop limit 1
+    tagged_instance(ec2, "c1-worker1", "worker", HttpTokens="optional", HttpPutResponseHopLimit=2)
+    stopped = tagged_instance(ec2, "c1-worker2", "worker", HttpTokens="required", HttpEndpoint="disabled")
+    ec2.stop_instances(InstanceIds=[stopped])
+    tagged_instance(ec2, "c1-worker3", "worker", **HARDENED_METADATA)
+    ec2.terminate_instances(InstanceIds=[tagged_instance(ec2, "c1-worker4", "worker")])
+    tagged_instance(ec2, "c2-hub", "hub", cluster="c2")
+    return metadata_options(ec2)
+
+
+def test_harden_metadata_fixes_what_differs_then_nothing(ec2, recap):
+    before = default_cluster(ec2)
+    assert before["c1-hub"] == ("optional", 1, "enabled") and before["c1-worker1"] == ("optional", 2, "enabled")
+
+    aws.harden_instances(run(recap), ec2)
+    assert changes(recap) == {
+        ("c1-hub", "harden-metadata"): [TOKENS],
+        ("c1-worker1", "harden-metadata"): [TOKENS, "set HttpPutResponseHopLimit to 1 (was 2)"],
+        ("c1-worker2", "harden-metadata"): ["set HttpEndpoint to enabled (was disabled)"],
+        ("c1-worker3", "harden-metadata"): [],
+    }
+    after = metadata_options(ec2)
+    assert {name: after[name] for name in ("c1-hub", "c1-worker1", "c1-worker2", "c1-worker3")} == dict.fromkeys(
+        ("c1-hub", "c1-worker1", "c1-worker2", "c1-worker3"), HARDENED
+    )
+    assert after["c1-worker4"] == before["c1-worker4"] and after["c2-hub"] == before["c2-hub"]  # not ours to touch
+
+    second = Recap(stream=io.StringIO())
+    aws.harden_instances(run(second), ec2)
+    assert [(r.host, r.status) for r in second.records] == [
+        ("c1-hub", "ok"),
+        ("c1-worker1", "ok"),
+        ("c1-worker2", "ok"),
+        ("c1-worker3", "ok"),
+    ]
+    assert metadata_options(ec2) == after
+
+
+def test_harden_metadata_check_mode_changes_nothing(ec2, recap):
+    before = default_cluster(ec2)
+    aws.harden_instances(run(recap, check=True), ec2)
+    assert metadata_options(ec2) == before
+    said = recap.stream.getvalue()
+    assert "[c1-worker1] harden-metadata: would set HttpPutResponseHopLimit to 1 (was 2)" in said
+    assert "[c1-worker3] harden-metadata: ok" in said
+    assert [r.host for r in recap.records if r.changes] == ["c1-hub", "c1-worker1", "c1-worker2"]
+
+
+def test_harden_metadata_says_when_it_finds_nothing(ec2, recap):
+    tagged_instance(ec2, "c2-hub", "hub", cluster="c2")
+    aws.harden_instances(run(recap), ec2)
+    assert recap.records == []
+    assert recap.stream.getvalue() == (
+        "harden-metadata: no running or stopped instance tagged hubswarm:cluster=c1 in region us-west-2\n"
     )

@@ -512,6 +512,7 @@ def run_fab(*args, **env):
         ["hosts"],
         ["launch"],
         ["security-groups"],
+        ["harden-metadata"],
         ["deploy"],
         ["push-image"],
         ["remove-worker", "--name", "w1"],
