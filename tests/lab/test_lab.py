@@ -6,6 +6,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from fabrun import fab
 from tasks import lab as lab_module
 from tasks.lab import ec2 as lab_ec2
 from tasks.lab import imds as lab_imds
@@ -67,15 +68,19 @@ def test_hosts_share_the_home_volume(lab, connect):
         worker.run("sudo -n rm /mnt/nfs/home/.lab-test", hide=True)
 
 
-def test_ec2_api_lists_exactly_the_running_lab_hosts(lab):
-    env = lab.env
-    ec2 = boto3.client(
+def ec2_client(env):
+    return boto3.client(
         "ec2",
         endpoint_url=env["AWS_ENDPOINT_URL_EC2"],
         region_name=env["AWS_DEFAULT_REGION"],
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def test_ec2_api_lists_exactly_the_running_lab_hosts(lab):
+    env = lab.env
+    ec2 = ec2_client(env)
 
     def private_ips(role):
         filters = [
@@ -207,3 +212,16 @@ def test_fixture_objects_keep_passwords_out_of_repr(lab, lab_users):
     assert _passwords_in_repr(lab, lab) == 0
     assert _passwords_in_repr(lab_users, lab) == 0
     assert _passwords_in_repr(lab_users.secrets, lab) == 2  # the check itself finds them where they are
+
+
+def test_harden_metadata_leaves_the_fleet_on_imdsv2_within_the_host(lab):
+    """The lab's fleet is made as instances made by hand are (IMDSv1 allowed): fixed, then left alone."""
+    first = fab("harden-metadata")
+    assert first.code == 0, first.output
+    reservations = ec2_client(lab.env).describe_instances(
+        Filters=[{"Name": "tag:hubswarm:cluster", "Values": [lab.env["HUBSWARM_CLUSTER"]]}]
+    )["Reservations"]
+    options = [i["MetadataOptions"] for r in reservations for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    assert options and all(o["HttpTokens"] == "required" and o["HttpPutResponseHopLimit"] == 1 for o in options)
+    again = fab("harden-metadata")
+    assert again.code == 0 and again.changed() == [], again.output
