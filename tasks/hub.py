@@ -12,6 +12,7 @@ from .core.archives import folder_archive, manifest_fact, unpack_script
 from .core.services import ensure_service, inputs_fact, restart_plan
 from .python_env import PACKAGE_NAME, package_glob
 from .swarm import NOTEBOOK_LABEL
+from .validate import memory_bytes
 
 UNIT = "/etc/systemd/system/jupyterhub.service"
 HUB_WAIT_SECONDS = 120
@@ -51,6 +52,13 @@ def inputs(config):
     return [config_path(config), f"{srv}/env", f"{srv}/userlist", proxy.token_path(config), UNIT]
 
 
+def mem_guarantee(config):
+    """The memory each notebook is guaranteed: the setting, or half the limit; None for none."""
+    if not config.mem_guarantee and config.mem_guarantee != 0:
+        return int(memory_bytes(config.mem_limit) // 2)
+    return config.mem_guarantee if memory_bytes(config.mem_guarantee) else None
+
+
 def render_hub_config(config, hub_ip, public_name):
     return render(
         "jupyterhub_config.py.j2",
@@ -61,6 +69,10 @@ def render_hub_config(config, hub_ip, public_name):
         image=config.image,
         homes_path=config.homes_path,
         mem_limit=config.mem_limit,
+        mem_guarantee=mem_guarantee(config),
+        cpu_limit=float(config.cpu_limit),
+        cpu_guarantee=float(config.cpu_guarantee),
+        pids_limit=int(config.pids_limit),
         placement=f"node.labels.{NOTEBOOK_LABEL} == true",
         proxy_api_url=proxy.API_URL,
         cull_idle=int(config.cull_idle),

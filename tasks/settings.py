@@ -96,6 +96,13 @@ def defaults(environ):
             "venv": "/opt/jupyterhub",
             "image": env("HUBSWARM_IMAGE", f"hubswarm/singleuser:{pins.JUPYTERHUB}"),
             "mem_limit": env("HUBSWARM_MEM_LIMIT", "2G"),
+            # Guarantees swarm places by (a notebook goes only where they still fit), limits,
+            # and the most processes a notebook may run. 0: none; no memory guarantee set:
+            # half the memory limit.
+            "mem_guarantee": env("HUBSWARM_MEM_GUARANTEE"),
+            "cpu_limit": env("HUBSWARM_CPU_LIMIT", "0"),
+            "cpu_guarantee": env("HUBSWARM_CPU_GUARANTEE", "0"),
+            "pids_limit": env("HUBSWARM_PIDS_LIMIT", "1024"),
             # push: build files/singleuser here and stream it to nodes; pull: from a registry.
             "image_source": env("HUBSWARM_IMAGE_SOURCE", "pull"),
             # Pull mode: "missing" pulls where a node lacks the image; "always" asks the

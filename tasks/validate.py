@@ -54,6 +54,10 @@ FIELDS = [
     (("userlist",), "HUBSWARM_USERLIST", "local_path"),
     (("image",), "HUBSWARM_IMAGE", "image"),
     (("mem_limit",), "HUBSWARM_MEM_LIMIT", "memory"),
+    (("mem_guarantee",), "HUBSWARM_MEM_GUARANTEE", "memory_or_none"),
+    (("cpu_limit",), "HUBSWARM_CPU_LIMIT", "cpus"),
+    (("cpu_guarantee",), "HUBSWARM_CPU_GUARANTEE", "cpus"),
+    (("pids_limit",), "HUBSWARM_PIDS_LIMIT", "count"),
     (("image_source",), "HUBSWARM_IMAGE_SOURCE", "choice"),
     (("image_pull",), "HUBSWARM_IMAGE_PULL", "choice"),
     (("image_base",), "HUBSWARM_IMAGE_BASE", "image"),
@@ -141,6 +145,8 @@ NORMALISE = {
     "known_hosts": lambda v: os.path.expanduser(str(v)) if v else v,
     "ca_file": lambda v: os.path.expanduser(str(v)) if v else v,
     "memory": _memory,
+    "memory_or_none": _memory,
+    "cpus": lambda v: str(v).strip(),
     "region": lambda v: str(v).strip().lower(),
     "vpc": lambda v: str(v).strip().lower(),
     "subnet": lambda v: str(v).strip().lower(),
@@ -247,16 +253,22 @@ def image_problem(value):
     return ""
 
 
+def memory_bytes(value):
+    """The size a memory setting names, in bytes; None when it names none."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([KMGT])", str(value))
+    return float(match.group(1)) * MEM_UNITS[match.group(2)] if match else None
+
+
 def memory_problem(value):
     if isinstance(value, bool):
         return "is not a memory size"
-    if isinstance(value, (int, float)):
-        size = value
-    else:
-        match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([KMGT])", value)
-        if not match:
-            return "is not a memory size: write a number with K, M, G or T (e.g. 2G), or bytes"
-        size = float(match.group(1)) * MEM_UNITS[match.group(2)]
+    size = memory_bytes(value)
+    if size is None:
+        return "is not a memory size: write a number with K, M, G or T (e.g. 2G), or bytes"
     if size < MEM_MINIMUM:
         return "is less than 6M, the least Docker gives a container"
     return ""
@@ -372,6 +384,16 @@ def seconds_problem(value):
     return ""
 
 
+def memory_or_none_problem(value):
+    return "" if value in (0, "0", "") else memory_problem(value)
+
+
+def cpus_problem(value):
+    if not re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", value):
+        return "is not a number of CPUs (e.g. 1.5; 0 for none)"
+    return ""
+
+
 def count_problem(value):
     if not re.fullmatch(r"[0-9]+", value):
         return "is not a whole number (0 for no limit)"
@@ -423,6 +445,8 @@ CHECKS = {
     "ca_file": _file("CA file", "point it at the ACME server's CA certificate"),
     "image": image_problem,
     "memory": memory_problem,
+    "memory_or_none": memory_or_none_problem,
+    "cpus": cpus_problem,
     "remote_path": remote_path_problem,
     "efs": efs_problem,
     "vpc": _aws_id("vpc", "a VPC", "vpc-0123456789abcdef0"),
@@ -467,7 +491,7 @@ def problems(section):
             continue
         if kind not in CHECKS:
             continue
-        problem = CHECKS[kind](value if kind == "memory" else str(value))
+        problem = CHECKS[kind](value if kind.startswith("memory") else str(value))
         if problem:
             shown = "" if kind in VALUE_IN_PROBLEM else f"{value!r} "
             fix = f"; {FIXES[kind]}" if kind in FIXES else ""
@@ -488,6 +512,20 @@ def checked(section):
 
 def _combinations(section):
     lines = []
+    limit, guarantee = _get(section, ("mem_limit",)), _get(section, ("mem_guarantee",))
+    valid = limit is not _MISSING and not memory_problem(limit) and not memory_or_none_problem(guarantee)
+    if valid and (memory_bytes(guarantee) or 0) > memory_bytes(limit):
+        lines.append(
+            f"HUBSWARM_MEM_GUARANTEE: {guarantee!r} is more than HUBSWARM_MEM_LIMIT ({limit!r}): "
+            "guarantee at most the limit"
+        )
+    cpu_limit, cpu_guarantee = _get(section, ("cpu_limit",)), _get(section, ("cpu_guarantee",))
+    if not cpus_problem(str(cpu_limit)) and not cpus_problem(str(cpu_guarantee)):
+        if float(cpu_limit) and float(cpu_guarantee) > float(cpu_limit):
+            lines.append(
+                f"HUBSWARM_CPU_GUARANTEE: {cpu_guarantee!r} is more than HUBSWARM_CPU_LIMIT ({cpu_limit!r}): "
+                "guarantee at most the limit"
+            )
     if _get(section, ("authenticator",)) == PASSWORD and as_flag(_get(section, ("lab",))) is False:
         lines.append("HUBSWARM_AUTHENTICATOR: password is for the lab only: use google or github on a real cluster")
     cluster_key, role_key = _get(section, ("tags", "cluster_key")), _get(section, ("tags", "role_key"))

@@ -1,15 +1,22 @@
 """The hub's spawner: notebooks as swarm services in host mode, homes on the shared storage."""
 
+import asyncio
 import os
 import subprocess
+import time
 
 from dockerspawner import SwarmSpawner
-from traitlets import Unicode
+from traitlets import Integer, Unicode
 
 from .authenticators import USER_LABEL
 
 # Desired states of a task swarm runs or is about to run again.
 ALIVE = {"running", "ready"}
+# Swarm's word for a task no node can take: "no suitable node (insufficient resources on 2 nodes)".
+NO_NODE = "no suitable node"
+# How long swarm may find no node before the user is told: a server that just stopped may
+# still hold its reservation for a moment.
+NO_ROOM_SECONDS = 10
 
 
 class HubswarmSpawner(SwarmSpawner):
@@ -27,6 +34,7 @@ class HubswarmSpawner(SwarmSpawner):
     home_tool = Unicode(
         "/usr/local/sbin/hubswarm-home", config=True, help="Makes a home on first spawn; prints its owner's uid."
     )
+    pids_limit = Integer(0, config=True, help="The most processes and threads a notebook may run (0: no limit).")
 
     def prepare_home(self):
         """Make the user's home (stable id, starter notebooks) and run the notebook as its owner."""
@@ -47,6 +55,43 @@ class HubswarmSpawner(SwarmSpawner):
     async def start(self, *args, **kwargs):
         self.prepare_home()
         return await super().start(*args, **kwargs)
+
+    async def docker(self, method, *args, **kwargs):
+        """Docker's API, with the pids limit in every notebook service made (docker-py's
+        Resources has no word for it; swarm has, since API 1.41)."""
+        if method == "create_service" and self.pids_limit:
+            kwargs["task_template"]["Resources"].setdefault("Limits", {})["Pids"] = self.pids_limit
+        return await super().docker(method, *args, **kwargs)
+
+    async def start_object(self):
+        """Wait for swarm to run the notebook, as SwarmSpawner does, but tell the user soon
+        when no node has room for it, instead of after the whole start timeout."""
+        running = asyncio.ensure_future(super().start_object())
+        since = None
+        while not running.done():
+            task = await self.get_task()
+            error = (task or {}).get("Status", {}).get("Err", "")
+            if NO_NODE not in error:
+                since = None
+            elif since is None:
+                since = time.monotonic()
+            elif time.monotonic() - since >= NO_ROOM_SECONDS:
+                running.cancel()
+                raise RuntimeError(self.no_room(error))
+            await asyncio.wait([running], timeout=1)
+        return running.result()
+
+    def no_room(self, error):
+        """What the user reads when swarm finds no node for the notebook."""
+        if "insufficient resources" not in error:
+            return f"no worker can run your server: {error}. Ask the hub's admin."
+        asks = [f"{self.mem_guarantee / 2**30:g} GiB" if self.mem_guarantee else ""]
+        asks.append(f"{self.cpu_guarantee:g} CPUs" if self.cpu_guarantee else "")
+        wanted = " and ".join(a for a in asks if a) or "a place"
+        return (
+            f"no room on any worker: a server needs {wanted} guaranteed, and every worker's is taken "
+            f"by running servers ({error}). Try again when one stops, or ask the hub's admin for a worker."
+        )
 
     async def poll(self):
         """None while swarm runs the notebook or is starting it again (its task waits

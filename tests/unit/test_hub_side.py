@@ -33,7 +33,13 @@ def test_the_config_assigns_the_spawner_and_its_values(tmp_path, monkeypatch):
     )
     spawner = spawner_for(app, package)
     assert spawner.mem_limit == 4 * 1024**3  # JupyterHub's own byte parsing
-    assert spawner.cmd == ["jupyterhub-singleuser"]
+    assert spawner.cmd == ["setpriv", "--no-new-privs", "jupyterhub-singleuser"]
+    assert (spawner.mem_guarantee, spawner.cpu_limit, spawner.cpu_guarantee) == (
+        2 * 1024**3,
+        None,
+        None,
+    )  # half the limit
+    assert spawner.pids_limit == 1024
     assert spawner.extra_endpoint_spec == {"ports": {None: (8888, "tcp", "host")}}
     assert spawner.extra_placement_spec == {"constraints": ["node.labels.hubswarm.notebooks == true"]}
     restarts = spawner.extra_task_spec["restart_policy"]
@@ -323,3 +329,70 @@ def test_metrics_get_a_service_with_the_metrics_scope_only(tmp_path, monkeypatch
     assert app.config.JupyterHub.authenticate_prometheus is True
     assert {"name": "metrics", "api_token": "m" * 64} in app.config.JupyterHub.services
     assert {"name": "metrics", "scopes": ["read:metrics"], "services": ["metrics"]} in app.config.JupyterHub.load_roles
+
+
+# --- fair shares: guarantees, limits, pids, and a clear answer when there is no room ----------
+
+
+def test_fair_share_settings_reach_the_spawner(tmp_path, monkeypatch):
+    app, package = load_hub_config(
+        tmp_path, monkeypatch, mem_guarantee="0", cpu_limit="1.5", cpu_guarantee="0.5", pids_limit="256"
+    )
+    spawner = spawner_for(app, package)
+    assert (spawner.mem_guarantee, spawner.cpu_limit, spawner.cpu_guarantee) == (None, 1.5, 0.5)
+    assert spawner.pids_limit == 256
+
+
+def test_every_notebook_service_gets_the_pids_limit(tmp_path, monkeypatch):
+    app, package = load_hub_config(tmp_path, monkeypatch)
+    spawner = spawner_for(app, package)
+    sent = []
+    monkeypatch.setattr(
+        package.spawner.SwarmSpawner, "docker", lambda self, method, *a, **kw: asyncio.sleep(0, sent.append(kw))
+    )
+    template = {"Resources": {"Limits": {"MemoryBytes": 2 << 30}}}
+    run_async(spawner.docker("create_service", task_template=template, name="jupyter-alice"))
+    assert sent[0]["task_template"]["Resources"]["Limits"] == {"MemoryBytes": 2 << 30, "Pids": 1024}
+
+
+@pytest.mark.parametrize(
+    "error, message",
+    [
+        (
+            "no suitable node (insufficient resources on 2 nodes)",
+            "no room on any worker: a server needs 1 GiB guaranteed, and every worker's is taken by running "
+            "servers (no suitable node (insufficient resources on 2 nodes)). Try again when one stops, or ask "
+            "the hub's admin for a worker.",
+        ),
+        (
+            "no suitable node (scheduling constraints not satisfied on 2 nodes)",
+            "no worker can run your server: no suitable node (scheduling constraints not satisfied on 2 nodes). "
+            "Ask the hub's admin.",
+        ),
+    ],
+)
+def test_a_notebook_no_node_takes_fails_soon_and_says_why(tmp_path, monkeypatch, error, message):
+    app, package = load_hub_config(tmp_path, monkeypatch)
+    spawner = spawner_for(app, package)
+    monkeypatch.setattr(package.spawner, "NO_ROOM_SECONDS", 0)
+
+    async def get_task():
+        return {"Status": {"State": "pending", "Err": error}}
+
+    spawner.get_task = get_task
+    with pytest.raises(RuntimeError) as raised:
+        run_async(spawner.start_object())
+    assert str(raised.value) == message
+
+
+def test_a_notebook_that_runs_starts_as_before(tmp_path, monkeypatch):
+    app, package = load_hub_config(tmp_path, monkeypatch)
+    spawner = spawner_for(app, package)
+    answers = iter([{"Status": {"State": "pending", "Err": ""}}, {"Status": {"State": "running"}}])
+    last = {"Status": {"State": "running"}}
+
+    async def get_task():
+        return next(answers, last)
+
+    spawner.get_task = get_task
+    assert run_async(spawner.start_object()) is None
