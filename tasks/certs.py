@@ -108,6 +108,11 @@ def letsencrypt_files(name):
     return f"{LETSENCRYPT_LIVE}/{name}/fullchain.pem", f"{LETSENCRYPT_LIVE}/{name}/privkey.pem"
 
 
+def letsencrypt_chain(name):
+    """The issuer chain (without the certificate) certbot keeps for ``name``."""
+    return f"{LETSENCRYPT_LIVE}/{name}/chain.pem"
+
+
 def tls_files(config, letsencrypt_ready):
     """The certificate and key nginx serves: Let's Encrypt's once `letsencrypt` got
     them for the domain, else the self-signed pair."""

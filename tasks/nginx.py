@@ -1,8 +1,10 @@
-"""nginx in front of the hub: HTTP to HTTPS, TLS 1.2/1.3, HSTS, websockets."""
+"""nginx in front of the hub: HTTP to HTTPS, Mozilla's intermediate TLS, HSTS, no version banners, websockets."""
 
+import ipaddress
 import shlex
+from dataclasses import dataclass
 
-from .certs import hub_name, letsencrypt_files, public_name_probes, tls_files
+from .certs import hub_name, letsencrypt_chain, letsencrypt_files, public_name_probes, tls_files
 from .core import facts, render, step
 from .core.services import ensure_service
 from .packages import APT, family_of
@@ -10,6 +12,13 @@ from .packages import APT, family_of
 ACME_ROOT = "/var/lib/hubswarm/acme"
 # Kept outside certbot's folders, so certbot never touches it.
 DHPARAM = "/etc/nginx/hubswarm-dhparam.pem"
+# Mozilla's "intermediate" TLS 1.2 suites (guidelines v5.7): forward secret and AEAD only.
+CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+)
+NAMESERVERS = facts.Fact("nameservers", "awk '$1 == \"nameserver\" {print $2}' /etc/resolv.conf", parse=facts.words)
 
 
 def site_paths(family):
@@ -30,13 +39,52 @@ def letsencrypt_fact(name):
     )
 
 
-def render_site(config, server_name, letsencrypt_ready=False):
+def ocsp_fact(cert):
+    """The OCSP responder URL the certificate at ``cert`` names ("" when none)."""
+    return facts.Fact(f"ocsp:{cert}", f"openssl x509 -noout -ocsp_uri -in {shlex.quote(cert)}")
+
+
+@dataclass(frozen=True)
+class Stapling:
+    """OCSP stapling: the issuer chain that verifies the responder's answers, and
+    the name servers nginx asks for the responder's address."""
+
+    chain: str
+    resolvers: tuple
+
+
+def resolver_address(nameserver):
+    """A resolv.conf name server as nginx's ``resolver`` takes it, or "" (not an
+    address, or a scoped link-local one nginx cannot use)."""
+    try:
+        address = ipaddress.ip_address(nameserver)
+    except ValueError:
+        return ""
+    if address.version == 4:
+        return str(address)
+    return "" if address.scope_id else f"[{address}]"
+
+
+def stapling(domain, ocsp_uri, nameservers):
+    """How nginx staples Let's Encrypt's certificate for ``domain``, or None. Only a
+    certificate naming an OCSP responder can be stapled (Let's Encrypt's name none
+    since May 2025; without one nginx only warns), and nginx must resolve that name."""
+    resolvers = tuple(r for r in map(resolver_address, nameservers) if r)
+    if not ocsp_uri or not resolvers:
+        return None
+    return Stapling(letsencrypt_chain(domain), resolvers)
+
+
+def render_site(config, server_name, letsencrypt_ready=False, staple=None):
+    """The site; ``staple``, a :class:`Stapling`, only for Let's Encrypt's certificate."""
     cert, key = tls_files(config, letsencrypt_ready)
     return render(
         "nginx-jupyterhub.conf.j2",
         server_name=server_name,
         cert=cert,
         key=key,
+        ciphers=CIPHERS,
+        staple=staple,
         acme_root=ACME_ROOT,
         dhparam=DHPARAM,
         static_domain=config.static_domain,
@@ -67,6 +115,7 @@ def nginx_probes(host):
         facts.dir_state(ACME_ROOT),
         facts.file_state(DHPARAM),
         letsencrypt_fact(host.config.domain),
+        *((ocsp_fact(letsencrypt_files(host.config.domain)[0]), NAMESERVERS) if host.config.domain else ()),
         facts.file_state(site),
         *(link_facts(link, default_link) if link else ()),
         facts.systemd_unit("nginx"),
@@ -76,18 +125,22 @@ def nginx_probes(host):
 
 @step("nginx", probes=nginx_probes)
 def nginx(host):
-    """Write the hub's nginx site (80 redirects to 443, TLS 1.2/1.3, HSTS, websockets), check it with nginx -t, reload only on change."""
+    """Write the hub's nginx site (80 redirects to 443, Mozilla's intermediate TLS, HSTS, no version banners, websockets), check it with nginx -t, reload only on change."""
     site, link, default_link = site_paths(family_of(host))
     host.ensure_dir(ACME_ROOT)
     if not host.fact(facts.file_state(DHPARAM)):
         host.ensure(
             f"make DH parameters {DHPARAM}", f"openssl dhparam -dsaparam -out {shlex.quote(DHPARAM)} 2048 2>/dev/null"
         )
-    letsencrypt_ready = bool(host.config.domain) and host.fact(letsencrypt_fact(host.config.domain))
+    domain = host.config.domain
+    letsencrypt_ready = bool(domain) and host.fact(letsencrypt_fact(domain))
+    staple = None
+    if letsencrypt_ready:
+        staple = stapling(domain, host.fact(ocsp_fact(letsencrypt_files(domain)[0])), host.fact(NAMESERVERS))
     site_existed = bool(host.fact(facts.file_state(site)))
     previous = f"{site}.hubswarm-previous"
     site_changed = host.ensure_file(
-        site, render_site(host.config, hub_name(host), letsencrypt_ready), previous=previous
+        site, render_site(host.config, hub_name(host), letsencrypt_ready, staple), previous=previous
     )
     changed = site_changed
     link_f, default_f = link_facts(link, default_link)

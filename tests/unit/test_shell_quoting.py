@@ -670,6 +670,7 @@ CASES = [
         fact(nginx.letsencrypt_fact),
         lambda v, b: [argv("test", "-s", f"{certs.LETSENCRYPT_LIVE}/{v}/fullchain.pem")],
     ),
+    Case("nginx.ocsp_fact", fact(nginx.ocsp_fact), lambda v, b: [pair("openssl", "-in", v)]),
     Case(
         "nginx.link_commands",
         script(lambda v: nginx.link_commands("", v, v + ".link", v + ".default", True)),
