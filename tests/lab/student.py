@@ -84,6 +84,32 @@ class Student:
             self.hub_api("POST", f"users/{self.name}/server")
         self.wait_for_server(SPAWN_SECONDS)
 
+    def stop_server(self, seconds=120):
+        """Stop the default server and wait until the hub shows none."""
+        if self.server():
+            self.hub_api("DELETE", f"users/{self.name}/server")
+        deadline = time.monotonic() + seconds
+        while self.server():
+            assert time.monotonic() < deadline, f"{self.name}'s server did not stop: {self.server()}"
+            time.sleep(0.5)
+
+    def spawn_outcome(self, seconds=SPAWN_SECONDS):
+        """Ask for the default server and follow the hub's progress events (as the spawn
+        page does) to the last one: {"ready": True, ...} or {"failed": True, "message": ...}."""
+        self.hub_api("POST", f"users/{self.name}/server")
+        with self.session.get(
+            f"{self.hub}/hub/api/users/{self.name}/server/progress",
+            stream=True,
+            timeout=seconds,
+            verify=False,
+        ) as events:
+            for line in events.iter_lines(decode_unicode=True):
+                if line.startswith("data:"):
+                    event = json.loads(line[5:])
+                    if event.get("ready") or event.get("failed"):
+                        return event
+        raise AssertionError(f"{self.name}'s spawn ended with no outcome")
+
     def answers(self):
         try:
             return self.server_api("GET", "status", timeout=10).status_code == 200
