@@ -14,6 +14,7 @@ from . import (
     python_env,
     storage,
     swarm,
+    updates,
     users,
 )
 from .core import gather_needs
@@ -26,6 +27,7 @@ from .workers import WORKER_SETUP, join_workers
 HUB_SETUP = [
     packages.install_hub_packages,
     docker.install_docker,
+    updates.security_updates,
     nodejs.install_nodejs,
     python_env.pip_install,
     certs.make_cert,
@@ -61,6 +63,7 @@ nginx = host_task(nginx_step)
 swarm_init = host_task(swarm.swarm_init)
 start_hub = host_task(hub.start_hub)
 mount_efs = host_task(storage.mount_efs, role="node")
+security_updates = host_task(updates.security_updates, role="node")
 sync_notebooks = host_task(storage.sync_notebooks)
 letsencrypt = host_task(letsencrypt_step)
 setup_hub = host_task(
