@@ -33,6 +33,7 @@ ns = Collection(
     workflows.write_env,
     workflows.userlist,
     workflows.mount_efs,
+    workflows.security_updates,
     workflows.sync_notebooks,
     workflows.hub_config,
     workflows.nginx,

@@ -48,9 +48,12 @@ def defaults(environ):
     def env(name, default=""):
         return environ.get(name, default)
 
-    def flag(name):
-        """True or False; a word that is neither stays as it is, for validate to name."""
+    def flag(name, default=False):
+        """True or False (``default`` when unset or blank); a word that is neither stays
+        as it is, for validate to name."""
         value = env(name)
+        if not str(value).strip():
+            return default
         parsed = validate.as_flag(value)
         return value if parsed is None else parsed
 
@@ -112,6 +115,9 @@ def defaults(environ):
             "hub_takes_notebooks": flag("HUBSWARM_HUB_TAKES_NOTEBOOKS"),
             # What notebooks reach beyond the hub's API: internet, none, or IPv4 networks.
             "notebook_egress": env("HUBSWARM_NOTEBOOK_EGRESS", "internet"),
+            # Every node installs security updates on its own (never a reboot, never Docker);
+            # off: no automatic upgrade on any node.
+            "security_updates": flag("HUBSWARM_SECURITY_UPDATES", default=True),
             "homes_path": env("HUBSWARM_HOMES_PATH", "/mnt/nfs/home"),
             # EFS DNS name or IP mounted at homes_path on every node; "none": homes on the hub only.
             "efs": env("HUBSWARM_EFS"),

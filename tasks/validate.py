@@ -63,6 +63,7 @@ FIELDS = [
     (("image_base",), "HUBSWARM_IMAGE_BASE", "image"),
     (("hub_takes_notebooks",), "HUBSWARM_HUB_TAKES_NOTEBOOKS", "flag"),
     (("notebook_egress",), "HUBSWARM_NOTEBOOK_EGRESS", "egress"),
+    (("security_updates",), "HUBSWARM_SECURITY_UPDATES", "flag"),
     (("homes_path",), "HUBSWARM_HOMES_PATH", "remote_path"),
     (("efs",), "HUBSWARM_EFS", "efs"),
     (("notebooks",), "HUBSWARM_NOTEBOOKS", "local_path"),

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fabric import Connection, task
 
-from . import docker, fence, images, inventory, packages, storage, swarm, validate
+from . import docker, fence, images, inventory, packages, storage, swarm, updates, validate
 from .core import HubswarmError, fail, run_on, run_steps, stop_if_failed
 from .invocation import hosts_for, run_of
 
@@ -12,7 +12,12 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 # What every worker gets before it joins the swarm.
-WORKER_SETUP = [packages.install_worker_packages, docker.install_docker, storage.mount_efs]
+WORKER_SETUP = [
+    packages.install_worker_packages,
+    docker.install_docker,
+    updates.security_updates,
+    storage.mount_efs,
+]
 
 
 def hub_host(c, hub=None):
@@ -55,7 +60,7 @@ def image_step(run, source=None):
     }
 )
 def join_workers(c, rejoin=False, hub=None):
-    """Bring every worker into the hub's swarm, in parallel: packages, Docker, join, notebook image.
+    """Bring every worker into the hub's swarm, in parallel: packages, Docker, security updates, join, notebook image.
 
     Workers are found by their EC2 tags (or named with -H). The join token is
     read from the hub and never printed or put on a command line. One worker

@@ -15,6 +15,7 @@ from . import (
     python_env,
     storage,
     swarm,
+    updates,
     users,
 )
 from .core import gather_needs
@@ -28,6 +29,7 @@ HUB_SETUP = [
     packages.install_hub_packages,
     docker.install_docker,
     fence.fence_step(),
+    updates.security_updates,
     nodejs.install_nodejs,
     python_env.pip_install,
     certs.make_cert,
@@ -63,6 +65,7 @@ nginx = host_task(nginx_step)
 swarm_init = host_task(swarm.swarm_init)
 start_hub = host_task(hub.start_hub)
 mount_efs = host_task(storage.mount_efs, role="node")
+security_updates = host_task(updates.security_updates, role="node")
 sync_notebooks = host_task(storage.sync_notebooks)
 letsencrypt = host_task(letsencrypt_step)
 setup_hub = host_task(

@@ -16,6 +16,14 @@ def ensure_service(host, unit, enabled=True, running=True):
     return host.ensure(f"enable and start {unit}", " && ".join(commands))
 
 
+def stop_service(host, unit):
+    """Disable and stop a systemd unit when it is enabled or running."""
+    state = host.fact(facts.systemd_unit(unit))
+    if state.enabled != "enabled" and not state.running:
+        return False
+    return host.ensure(f"disable and stop {unit}", f"systemctl disable --now {shlex.quote(unit)}")
+
+
 def fingerprint_command(sources):
     """Prints the sha256 of what the shell snippet ``sources`` prints: a service's inputs now."""
     return f"{{ {sources}; }} 2>/dev/null | sha256sum | cut -d' ' -f1"

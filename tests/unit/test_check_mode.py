@@ -1,7 +1,7 @@
 """Check mode runs only read-only probes.
 
 Every step of setup-hub (``workflows.HUB_SETUP``), start-hub, the worker steps
-(join-workers: the join token read on the hub, packages, Docker, EFS, swarm
+(join-workers: the join token read on the hub, ``workers.WORKER_SETUP``, swarm
 join, the notebook image by push or pull, node labels on the hub) and
 letsencrypt run in check mode through ``run_steps``, as ``fab check ...`` runs
 them, on fake hosts with pristine and with drifted probe answers. Every remote
@@ -210,7 +210,7 @@ def test_check_mode_runs_only_probes(check_run, scenario):
     info = workers.read_join_info(hub_host)
     image = images.push_image_step(hub_host.config.image, IMAGE_ID)
     join = Step("swarm-join", lambda host: swarm.swarm_join(host, info, rejoin=True))
-    run_task([worker], [packages.install_worker_packages, docker.install_docker, storage.mount_efs, join, image])
+    run_task([worker], [*workers.WORKER_SETUP, join, image])
     run_task([worker], [images.pull_image])
     run_task([hub_host], [image, swarm.swarm_nodes])
     records = run_task([hub_host], [letsencrypt.letsencrypt])
@@ -226,6 +226,7 @@ def test_check_mode_runs_only_probes(check_run, scenario):
     would = {change for task_changes in changes.values() for change in task_changes}
     expected = {
         "install-docker",
+        "security-updates",
         "install-nodejs",
         "pip-install",
         "make-cert",

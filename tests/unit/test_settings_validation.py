@@ -56,6 +56,7 @@ BAD = [
     ("HUBSWARM_ACCEPT_NEW_HOST_KEYS", "2", "'2' is not a flag"),
     ("HUBSWARM_CHECK", "y", "'y' is not a flag"),
     ("HUBSWARM_HUB_TAKES_NOTEBOOKS", "enabled", "'enabled' is not a flag"),
+    ("HUBSWARM_SECURITY_UPDATES", "weekly", "'weekly' is not a flag"),
     ("HUBSWARM_DOMAIN", "x.example;id", "label 'example;id' may hold only a-z, 0-9 and '-'"),
     ("HUBSWARM_DOMAIN", "hub..example.com", "empty label"),
     ("HUBSWARM_DOMAIN", "-hub.example.com", "label '-hub'"),
@@ -289,6 +290,15 @@ def test_names_and_choices_are_lower_cased_flags_are_booleans():
 )
 def test_notebook_egress_is_a_word_or_networks(given, kept):
     assert section(HUBSWARM_NOTEBOOK_EGRESS=given)["notebook_egress"] == kept
+
+
+@pytest.mark.parametrize(
+    "value, on", [(None, True), ("", True), (" ", True), ("1", True), ("Off", False), ("0", False)]
+)
+def test_security_updates_are_on_unless_turned_off(value, on):
+    env = {} if value is None else {"HUBSWARM_SECURITY_UPDATES": value}
+    assert section(**env)["security_updates"] is on
+    assert problems(**env) == []
 
 
 def test_a_memory_size_in_bytes_becomes_a_number_jupyterhub_takes_as_bytes():

@@ -560,6 +560,11 @@ def run_service(box, v):
     services.ensure_service(host, v)
 
 
+def run_stop_service(box, v):
+    host = box.host(primed={F.systemd_unit(v): Answer(0, "enabled\nactive")})
+    services.stop_service(host, v)
+
+
 def run_install(box, v):
     box.sudo(packages.install_commands(packages.APT, {v, "curl"}, lists_fresh=False))
     box.sudo(packages.install_commands(packages.DNF, {v}))
@@ -850,6 +855,7 @@ CASES = [
         run_service,
         lambda v, b: [argv("systemctl", "enable", v), argv("systemctl", "start", v)],
     ),
+    Case("services.stop_service", run_stop_service, lambda v, b: [argv("systemctl", "disable", "--now", v)]),
     # packages
     Case(
         "packages.install_commands",

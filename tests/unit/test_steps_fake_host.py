@@ -438,6 +438,7 @@ def test_check_mode_hub_setup_runs_only_probes(make_host):
     changes = host.record.changes
     assert "install ca-certificates, curl, nginx, openssl, python3-venv, rsync" in changes
     assert "install docker.io" in changes
+    assert "install unattended-upgrades" in changes
     assert f"install configurable-http-proxy {pins.CONFIGURABLE_HTTP_PROXY} from npm" in changes
     assert "make a self-signed certificate for hub.example.com" in changes
     assert "write /srv/jupyterhub/env (600 root:root)" in changes
