@@ -149,7 +149,9 @@ def wait_for_hub(host):
 
 
 def render_unit(config):
-    return render("jupyterhub.service.j2", srv=config.srv, venv=config.venv, proxy=proxy.SERVICE)
+    return render(
+        "jupyterhub.service.j2", srv=config.srv, venv=config.venv, homes=config.homes_path, proxy=proxy.SERVICE
+    )
 
 
 def start_probes(host):
