@@ -2,9 +2,9 @@
 
 Everything comes from the hub, over one SSH connection and one batched probe
 command: the hub's services, JupyterHub's version and URL, the certificate
-nginx serves, the swarm's nodes and notebook services, the proxy's routes, and
-free disk. :func:`assess` turns the parsed answers into the table's rows; a row
-with a problem makes the cluster unhealthy.
+nginx serves, the swarm's nodes and notebook services (with what they reserve),
+the proxy's routes, and free disk. :func:`assess` turns the parsed answers into
+the table's rows; a row with a problem makes the cluster unhealthy.
 """
 
 import json
@@ -19,11 +19,13 @@ from fabric import task
 from . import inventory, proxy
 from .certs import cert_paths, hub_name, letsencrypt_files, public_name_probes, tls_files
 from .core import HubswarmError, facts, fail
+from .hub import mem_guarantee
 from .hubswarm_hub.authenticators import USER_LABEL
 from .invocation import hosts_for
 from .nginx import letsencrypt_fact
 from .python_env import command_word
 from .swarm import NOTEBOOK_LABEL
+from .validate import memory_bytes
 
 UNITS = ("jupyterhub", proxy.SERVICE, "nginx", "docker")
 CERT_MIN_DAYS = 14
@@ -71,6 +73,13 @@ def cert_probes(config):
     ]
 
 
+class Resources(NamedTuple):
+    """Memory and CPUs, as swarm counts them: a node's capacity, what a task reserves."""
+
+    memory: int  # bytes
+    nano_cpus: int  # 1e9 per CPU
+
+
 class Node(NamedTuple):
     id: str
     hostname: str
@@ -79,10 +88,13 @@ class Node(NamedTuple):
     availability: str  # active, pause, drain
     address: str
     labels: dict
+    capacity: Resources
 
 
 def parse_nodes(answer):
-    return [Node(*fields[:6], fields[6] or {}) for fields in map(json.loads, facts.lines(answer))]
+    return [
+        Node(*fields[:6], fields[6] or {}, Resources(*fields[7:])) for fields in map(json.loads, facts.lines(answer))
+    ]
 
 
 NODES = facts.Fact(
@@ -97,6 +109,8 @@ NODES = facts.Fact(
             ".Spec.Availability",
             ".Status.Addr",
             ".Spec.Labels",
+            ".Description.Resources.MemoryBytes",
+            ".Description.Resources.NanoCPUs",
         )
     )
     + " $(docker node ls -q)",
@@ -123,6 +137,8 @@ class Task(NamedTuple):
     state: str  # running, starting, preparing...
     since: datetime  # when it entered that state
     ports: tuple  # its published ports
+    error: str  # why swarm cannot run it (a pending task: "no suitable node (...)"), else ""
+    reserved: Resources  # what it holds on its node
 
 
 def timestamp(value):
@@ -131,18 +147,38 @@ def timestamp(value):
     return datetime.fromisoformat(found.group(1) + found.group(3).replace("Z", "+00:00"))
 
 
+def reservations(resources):
+    """What a task's ``Spec.Resources`` reserves; 0 for what it names none of (a service
+    made before guarantees has no Reservations, a 0 is left out of the JSON)."""
+    reserved = (resources or {}).get("Reservations") or {}
+    return Resources(reserved.get("MemoryBytes", 0), reserved.get("NanoCPUs", 0))
+
+
 def parse_tasks(answer):
     found = []
-    for service, node, state, since, ports in map(json.loads, facts.lines(answer)):
+    for service, node, state, since, ports, error, resources in map(json.loads, facts.lines(answer)):
         published = tuple(p["PublishedPort"] for p in ports or () if p.get("PublishedPort"))
-        found.append(Task(service, node, state, timestamp(since), published))
+        found.append(Task(service, node, state, timestamp(since), published, error, reservations(resources)))
     return found
 
 
+# The whole .Spec.Resources, not .Spec.Resources.Reservations.MemoryBytes: on a task with
+# no reservations that path meets a nil pointer, docker inspect falls back to the raw JSON
+# with missingkey=error, fails for that task and leaves it out of the answer.
 NOTEBOOK_TASKS = facts.Fact(
     "notebook-tasks",
     "docker inspect --type task --format "
-    + shlex.quote(json_row(".ServiceID", ".NodeID", ".Status.State", ".Status.Timestamp", ".Status.PortStatus.Ports"))
+    + shlex.quote(
+        json_row(
+            ".ServiceID",
+            ".NodeID",
+            ".Status.State",
+            ".Status.Timestamp",
+            ".Status.PortStatus.Ports",
+            ".Status.Err",
+            ".Spec.Resources",
+        )
+    )
     + f" $(docker service ps -q --no-trunc --filter desired-state=running {NOTEBOOK_SERVICE_IDS})",
     parse=parse_tasks,
 )
@@ -235,6 +271,16 @@ def plural(count, word):
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
+def gib(size):
+    return f"{size / GIB:.1f} GiB"
+
+
+def cpus(nano_cpus):
+    """Swarm's nano CPUs as a person writes CPUs: 1 CPU, 0.5 CPUs."""
+    count = f"{nano_cpus / 1e9:g}"
+    return f"{count} CPU" + ("" if count == "1" else "s")
+
+
 def unit_row(unit, state):
     return Row("service", unit, state.active or "unknown", state.enabled or "-", "" if state.running else "not active")
 
@@ -255,7 +301,58 @@ def cert_row(config, seen, now):
     return Row("cert", kind, "valid", detail)
 
 
-def node_rows(nodes, tasks):
+def guarantee(config):
+    """What each new notebook reserves, worked out as SwarmSpawner asks swarm for it
+    (``int(cpu_guarantee * 1e9)`` too, so the room counted here is swarm's); 0: none."""
+    return Resources(int(memory_bytes(mem_guarantee(config)) or 0), int(float(config.cpu_guarantee) * 1e9))
+
+
+def reserved_on(node, tasks):
+    """What the notebook tasks placed on ``node`` reserve there: swarm holds a task's
+    reservation from its placement on, so a notebook still starting counts too."""
+    mine = [t.reserved for t in tasks if t.node == node.id]
+    return Resources(sum(r.memory for r in mine), sum(r.nano_cpus for r in mine))
+
+
+def takes_notebooks(node):
+    """Whether swarm may place a new notebook on ``node``: up, and matching the hub's placement
+    constraint (swarm compares a label's value regardless of case)."""
+    labelled = node.labels.get(NOTEBOOK_LABEL, "").lower() == "true"
+    return labelled and node.state == "ready" and node.availability == "active"
+
+
+def room(nodes, tasks, each):
+    """How many more notebooks reserving ``each`` swarm can place: on every node that takes
+    notebooks, as many as both its free memory and its free CPUs hold (a 0 in ``each``
+    limits nothing). None when ``each`` reserves nothing: then nothing limits them."""
+    if not any(each):
+        return None
+    fits = 0
+    for node in filter(takes_notebooks, nodes):
+        used = reserved_on(node, tasks)
+        free = [(total - taken) // need for total, taken, need in zip(node.capacity, used, each, strict=True) if need]
+        fits += max(min(free), 0)  # a node reporting less than its tasks hold (resized) has none
+    return fits
+
+
+def room_row(nodes, tasks, each):
+    """How many more notebooks reserving ``each`` fit; none is a problem (the next student is turned away)."""
+    fits = room(nodes, tasks, each)
+    if fits is None:
+        return Row("room", "notebooks", "unlimited", "no guarantees set: swarm places notebooks without limit")
+    wanted = [gib(each.memory)] if each.memory else []
+    wanted += [cpus(each.nano_cpus)] if each.nano_cpus else []
+    detail = (
+        f"{plural(fits, 'more notebook')} of {' and '.join(wanted)} guaranteed fit on "
+        f"{plural(sum(map(takes_notebooks, nodes)), 'node')} taking notebooks"
+    )
+    full = "no room for another notebook: add a worker or lower HUBSWARM_MEM_GUARANTEE / HUBSWARM_CPU_GUARANTEE"
+    return Row("room", "notebooks", f"{fits} more", detail, "" if fits else full)
+
+
+def node_rows(nodes, tasks, each):
+    """A row per node (what its notebooks reserve of its capacity), then the room they
+    leave for notebooks reserving ``each``."""
     if not nodes:
         return [Row("swarm", "nodes", "none", "docker node ls lists no node", "the hub manages no swarm")]
     rows = []
@@ -264,10 +361,15 @@ def node_rows(nodes, tasks):
             f"{NOTEBOOK_LABEL}={node.labels[NOTEBOOK_LABEL]}" if NOTEBOOK_LABEL in node.labels else "no notebooks label"
         )
         running = sum(t.node == node.id and t.state == "running" for t in tasks)
-        detail = f"{node.role}, {node.availability}, {node.address}, {label}, {plural(running, 'notebook')}"
+        used = reserved_on(node, tasks)
+        detail = (
+            f"{node.role}, {node.availability}, {node.address}, {label}, {plural(running, 'notebook')}, "
+            f"{used.memory / GIB:.1f} of {gib(node.capacity.memory)} and "
+            f"{used.nano_cpus / 1e9:g} of {cpus(node.capacity.nano_cpus)} reserved"
+        )
         down = node.state != "ready" and node.availability != "drain"
         rows.append(Row("node", node.hostname, node.state, detail, "not ready, not drained" if down else ""))
-    return rows
+    return [*rows, room_row(nodes, tasks, each)]
 
 
 def notebook_rows(services, tasks, nodes, now):
@@ -282,7 +384,11 @@ def notebook_rows(services, tasks, nodes, now):
             where = (
                 f"on {node.hostname} ({node.address}:{','.join(map(str, t.ports)) or '-'})" if node else "on no node"
             )
-            rows.append(Row("notebook", user, t.state, f"{where} for {age(now - t.since.timestamp())}"))
+            detail = f"{where} for {age(now - t.since.timestamp())}"
+            if t.state == "pending" and t.error:  # swarm finds no node for it (the hub gives up soon)
+                rows.append(Row("notebook", user, t.state, f"{detail}: {t.error}", f"waiting: {t.error}"))
+            else:
+                rows.append(Row("notebook", user, t.state, detail))
     return rows
 
 
@@ -330,7 +436,7 @@ def disk_row(path, disk):
     if disk is None or not disk.total:
         return Row("disk", path, "unknown", "stat -f failed", "cannot read its free space")
     percent = 100 * disk.free // disk.total
-    detail = f"{disk.free / GIB:.1f} GiB free of {disk.total / GIB:.1f} GiB"
+    detail = f"{gib(disk.free)} free of {gib(disk.total)}"
     low = f"less than {DISK_MIN_FREE_PERCENT}% free" if percent < DISK_MIN_FREE_PERCENT else ""
     return Row("disk", path, f"{percent}% free", detail, low)
 
@@ -345,7 +451,7 @@ def assess(config, seen, url):
         Row("hub", url, version or "unknown", f"JupyterHub in {config.venv}"),
         *(unit_row(unit, seen[facts.systemd_unit(unit).key]) for unit in UNITS),
         cert_row(config, seen, now),
-        *node_rows(nodes, tasks),
+        *node_rows(nodes, tasks, guarantee(config)),
         *notebook_rows(seen[NOTEBOOK_SERVICES.key], tasks, nodes, now),
         *route_rows(seen[routes_fact(config).key], nodes, tasks),
         *(disk_row(path, seen[disk_fact(path).key]) for path in disk_paths(config)),
@@ -367,12 +473,13 @@ def status(c):
     """Print the cluster's health as one table, read from the hub; exit 1 when unhealthy.
 
     Hub services (jupyterhub, jupyterhub-proxy, nginx, docker), JupyterHub's
-    version and URL, the TLS certificate's days left, the swarm's nodes, the
-    notebook servers, proxy routes that point at no running notebook, and free
-    disk for the hub's state and the homes: one SSH connection, one probe.
-    Unhealthy: a service not active, a node not ready and not drained, a route
-    pointing nowhere, the certificate expiring within 14 days, less than 10%
-    disk free. Example: fab status
+    version and URL, the TLS certificate's days left, the swarm's nodes (with what
+    notebooks reserve of each), the room for more notebooks, the notebook servers,
+    proxy routes that point at no running notebook, and free disk for the hub's
+    state and the homes: one SSH connection, one probe. Unhealthy: a service not
+    active, a node not ready and not drained, no room for another notebook, a
+    notebook waiting for a node, a route pointing nowhere, the certificate
+    expiring within 14 days, less than 10% disk free. Example: fab status
     """
     hub = hosts_for(c, inventory.HUB)[0]
     try:

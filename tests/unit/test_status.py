@@ -27,6 +27,9 @@ NOW = 1767225600  # 2026-01-01 00:00:00 UTC, by the hub's clock
 SELF_SIGNED = "/srv/jupyterhub/ssl/hub.crt"
 LETSENCRYPT = "/etc/letsencrypt/live/hub.example.com/fullchain.pem"
 NOTEBOOKS = {"hubswarm.notebooks": "true"}
+GIB = 1 << 30
+NODE_MEMORY = 4_080_218_112  # 3.8 GiB: about what a 4 GiB instance reports
+NO_ROOM = "no suitable node (insufficient resources on 2 nodes)"
 
 
 def compact(*fields):
@@ -34,15 +37,43 @@ def compact(*fields):
     return json.dumps(list(fields), separators=(",", ":")) + "\n"
 
 
-def node(id_, hostname, role, state="ready", availability="active", address="10.0.0.5", labels=None):
+def node(
+    id_,
+    hostname,
+    role,
+    state="ready",
+    availability="active",
+    address="10.0.0.5",
+    labels=None,
+    memory=NODE_MEMORY,
+    cpus=2,
+):
     """A status-nodes answer line."""
-    return compact(id_, hostname, role, state, availability, address, labels)
+    return compact(id_, hostname, role, state, availability, address, labels, memory, int(cpus * 1e9))
 
 
-def notebook_task(service, node_id, state="running", since="2025-12-31T21:55:00.123456789Z", port=30001):
+def reserving(memory=0, cpus=0):
+    """A task's ``.Spec.Resources`` as docker prints it: the 2G limit, and the reservations
+    (a 0 left out, as Docker's JSON does; no Reservations at all when both are 0)."""
+    reserved = {key: value for key, value in (("NanoCPUs", int(cpus * 1e9)), ("MemoryBytes", memory)) if value}
+    return {"Limits": {"MemoryBytes": 2 * GIB}, **({"Reservations": reserved} if reserved else {})}
+
+
+DEFAULT_RESERVED = reserving(GIB)  # the default memory guarantee: half the 2G limit
+
+
+def notebook_task(
+    service,
+    node_id,
+    state="running",
+    since="2025-12-31T21:55:00.123456789Z",
+    port=30001,
+    err="",
+    resources=DEFAULT_RESERVED,
+):
     """A notebook-tasks answer line."""
     ports = [{"Protocol": "tcp", "TargetPort": 8888, "PublishedPort": port, "PublishMode": "host"}] if port else None
-    return compact(service, node_id, state, since, ports)
+    return compact(service, node_id, state, since, ports, err, resources)
 
 
 def routes(**targets):
@@ -77,17 +108,29 @@ HEALTHY = {
     "disk:/mnt/nfs/home": "1048576 102400 51200\n",  # 100 GiB, half free
 }
 
+NO_MORE = "no room for another notebook: add a worker or lower HUBSWARM_MEM_GUARANTEE / HUBSWARM_CPU_GUARANTEE"
+FULL = f"room notebooks: {NO_MORE}"
+WITH_CAROL = HEALTHY[status.NOTEBOOK_SERVICES.key] + '["s-carol","carol"]\n'
+
+
+def pending(err=""):
+    """HEALTHY's tasks and carol's, which swarm has placed on no node yet."""
+    carol = notebook_task("s-carol", "", state="pending", since="2025-12-31T23:59:50Z", port=None, err=err)
+    return HEALTHY[status.NOTEBOOK_TASKS.key] + carol
+
+
 HEALTHY_TABLE = """\
-WHAT      NAME                      STATE     DETAIL                                                         PROBLEM
+WHAT      NAME                      STATE     DETAIL                                                                                                  PROBLEM
 hub       https://hub.example.com/  5.2.1     JupyterHub in /opt/jupyterhub
 service   jupyterhub                active    enabled
 service   jupyterhub-proxy          active    enabled
 service   nginx                     active    enabled
 service   docker                    active    enabled
 cert      self-signed               valid     364 days left (to 2026-12-31), /srv/jupyterhub/ssl/hub.crt
-node      hub                       ready     manager, active, 10.0.0.5, no notebooks label, 0 notebooks
-node      worker1                   ready     worker, active, 10.0.0.6, hubswarm.notebooks=true, 1 notebook
-node      worker2                   ready     worker, active, 10.0.0.7, hubswarm.notebooks=true, 1 notebook
+node      hub                       ready     manager, active, 10.0.0.5, no notebooks label, 0 notebooks, 0.0 of 3.8 GiB and 0 of 2 CPUs reserved
+node      worker1                   ready     worker, active, 10.0.0.6, hubswarm.notebooks=true, 1 notebook, 1.0 of 3.8 GiB and 0 of 2 CPUs reserved
+node      worker2                   ready     worker, active, 10.0.0.7, hubswarm.notebooks=true, 1 notebook, 1.0 of 3.8 GiB and 0 of 2 CPUs reserved
+room      notebooks                 4 more    4 more notebooks of 1.0 GiB guaranteed fit on 2 nodes taking notebooks
 notebook  alice                     running   on worker1 (10.0.0.6:30001) for 2h 05m
 notebook  bob                       running   on worker2 (10.0.0.7:30002) for 10m
 routes    proxy API                 ok        2 user routes, 0 pointing nowhere
@@ -147,6 +190,22 @@ PROBLEM_CASES = [
             status.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1"),
             "proxy-routes": routes(alice="http://10.0.0.6:30001"),
         },
+        [],
+    ),
+    (
+        "every worker has room for one more notebook",
+        {status.NODES.key: NODES.replace(str(NODE_MEMORY), str(2 * GIB))},
+        [],
+    ),
+    ("every worker's room taken", {status.NODES.key: NODES.replace(str(NODE_MEMORY), str(2 * GIB - 1))}, [FULL]),
+    (
+        "a notebook no node has room for",
+        {status.NOTEBOOK_SERVICES.key: WITH_CAROL, status.NOTEBOOK_TASKS.key: pending(NO_ROOM)},
+        [f"notebook carol: waiting: {NO_ROOM}"],
+    ),
+    (
+        "a notebook swarm has yet to place",
+        {status.NOTEBOOK_SERVICES.key: WITH_CAROL, status.NOTEBOOK_TASKS.key: pending()},
         [],
     ),
     (
@@ -229,13 +288,100 @@ def test_rows_show_what_is_wrong(make_host):
     )
     assert row(rows, "node", "worker2")[2:] == (
         "down",
-        "worker, drain, 10.0.0.7, hubswarm.notebooks=true, 1 notebook",
+        "worker, drain, 10.0.0.7, hubswarm.notebooks=true, 1 notebook, 1.0 of 3.8 GiB and 0 of 2 CPUs reserved",
+        "",
+    )
+    assert row(rows, "room", "notebooks")[2:] == (
+        "2 more",
+        "2 more notebooks of 1.0 GiB guaranteed fit on 1 node taking notebooks",
         "",
     )
     assert row(rows, "routes", "proxy API")[2:4] == ("1 nowhere", "2 user routes, 1 pointing nowhere")
     assert row(rows, "route", "/user/bob/")[2:] == ("nowhere", "http://10.0.0.7:30009", "points to no running notebook")
     assert row(rows, "cert", "self-signed")[2:4] == ("expiring", f"9 days left (to 2026-01-10), {SELF_SIGNED}")
     assert row(rows, "disk", "/srv/jupyterhub")[2:] == ("5% free", "0.0 GiB free of 0.0 GiB", "less than 10% free")
+
+
+def test_nodes_show_what_notebooks_reserve_old_ones_nothing(make_host):
+    rows, problems = assessed(
+        make_host,
+        {
+            status.NOTEBOOK_SERVICES.key: WITH_CAROL + '["s-dave","dave"]\n',
+            status.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1", resources=reserving(GIB, 0.5))
+            + notebook_task("s-dave", "n-w1", state="starting", port=30004, resources=reserving(GIB, 0.5))
+            # made before guarantees: no Reservations, or no Resources at all
+            + notebook_task("s-bob", "n-w2", port=30002, resources=reserving())
+            + notebook_task("s-carol", "n-w2", port=30003, resources=None),
+        },
+        cpu_guarantee="0.5",
+    )
+    assert problems == []
+    assert [r[1:4] for r in rows if r.what in ("node", "room")] == [
+        (
+            "hub",
+            "ready",
+            "manager, active, 10.0.0.5, no notebooks label, 0 notebooks, 0.0 of 3.8 GiB and 0 of 2 CPUs reserved",
+        ),
+        (
+            "worker1",
+            "ready",
+            "worker, active, 10.0.0.6, hubswarm.notebooks=true, 1 notebook, 2.0 of 3.8 GiB and 1 of 2 CPUs reserved",
+        ),
+        (
+            "worker2",
+            "ready",
+            "worker, active, 10.0.0.7, hubswarm.notebooks=true, 2 notebooks, 0.0 of 3.8 GiB and 0 of 2 CPUs reserved",
+        ),
+        ("notebooks", "4 more", "4 more notebooks of 1.0 GiB and 0.5 CPUs guaranteed fit on 2 nodes taking notebooks"),
+    ]
+
+
+def test_a_notebook_waiting_for_room_shows_why(make_host):
+    rows, _ = assessed(
+        make_host, {status.NOTEBOOK_SERVICES.key: WITH_CAROL, status.NOTEBOOK_TASKS.key: pending(NO_ROOM)}
+    )
+    assert row(rows, "notebook", "carol")[2:] == ("pending", f"on no node for 0m: {NO_ROOM}", f"waiting: {NO_ROOM}")
+
+
+ROOM_ROWS = [
+    # id, settings, the room row's (state, detail, problem)
+    (
+        "the default: half the 2G limit",
+        {},
+        ("4 more", "4 more notebooks of 1.0 GiB guaranteed fit on 2 nodes taking notebooks", ""),
+    ),
+    (
+        "half a 4G limit",
+        {"mem_limit": "4G"},
+        ("2 more", "2 more notebooks of 2.0 GiB guaranteed fit on 2 nodes taking notebooks", ""),
+    ),
+    (
+        "no guarantees",
+        {"mem_guarantee": "0"},
+        ("unlimited", "no guarantees set: swarm places notebooks without limit", ""),
+    ),
+    (
+        "a CPU guarantee alone",
+        {"mem_guarantee": "0", "cpu_guarantee": "1"},
+        ("4 more", "4 more notebooks of 1 CPU guaranteed fit on 2 nodes taking notebooks", ""),
+    ),
+    (
+        "both: the scarcer counts",
+        {"mem_guarantee": "512M", "cpu_guarantee": "0.75"},
+        ("4 more", "4 more notebooks of 0.5 GiB and 0.75 CPUs guaranteed fit on 2 nodes taking notebooks", ""),
+    ),
+    (
+        "more than any worker has left",
+        {"mem_guarantee": "3G"},
+        ("0 more", "0 more notebooks of 3.0 GiB guaranteed fit on 2 nodes taking notebooks", NO_MORE),
+    ),
+]
+
+
+@pytest.mark.parametrize("settings, expected", [c[1:] for c in ROOM_ROWS], ids=[c[0] for c in ROOM_ROWS])
+def test_room_row_by_settings(make_host, settings, expected):
+    rows, _ = assessed(make_host, **settings)
+    assert row(rows, "room", "notebooks")[2:] == expected
 
 
 def test_a_notebook_service_with_no_task_and_a_task_on_a_removed_node(make_host):
@@ -337,8 +483,101 @@ def test_points_at(target, expected):
 
 
 def test_nodes_with_no_labels_and_odd_host_names():
-    nodes = parsed(status.NODES, node("n1", "a b", "worker") + node("n2", 'q"x', "worker", labels={"k": "v"}))
-    assert [(n.hostname, n.labels) for n in nodes] == [("a b", {}), ('q"x', {"k": "v"})]
+    nodes = parsed(status.NODES, node("n1", "a b", "worker") + node("n2", 'q"x', "worker", labels={"k": "v"}, cpus=0.5))
+    assert [(n.hostname, n.labels, n.capacity) for n in nodes] == [
+        ("a b", {}, (NODE_MEMORY, 2_000_000_000)),
+        ('q"x', {"k": "v"}, (NODE_MEMORY, 500_000_000)),
+    ]
+
+
+@pytest.mark.parametrize(
+    "resources, expected",
+    [
+        (None, (0, 0)),  # a service made with no resources at all
+        (reserving(), (0, 0)),  # a limit, no reservations: made before guarantees
+        ({"Reservations": {}}, (0, 0)),
+        (reserving(GIB), (GIB, 0)),
+        (reserving(cpus=0.5), (0, 500_000_000)),
+        (reserving(GIB, 1.5), (GIB, 1_500_000_000)),
+    ],
+)
+def test_what_a_task_reserves(resources, expected):
+    [task] = parsed(status.NOTEBOOK_TASKS, notebook_task("s", "n", resources=resources))
+    assert task.reserved == expected
+
+
+def test_a_pending_task_and_its_error():
+    [task] = parsed(status.NOTEBOOK_TASKS, notebook_task("s", "", state="pending", port=None, err=NO_ROOM))
+    assert (task.node, task.state, task.ports, task.error) == ("", "pending", (), NO_ROOM)
+
+
+def worker(id_, state="ready", availability="active", labels=NOTEBOOKS):
+    """A status-nodes answer line for a 4 GiB, 2 CPU worker."""
+    return node(id_, id_, "worker", state, availability, labels=labels, memory=4 * GIB)
+
+
+TWO_WORKERS = worker("w1") + worker("w2")
+ROOM = [
+    # id, nodes answer, tasks answer, each notebook's guarantee (memory, nano CPUs), the room
+    ("no guarantee: no limit", TWO_WORKERS, notebook_task("s1", "w1"), (0, 0), None),
+    ("empty workers", TWO_WORKERS, "", (GIB, 0), 8),
+    ("memory left on each", TWO_WORKERS, notebook_task("s1", "w1"), (GIB, 0), 7),
+    ("what is left over on each node does not add up", TWO_WORKERS, "", (3 * GIB // 2, 0), 4),  # pooled: 5
+    (
+        "CPUs left on each",
+        TWO_WORKERS,
+        notebook_task("s1", "w1", resources=reserving(cpus=0.5)),
+        (0, 500_000_000),
+        7,
+    ),
+    (
+        "per node the scarcer of memory and CPUs",  # pooled: 4 by memory, 5 by CPUs
+        TWO_WORKERS,
+        notebook_task("s1", "w1", resources=reserving(3 * GIB))
+        + notebook_task("s2", "w2", resources=reserving(GIB // 2, 1.5)),
+        (GIB, 500_000_000),
+        2,
+    ),
+    (
+        "reserved past capacity leaves none, not less",
+        TWO_WORKERS,
+        notebook_task("s1", "w1", resources=reserving(5 * GIB)),
+        (GIB, 0),
+        4,
+    ),
+    (
+        "only ready, active nodes labelled for notebooks",
+        node("hub", "hub", "manager", memory=4 * GIB)
+        + worker("down", state="down")
+        + worker("drained", availability="drain")
+        + worker("paused", availability="pause")
+        + worker("unlabelled", labels=None)
+        + worker("false", labels={"hubswarm.notebooks": "false"})
+        + worker("w1")
+        + worker("True", labels={"hubswarm.notebooks": "True"}),  # swarm's == ignores case
+        "",
+        (GIB, 0),
+        8,
+    ),
+    ("no node takes notebooks", worker("drained", availability="drain"), "", (GIB, 0), 0),
+    (
+        "tasks count where swarm placed them, starting ones too, old ones as nothing",
+        TWO_WORKERS,
+        notebook_task("s1", "w1", state="starting")
+        + notebook_task("s2", "w1", resources=None)
+        + notebook_task("s3", "w1", resources=reserving())
+        + notebook_task("s4", "", state="pending", err=NO_ROOM)
+        + notebook_task("s5", "removed"),
+        (GIB, 0),
+        7,
+    ),
+]
+
+
+@pytest.mark.parametrize("nodes, tasks, each, expected", [c[1:] for c in ROOM], ids=[c[0] for c in ROOM])
+def test_room(nodes, tasks, each, expected):
+    each = status.Resources(*each)
+    assert status.room(parsed(status.NODES, nodes), parsed(status.NOTEBOOK_TASKS, tasks), each) == expected
 
 
 # --- the task ------------------------------------------------------------------------------
