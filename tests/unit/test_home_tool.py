@@ -67,6 +67,18 @@ def test_ensure_makes_the_home_in_the_given_folders(place):
     assert run("ensure", "bob").stdout == f"{FIRST_UID + 1}\n"
 
 
+def test_modes_hold_under_the_hubs_umask(place):
+    """The hub runs with umask 077: starter notebooks must still be readable (444)."""
+    homes, _, _, run = place
+    previous = os.umask(0o077)
+    try:
+        assert run("ensure", "dora").returncode == 0
+    finally:
+        os.umask(previous)
+    copy = homes / "dora" / "example_notebooks" / "welcome.ipynb"
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o444
+
+
 def test_ensure_copies_from_the_notebooks_folder_it_is_given(place, tmp_path):
     """srv moved: the starter notebooks come from the folder the caller names."""
     homes, _, _, run = place
