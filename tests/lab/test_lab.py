@@ -165,9 +165,16 @@ for item in ("instance-id", "local-ipv4"):
 
 @pytest.mark.parametrize("host", ["hub", "worker1"])
 def test_container_on_a_lab_host_gets_the_hosts_identity(lab, deploy_run, connect, host):
-    """Packets from a container cross the host's FORWARD path and its Docker NAT, as on EC2."""
+    """Packets from a container cross the host's FORWARD path and its Docker NAT, as on EC2.
+
+    On a network of its own: the notebook fence keeps Docker's default bridge, where
+    notebooks run, from the metadata (tests/lab/test_notebook_fence.py)."""
     image = lab.env.get("HUBSWARM_IMAGE", "hubswarm/singleuser:6.1.1")
-    command = f"docker run --rm --network bridge {image} python3 -c {shlex.quote(PROBE_IN_A_CONTAINER)}"
+    command = (
+        "{ docker network inspect lab-probe >/dev/null 2>&1 || docker network create lab-probe >/dev/null; } && "
+        f"docker run --rm --network lab-probe {image} python3 -c {shlex.quote(PROBE_IN_A_CONTAINER)}; "
+        "docker network rm lab-probe >/dev/null"
+    )
     with connect(lab.hosts[host]) as connection:
         answer = connection.run(command, hide=True).stdout.split()
     assert answer == [moto_instance_id(host), lab.hosts[host]]
