@@ -42,6 +42,8 @@ SUBNET = "10.213.0.0/24"
 IP_PREFIX = "10.213.0."
 HUB_HOST_NUMBER = 10
 CONTAINER_PREFIX = "hubswarm-lab-"
+# Fleet hosts that run Debian 13 (trixie); the others run Debian 12 (bookworm).
+DEBIAN_13_HOSTS = ("worker2",)
 HOME_VOLUME = "hubswarm-lab-home"
 HOMES_PATH = "/mnt/nfs/home"
 LAB_DOMAIN = "hub.lab.example"
@@ -104,6 +106,12 @@ def host_ip(host):
     raise Exit(f"lab: unknown lab host {host!r} (expected hub or workerN)", code=1)
 
 
+def host_suite(host):
+    """The Debian release a fleet host runs: the second worker runs Debian 13, the rest 12, so
+    every deployment the tests make proves a mixed cluster."""
+    return lab_image.DEBIAN_13 if host in DEBIAN_13_HOSTS else lab_image.DEBIAN_12
+
+
 def fleet(workers):
     """Host name to IP for a hub and WORKERS workers."""
     return {host: host_ip(host) for host in ["hub", *(f"worker{n}" for n in range(1, workers + 1))]}
@@ -120,12 +128,21 @@ def lab_containers():
         "label=hubswarm.lab.host",
         "--format",
         '{{.Names}}\t{{.ID}}\t{{.State}}\t{{.Label "hubswarm.lab.host"}}\t{{.Label "hubswarm.lab.ip"}}'
-        '\t{{.Label "hubswarm.lab.role"}}',
+        '\t{{.Label "hubswarm.lab.role"}}\t{{.Label "hubswarm.lab.suite"}}',
     )
     containers = {}
     for row in rows.splitlines():
-        name, container_id, state, host, ip, role = row.split("\t")
-        containers[host] = {"container": name, "id": container_id, "state": state, "ip": ip, "role": role}
+        # (an empty last label loses its tab to the output's stripping)
+        name, container_id, state, host, ip, role, suite = (row.split("\t") + [""])[:7]
+        containers[host] = {
+            "container": name,
+            "id": container_id,
+            "state": state,
+            "ip": ip,
+            "role": role,
+            # Hosts made before the lab had Debian 13 ran 12.
+            "suite": suite or lab_image.DEBIAN_12,
+        }
     return containers
 
 
@@ -172,7 +189,8 @@ def _ensure_network_and_volumes():
 
 def _create_host(host, ip, role):
     """Create and start a fresh lab host container (without waiting for it to boot)."""
-    image = lab_image.ensure_image()
+    suite = host_suite(host) if role != "spare" else lab_image.DEBIAN_12
+    image = lab_image.ensure_image(suite)
     container = f"{CONTAINER_PREFIX}{host}"
     docker_volume = f"{container}-docker"
     docker("volume", "create", "--label", LAB_LABEL, docker_volume)
@@ -191,6 +209,8 @@ def _create_host(host, ip, role):
         f"hubswarm.lab.ip={ip}",
         "--label",
         f"hubswarm.lab.role={role}",
+        "--label",
+        f"hubswarm.lab.suite={suite}",
         "--network",
         NETWORK,
         "--ip",
@@ -331,6 +351,9 @@ def ensure_lab(workers=2):
             _remove_container(host)
             lab_imds.forget(info["ip"])
     for host, ip in wanted.items():
+        if host in containers and containers[host]["suite"] != host_suite(host):
+            _remove_container(host)  # made on the other Debian release
+            del containers[host]
         if host not in containers:
             _create_host(host, ip, "hub" if host == "hub" else "worker")
         else:
@@ -443,7 +466,7 @@ def destroy(images=False):
 def up(c, workers=2):
     """Create the lab (or bring it to the wanted shape): a hub and N workers on this machine.
 
-    Each host is a container behaving like a fresh Debian 12 EC2 host (systemd, sshd, user
+    Each host is a container behaving like a fresh Debian EC2 host (12; worker2 13) (systemd, sshd, user
     `admin` with sudo); a local moto_server answers the EC2 API for them. Idempotent: running it
     again keeps the same hosts; a larger --workers adds workers, a smaller one removes the extra
     ones. Writes .lab/lab.env, which later `fab` commands load.

@@ -1,10 +1,11 @@
 """Build and cache the lab host image.
 
-Two cached images, both labelled hubswarm.lab=1 and tagged with a hash of what made them:
-- `hubswarm-lab-rootfs:<hash>`: a Debian 12 minbase rootfs from debootstrap (about a minute),
-  hashed on files/lab/packages.txt;
-- `hubswarm-lab:<hash>`: files/lab/Dockerfile on top of it, hashed on every file in files/lab plus
-  the machine's local CA certificates. Rebuilt only when one of those changes.
+Two cached images per Debian release (12 bookworm, 13 trixie), labelled hubswarm.lab=1 and
+tagged with a hash of what made them:
+- `hubswarm-lab-rootfs[-trixie]:<hash>`: a minbase rootfs from debootstrap (about a minute),
+  hashed on the release and files/lab/packages.txt;
+- `hubswarm-lab[-trixie]:<hash>`: files/lab/Dockerfile on top of it, hashed on every file in
+  files/lab plus the machine's local CA certificates. Rebuilt only when one of those changes.
 """
 
 import hashlib
@@ -22,10 +23,15 @@ from .docker import LAB_LABEL, PROJECT_ROOT, apt_install, can_install_here, dock
 RECIPE_DIR = PROJECT_ROOT / "files" / "lab"
 PACKAGES_FILE = RECIPE_DIR / "packages.txt"
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
-SUITE = "bookworm"
+DEBIAN_12, DEBIAN_13 = "bookworm", "trixie"
 MIRROR = "http://deb.debian.org/debian"
 ROOTFS_REPOSITORY = "hubswarm-lab-rootfs"
 IMAGE_REPOSITORY = "hubswarm-lab"
+
+
+def repository(name, suite):
+    """The image repository for SUITE: Debian 12's keeps the plain name (and its cache)."""
+    return name if suite == DEBIAN_12 else f"{name}-{suite}"
 
 
 def local_ca_certificates():
@@ -46,18 +52,18 @@ def _digest(parts):
     return sha.hexdigest()[:12]
 
 
-def rootfs_tag():
-    """Tag of the debootstrap rootfs image for the current package list."""
-    parts = [("suite", f"{SUITE} {MIRROR}".encode()), ("packages", " ".join(debootstrap_packages()).encode())]
-    return f"{ROOTFS_REPOSITORY}:{_digest(parts)}"
+def rootfs_tag(suite=DEBIAN_12):
+    """Tag of the debootstrap rootfs image of SUITE for the current package list."""
+    parts = [("suite", f"{suite} {MIRROR}".encode()), ("packages", " ".join(debootstrap_packages()).encode())]
+    return f"{repository(ROOTFS_REPOSITORY, suite)}:{_digest(parts)}"
 
 
-def image_tag():
-    """Tag of the lab host image for the current recipe (files/lab/*) and local CA certificates."""
+def image_tag(suite=DEBIAN_12):
+    """Tag of the lab host image of SUITE for the current recipe (files/lab/*) and local CA certificates."""
     parts = [(f"recipe/{path.name}", path.read_bytes()) for path in sorted(RECIPE_DIR.iterdir()) if path.is_file()]
     parts += [(f"ca/{path.name}", path.read_bytes()) for path in local_ca_certificates()]
-    parts.append(("rootfs", rootfs_tag().encode()))
-    return f"{IMAGE_REPOSITORY}:{_digest(parts)}"
+    parts.append(("rootfs", rootfs_tag(suite).encode()))
+    return f"{repository(IMAGE_REPOSITORY, suite)}:{_digest(parts)}"
 
 
 def image_exists(tag):
@@ -65,17 +71,17 @@ def image_exists(tag):
     return subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
 
 
-def ensure_image():
-    """Return the lab host image tag, building the rootfs and/or image first if not cached."""
-    tag = image_tag()
+def ensure_image(suite=DEBIAN_12):
+    """Return the lab host image tag of SUITE, building the rootfs and/or image first if not cached."""
+    tag = image_tag(suite)
     if image_exists(tag):
         return tag
-    base = rootfs_tag()
+    base = rootfs_tag(suite)
     if not image_exists(base):
-        build_rootfs(base)
-        _remove_stale(ROOTFS_REPOSITORY, base)
-    build_image(tag, base)
-    _remove_stale(IMAGE_REPOSITORY, tag)
+        build_rootfs(base, suite)
+        _remove_stale(repository(ROOTFS_REPOSITORY, suite), base)
+    build_image(tag, base, suite)
+    _remove_stale(repository(IMAGE_REPOSITORY, suite), tag)
     return tag
 
 
@@ -86,8 +92,8 @@ def _remove_stale(repository, keep):
         docker("image", "rm", stale, check=False)
 
 
-def build_rootfs(tag):
-    """debootstrap a Debian 12 minbase rootfs and `docker import` it as TAG."""
+def build_rootfs(tag, suite):
+    """debootstrap a minbase rootfs of SUITE and `docker import` it as TAG."""
     if shutil.which("debootstrap") is None:
         if not can_install_here():
             raise Exit("lab: building the lab image needs debootstrap (Debian: apt-get install debootstrap).", code=1)
@@ -98,7 +104,7 @@ def build_rootfs(tag):
             "debootstrap",
             "--variant=minbase",
             f"--include={','.join(debootstrap_packages())}",
-            SUITE,
+            suite,
             rootfs,
             MIRROR,
         ]
@@ -117,11 +123,14 @@ def build_rootfs(tag):
             raise Exit(f"lab: importing the rootfs into Docker failed: {imported.stderr.strip()}", code=1)
 
 
-def build_image(tag, base):
-    """Build files/lab/Dockerfile FROM BASE as TAG, with the local CA certificates in the context."""
+def build_image(tag, base, suite):
+    """Build files/lab/Dockerfile FROM BASE as TAG, with the local CA certificates in the context
+    and apt pointed at SUITE."""
     print(f"lab: building {tag}...", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="hubswarm-lab-image-") as context:
         shutil.copytree(RECIPE_DIR, context, dirs_exist_ok=True)
+        sources = Path(context) / "sources.list"
+        sources.write_text(sources.read_text().replace("SUITE", suite))
         ca_dir = Path(context) / "ca-certificates"
         ca_dir.mkdir()
         for certificate in local_ca_certificates():

@@ -86,30 +86,47 @@ def test_packages_unsupported_os(make_host):
 # --- install-docker --------------------------------------------------------------------
 
 
+APT_DOCKER = (
+    APT_ENV
+    + "apt-get -o DPkg::Lock::Timeout=600 update -q && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends docker.io"
+)
+
+
 @pytest.mark.parametrize(
-    "release, user, install",
+    "release, user, brings_command, installs",
     [
-        (
-            DEBIAN_12,
-            "admin",
-            APT_ENV
-            + "apt-get -o DPkg::Lock::Timeout=600 update -q && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends docker.io",
-        ),
-        (AMAZON_2023, "ec2-user", "dnf install -y -q docker"),
+        (DEBIAN_12, "admin", True, [APT_DOCKER]),
+        (DEBIAN_12, "admin", False, [APT_DOCKER, docker.CLI_SCRIPT]),  # Debian 13: the command is docker-cli's
+        (AMAZON_2023, "ec2-user", True, ["dnf install -y -q docker"]),
     ],
 )
-def test_docker_from_scratch(make_host, release, user, install):
+def test_docker_from_scratch(make_host, release, user, brings_command, installs):
     family = packages.os_family(parsed(F.os_release(), release))
     host, runner = make_host(
         {"os-release": release, "unit:docker": "disabled\ninactive", f"groups:{user}": f"{user} wheel"}, user=user
     )
+    if brings_command:
+        runner.after[installs[0]] = {docker.DOCKER_COMMAND.key: "/usr/bin/docker"}
     docker.install_docker(host)
     assert pkg_key(docker.DOCKER_PACKAGES[family]) in runner.probed
     assert runner.commands == [
-        install,
+        *installs,
         "systemctl enable docker && systemctl start docker",
         f"usermod -aG docker {user}",
     ]
+
+
+def test_docker_command_missing_beside_the_engine_is_installed(make_host):
+    host, runner = make_host(
+        {
+            "os-release": DEBIAN_12,
+            "packages:docker.io": "docker.io",
+            "unit:docker": "enabled\nactive",
+            "groups:admin": "admin sudo docker",
+        }
+    )
+    docker.install_docker(host)
+    assert runner.commands == [docker.CLI_SCRIPT]
 
 
 def test_docker_in_place(make_host):
@@ -119,6 +136,7 @@ def test_docker_in_place(make_host):
             "packages:docker.io": "docker.io",
             "unit:docker": "enabled\nactive",
             "groups:admin": "admin sudo docker",
+            "command:docker": "/usr/bin/docker",
         }
     )
     docker.install_docker(host)
