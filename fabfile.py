@@ -16,7 +16,7 @@ from tasks import settings
 # The environment wins, then a running lab's settings, then .env.
 LAB_ENV = settings.load_environment()
 
-from tasks import aws, backup, inventory, lab, status, workers, workflows  # noqa: E402  (after the settings are loaded)
+from tasks import aws, backup, inventory, lab, scale, status, workers, workflows  # noqa: E402  (after the settings are loaded)
 
 if LAB_ENV:  # a lab.env written before it named its subnet
     os.environ.setdefault("HUBSWARM_LAB_SUBNET", lab.SUBNET)
@@ -56,6 +56,7 @@ ns = Collection(
     status.status,
     aws.security_groups,
     aws.launch,
+    scale.scale,
     aws.harden_metadata,
 )
 ns.add_collection(lab.ns)

@@ -203,10 +203,18 @@ def security_groups(c):
 # --- instances ---------------------------------------------------------------
 
 
+# What launch counts as there: an instance just launched is pending for a while.
+PRESENT = ("running", "pending")
+
+
+def names(instances):
+    """Names (else ids) of ``instances``, sorted."""
+    return sorted(i.name or i.instance_id for i in instances)
+
+
 def present(config, client, role):
     """Names (else ids) of the cluster's running or pending instances of ``role``."""
-    found = inventory.describe(config, role, client, states=("running", "pending"))
-    return sorted(i.name or i.instance_id for i in found)
+    return names(inventory.describe(config, role, client, states=PRESENT))
 
 
 def missing_names(config, role, existing, wanted):

@@ -95,17 +95,20 @@ def find(config, role, client=None):
 def connections(run, role):
     """One Connection per host of ``role`` (hub, worker, or node: both), reached
     as configured; workers go through the hub when ``gateway`` is set."""
-    settings, config = run.config, run.connection_config
     roles = [HUB, WORKER] if role == NODE else [role]
-    gateway = gateway_for(run) if settings.gateway and WORKER in roles else None
-    found = []
-    for each in roles:
-        for instance in find(settings, each):
-            if each == WORKER and gateway:
-                found.append(Connection(instance.private_ip, config=config, gateway=gateway))
-            else:
-                found.append(Connection(instance.address(settings.address), config=config))
-    return found
+    return reach(run, [instance for each in roles for instance in find(run.config, each)])
+
+
+def reach(run, instances):
+    """One Connection per instance, reached as configured; workers go through the hub when ``gateway`` is set."""
+    settings, config = run.config, run.connection_config
+    gateway = gateway_for(run) if settings.gateway and any(i.role == WORKER for i in instances) else None
+    return [
+        Connection(instance.private_ip, config=config, gateway=gateway)
+        if instance.role == WORKER and gateway
+        else Connection(instance.address(settings.address), config=config)
+        for instance in instances
+    ]
 
 
 def gateway_for(run):

@@ -45,6 +45,12 @@ def hosts_for(c, role):
         targets = [c] if isinstance(c, Connection) else inventory.connections(run, role)
     except HubswarmError as exc:
         fail(str(exc))
+    return hosts_at(run, targets)
+
+
+def hosts_at(run, targets):
+    """The run's :class:`Host` objects for the Connections ``targets``; with a
+    lab up, every target and gateway must be a lab host."""
     outside = validate.lab_problem(run.config, validate.connection_addresses(targets))
     if outside:
         fail(outside)

@@ -229,22 +229,24 @@ def node_rm_command(name):
     return f"docker node rm --force {shlex.quote(name)} >/dev/null"
 
 
-def drain_plan(node, name):
+def drain_plan(node, name, ref=None):
     """(the node's address or None when it is gone, what to say, command) from its
-    :func:`node_fact`: (address, availability), None when there is no such node."""
+    :func:`node_fact`: (address, availability), None when there is no such node.
+    ``ref``: what Docker knows the node by, when not ``name`` (its id: hostnames repeat)."""
     if node is None:
         return None, "", ""
     address, availability = node
     if availability == "drain":
         return address, "", ""
-    return address, f"drain {name}", drain_command(name)
+    return address, f"drain {name}", drain_command(ref or name)
 
 
-def drain_step(name):
-    """On the hub: drain node ``name``; returns its address, None when there is no such node."""
+def drain_step(name, ref=None):
+    """On the hub: drain node ``name`` (Docker's ``ref`` for it, default ``name``);
+    returns its address, None when there is no such node."""
 
     def drain(host):
-        address, what, command = drain_plan(host.fact(node_fact(name)), name)
+        address, what, command = drain_plan(host.fact(node_fact(ref or name)), name, ref)
         host.ensure(what, command)
         return address
 
@@ -262,11 +264,13 @@ def leave(host):
     host.ensure(*leave_plan(host.fact(SWARM_STATE)))
 
 
-def remove_plan(name):
-    """(what to say, command) to remove node ``name`` from the hub's node list."""
-    return f"remove node {name}", node_rm_command(name)
+def remove_plan(name, ref=None):
+    """(what to say, command) to remove node ``name`` (Docker's ``ref`` for it, default
+    ``name``) from the hub's node list."""
+    return f"remove node {name}", node_rm_command(ref or name)
 
 
-def remove_node_step(name):
-    """On the hub: remove node ``name`` (after it left) from the node list."""
-    return Step("node-rm", lambda host: host.ensure(*remove_plan(name)))
+def remove_node_step(name, ref=None):
+    """On the hub: remove node ``name`` (Docker's ``ref`` for it, default ``name``), after
+    it left, from the node list."""
+    return Step("node-rm", lambda host: host.ensure(*remove_plan(name, ref)))

@@ -68,8 +68,12 @@ def join_workers(c, rejoin=False, hub=None):
     Example: fab join-workers
     """
     hub_node = hub_host(c, hub)
-    workers = hosts_for(c, inventory.WORKER)
-    image = image_step(run_of(c))
+    join_hosts(run_of(c), hub_node, hosts_for(c, inventory.WORKER), rejoin)
+
+
+def join_hosts(run, hub_node, workers, rejoin=False):
+    """join-workers for the hosts ``workers``, in parallel, then the image and node labels on the hub."""
+    image = image_step(run)
     info = read_join_info(hub_node)
 
     join = swarm.join_step(info, rejoin)

@@ -348,6 +348,18 @@ def test_remove_plan_quotes_the_name():
     )
 
 
+def test_drain_and_remove_by_id_say_the_name(make_host):
+    """scale names nodes by id (a rejoined host leaves a second entry of its hostname)."""
+    host, runner = make_host({"node:n3": f"{WORKER} active\n"})
+    assert swarm.drain_step("worker3", "n3")(host) == WORKER
+    swarm.remove_node_step("worker3", "n3")(host)
+    assert runner.commands == [
+        "docker node update --availability drain n3 >/dev/null",
+        "docker node rm --force n3 >/dev/null",
+    ]
+    assert host.record.changes == ["drain worker3", "remove node worker3"]
+
+
 REMOVE_CASES = [
     # id, hub's node answer, worker's swarm state, hub commands, worker commands
     ("present node", f"{WORKER} active", "active false w2", [DRAIN, FORCE_RM], [LEAVE]),
