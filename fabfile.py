@@ -9,6 +9,7 @@ checks them all before it touches a host.
 
 import os
 
+import fabric.main
 from invoke import Collection
 
 from tasks import settings
@@ -16,7 +17,7 @@ from tasks import settings
 # The environment wins, then a running lab's settings, then .env.
 LAB_ENV = settings.load_environment()
 
-from tasks import aws, backup, inventory, lab, scale, status, workers, workflows  # noqa: E402  (after the settings are loaded)
+from tasks import aws, backup, inventory, invocation, lab, scale, status, workers, workflows  # noqa: E402  (after the settings are loaded)
 
 if LAB_ENV:  # a lab.env written before it named its subnet
     os.environ.setdefault("HUBSWARM_LAB_SUBNET", lab.SUBNET)
@@ -61,3 +62,7 @@ ns = Collection(
 )
 ns.add_collection(lab.ns)
 ns.configure(settings.defaults(os.environ))
+
+# Each task runs once for all the -H hosts, in parallel, not once per host in turn.
+# `fab` picks its executor before it reads the collection's config, so it is set here.
+fabric.main.program.executor_class = invocation.Executor

@@ -17,9 +17,8 @@ from pathlib import Path
 
 from fabric import task
 
-from . import inventory
 from .core import HubswarmError, facts, fail, run_on, run_steps, step, stop_if_failed
-from .invocation import hosts_for, run_of
+from .invocation import hub_for, run_of
 
 PROJECT = Path(__file__).resolve().parents[1]
 DATABASE = "jupyterhub.sqlite"
@@ -143,7 +142,7 @@ def backup(c, to=None):
     The hub keeps running. Example: fab backup   (restore with: fab restore --archive PATH)
     """
     run = run_of(c)
-    data = run_on(hosts_for(c, inventory.HUB)[0], read_backup)
+    data = run_on(hub_for(c), read_backup)
     if data is not None:
         path = write_archive(Path(to) if to else PROJECT / "backups", run.config.cluster, data)
         print(f"backup: {path} ({len(data)} bytes, 0600)")
@@ -164,5 +163,5 @@ def restore(c, archive):
         fail(f"--archive {archive}: {exc.strerror}")
     except HubswarmError as exc:
         fail(f"--archive {archive}: {exc}")
-    hub = hosts_for(c, inventory.HUB)[0]
+    hub = hub_for(c)
     stop_if_failed(run_steps([hub], [restore_step(members)], {}))

@@ -85,10 +85,12 @@ def find(config, role, client=None):
         count = "no instance" if not instances else f"{len(instances)} instances"
         raise HubswarmError(
             f"{count} found as the hub ({searched(config, role)}): tag exactly one running "
-            f"instance, or name the hub with -H"
+            f"instance, or name the hub: -H (--hub where -H names the workers or nodes)"
         )
     if role == WORKER and not instances:
-        raise HubswarmError(f"no worker found ({searched(config, role)}): tag the workers, or name them with -H")
+        raise HubswarmError(
+            f"no worker found ({searched(config, role)}): tag the workers, or name them: -H (--workers for deploy)"
+        )
     return instances
 
 

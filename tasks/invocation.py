@@ -1,14 +1,40 @@
 """One ``fab`` invocation: its :class:`~tasks.core.Run` (every setting checked
-first), its target hosts, and the ``fab`` tasks made of steps."""
+first), its target hosts, the ``fab`` tasks made of steps, and the executor that
+runs each task once for all the ``-H`` hosts."""
 
 import atexit
 
+import invoke
 from fabric import Connection, Task
+from fabric.executor import Executor as FabricExecutor
+from invoke.exceptions import Exit
 
 from . import inventory, validate
 from .core import HubswarmError, Run, fail, gather_needs, run_steps, stop_if_failed
 
 RUN_ATTRIBUTE = "_hubswarm_run"
+HOSTS_ATTRIBUTE = "_hubswarm_hosts"
+
+
+class Executor(FabricExecutor):
+    """Fabric's executor, but each task of the chain runs once, however many hosts ``-H`` names.
+
+    Fabric would call a task once per ``-H`` host, one host after the other. Here
+    the hosts go to the run (:func:`run_of`), and a task runs its steps on all of
+    them at once, in parallel (:func:`~tasks.core.run_steps`), one failing host
+    not stopping the others, with one recap: as for hosts found by their tags.
+    """
+
+    def execute(self, *tasks):
+        hosts = self.core[0].args.hosts.value
+        object.__setattr__(self.config, HOSTS_ATTRIBUTE, tuple(hosts.split(",")) if hosts else ())
+        return super().execute(*tasks)
+
+    def expand_calls(self, calls):
+        if self.core.remainder:  # Fabric would run it on each -H host after the tasks
+            raise Exit("fab -H HOSTS -- COMMAND runs the command alone: give it no task", code=1)
+        # Invoke's expansion (pre- and post-tasks), not Fabric's copy of each call per -H host.
+        return invoke.Executor.expand_calls(self, calls)
 
 
 def run_of(c):
@@ -16,7 +42,8 @@ def run_of(c):
 
     Making it checks every setting first: bad settings stop the run with one
     line each (see :mod:`tasks.validate`), before any host is touched. Invoke
-    hands every task of a chain the same config object, so the run rides on it.
+    hands every task of a chain the same config object, so the run rides on it,
+    and so do the ``-H`` hosts (see :class:`Executor`).
     """
     run = getattr(c.config, RUN_ATTRIBUTE, None)
     if run is not None:
@@ -28,6 +55,7 @@ def run_of(c):
         check=bool(section.check),
         known_hosts=section.ssh.known_hosts,
         accept_new_host_keys=bool(section.ssh.accept_new_host_keys),
+        named=getattr(c.config, HOSTS_ATTRIBUTE, ()),
     )
     object.__setattr__(c.config, RUN_ATTRIBUTE, run)  # not a config key: Invoke would merge it
     atexit.register(run.recap.print_table)
@@ -35,26 +63,42 @@ def run_of(c):
 
 
 def hosts_for(c, role):
-    """The run's :class:`Host` objects for ``role``: the ``-H`` host, else the
-    cluster's hosts of ``role`` found by their tags.
-
-    With a lab up, every target and gateway must be a lab host.
-    """
+    """The run's :class:`Host` objects for ``role``: the ``-H`` hosts, else the
+    cluster's hosts of ``role`` found by their tags."""
     run = run_of(c)
+    return named_hosts(run, run.named) if run.named else found_hosts(run, role)
+
+
+def hub_for(c):
+    """The hub, for a task that takes one: the ``-H`` host, else the one found by its tags."""
+    hosts = hosts_for(c, inventory.HUB)
+    if len(hosts) > 1:
+        fail(f"-H names {len(hosts)} hosts: this task takes one hub")
+    return hosts[0]
+
+
+def named_hosts(run, addresses):
+    """The run's :class:`Host` objects for ``addresses`` (``-H``, ``--hub``, ``--workers``)."""
+    return targets(run, [Connection(address, config=run.connection_config) for address in addresses])
+
+
+def found_hosts(run, role):
+    """The run's :class:`Host` objects for the cluster's hosts of ``role``, found by
+    their tags whatever ``-H`` names."""
     try:
-        targets = [c] if isinstance(c, Connection) else inventory.connections(run, role)
+        connections = inventory.connections(run, role)
     except HubswarmError as exc:
         fail(str(exc))
-    return hosts_at(run, targets)
+    return targets(run, connections)
 
 
-def hosts_at(run, targets):
-    """The run's :class:`Host` objects for the Connections ``targets``; with a
-    lab up, every target and gateway must be a lab host."""
-    outside = validate.lab_problem(run.config, validate.connection_addresses(targets))
+def targets(run, connections):
+    """The run's hosts for ``connections``, each once (``-H a,a``: one thread per host);
+    with a lab up, every target and gateway must be a lab host."""
+    outside = validate.lab_problem(run.config, validate.connection_addresses(connections))
     if outside:
         fail(outside)
-    return [run.host(target) for target in targets]
+    return list(dict.fromkeys(run.host(connection) for connection in connections))
 
 
 def execute(c, steps, role="hub"):

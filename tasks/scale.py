@@ -9,12 +9,12 @@ the swarm side through the steps of :mod:`tasks.swarm` and :mod:`tasks.workers`.
 import time
 from typing import NamedTuple
 
-from fabric import Connection, task
+from fabric import task
 
 from . import aws, inventory, status, swarm
 from .core import HubswarmError, Step, fail, run_on, run_steps, step, stop_if_failed
-from .invocation import hosts_at, run_of
-from .workers import hub_host, join_hosts
+from .invocation import run_of, targets
+from .workers import hub_host, join
 
 # How long swarm may take to move the notebooks off drained workers (the --help of scale says 2 minutes).
 DRAIN_SECONDS = 120
@@ -129,10 +129,10 @@ def worker_instances(run, client):
 def worker_hosts(run, instances):
     """The run's hosts for the worker ``instances``, reached as discovery reaches workers."""
     try:
-        targets = inventory.reach(run, instances)
+        connections = inventory.reach(run, instances)
     except HubswarmError as exc:
         fail(str(exc))
-    return hosts_at(run, targets)
+    return targets(run, connections)
 
 
 def notebooks_gone(nodes):
@@ -196,7 +196,7 @@ def grow(run, hub, todo, wanted, wait_ssh):
     new = [i for i in aws.with_ec2(worker_instances, run) if i.instance_id in launched] if launched else []
     joining = [w.instance for w in todo.join] + new
     if joining:
-        join_hosts(run, hub, worker_hosts(run, joining))
+        join(run, hub, worker_hosts(run, joining))
     if run.check:
         predict_join(run, todo.launch)
 
@@ -232,7 +232,7 @@ def scale(c, workers=None, force=False, wait_ssh=True):
     changes nothing.
     Example: fab scale --workers 3
     """
-    if isinstance(c, Connection):
+    if run_of(c).named:
         fail("scale finds the cluster by its EC2 tags: run it without -H")
     run = run_of(c)
     wanted = worker_count(workers)

@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 
 from fabric import task
 
-from . import inventory, proxy
+from . import proxy
 from .certs import cert_paths, hub_name, letsencrypt_files, public_name_probes, tls_files
 from .core import HubswarmError, facts, fail
 from .hub import mem_guarantee
 from .hubswarm_hub.authenticators import USER_LABEL
-from .invocation import hosts_for
+from .invocation import hub_for
 from .nginx import letsencrypt_fact
 from .python_env import command_word
 from .swarm import NOTEBOOK_LABEL
@@ -481,7 +481,7 @@ def status(c):
     notebook waiting for a node, a route pointing nowhere, the certificate
     expiring within 14 days, less than 10% disk free. Example: fab status
     """
-    hub = hosts_for(c, inventory.HUB)[0]
+    hub = hub_for(c)
     try:
         seen = hub.facts(*probes(hub))
         url = f"https://{hub_name(hub)}/"

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from fabric import Connection, task
+from fabric import task
 
-from . import docker, fence, images, inventory, packages, storage, swarm, updates, validate
+from . import docker, fence, images, inventory, packages, storage, swarm, updates
 from .core import HubswarmError, fail, run_on, run_steps, stop_if_failed
-from .invocation import hosts_for, run_of
+from .invocation import found_hosts, hosts_for, hub_for, named_hosts, run_of
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -21,17 +21,10 @@ WORKER_SETUP = [
 
 
 def hub_host(c, hub=None):
-    """The hub: ``--hub`` when given, else found by its tags. Settings are checked first."""
+    """The hub, where ``-H`` names the workers or nodes: ``--hub`` when given, else
+    found by its tags. Settings are checked first."""
     run = run_of(c)
-    if hub:
-        connection = Connection(hub, config=run.connection_config)
-        outside = validate.lab_problem(run.config, [connection.host])
-        if outside:
-            fail(outside)
-        return run.host(connection)
-    if isinstance(c, Connection):
-        fail("with -H naming workers, name the hub too: --hub HUB")
-    return hosts_for(c, inventory.HUB)[0]
+    return (named_hosts(run, [hub]) if hub else found_hosts(run, inventory.HUB))[0]
 
 
 def read_join_info(hub):
@@ -53,43 +46,43 @@ def image_step(run, source=None):
     return images.push_image_step(config.image, image_id)
 
 
+def join(run, hub_node, workers, rejoin=False):
+    """Bring ``workers`` into ``hub_node``'s swarm, in parallel (see :func:`join_workers`)."""
+    image = image_step(run)
+    info = read_join_info(hub_node)
+
+    join_step = swarm.join_step(info, rejoin)
+    steps = [*WORKER_SETUP, join_step, fence.fence_step(info.manager.rpartition(":")[0]), image]
+    failed = run_steps(workers, steps, {})
+    failed += run_steps([hub_node], [image, swarm.swarm_nodes], {})
+    stop_if_failed(failed)
+
+
 @task(
     help={
         "rejoin": "make a worker that is in another swarm (or in an error state) leave it and join this one",
-        "hub": "the hub's address, when workers are named with -H (else found by tags)",
+        "hub": "the hub's address (else found by its tags)",
     }
 )
 def join_workers(c, rejoin=False, hub=None):
     """Bring every worker into the hub's swarm, in parallel: packages, Docker, security updates, join, notebook image.
 
-    Workers are found by their EC2 tags (or named with -H). The join token is
-    read from the hub and never printed or put on a command line. One worker
-    failing does not stop the others; the exit code is then non-zero.
-    Example: fab join-workers
+    Workers are found by their EC2 tags, or named with -H; the hub is --hub, else
+    found by its tags. The join token is read from the hub and never printed or
+    put on a command line. One worker failing does not stop the others; the exit
+    code is then non-zero. Example: fab join-workers; fab -H W1,W2 join-workers --hub HUB
     """
-    hub_node = hub_host(c, hub)
-    join_hosts(run_of(c), hub_node, hosts_for(c, inventory.WORKER), rejoin)
-
-
-def join_hosts(run, hub_node, workers, rejoin=False):
-    """join-workers for the hosts ``workers``, in parallel, then the image and node labels on the hub."""
-    image = image_step(run)
-    info = read_join_info(hub_node)
-
-    join = swarm.join_step(info, rejoin)
-    steps = [*WORKER_SETUP, join, fence.fence_step(info.manager.rpartition(":")[0]), image]
-    failed = run_steps(workers, steps, {})
-    failed += run_steps([hub_node], [image, swarm.swarm_nodes], {})
-    stop_if_failed(failed)
+    join(run_of(c), hub_host(c, hub), hosts_for(c, inventory.WORKER), rejoin)
 
 
 @task(help={"name": "the worker's swarm node name (its hostname, as `docker node ls` shows it)"})
 def remove_worker(c, name):
     """Drain a worker, make it leave the swarm, and remove it from the hub's node list.
 
-    A node that is gone already is ok. Example: fab remove-worker --name worker3
+    The hub is the -H host, else found by its tags. A node that is gone already
+    is ok. Example: fab remove-worker --name worker3
     """
-    hub_node = hub_host(c)
+    hub_node = hub_for(c)
     address = run_on(hub_node, swarm.drain_step(name))
     if address:
         worker = hub_node.run.connect(address)
@@ -97,12 +90,13 @@ def remove_worker(c, name):
         stop_if_failed(failed + run_steps([hub_node], [swarm.remove_node_step(name)], {}))
 
 
-@task(help={"hub": "the hub's address, when nodes are named with -H (else found by tags)"})
+@task(help={"hub": "the hub's address (else found by its tags)"})
 def notebook_fence(c, hub=None):
     """Fence notebooks in on every node: no instance metadata, no private address but the
     hub's API; the internet as HUBSWARM_NOTEBOOK_EGRESS says. Kept across reboots.
 
-    Example: fab notebook-fence
+    Nodes are found by their EC2 tags, or named with -H; the hub is --hub, else
+    found by its tags. Example: fab notebook-fence
     """
     address = run_on(hub_host(c, hub), fence.hub_address)
     stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [fence.fence_step(address)], {}))

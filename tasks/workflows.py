@@ -1,7 +1,7 @@
 """The hub's ``fab`` commands: each step alone, the composites that chain them, and
 ``deploy`` (``fabfile.py`` declares the namespace)."""
 
-from fabric import Connection, task
+from fabric import task
 
 from . import (
     auth,
@@ -20,10 +20,10 @@ from . import (
 )
 from .core import gather_needs
 from .core.run import preflight
-from .invocation import host_task, hosts_for, run_of
+from .invocation import found_hosts, host_task, hub_for, named_hosts, run_of
 from .letsencrypt import letsencrypt as letsencrypt_step
 from .nginx import nginx as nginx_step
-from .workers import WORKER_SETUP, join_workers
+from .workers import WORKER_SETUP, join
 
 HUB_SETUP = [
     packages.install_hub_packages,
@@ -75,24 +75,27 @@ setup_hub = host_task(
 )
 
 
-@task
-def deploy(c):
+@task(help={"workers": "the workers' addresses, comma-separated (else found by their tags)"})
+def deploy(c, workers=None):
     """The whole cluster in one command: setup-hub, join-workers (with images), start-hub.
 
-    Hosts are found by their EC2 tags; safe to rerun (a converged cluster reports no change).
-    Example: fab deploy
+    The hub is the -H host, else found by its EC2 tags; the workers are --workers,
+    else found by their tags. Safe to rerun (a converged cluster reports no change).
+    Example: fab deploy; fab -H HUB deploy; fab -H HUB deploy --workers W1,W2
     """
-    # Whatever the probes can tell stops the deploy before the first change on any host.
     run = run_of(c)
     hub_steps = [*HUB_SETUP, hub.start_hub]
-    preflight(hosts_for(c, inventory.HUB), hub_steps, gather_needs(run, hub_steps))
-    if not isinstance(c, Connection):  # (with -H, the workers are not known here)
-        preflight(hosts_for(c, inventory.WORKER), WORKER_SETUP, {})
+    needed = gather_needs(run, hub_steps)
+    hub_node = hub_for(c)
+    worker_nodes = named_hosts(run, workers.split(",")) if workers else found_hosts(run, inventory.WORKER)
+    # Whatever the probes can tell stops the deploy before the first change on any host.
+    preflight([hub_node], hub_steps, needed)
+    preflight(worker_nodes, WORKER_SETUP, {})
     setup_hub(c)
-    join_workers(c)
-    hub_host = start_hub(c)[0]
+    join(run, hub_node, worker_nodes)
+    start_hub(c)
     run.recap.print_table()
-    print(f"\nThe hub is up: https://{certs.hub_name(hub_host)}/")
+    print(f"\nThe hub is up: https://{certs.hub_name(hub_node)}/")
     if run.config.lab:
         print(
             "Log in as a user of the lab userlist (.lab/userlist) with the password "

@@ -22,7 +22,7 @@ from .secrets import mask
 
 @dataclass
 class Run:
-    """One ``fab`` invocation: its checked settings, check mode, recap and hosts.
+    """One ``fab`` invocation: its checked settings, check mode, ``-H`` hosts, recap and hosts.
 
     Every task of a chain (``fab check setup-hub``) shares it; each :class:`Host`
     carries it, so steps reach it through their host.
@@ -34,6 +34,8 @@ class Run:
     check: bool = False
     known_hosts: str | None = None
     accept_new_host_keys: bool = False
+    #: The hosts ``-H`` names, as given (none: hosts are found by their tags).
+    named: tuple = ()
     recap: Recap = field(default_factory=Recap)
     hosts: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

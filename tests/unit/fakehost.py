@@ -4,15 +4,17 @@
 :class:`tasks.core.host.Host` whose ``_exec`` answers the batched probe scripts
 from a dict of canned fact answers (framed with ``facts.MARKER`` exactly as
 bash would frame them) and records every other command it is asked to run.
-Nothing here touches the network, SSH or Docker.
+Nothing here touches the network, SSH or Docker; ``run_fab`` runs the real
+``fab`` in a subprocess, with no lab, AWS endpoint or settings.
 """
 
+import os
 import re
 import shlex
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -163,16 +165,32 @@ def hub_config(**overrides):
     return Section(values)
 
 
-def invocation(run, connection=None):
-    """A task's context whose ``fab`` invocation already has ``run``: a ``-H``
-    Connection to ``connection`` when given, else a context with no host."""
+def invocation(run, *named):
+    """A task's context, as the executor hands it, in a ``fab`` invocation that
+    already has ``run``, with ``-H`` naming ``named`` (none: hosts found by their tags)."""
     import fabric
+    import invoke
 
     from tasks.invocation import RUN_ATTRIBUTE
 
     config = fabric.Config()
     object.__setattr__(config, RUN_ATTRIBUTE, run)
-    return fabric.Connection(connection, config=config) if connection else SimpleNamespace(config=config)
+    run.named = named
+    return invoke.Context(config=config)
+
+
+def run_fab(*args, **env):
+    """``fab ARGS`` in the project, as a user runs it: no lab, no AWS, no settings but ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSWARM_", "AWS_", "OAUTH_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "fabric", *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**base, "HUBSWARM_LAB": "0", "AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:9", **env},
+    )
 
 
 def parsed(fact, out, rc=0):

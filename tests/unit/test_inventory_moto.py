@@ -79,7 +79,7 @@ def test_no_hub(ec2):
         inventory.find(hub_config(cluster="prod"), "hub")
     assert str(err.value) == (
         "no instance found as the hub (tags hubswarm:cluster=prod, hubswarm:role=hub, state running, "
-        f"region {REGION}): tag exactly one running instance, or name the hub with -H"
+        f"region {REGION}): tag exactly one running instance, or name the hub: -H (--hub where -H names the workers or nodes)"
     )
 
 
@@ -101,7 +101,7 @@ def test_no_workers(ec2):
         inventory.find(hub_config(), "worker")
     assert str(err.value) == (
         "no worker found (tags hubswarm:cluster=hubswarm, hubswarm:role=worker, state running, "
-        f"region {REGION}): tag the workers, or name them with -H"
+        f"region {REGION}): tag the workers, or name them: -H (--workers for deploy)"
     )
 
 

@@ -5,8 +5,6 @@ import contextlib
 import os
 import socket
 import stat
-import subprocess
-import sys
 import threading
 from types import SimpleNamespace
 
@@ -20,13 +18,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from invoke.exceptions import Exit
 
-from fakehost import ROOT
-from tasks import inventory, settings, validate
+from fakehost import ROOT, run_fab
+from tasks import inventory, invocation, settings, validate
 from tasks.core import HubswarmError
 from tasks.core.host import Host
 from tasks.core.recap import Recap
 from tasks.core.run import Run
-from tasks.invocation import hosts_for, run_of
+from tasks.invocation import HOSTS_ATTRIBUTE, hosts_for, run_of
 
 
 def problems(**env):
@@ -355,6 +353,12 @@ def configure(config):
     return run_of(SimpleNamespace(config=config))
 
 
+def named(config, *hosts):
+    """A task's context in ``fab -H HOSTS``, as the Executor hands it ``config``."""
+    object.__setattr__(config, HOSTS_ATTRIBUTE, hosts)
+    return SimpleNamespace(config=config)
+
+
 class NoConnection(Connection):
     def open(self):
         raise AssertionError("a connection was opened")
@@ -382,8 +386,14 @@ def test_configure_normalises_and_checks_fabric_yaml_values_too():
         configure(config)
 
 
-def test_a_host_task_with_bad_settings_opens_no_connection():
-    c = NoConnection("203.0.113.5", config=fab_config(HUBSWARM_DOMAIN="x.example;id"))
+@pytest.fixture
+def no_connection(monkeypatch):
+    """-H hosts become connections that must not be opened."""
+    monkeypatch.setattr(invocation, "Connection", NoConnection)
+
+
+def test_a_host_task_with_bad_settings_opens_no_connection(no_connection):
+    c = named(fab_config(HUBSWARM_DOMAIN="x.example;id"), "203.0.113.5")
     with pytest.raises(Exit, match="^HUBSWARM_DOMAIN: 'x.example;id' is not a DNS host name"):
         hosts_for(c, "hub")
 
@@ -429,25 +439,26 @@ def test_without_a_lab_any_host_is_fine():
     assert validate.lab_problem(section(), ["203.0.113.5"]) == ""
 
 
-def test_a_real_host_with_the_lab_up_stops_before_connecting():
-    c = NoConnection("203.0.113.5", config=fab_config(**LAB))
-    with pytest.raises(Exit, match=r"^the lab is up .* 203\.0\.113\.5 is not a lab host") as stop:
+def test_a_real_host_with_the_lab_up_stops_before_connecting(no_connection):
+    c = named(fab_config(**LAB), "10.213.0.10", "203.0.113.5")
+    with pytest.raises(Exit, match=r"^the lab is up .*: 203\.0\.113\.5 is not a lab host") as stop:
         hosts_for(c, "hub")
     assert stop.value.code == 1
 
 
-def test_a_gateway_outside_the_lab_is_refused_too():
+def test_a_gateway_outside_the_lab_is_refused_too(monkeypatch):
     config = fab_config(**LAB)
     gateway = NoConnection("198.51.100.7", config=config)
-    c = NoConnection("10.213.0.11", config=config, gateway=gateway)
+    found = NoConnection("10.213.0.11", config=config, gateway=gateway)
+    monkeypatch.setattr(inventory, "connections", lambda run, role: [found])
     with pytest.raises(Exit, match="198.51.100.7 is not a lab host"):
-        hosts_for(c, "worker")
+        hosts_for(SimpleNamespace(config=config), "worker")
 
 
-def test_a_lab_host_is_a_target(monkeypatch):
-    c = NoConnection("10.213.0.10", config=fab_config(**LAB))
-    [host] = hosts_for(c, "hub")
-    assert host.connection.host == "10.213.0.10"
+def test_lab_hosts_are_targets(no_connection):
+    hosts = hosts_for(named(fab_config(**LAB), "10.213.0.10", "admin@10.213.0.11:2222"), "hub")
+    assert [h.name for h in hosts] == ["10.213.0.10", "10.213.0.11:2222"]
+    assert hosts[1].connection.user == "admin"
 
 
 def test_the_gateway_is_checked_before_it_is_opened(monkeypatch):
@@ -499,19 +510,6 @@ def test_the_environment_wins_over_both(project):
 
 
 # --- fab itself: one line per problem, exit 1 -------------------------------------------
-
-
-def run_fab(*args, **env):
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSWARM_", "AWS_", "OAUTH_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "fabric", *args],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**base, "HUBSWARM_LAB": "0", "AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:9", **env},
-    )
 
 
 @pytest.mark.parametrize(

@@ -382,7 +382,7 @@ def remove_run(make_host, monkeypatch):
             reached.append(address)
             return worker
 
-        monkeypatch.setattr(workers, "hub_host", lambda c, hub_arg=None: hub)
+        monkeypatch.setattr(workers, "hub_for", lambda c: hub)
         monkeypatch.setattr(hub.run, "connect", connect)
         c = invocation(hub.run)
         return hub, hub_runner, worker_runner, reached, lambda: workers.remove_worker.body(c, "worker2")
@@ -430,7 +430,7 @@ def test_remove_worker_stops_when_the_drain_fails(remove_run):
 def test_remove_worker_check_mode_changes_nothing(make_host, monkeypatch):
     hub, hub_runner = make_host({NODE_KEY: f"{WORKER} active"}, address=HUB, check=True)
     worker, worker_runner = make_host({"swarm-state": "active false w2"}, address=WORKER, check=True)
-    monkeypatch.setattr(workers, "hub_host", lambda c, hub_arg=None: hub)
+    monkeypatch.setattr(workers, "hub_for", lambda c: hub)
     monkeypatch.setattr(hub.run, "connect", lambda address: worker)
     workers.remove_worker.body(invocation(hub.run), "worker2")
     assert hub_runner.calls == [] and worker_runner.calls == []
@@ -533,13 +533,10 @@ def test_hub_host(monkeypatch, make_host, test_run):
     from tasks import validate
 
     monkeypatch.setattr(validate, "lab_problem", lambda config, addresses: "")
-    monkeypatch.setattr(test_run, "host", lambda connection: ("host", connection.host))
-    monkeypatch.setattr(workers, "hosts_for", lambda c, role: [("found", role)])
-    c = invocation(test_run)
-    assert workers.hub_host(c, "10.9.9.9") == ("host", "10.9.9.9")
-    assert workers.hub_host(c) == ("found", "hub")
-    with pytest.raises(Exit, match="with -H naming workers, name the hub too: --hub HUB"):
-        workers.hub_host(invocation(test_run, "10.0.0.6"))
+    monkeypatch.setattr(workers, "found_hosts", lambda run, role: [("found", role)])
+    for c in (invocation(test_run), invocation(test_run, WORKER, "10.0.0.7")):  # -H names workers
+        assert workers.hub_host(c, "10.9.9.9").name == "10.9.9.9"
+        assert workers.hub_host(c) == ("found", "hub")
     monkeypatch.setattr(validate, "lab_problem", lambda config, addresses: "not a lab host")
     with pytest.raises(Exit, match="not a lab host"):
         workers.hub_host(c, "10.9.9.9")
