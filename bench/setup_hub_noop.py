@@ -45,6 +45,7 @@ def count_homes(config):
 
 
 def make_homes(config, count):
+    """Make ``count`` homes on the lab hub as first spawns do (starter notebooks included)."""
     names = [f"{BENCH_PREFIX}{number:03d}" for number in range(1, count + 1)]
     on_hub("set -e\n" + "\n".join(f"{storage.home_tool(config, 'ensure', name)} >/dev/null" for name in names))
 
@@ -78,8 +79,8 @@ def main():
     args = parser.parse_args()
     info = lab.ensure_lab(workers=2)
     config = hub_settings(info)
-    remove_homes(config)  # what an interrupted run of this benchmark left
     timed_fab("-H", info.hub_ip, "setup-hub")  # converge (a hub from before the notebooks' stamp gets it)
+    remove_homes(config)  # what an interrupted run of this benchmark left
     start_up = statistics.median(timed_fab("--list")[0] for _ in range(args.runs))
     own = count_homes(config)
     bare, run = noop_runs(info.hub_ip, args.runs)
@@ -90,8 +91,8 @@ def main():
     finally:
         remove_homes(config)
     show("local start-up (fab --list, median)", start_up)
-    show(f"beyond start-up (SSH, probes, steps), {own} home(s)", bare - start_up)
-    show(f"beyond start-up (SSH, probes, steps), {homes} home(s)", with_homes - start_up)
+    show(f"beyond start-up, {own} home(s) (median)", bare - start_up)
+    show(f"beyond start-up, {homes} home(s) (median)", with_homes - start_up)
     connections, commands = ssh_counts(run)
     steps = len(HUB_SETUP)
     results = [
