@@ -30,5 +30,5 @@ def ssh_counts(run):
 
 def report(label, value, goal, unit="s"):
     verdict = "ok" if value <= goal else "OVER GOAL"
-    print(f"{label:<42} {value:8.1f} {unit:<9} (goal <= {goal}: {verdict})", flush=True)
+    print(f"{label:<42} {value:8.2f} {unit:<9} (goal <= {goal}: {verdict})", flush=True)
     return value <= goal

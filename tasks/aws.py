@@ -5,7 +5,6 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from botocore.exceptions import WaiterError
 from fabric import task
 
 from . import inventory
@@ -270,6 +269,8 @@ def ssh_answers(address, deadline):
 
 def wait_running(client, launched, deadline, delay=5):
     """Poll until every new instance runs; one-line error if one fails or the deadline passes."""
+    from botocore.exceptions import WaiterError  # here, not at the top: botocore slows every fab start
+
     attempts = int(max(0, deadline - time.monotonic()) // delay) + 1
     try:
         waiter = client.get_waiter("instance_running")

@@ -15,7 +15,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import boto3
 from invoke.exceptions import Exit
 
 from .docker import LAB_DIR
@@ -86,6 +85,8 @@ def stop_moto():
 
 def client():
     """boto3 EC2 client for the lab's moto_server (explicit fake credentials; ~/.aws is not read)."""
+    import boto3  # here, not at the top: boto3 costs ~0.1 s of every fab start
+
     return boto3.client("ec2", region_name=REGION, endpoint_url=endpoint(), **FAKE_CREDENTIALS)
 
 

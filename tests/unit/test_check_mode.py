@@ -104,7 +104,7 @@ def drifted_hub():
         f"file:{storage.HOME_TOOL}": WRONG_FILE,
         f"dir:{srv}/notebooks": "755 root root",
         f"manifest:{srv}/notebooks": "old  ./welcome.ipynb\n",
-        "homes-sync": "/mnt/nfs/home/a",
+        f"content:/mnt/nfs/home/{storage.SYNCED_STAMP}": "old  ./welcome.ipynb\n",
         f"file:{srv}/jupyterhub_config.py": WRONG_FILE,
         "hub-package:/opt/jupyterhub": "/opt/jupyterhub/lib/python3.11/site-packages\nold  spawner.py",
         f"dir:{nginx.ACME_ROOT}": "755 root root",

@@ -89,47 +89,136 @@ def test_ensure_copies_from_the_notebooks_folder_it_is_given(place, tmp_path):
     assert sorted(p.name for p in (homes / "carol" / "example_notebooks").iterdir()) == ["moved.ipynb"]
 
 
+def stamp_now(homes):
+    """What sync-notebooks' probe of the stamp reads (its command in real bash)."""
+    command = storage.synced_fact(hub_config(homes_path=str(homes))).command
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30, check=False).stdout
+
+
+@pytest.fixture
+def failing_rsync(place, tmp_path):
+    """PATH for the tool where rsync fails (exit 23, as for an I/O error) copying into bob's home."""
+    stub = tmp_path / "failing"
+    stub.mkdir()
+    (stub / "rsync").write_text(
+        '#!/bin/bash\nfor a; do case $a in */bob/*) echo "rsync: I/O error" >&2; exit 23 ;; esac; done\n'
+        f'exec {shutil.which("rsync")} "$@"\n'
+    )
+    (stub / "rsync").chmod(0o755)
+    return f"{stub}:{place[2]['PATH']}"
+
+
 def test_sync_updates_the_homes_from_the_given_notebooks(place):
     homes, notebooks, _, run = place
     assert run("ensure", "alice").returncode == 0
-    assert run("sync", "-n").stdout == ""  # in sync
+    assert run("sync").stdout == ""  # in sync already: nothing copied
     (notebooks / "week1").mkdir()
     (notebooks / "week1" / "intro.ipynb").write_text('{"a": 1}\n')
     (homes / "alice" / "mine.ipynb").write_text("my own\n")
-    dry = run("sync", "-n")
-    assert dry.returncode == 0, dry.stderr
-    assert dry.stdout == "alice: 1 notebook(s)\n"
-    assert not (homes / "alice" / "example_notebooks" / "week1" / "intro.ipynb").exists()
     done = run("sync")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "alice: 1 notebook(s)\n"
-    assert (homes / "alice" / "example_notebooks" / "week1" / "intro.ipynb").read_text() == '{"a": 1}\n'
+    copy = homes / "alice" / "example_notebooks" / "week1" / "intro.ipynb"
+    assert copy.read_text() == '{"a": 1}\n'
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o444
     assert (homes / "alice" / "mine.ipynb").read_text() == "my own\n"
-    assert run("sync", "-n").stdout == ""
+    assert run("sync").stdout == ""
+
+
+def test_sync_stamps_the_notebooks_every_home_has(place):
+    """The stamp is the manifest of the notebooks synced, exactly as sync-notebooks
+    computes it from the local folder. Only sync writes it: a home made after the
+    notebooks changed has them, but the others wait for the sync."""
+    homes, notebooks, _, run = place
+    assert run("ensure", "alice").returncode == 0
+    assert stamp_now(homes) == ""  # no sync yet: an existing deployment's first run syncs
+    assert run("sync").returncode == 0
+    assert stamp_now(homes) == storage.notebooks_archive(notebooks)[0]
+    (notebooks / "week1").mkdir()
+    (notebooks / "week1" / "intro.ipynb").write_text('{"a": 1}\n')
+    assert run("ensure", "bob").returncode == 0
+    assert (homes / "bob" / "example_notebooks" / "week1" / "intro.ipynb").exists()
+    assert stamp_now(homes) != storage.notebooks_archive(notebooks)[0]
+    assert run("sync").stdout == "alice: 1 notebook(s)\n"
+    assert stamp_now(homes) == storage.notebooks_archive(notebooks)[0]
+    assert sorted(p.name for p in homes.iterdir()) == [
+        ".hubswarm-notebooks-synced",
+        ".hubswarm-uids",
+        ".hubswarm-uids.lock",
+        "alice",
+        "bob",
+    ]
+
+
+def test_sync_of_no_notebooks_stamps_an_empty_manifest(place):
+    homes, notebooks, _, run = place
+    (notebooks / "welcome.ipynb").unlink()
+    assert run("sync").returncode == 0
+    assert (homes / storage.SYNCED_STAMP).read_text() == storage.notebooks_archive(notebooks)[0] == ""
+
+
+def test_a_failed_sync_keeps_the_old_stamp(place, failing_rsync):
+    """A home that could not be synced leaves the stamp as it was (and no temporary
+    file): the next run syncs every home again, and stamps once all have them."""
+    homes, notebooks, _, run = place
+    for name in ("alice", "bob", "carol"):
+        assert run("ensure", name).returncode == 0
+    assert run("sync").returncode == 0
+    before = stamp_now(homes)
+    (notebooks / "new.ipynb").write_text("new\n")
+    failed = run("sync", PATH=failing_rsync)
+    assert failed.returncode != 0
+    assert "I/O error" in failed.stderr
+    assert stamp_now(homes) == before
+    assert not list(homes.glob(f"{storage.SYNCED_STAMP}.*"))
+    assert (homes / "alice" / "example_notebooks" / "new.ipynb").exists()  # synced before bob failed
+    assert not (homes / "carol" / "example_notebooks" / "new.ipynb").exists()  # never reached
+    again = run("sync")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "bob: 1 notebook(s)\ncarol: 1 notebook(s)\n"
+    assert stamp_now(homes) == storage.notebooks_archive(notebooks)[0]
+
+
+def test_a_home_is_made_even_if_its_notebooks_cannot_be_copied(place, failing_rsync):
+    """A spawn does not fail for its starter notebooks (as before the stamp)."""
+    homes, _, _, run = place
+    made = run("ensure", "bob", PATH=failing_rsync)
+    assert made.returncode == 0
+    assert made.stdout == f"{FIRST_UID}\n"
+    assert made.stderr.endswith("bob: starter notebooks not copied\n")
+    assert (homes / "bob").is_dir()
+
+
+def test_sync_needs_the_homes_folder(place, tmp_path):
+    """No homes folder (not mounted yet): a one-line error, and nothing made or stamped."""
+    *_, run = place
+    missing = tmp_path / "not-mounted"
+    result = run("sync", HUBSWARM_HOMES=str(missing))
+    assert result.returncode == 1
+    assert result.stderr == f"{missing} not found: mount the homes first (fab mount-efs)\n"
+    assert not missing.exists()
 
 
 @pytest.mark.parametrize("unset", ["HUBSWARM_HOMES", "HUBSWARM_NOTEBOOKS"])
-@pytest.mark.parametrize("args", [["ensure", "alice"], ["sync"], ["sync", "-n"]])
+@pytest.mark.parametrize("args", [["ensure", "alice"], ["sync"]])
 def test_the_folders_are_required(place, unset, args):
     homes, _, _, run = place
     for value in (None, ""):
         result = run(*args, **{unset: value})
         assert result.returncode == 2
         assert result.stdout == ""
-        assert result.stderr == (
-            "usage: HUBSWARM_HOMES=DIR HUBSWARM_NOTEBOOKS=DIR hubswarm-home ensure NAME | sync [-n]\n"
-        )
+        assert result.stderr == "usage: HUBSWARM_HOMES=DIR HUBSWARM_NOTEBOOKS=DIR hubswarm-home ensure NAME | sync\n"
     assert list(homes.iterdir()) == []
 
 
 def test_sync_notebooks_runs_the_tool_on_the_configured_folders(place, tmp_path):
-    """storage.sync_tool (what sync-notebooks runs) names the homes path and {srv}/notebooks."""
+    """storage.home_tool (what sync-notebooks runs) names the homes path and {srv}/notebooks."""
     homes, _, env, run = place
     srv = tmp_path / "srv"  # the fixture's notebooks are {srv}/notebooks
     assert run("ensure", "alice").returncode == 0
     (srv / "notebooks" / "new.ipynb").write_text("new\n")
     config = hub_config(srv=str(srv), homes_path=str(homes))
-    command = storage.sync_tool(config)
+    command = storage.home_tool(config, "sync")
     assert command.count(storage.HOME_TOOL) == 1
     command = command.replace(storage.HOME_TOOL, f"bash {shlex.quote(str(TOOL))}")
     bare = {k: v for k, v in env.items() if not k.startswith("HUBSWARM_")}

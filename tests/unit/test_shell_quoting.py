@@ -491,11 +491,11 @@ def run_mount(box, v):
     box.sudo(command.replace(" >> /etc/fstab", f" >> {shlex.quote(str(box.dir / 'fstab'))}"))
 
 
-def run_homes_sync(box, v):
-    command = storage.homes_sync_fact(hub_config(homes_path=v, srv=v)).command
+def run_sync_tool(box, v):
+    command = storage.home_tool(hub_config(homes_path=v, srv=v), "sync")
     # The tool's absolute path, pointed at its stub.
     assert command.count(storage.HOME_TOOL) == 1
-    box.probe(F.Fact("homes-sync", command.replace(storage.HOME_TOOL, str(box.sandbox.bin / "hubswarm-home"))))
+    box.sudo(command.replace(storage.HOME_TOOL, str(box.sandbox.bin / "hubswarm-home")))
 
 
 def run_venv(box, v):
@@ -727,8 +727,13 @@ CASES = [
         ],
     ),
     Case(
-        "storage.homes_sync_fact",
-        run_homes_sync,
+        "storage.synced_fact",
+        fact(lambda v: storage.synced_fact(hub_config(homes_path=v))),
+        lambda v, b: [argv("cat", f"{v}/{storage.SYNCED_STAMP}")],
+    ),
+    Case(
+        "storage.home_tool",
+        run_sync_tool,
         lambda v, b: [
             env("hubswarm-home", "HUBSWARM_HOMES", v),
             env("hubswarm-home", "HUBSWARM_NOTEBOOKS", v + "/notebooks"),

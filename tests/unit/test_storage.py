@@ -10,6 +10,7 @@ import pytest
 from fakehost import DEBIAN_12, parsed
 from tasks import storage
 from tasks.core import HubswarmError
+from tasks.core import facts as F
 
 EFS = "fs-1.efs.us-west-2.amazonaws.com"
 
@@ -64,18 +65,50 @@ def test_manifest_matches_sha256sum_on_a_host(tmp_path):
     assert hashlib.sha256(b"{}\n").hexdigest() in manifest
 
 
-def test_sync_notebooks_uploads_then_updates_homes(make_host):
-    host, runner = make_host({"homes-sync": "alice: 1 notebook(s)\n"})
-    storage.sync_notebooks(host, ("abc  ./welcome.ipynb\n", b"TAR"))
-    assert runner.calls[0].script.startswith("rm -rf /srv/jupyterhub/notebooks.new && ")
-    assert runner.calls[0].stdin is not None
-    assert runner.commands[1] == (
-        "HUBSWARM_HOMES=/mnt/nfs/home HUBSWARM_NOTEBOOKS=/srv/jupyterhub/notebooks "
-        "/usr/local/sbin/hubswarm-home sync >/dev/null"
-    )
+NOTEBOOKS = "abc  ./welcome.ipynb\n"  # the local notebooks' manifest
+OLD = "old  ./welcome.ipynb\n"
+HUB_NOTEBOOKS = "manifest:/srv/jupyterhub/notebooks"
+STAMP = f"content:/mnt/nfs/home/{storage.SYNCED_STAMP}"
+UPLOAD = "upload starter notebooks to /srv/jupyterhub/notebooks"
+SYNC = "copy new and changed starter notebooks into every home"
+COMMANDS = {
+    UPLOAD: storage.unpack_script("/srv/jupyterhub/notebooks"),
+    SYNC: "HUBSWARM_HOMES=/mnt/nfs/home HUBSWARM_NOTEBOOKS=/srv/jupyterhub/notebooks "
+    "/usr/local/sbin/hubswarm-home sync >/dev/null",
+}
 
 
-def test_sync_notebooks_in_sync_does_nothing(make_host):
-    host, runner = make_host({"manifest:/srv/jupyterhub/notebooks": "abc  ./welcome.ipynb\n", "homes-sync": ""})
-    storage.sync_notebooks(host, ("abc  ./welcome.ipynb\n", b"TAR"))
-    assert runner.commands == []
+@pytest.mark.parametrize(
+    "hub, stamp, changes",
+    [
+        pytest.param(NOTEBOOKS, NOTEBOOKS, [], id="converged"),
+        pytest.param(OLD, OLD, [UPLOAD, SYNC], id="notebooks changed"),
+        # An existing deployment's first run since the stamp: every home synced once, then stamped.
+        pytest.param(NOTEBOOKS, None, [SYNC], id="no stamp yet"),
+        # The last run uploaded them, then stopped (or failed) before every home had them.
+        pytest.param(NOTEBOOKS, OLD, [SYNC], id="sync interrupted"),
+        # The hub's copy was edited by hand: put back; the homes have had these already.
+        pytest.param(OLD, NOTEBOOKS, [UPLOAD], id="hub copy drifted"),
+    ],
+)
+@pytest.mark.parametrize("check", [False, True], ids=["run", "check"])
+def test_sync_notebooks(make_host, hub, stamp, changes, check):
+    """Probe answers in (the hub's notebooks, the homes' stamp), changes out; check mode
+    predicts the same changes (the stamp is compared with the local notebooks) and runs none."""
+    host, runner = make_host({HUB_NOTEBOOKS: hub, STAMP: stamp}, check=check)
+    storage.sync_notebooks(host, (NOTEBOOKS, b"TAR"))
+    assert host.record.changes == changes
+    sent = [] if check else changes
+    assert runner.commands == [COMMANDS[what] for what in sent]
+    assert [c.stdin for c in runner.calls] == ["TAR" if what == UPLOAD else None for what in sent]
+
+
+def test_a_no_op_reads_the_stamp_not_the_homes(make_host):
+    """One probe, of the hub's notebooks and the stamp: nothing runs in (or lists) the homes."""
+    host, runner = make_host({HUB_NOTEBOOKS: NOTEBOOKS, STAMP: NOTEBOOKS})
+    probes = storage.sync_notebooks.probes(host)
+    host.facts(*probes)
+    storage.sync_notebooks(host, (NOTEBOOKS, b"TAR"))
+    assert runner.probes == [[HUB_NOTEBOOKS, STAMP]] and runner.calls == []
+    assert storage.HOME_TOOL not in F.batch_script(probes)
+    assert storage.synced_fact(host.config).command == "cat /mnt/nfs/home/.hubswarm-notebooks-synced"
