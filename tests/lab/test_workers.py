@@ -104,3 +104,17 @@ def test_check_mode_on_the_converged_cluster_would_change_nothing(lab, deploy_ru
     assert run.code == 0, run.output
     assert "check mode: nothing was changed" in run.output
     assert run.changed() == []
+
+
+def test_named_hosts_run_in_parallel_with_one_recap(lab, deploy_run):
+    run = fab("-H", ",".join(lab.worker_ips), "notebook-fence", "--hub", lab.hub_ip)
+    assert run.code == 0, run.output
+    assert run.output.count("RECAP") == 1
+    assert {host for host, task, _ in run.rows() if task == "notebook-fence"} == set(lab.worker_ips)
+
+
+def test_deploy_with_the_hub_named(lab, deploy_run):
+    run = fab("-H", lab.hub_ip, "deploy")
+    assert run.code == 0, run.output
+    assert run.changed() == []
+    assert {host for host, task, _ in run.rows() if task == "swarm-join"} == set(lab.worker_ips)
