@@ -54,7 +54,7 @@ def inputs(config):
 
 def mem_guarantee(config):
     """The memory each notebook is guaranteed: the setting, or half the limit; None for none."""
-    if not config.mem_guarantee and config.mem_guarantee != 0:
+    if config.mem_guarantee in ("", None):  # not set
         return int(memory_bytes(config.mem_limit) // 2)
     return config.mem_guarantee if memory_bytes(config.mem_guarantee) else None
 

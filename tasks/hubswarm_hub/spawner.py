@@ -17,6 +17,9 @@ NO_NODE = "no suitable node"
 # How long swarm may find no node before the user is told: a server that just stopped may
 # still hold its reservation for a moment.
 NO_ROOM_SECONDS = 10
+# How often a starting notebook is checked for that: every Docker call of every spawner
+# goes through DockerSpawner's one thread, so a class starting at once must not flood it.
+NO_ROOM_CHECK_SECONDS = 5
 
 
 class HubswarmSpawner(SwarmSpawner):
@@ -69,6 +72,9 @@ class HubswarmSpawner(SwarmSpawner):
         running = asyncio.ensure_future(super().start_object())
         since = None
         while not running.done():
+            await asyncio.wait([running], timeout=NO_ROOM_CHECK_SECONDS)
+            if running.done():
+                break
             task = await self.get_task()
             error = (task or {}).get("Status", {}).get("Err", "")
             if NO_NODE not in error:
@@ -78,7 +84,6 @@ class HubswarmSpawner(SwarmSpawner):
             elif time.monotonic() - since >= NO_ROOM_SECONDS:
                 running.cancel()
                 raise RuntimeError(self.no_room(error))
-            await asyncio.wait([running], timeout=1)
         return running.result()
 
     def no_room(self, error):

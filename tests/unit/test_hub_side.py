@@ -375,6 +375,7 @@ def test_a_notebook_no_node_takes_fails_soon_and_says_why(tmp_path, monkeypatch,
     app, package = load_hub_config(tmp_path, monkeypatch)
     spawner = spawner_for(app, package)
     monkeypatch.setattr(package.spawner, "NO_ROOM_SECONDS", 0)
+    monkeypatch.setattr(package.spawner, "NO_ROOM_CHECK_SECONDS", 0)
 
     async def get_task():
         return {"Status": {"State": "pending", "Err": error}}
