@@ -121,6 +121,13 @@ def restore_step(members):
             host.ensure(
                 "stop jupyterhub to restore its state (start it with fab start-hub)", "systemctl stop jupyterhub"
             )
+        if DATABASE in changed:
+            # A WAL journal the old database left (a crashed hub) must not replay onto the restored one.
+            journals = [f"{member_path(config, DATABASE)}-{suffix}" for suffix in ("wal", "shm")]
+            host.ensure(
+                "remove the old database's journal",
+                "rm -f -- " + " ".join(shlex.quote(j) for j in journals),
+            )
         # Each folder once: a write drops the cached facts, a second check would probe again.
         for folder in sorted({MEMBERS[m][0] for m in members}):
             host.ensure_dir(config[folder], mode="700" if folder == "srv" else "755")

@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import subprocess
 import time
 
 from dockerspawner import SwarmSpawner
@@ -39,16 +38,25 @@ class HubswarmSpawner(SwarmSpawner):
     )
     pids_limit = Integer(0, config=True, help="The most processes and threads a notebook may run (0: no limit).")
 
-    def prepare_home(self):
-        """Make the user's home (stable id, starter notebooks) and run the notebook as its owner."""
+    async def prepare_home(self):
+        """Make the user's home (stable id, starter notebooks) and run the notebook as its owner.
+
+        Awaited, never run inline: a class's first spawns make their homes at once, and the
+        hub's one event loop must keep answering logins meanwhile."""
         name = self.user.name
-        uid = subprocess.run(
-            [self.home_tool, "ensure", name],
+        tool = await asyncio.create_subprocess_exec(
+            self.home_tool,
+            "ensure",
+            name,
             env={**os.environ, "HUBSWARM_HOMES": self.homes_path, "HUBSWARM_NOTEBOOKS": self.notebooks_path},
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await tool.communicate()
+        if tool.returncode:
+            raise RuntimeError(f"{self.home_tool} ensure {name} failed: {err.decode(errors='replace').strip()}")
+        uid = out.decode().strip()
         self.extra_container_spec = {**self.extra_container_spec, "user": f"{uid}:{uid}"}
         self.volumes = {os.path.join(self.homes_path, name): "/home/jovyan"}
         self.environment = {**self.environment, "HOME": "/home/jovyan"}
@@ -56,7 +64,7 @@ class HubswarmSpawner(SwarmSpawner):
         self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
 
     async def start(self, *args, **kwargs):
-        self.prepare_home()
+        await self.prepare_home()
         return await super().start(*args, **kwargs)
 
     async def docker(self, method, *args, **kwargs):

@@ -97,6 +97,12 @@ class LabInfo:
         return {"hub": self.hub_ip, **workers}
 
 
+# On EC2 the hub has a machine of its own; here it shares this one's CPUs with the workers,
+# whose starting notebooks would take them all. A CPU weight 8 times a worker's gives the
+# hub what its own machine would, so the lab measures the hub, not the sharing.
+HUB_CPU_FLAGS = ("--cpu-shares", "8192")
+
+
 def host_ip(host):
     """Fixed IP of a fleet host: hub 10.213.0.10, workerN 10.213.0.(10+N)."""
     if host == "hub":
@@ -216,6 +222,7 @@ def _create_host(host, ip, role):
         "--ip",
         ip,
         *HOST_RUN_FLAGS,
+        *(HUB_CPU_FLAGS if role == "hub" else ()),
         "--volume",
         f"{HOME_VOLUME}:{HOMES_PATH}",
         "--volume",
@@ -359,6 +366,8 @@ def ensure_lab(workers=2):
         else:
             if containers[host]["state"] != "running":
                 docker("container", "start", containers[host]["container"])
+            if host == "hub":  # (a hub made before it had its CPU weight)
+                docker("container", "update", *HUB_CPU_FLAGS, containers[host]["container"])
             # Always: another checkout of the project may have put its own key there.
             _push_authorized_key(containers[host]["container"])
     for host, ip in wanted.items():

@@ -101,6 +101,8 @@ def state_of(data, mode="600"):
 def test_restore_onto_a_rebuilt_hub_stops_it_and_writes_everything(make_host):
     host, runner = restored(make_host, {"unit:jupyterhub": "enabled\nactive", "dir:/srv/jupyterhub": "700 root root"})
     assert runner.commands[0] == "systemctl stop jupyterhub"
+    # then the old database's WAL journal goes, before the restored database is written
+    assert runner.commands[1] == "rm -f -- /srv/jupyterhub/jupyterhub.sqlite-wal /srv/jupyterhub/jupyterhub.sqlite-shm"
     written = [call.command for call in runner.calls if "mktemp" in call.script]
     assert len(written) == 3
     assert [c.stdin for c in runner.calls if "mktemp" in c.script] == ["db", "secret", "alice 10001\n"]

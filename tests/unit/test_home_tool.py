@@ -1,6 +1,7 @@
 """files/hubswarm-home, the real script in real bash: it reads and writes only the folders
 its caller names (HUBSWARM_HOMES, HUBSWARM_NOTEBOOKS), and refuses to guess them."""
 
+import asyncio
 import os
 import shlex
 import shutil
@@ -247,8 +248,52 @@ def test_the_hub_runs_the_tool_on_the_configured_folders(place, tmp_path, monkey
     shutil.copy(TOOL, tool)
     tool.chmod(0o755)
     spawner.home_tool = str(tool)
-    spawner.prepare_home()
+    asyncio.run(spawner.prepare_home())
     assert spawner.extra_container_spec["user"] == f"{FIRST_UID}:{FIRST_UID}"
     assert spawner.volumes == {str(homes / "alice"): "/home/jovyan"}
     assert spawner.environment["HOME"] == "/home/jovyan"
     assert (homes / "alice" / "example_notebooks" / "welcome.ipynb").read_text() == "{}\n"
+
+
+def test_a_home_is_made_while_the_hub_goes_on(place, tmp_path, monkeypatch):
+    """The hub's event loop keeps running while a home is made: here the tool waits for
+    a file only the loop writes (a blocking call would wait the tool's 10 s out and fail)."""
+    from test_hub_side import spawner_for
+
+    from hubside import load_hub_config
+
+    homes, _, _, _ = place
+    app, package = load_hub_config(tmp_path, monkeypatch, homes_path=str(homes))
+    spawner = spawner_for(app, package)
+    signal = tmp_path / "the-loop-ran"
+    tool = tmp_path / "slow-home-tool"
+    tool.write_text(
+        f"#!/bin/bash\nfor _ in $(seq 200); do [ -e {signal} ] && {{ echo 4242; exit; }}; sleep 0.05; done\nexit 1\n"
+    )
+    tool.chmod(0o755)
+    spawner.home_tool = str(tool)
+
+    async def both():
+        making = asyncio.ensure_future(spawner.prepare_home())
+        await asyncio.sleep(0)  # the tool has started; the loop is free
+        signal.touch()
+        await making
+
+    asyncio.run(both())
+    assert spawner.extra_container_spec["user"] == "4242:4242"
+
+
+def test_a_failed_home_fails_the_spawn_with_the_tools_words(place, tmp_path, monkeypatch):
+    from test_hub_side import spawner_for
+
+    from hubside import load_hub_config
+
+    homes, _, _, _ = place
+    app, package = load_hub_config(tmp_path, monkeypatch, homes_path=str(homes))
+    spawner = spawner_for(app, package)
+    tool = tmp_path / "failing-home-tool"
+    tool.write_text("#!/bin/bash\necho 'hubswarm-home: no room on the shared storage' >&2\nexit 1\n")
+    tool.chmod(0o755)
+    spawner.home_tool = str(tool)
+    with pytest.raises(RuntimeError, match="no room on the shared storage"):
+        asyncio.run(spawner.prepare_home())

@@ -397,3 +397,18 @@ def test_a_notebook_that_runs_starts_as_before(tmp_path, monkeypatch):
 
     spawner.get_task = get_task
     assert run_async(spawner.start_object()) is None
+
+
+def test_the_hub_database_commits_without_an_fsync_each(tmp_path, monkeypatch):
+    """The config makes the hub's database (opened as JupyterHub opens it) a WAL database,
+    synced at checkpoints only: commits on the hub's event loop stay cheap."""
+    from jupyterhub import orm
+    from sqlalchemy import text
+
+    app, _ = load_hub_config(tmp_path, monkeypatch)
+    session = orm.new_session_factory(app.config.JupyterHub.db_url)()
+    try:
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert session.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    finally:
+        session.close()
