@@ -3,8 +3,11 @@
 Each lab host is a Docker container labelled hubswarm.lab=1 running systemd as PID 1 and sshd,
 with login user `admin` (passwordless sudo, the lab's own ed25519 key), a fixed IP on the docker
 network `hubswarm-lab` (10.213.0.0/24: hub .10, workerN .10+N) and the power to run its own
-Docker daemon. A local moto_server answers the EC2 API for them (see tasks/lab/ec2.py), and
-`.lab/lab.env` points the deployment at all of it.
+Docker daemon. A local moto server answers the EC2 API for them (see tasks/lab/ec2.py), and
+`.lab/lab.env` points the deployment at all of it. That EC2 API is the lab's own
+(tasks/lab/ec2_api.py): for each worker `fab scale` launches it makes a lab host at the IP moto
+gave the instance (follow_launch), and removes it when the instance is terminated
+(follow_termination); ensure_lab brings the lab back to its fixed hosts.
 
 Shared storage: the docker volume hubswarm-lab-home is mounted at /mnt/nfs/home in every host,
 standing in for EFS (the kernel here has no NFS client). Lab-only speedup: the docker volume
@@ -14,10 +17,13 @@ the images, it survives `lab.down` unless --images is given.
 Instance metadata: every lab host reaches 169.254.169.254 only through the lab's stand-in
 (tasks/lab/imds.py), with its own identity; the rest of 169.254.0.0/16 is blackholed in every host.
 
-Python API (used by tests and bench): ensure_lab, recreate_host, spare_host, remove_host, destroy.
+Python API (used by tests and bench): ensure_lab, recreate_host, spare_host, remove_host, destroy;
+follow_launch and follow_termination are the EC2 API's.
 """
 
 import io
+import ipaddress
+import re
 import secrets
 import subprocess
 import sys
@@ -55,6 +61,9 @@ KNOWN_HOSTS_PATH = LAB_DIR / "known_hosts"
 ENV_PATH = LAB_DIR / "lab.env"
 ADMIN_UID = 1000
 BOOT_SECONDS = 90
+# A host made for a launch is booted before the EC2 API answers, well within botocore's 60 s
+# read timeout: a client that gave up would launch again.
+FOLLOW_BOOT_SECONDS = 40
 
 # What `docker run --privileged` would give, minus CAP_SYS_RESOURCE which this machine lacks:
 # systemd as PID 1 and a Docker daemon inside (see FIELD-NOTES).
@@ -249,13 +258,13 @@ def _remove_container(host):
     docker("volume", "rm", "--force", f"{container}-docker", check=False)
 
 
-def _wait_booted(host):
+def _wait_booted(host, seconds=BOOT_SECONDS):
     """Wait until systemd in HOST finished booting; raise Exit if it did not or a unit failed."""
     container = f"{CONTAINER_PREFIX}{host}"
-    deadline = time.monotonic() + BOOT_SECONDS
+    deadline = time.monotonic() + seconds
     state = ""
     while time.monotonic() < deadline:
-        state = docker("exec", container, "systemctl", "is-system-running", "--wait", check=False, timeout=BOOT_SECONDS)
+        state = docker("exec", container, "systemctl", "is-system-running", "--wait", check=False, timeout=seconds)
         if state in ("running", "degraded"):
             break
         time.sleep(0.2)
@@ -308,8 +317,9 @@ def _lab_passwords():
     }
 
 
-def lab_env():
-    """Environment that points the deployment at the lab (written to .lab/lab.env)."""
+def lab_env(subnet_id):
+    """Environment that points the deployment at the lab (written to .lab/lab.env); SUBNET_ID is
+    the lab subnet's in moto, where `fab scale` launches."""
     if not USERLIST_PATH.is_file():
         USERLIST_PATH.write_text(LAB_USERLIST)
     return {
@@ -324,6 +334,9 @@ def lab_env():
         "HUBSWARM_LAB": "1",
         # Its settings apply to its hosts only: a target outside this subnet stops the run.
         "HUBSWARM_LAB_SUBNET": SUBNET,
+        "HUBSWARM_SUBNET_ID": subnet_id,
+        "HUBSWARM_AMI": lab_ec2.IMAGE_ID,
+        "HUBSWARM_KEY_NAME": lab_ec2.KEY_NAME,
         "HUBSWARM_HOMES_PATH": HOMES_PATH,
         "HUBSWARM_USERLIST": str(USERLIST_PATH),
         # No registry in the lab: the notebook image is built here on the lab's base and pushed.
@@ -345,7 +358,8 @@ def ensure_lab(workers=2):
     """Bring the lab to a hub and WORKERS workers, all booted, registered in EC2; return LabInfo.
 
     Idempotent: existing hosts are kept (started if stopped), missing ones created, workers
-    beyond WORKERS removed. Spare hosts (spare_host) are left alone.
+    beyond WORKERS removed, whatever `fab scale` made: a host at another IP than its fixed one is
+    made again, and EC2's extra workers are terminated. Spare hosts (spare_host) are left alone.
     """
     ensure_docker_daemon()
     _ensure_key()
@@ -358,8 +372,10 @@ def ensure_lab(workers=2):
             _remove_container(host)
             lab_imds.forget(info["ip"])
     for host, ip in wanted.items():
-        if host in containers and containers[host]["suite"] != host_suite(host):
-            _remove_container(host)  # made on the other Debian release
+        # Made on the other Debian release, or by `fab scale` at the IP moto gave it.
+        if host in containers and (containers[host]["suite"], containers[host]["ip"]) != (host_suite(host), ip):
+            _remove_container(host)
+            lab_imds.forget(containers[host]["ip"])
             del containers[host]
         if host not in containers:
             _create_host(host, ip, "hub" if host == "hub" else "worker")
@@ -381,10 +397,10 @@ def ensure_lab(workers=2):
             _check_sealed(host)
     _write_known_hosts()
     lab_ec2.ensure_moto()
-    lab_ec2.ensure_instances(wanted)
+    subnet_id = lab_ec2.ensure_instances(wanted)
     by_name = lab_ec2.lab_instances()
     lab_imds.write_fleet({ip: by_name[f"lab-{host}"] for host, ip in wanted.items()})
-    env = lab_env()
+    env = lab_env(subnet_id)
     _write_env(env)
     return LabInfo(
         hub_ip=wanted["hub"],
@@ -449,9 +465,50 @@ def remove_host(host):
     _write_known_hosts()
 
 
+# Never a host's: the network's own address, docker's gateway, the metadata stand-in, broadcast.
+NOT_FOR_HOSTS = {f"{IP_PREFIX}0", f"{IP_PREFIX}1", lab_imds.STANDIN_IP, f"{IP_PREFIX}255"}
+
+
+def follow_launch(host, ip, instance_id):
+    """Make lab worker HOST (`worker3`...) at IP, where EC2 launched INSTANCE_ID: booted, sealed,
+    in known_hosts, serving that instance's metadata. Refused (Exit) when the lab cannot put it
+    there: a name that is not workerN, an IP outside the lab or taken, a host of that name.
+    For the lab's EC2 API (tasks/lab/ec2_api.py), which calls it for each worker `fab scale` launches.
+    """
+    if not re.fullmatch(r"worker[0-9]+", host):
+        raise Exit(f"lab: instance {instance_id} is named lab-{host}, not lab-workerN: no lab host for it", code=1)
+    if not ip or ipaddress.ip_address(ip) not in ipaddress.ip_network(SUBNET) or ip in NOT_FOR_HOSTS:
+        raise Exit(f"lab: EC2 put {instance_id} at {ip}, where no lab host can be", code=1)
+    for other, info in lab_containers().items():
+        if other == host or info["ip"] == ip:
+            raise Exit(f"lab: EC2 put {instance_id} ({host}) at {ip}, but lab host {other} is at {info['ip']}", code=1)
+    lab_imds.set_identity(ip, lab_imds.host_identity(ip, instance_id), replace=True)
+    try:
+        _create_host(host, ip, "worker")
+        _wait_booted(host, FOLLOW_BOOT_SECONDS)
+        _check_sealed(host)
+        _write_known_hosts()
+    except BaseException:
+        _remove_container(host)
+        lab_imds.forget(ip)
+        raise
+
+
+def follow_termination(ip):
+    """EC2 terminated the worker instance at IP: remove the lab worker there (never the hub nor a
+    spare), its metadata identity and its known_hosts entry. Returns the hosts removed."""
+    gone = [host for host, info in lab_containers().items() if info["ip"] == ip and info["role"] == "worker"]
+    for host in gone:
+        _remove_container(host)
+    if gone:
+        lab_imds.forget(ip)
+        _write_known_hosts()
+    return gone
+
+
 def destroy(images=False):
-    """Remove everything labelled hubswarm.lab=1 (containers with the metadata stand-in, network,
-    volumes), stop the lab's moto_server.
+    """Remove everything labelled hubswarm.lab=1 (containers with the metadata stand-in and the
+    hosts made for `fab scale`, network, volumes), stop the lab's EC2 API.
 
     With IMAGES, also remove the lab images and the apt cache volume.
     """
@@ -476,13 +533,13 @@ def up(c, workers=2):
     """Create the lab (or bring it to the wanted shape): a hub and N workers on this machine.
 
     Each host is a container behaving like a fresh Debian EC2 host (12; worker2 13) (systemd, sshd, user
-    `admin` with sudo); a local moto_server answers the EC2 API for them. Idempotent: running it
+    `admin` with sudo); the lab's EC2 API (moto) answers for them. Idempotent: running it
     again keeps the same hosts; a larger --workers adds workers, a smaller one removes the extra
     ones. Writes .lab/lab.env, which later `fab` commands load.
     """
     info = ensure_lab(workers=int(workers))
     print(f"lab is up: hub {info.hub_ip}, workers {' '.join(info.worker_ips) or '(none)'}")
-    print(f"EC2 API: {info.env['AWS_ENDPOINT_URL_EC2']} (moto_server, cluster `lab`)")
+    print(f"EC2 API: {info.env['AWS_ENDPOINT_URL_EC2']} (moto, cluster `lab`)")
     print("Later `fab` commands in this project load .lab/lab.env and so deploy to the lab.")
     print(f"SSH by hand: ssh -i .lab/id_ed25519 -o UserKnownHostsFile=.lab/known_hosts admin@{info.hub_ip}")
     print("See it with `fab lab.status`; remove it with `fab lab.down`.")
@@ -490,7 +547,7 @@ def up(c, workers=2):
 
 @task(help={"images": "also remove the lab images and the apt cache volume (next lab.up rebuilds)"})
 def down(c, images=False):
-    """Remove the lab: everything labelled hubswarm.lab=1, the lab's moto_server and .lab/lab.env.
+    """Remove the lab: everything labelled hubswarm.lab=1, the lab's EC2 API and .lab/lab.env.
 
     Images and the apt cache are kept unless --images is given.
     """

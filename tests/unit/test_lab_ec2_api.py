@@ -1,0 +1,255 @@
+"""The lab's EC2 API (tasks/lab/ec2_api.py): moto's app behind the lab's follower, called in-process.
+
+boto3 requests go straight into the WSGI app (botocore's before-send hook, no socket); Docker is
+replaced by recorders of the lab hosts the follower makes and removes. The lab's real EC2 API on
+its port is never asked: the lab's port is pointed at one nothing listens on.
+"""
+
+import io
+import json
+import os
+import socket
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from invoke.exceptions import Exit
+from moto.core.botocore_stubber import MockRawResponse
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.test import Client
+
+from fakehost import hub_config
+from tasks import aws, lab
+from tasks.core import HubswarmError, Run
+from tasks.core.recap import Recap
+from tasks.lab import ec2 as lab_ec2
+from tasks.lab import ec2_api
+
+FIRST_FREE_IP = "10.213.0.4"  # moto's first address in the lab subnet after AWS's reserved .1-.3
+
+
+@pytest.fixture
+def hosts(monkeypatch):
+    """The lab's containers as the follower sees them (a hub, two workers and a spare), with
+    Docker and the metadata files replaced by recorders: .made, .removed, .identities;
+    set .boot to a function that raises to make a boot fail."""
+    state = SimpleNamespace(made=[], removed=[], identities={}, boot=lambda host: None)
+    state.containers = {
+        name: {"container": f"hubswarm-lab-{name}", "state": "running", "ip": ip, "role": role}
+        for name, ip, role in [
+            ("hub", "10.213.0.10", "hub"),
+            ("worker1", "10.213.0.11", "worker"),
+            ("worker2", "10.213.0.12", "worker"),
+            ("spare1", "10.213.0.101", "spare"),
+        ]
+    }
+
+    def create(host, ip, role):
+        state.made.append((host, ip, role))
+        state.containers[host] = {"container": f"hubswarm-lab-{host}", "state": "running", "ip": ip, "role": role}
+
+    def remove(host):
+        state.removed.append(host)
+        state.containers.pop(host, None)
+
+    def set_identity(ip, items, replace=False):
+        state.identities[ip] = items
+
+    monkeypatch.setattr(lab, "lab_containers", lambda: {host: dict(info) for host, info in state.containers.items()})
+    monkeypatch.setattr(lab, "_create_host", create)
+    monkeypatch.setattr(lab, "_remove_container", remove)
+    monkeypatch.setattr(lab, "_wait_booted", lambda host, seconds: state.boot(host))
+    monkeypatch.setattr(lab, "_check_sealed", lambda host: None)
+    monkeypatch.setattr(lab, "_write_known_hosts", lambda: None)
+    monkeypatch.setattr(lab.lab_imds, "set_identity", set_identity)
+    monkeypatch.setattr(lab.lab_imds, "forget", lambda *ips: [state.identities.pop(ip, None) for ip in ips])
+    return state
+
+
+@pytest.fixture
+def api(monkeypatch, tmp_path, hosts):
+    """A boto3 EC2 client of the lab's EC2 API, in-process, on a fresh moto; .requests counts the Actions."""
+    for name in ("AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    with socket.socket() as unused:  # the real lab's API is never reached, even by mistake
+        unused.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("HUBSWARM_LAB_MOTO_PORT", str(unused.getsockname()[1]))
+    app = Client(ec2_api.Follower(DomainDispatcherApplication(create_backend_app)))
+    requests = []
+
+    def send(request, **kwargs):
+        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        body = request.body or b""
+        requests.append(
+            dict(p.split("=", 1) for p in (body.decode() if isinstance(body, bytes) else body).split("&"))["Action"]
+        )
+        url = urlsplit(request.url)
+        answer = app.open(url.path, query_string=url.query, method=request.method, headers=headers, data=body)
+        return AWSResponse(request.url, answer.status_code, dict(answer.headers), MockRawResponse(answer.data))
+
+    app.post("/moto-api/reset")
+    client = boto3.client(
+        "ec2",
+        region_name=lab_ec2.REGION,
+        endpoint_url="http://lab-ec2-api.invalid",
+        **lab_ec2.FAKE_CREDENTIALS,
+    )
+    client.meta.events.register("before-send.ec2", send)
+    client.requests = requests
+    client.app = app
+    monkeypatch.setattr(lab_ec2, "client", lambda: client)
+    monkeypatch.setattr(lab_ec2, "reset_moto", lambda: app.post("/moto-api/reset"))
+    yield client
+    app.post("/moto-api/reset")
+
+
+def seeded(api, workers=2):
+    """The lab's EC2 seeded as ensure_lab seeds it; the lab subnet's id."""
+    return lab_ec2.ensure_instances(lab.fleet(workers))
+
+
+def scale_launch(api, subnet_id, workers):
+    """The EC2 side of `fab scale --workers N` in the lab (its launch, without waiting for SSH)."""
+    config = hub_config(
+        cluster=lab_ec2.CLUSTER,
+        region=lab_ec2.REGION,
+        subnet_id=subnet_id,
+        ami=lab_ec2.IMAGE_ID,
+        key_name=lab_ec2.KEY_NAME,
+        instance_type="t3.medium",
+        launch_timeout="30",
+    )
+    return aws.launch_cluster(Run(config, recap=Recap(stream=io.StringIO())), api, workers, wait_ssh=False)
+
+
+def instance(api, instance_id):
+    return api.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+
+def test_the_lab_seeding_makes_no_host(api, hosts):
+    seeded(api)
+    assert hosts.made == [] and hosts.removed == []
+    assert sorted(lab_ec2.lab_instances()) == ["lab-hub", "lab-worker1", "lab-worker2"]
+
+
+def test_a_scale_launch_makes_a_worker_at_the_ip_moto_gave(api, hosts):
+    subnet_id = seeded(api)
+    [launched] = scale_launch(api, subnet_id, 3)
+    raw = instance(api, launched)
+    assert {t["Key"]: t["Value"] for t in raw["Tags"]}["Name"] == "lab-worker3"
+    assert raw["PrivateIpAddress"] == FIRST_FREE_IP  # not worker3's fixed 10.213.0.13
+    assert hosts.made == [("worker3", FIRST_FREE_IP, "worker")]
+    assert hosts.identities[FIRST_FREE_IP]["instance-id"] == launched
+    assert hosts.identities[FIRST_FREE_IP]["local-ipv4"] == FIRST_FREE_IP
+    assert scale_launch(api, subnet_id, 3) == [] and len(hosts.made) == 1
+
+
+def test_another_clusters_launch_makes_no_host(api, hosts):
+    subnet_id = seeded(api)
+    tags = [{"Key": "Name", "Value": "other-worker2"}, {"Key": "hubswarm:cluster", "Value": "other"}]
+    tags.append({"Key": "hubswarm:role", "Value": "worker"})
+    api.run_instances(
+        ImageId=lab_ec2.IMAGE_ID,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=subnet_id,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )
+    assert hosts.made == []
+
+
+def test_a_termination_removes_the_workers_host_never_the_hubs(api, hosts):
+    subnet_id = seeded(api)
+    [launched] = scale_launch(api, subnet_id, 3)
+    api.terminate_instances(InstanceIds=[launched])
+    assert hosts.removed == ["worker3"] and "worker3" not in hosts.containers
+    assert FIRST_FREE_IP not in hosts.identities
+    assert instance(api, launched)["State"]["Name"] == "terminated"
+
+    hub_id = lab_ec2.lab_instances()["lab-hub"]["InstanceId"]
+    api.terminate_instances(InstanceIds=[hub_id])
+    assert hosts.removed == ["worker3"] and "hub" in hosts.containers
+
+
+def test_a_host_that_does_not_boot_is_an_error_and_leaves_no_instance(api, hosts):
+    subnet_id = seeded(api)
+
+    def boot(host):
+        raise Exit(f"lab: hubswarm-lab-{host} did not boot cleanly (systemd: starting)", code=1)
+
+    hosts.boot = boot
+    api.requests.clear()
+    with pytest.raises(HubswarmError) as failed:
+        scale_launch(api, subnet_id, 3)
+    assert "LabHostFailed" in str(failed.value) and "did not boot cleanly" in str(failed.value)
+    assert api.requests.count("RunInstances") == 1  # answered at once, and not retried
+    assert hosts.made == [("worker3", FIRST_FREE_IP, "worker")] and hosts.removed == ["worker3"]
+    assert hosts.identities == {}
+    [gone] = [
+        i
+        for r in api.describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if i["PrivateIpAddress"] == FIRST_FREE_IP
+    ]
+    assert gone["State"]["Name"] == "terminated"
+
+
+def test_an_ip_a_lab_host_holds_is_refused(api, hosts):
+    subnet_id = seeded(api)
+    hosts.containers["spare4"] = {
+        "container": "hubswarm-lab-spare4",
+        "state": "running",
+        "ip": FIRST_FREE_IP,
+        "role": "spare",
+    }
+    with pytest.raises(HubswarmError, match=f"lab host spare4 is at {FIRST_FREE_IP}"):
+        scale_launch(api, subnet_id, 3)
+    assert hosts.made == [] and hosts.removed == []
+    assert lab_ec2.lab_instances().keys() == {"lab-hub", "lab-worker1", "lab-worker2"}
+
+
+@pytest.mark.parametrize(
+    "host, ip, refusal",
+    [
+        ("gpu", "10.213.0.5", "named lab-gpu, not lab-workerN"),
+        ("worker3", "10.213.0.2", "where no lab host can be"),
+        ("worker3", "172.31.0.9", "where no lab host can be"),
+        ("worker1", "10.213.0.5", "lab host worker1 is at 10.213.0.11"),
+    ],
+)
+def test_follow_launch_refuses_what_the_lab_cannot_make(hosts, host, ip, refusal):
+    with pytest.raises(Exit, match=refusal):
+        lab.follow_launch(host, ip, "i-0123")
+    assert hosts.made == [] and hosts.identities == {}
+
+
+def test_ensure_instances_takes_back_what_scale_left(api, hosts):
+    subnet_id = seeded(api)
+    scale_launch(api, subnet_id, 3)
+    seeded(api)  # the scaled worker is terminated, and its host goes with it
+    assert hosts.removed == ["worker3"]
+    assert sorted(lab_ec2.lab_instances()) == ["lab-hub", "lab-worker1", "lab-worker2"]
+
+    seeded(api, 3)
+    seeded(api, 2)
+    seeded(api, 3)  # worker3's fixed IP is held by its terminated instance: moto is seeded again
+    ips = {name: i["PrivateIpAddress"] for name, i in lab_ec2.lab_instances().items()}
+    assert ips == {f"lab-{host}": ip for host, ip in lab.fleet(3).items()}
+
+
+def test_the_api_says_what_it_runs(api):
+    said = json.loads(api.app.get(lab_ec2.API_PATH).data)
+    assert said == {**lab_ec2.api_code(), "pid": said["pid"]}
+    assert said["project"] == str(lab.LAB_DIR.parent)
+
+
+def test_the_pid_listening_on_a_port_is_found():
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        assert lab_ec2._listener_pid(listening.getsockname()[1]) == os.getpid()
