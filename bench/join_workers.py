@@ -1,11 +1,15 @@
-"""join-workers wall time for 1, 2 and 4 lab workers: `python bench/join_workers.py`.
+"""join-workers wall time for 1, 2, 4 and 8 lab workers, and a no-op deploy of the hub
+and 8 workers: `python bench/join_workers.py [--workers 8]`.
 
 The workers already have Docker (a first join-workers installs it); before
 each measurement every worker leaves the swarm, and only N of them keep the
-worker tag in the lab's EC2 API. Goals: 4 workers within 1.5x the time of 1,
-and a no-op join-workers on 4 workers under 3 s. Leaves the lab at 2 workers.
+worker tag in the lab's EC2 API. Goals: 8 workers within 1.5x the time of 1,
+and a no-op `fab deploy` of the hub and 8 workers within 2 s. Leaves the lab at
+2 workers.
 """
 
+import argparse
+import statistics
 import sys
 
 from common import report, timed_fab
@@ -44,22 +48,34 @@ def leave_swarm(info):
 
 
 def main():
-    info = lab.ensure_lab(workers=4)
-    timed_fab("setup-hub")
-    timed_fab("join-workers")  # Docker and the image on all four
-    seconds = {}
-    for count in (1, 2, 4):
-        leave_swarm(info)
-        tag_workers(count)
-        seconds[count], _ = timed_fab("join-workers")
-        print(f"join-workers, {count} worker(s): {seconds[count]:.1f} s", flush=True)
-    noop, _ = timed_fab("join-workers")
-    results = [
-        report("4 workers / 1 worker (ratio)", seconds[4] / seconds[1], 1.5, "x"),
-        report("no-op join-workers, 4 workers", noop, 3),
-    ]
-    tag_workers(4)
-    lab.ensure_lab(workers=2)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=5, help="no-op deploys to take the median of")
+    args = parser.parse_args()
+    counts = sorted({1, 2, 4, args.workers} & set(range(1, args.workers + 1)))
+    info = lab.ensure_lab(workers=args.workers)
+    try:
+        timed_fab("setup-hub")
+        timed_fab("join-workers")  # Docker and the image on all of them
+        seconds = {}
+        for count in counts:
+            leave_swarm(info)
+            tag_workers(count)
+            seconds[count], _ = timed_fab("join-workers")
+            print(f"join-workers, {count} worker(s): {seconds[count]:.1f} s", flush=True)
+        timed_fab("deploy")  # converged: the hub started as deploy leaves it
+        noops = [timed_fab("deploy") for _ in range(args.runs)]
+        changed = [run.changed() for _, run in noops if run.changed()]
+        if changed:
+            sys.exit(f"not a no-op: {changed}")
+        noop = statistics.median(s for s, _ in noops)
+        results = [
+            report(f"{args.workers} workers / 1 worker (ratio)", seconds[args.workers] / seconds[1], 1.5, "x"),
+            report(f"no-op deploy, hub + {args.workers} workers (median)", noop, 2),
+        ]
+    finally:
+        tag_workers(args.workers)
+        lab.ensure_lab(workers=2)
     return 0 if all(results) else 1
 
 

@@ -19,6 +19,10 @@ NO_ROOM_SECONDS = 10
 # How often a starting notebook is checked for that: every Docker call of every spawner
 # goes through DockerSpawner's one thread, so a class starting at once must not flood it.
 NO_ROOM_CHECK_SECONDS = 5
+# Swarm may call a task running a moment before it reports the task's published port (longer on
+# a worker busy starting a class): a starting notebook waits this long for it.
+PORT_SECONDS = 30
+PORT_CHECK_SECONDS = 1
 
 
 class HubswarmSpawner(SwarmSpawner):
@@ -118,16 +122,16 @@ class HubswarmSpawner(SwarmSpawner):
             # service here (the next start makes a new one).
             await self.remove_object()
             return f"{self.service_name} has no task to run ({', '.join(states) or 'none'})"
-        if self.server is not None:
+        if self.server is not None and not self.pending:  # a start in progress routes itself
             await self.follow()
         return None
 
     async def follow(self):
         """Route the user to where the notebook runs now, if swarm moved it; whether it moved."""
-        try:
-            address, port = await self.get_ip_and_port()
-        except RuntimeError:
+        published = await self.published_address()
+        if published is None:
             return False  # starting again: not published yet
+        address, port = published
         if (address, port) == (self.server.ip, self.server.port):
             return False
         self.log.warning(
@@ -148,10 +152,20 @@ class HubswarmSpawner(SwarmSpawner):
         return self.user.settings["proxy"]
 
     async def get_ip_and_port(self):
+        """Where the starting notebook is published: its node's address and host port."""
+        deadline = time.monotonic() + PORT_SECONDS
+        while (published := await self.published_address()) is None:
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"no published port yet for {self.service_name} after {PORT_SECONDS} s")
+            await asyncio.sleep(PORT_CHECK_SECONDS)
+        return published
+
+    async def published_address(self):
+        """(node address, host port) of the notebook's running task, or None before swarm publishes it."""
         tasks = await self.docker("tasks", filters={"service": self.service_name, "desired-state": "running"})
         for task in tasks:
             for port in task.get("Status", {}).get("PortStatus", {}).get("Ports", []):
                 if port.get("TargetPort") == self.port:
                     node = await self.docker("inspect_node", task["NodeID"])
                     return node["Status"]["Addr"], port["PublishedPort"]
-        raise RuntimeError(f"no published port yet for {self.service_name}")
+        return None

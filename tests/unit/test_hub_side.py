@@ -4,6 +4,7 @@ hub loads them: real JupyterHub, real DockerSpawner, a real traitlets Config."""
 import asyncio
 import concurrent.futures
 import importlib
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -83,16 +84,33 @@ def test_the_spawner_reaches_the_notebook_on_its_node_and_host_port(tmp_path, mo
     assert asked[1][:2] == ("inspect_node", ("n1",))
 
 
-def test_no_published_port_yet_is_an_error(tmp_path, monkeypatch):
+def test_no_published_port_in_time_is_an_error(tmp_path, monkeypatch):
     app, package = load_hub_config(tmp_path, monkeypatch)
     spawner = spawner_for(app, package)
+    monkeypatch.setattr(sys.modules[spawner.__module__], "PORT_SECONDS", 0)
 
     async def docker(method, *args, **kwargs):
         return []
 
     spawner.docker = docker
-    with pytest.raises(RuntimeError, match="no published port yet"):
+    with pytest.raises(RuntimeError, match="no published port yet for jupyter-alice after 0 s"):
         run_async(spawner.get_ip_and_port())
+
+
+def test_a_starting_notebook_waits_for_swarm_to_publish_its_port(tmp_path, monkeypatch):
+    """Swarm calls the task running before its PortStatus is filled in (a busy worker)."""
+    app, package = load_hub_config(tmp_path, monkeypatch)
+    spawner = spawner_for(app, package)
+    monkeypatch.setattr(sys.modules[spawner.__module__], "PORT_CHECK_SECONDS", 0)
+    unpublished = [{"NodeID": "n1", "Status": {"PortStatus": {}}}]
+    published = [{"NodeID": "n1", "Status": {"PortStatus": {"Ports": [{"TargetPort": 8888, "PublishedPort": 32801}]}}}]
+    answers = iter([unpublished, unpublished, published])
+
+    async def docker(method, *args, **kwargs):
+        return {"Status": {"Addr": "10.0.0.11"}} if method == "inspect_node" else next(answers)
+
+    spawner.docker = docker
+    assert run_async(spawner.get_ip_and_port()) == ("10.0.0.11", 32801)
 
 
 def test_restarts_keep_the_proxy_and_the_servers(tmp_path, monkeypatch):
@@ -188,9 +206,7 @@ def polled_spawner(tmp_path, monkeypatch, tasks, running_at=("10.0.0.11", 32801)
         assert (method, kwargs) == ("tasks", {"filters": {"service": spawner.service_name}})
         return [{"DesiredState": desired, "Status": {"State": state}} for desired, state in tasks]
 
-    async def get_ip_and_port():
-        if running_at is None:
-            raise RuntimeError("no published port yet")
+    async def published_address():
         return running_at
 
     spawner.removed = []
@@ -198,7 +214,7 @@ def polled_spawner(tmp_path, monkeypatch, tasks, running_at=("10.0.0.11", 32801)
     async def remove_object():
         spawner.removed.append(spawner.service_name)
 
-    spawner.get_object, spawner.docker, spawner.get_ip_and_port = get_object, docker, get_ip_and_port
+    spawner.get_object, spawner.docker, spawner.published_address = get_object, docker, published_address
     spawner.remove_object = remove_object
     return spawner, proxy
 
@@ -208,6 +224,13 @@ def test_a_notebook_swarm_moved_is_routed_where_it_runs_now(tmp_path, monkeypatc
     assert run_async(spawner.poll()) is None
     assert (spawner.server.ip, spawner.server.port) == ("10.0.0.12", 33012)
     assert proxy.added == [("alice", "")]
+
+
+def test_a_notebook_still_starting_is_not_routed_by_a_poll(tmp_path, monkeypatch):
+    spawner, proxy = polled_spawner(tmp_path, monkeypatch, [("running", "running")], ("10.0.0.12", 33012))
+    spawner._spawn_pending = True
+    assert run_async(spawner.poll()) is None
+    assert proxy.added == [] and (spawner.server.ip, spawner.server.port) == ("10.0.0.11", 32801)
 
 
 def test_a_notebook_where_it_was_is_left_alone(tmp_path, monkeypatch):
