@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from .certs import hub_name, letsencrypt_chain, letsencrypt_files, public_name_probes, tls_files
 from .core import facts, render, step
 from .core.services import ensure_service
-from .packages import APT, family_of
+from .packages import APT, DNF, family_of
 
 ACME_ROOT = "/var/lib/hubswarm/acme"
 # Kept outside certbot's folders, so certbot never touches it.
@@ -109,15 +109,22 @@ def link_facts(link, default_link):
     )
 
 
+def site_probes(family):
+    """The facts of the site's files where ``family`` keeps them."""
+    site, link, default_link = site_paths(family)
+    return [facts.file_state(site), *(link_facts(link, default_link) if link else ())]
+
+
 def nginx_probes(host):
-    site, link, default_link = site_paths(family_of(host))
+    """What nginx reads; the site's files of both families, probed with os-release, which tells the family."""
     return [
+        facts.os_release(),
         facts.dir_state(ACME_ROOT),
         facts.file_state(DHPARAM),
         letsencrypt_fact(host.config.domain),
         *((ocsp_fact(letsencrypt_files(host.config.domain)[0]), NAMESERVERS) if host.config.domain else ()),
-        facts.file_state(site),
-        *(link_facts(link, default_link) if link else ()),
+        *site_probes(APT),
+        *site_probes(DNF),
         facts.systemd_unit("nginx"),
         *public_name_probes(host),
     ]

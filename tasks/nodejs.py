@@ -1,5 +1,6 @@
 """Node.js and configurable-http-proxy, the proxy JupyterHub puts in front of itself."""
 
+import json
 import re
 
 from . import pins
@@ -26,7 +27,23 @@ def chp_command(installed_version):
 
 NODEJS_MAJOR = facts.Fact("nodejs-version", "node --version", parse=nodejs_major)
 HAS_NPM = facts.Fact("npm-path", "command -v npm", parse=facts.succeeded)
-CHP_VERSION = facts.Fact("chp-version", f"PATH=/usr/local/bin:$PATH {CHP} --version")
+
+
+def chp_version(answer):
+    """The version in configurable-http-proxy's package.json; "" when it is not installed."""
+    try:
+        package = json.loads(answer.out) if answer.ok else {}
+    except ValueError:
+        return ""
+    return package.get("version", "") if isinstance(package, dict) and package.get("name") == CHP else ""
+
+
+# The package.json of the package the command links to (npm links bin/CHP): no Node.js started.
+CHP_VERSION = facts.Fact(
+    "chp-version",
+    f'c=$(PATH=/usr/local/bin:$PATH; command -v {CHP}) && c=$(readlink -f "$c") && cat "${{c%/bin/*}}/package.json"',
+    parse=chp_version,
+)
 
 
 def too_old(host, major):

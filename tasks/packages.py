@@ -64,16 +64,26 @@ def family_of(host):
 LISTS_FRESH = facts.Fact("apt-lists-fresh", APT_LISTS_FRESH, parse=lambda answer: bool(answer.text))
 
 
+def installed_fact(names_by_family):
+    """Which of the packages are installed, whatever the host's family: a step probes
+    it in the same batch as os-release, which tells the family."""
+    return facts.packages_installed(names_by_family.get(APT, ()), names_by_family.get(DNF, ()))
+
+
 def package_probes(names_by_family):
     """``probes`` for a step that ensures these packages."""
-    return lambda host: [facts.packages_installed(names_by_family[family_of(host)]), LISTS_FRESH]
+    return lambda host: [facts.os_release(), installed_fact(names_by_family), LISTS_FRESH]
 
 
-def ensure_packages(host, names_by_family):
-    """Install what is missing of the family's list; refresh the index only if needed."""
+def ensure_packages(host, names_by_family, probed=None):
+    """Install what is missing of the family's list; refresh the index only if needed.
+
+    ``probed``: the names the step probed, when more than these (every choice the
+    step makes once it knows the host, probed at once).
+    """
     family = family_of(host)
     wanted = names_by_family[family]
-    installed_f = facts.packages_installed(wanted)
+    installed_f = installed_fact(probed or names_by_family)
     answers = host.facts(installed_f, LISTS_FRESH)
     missing = set(wanted) - answers[installed_f.key]
     return host.ensure(

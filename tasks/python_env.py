@@ -1,14 +1,14 @@
 """The hub's virtualenv with pinned JupyterHub, OAuthenticator, DockerSpawner and the idle culler."""
 
 import io
-import json
+import re
 import shlex
 from pathlib import Path
 
 from . import pins
 from .core import HubswarmError, facts, step
 from .core.archives import folder_archive
-from .packages import DNF, LISTS_FRESH, ensure_packages, family_of
+from .packages import DNF, ensure_packages, family_of, package_probes
 
 PYTHON_MIN = (3, 10)
 # Amazon Linux 2023's python3 is 3.9; its newer Pythons are packages of their own.
@@ -28,10 +28,17 @@ def parse_pythons(answer):
     return found
 
 
+# Shell: sets v to MAJOR.MINOR of the interpreter at "$py" (a resolved path) without
+# starting it where its name tells (python3.11), else by asking it.
+PYTHON_VERSION = (
+    "case ${py##*/} in python3.[0-9] | python3.[0-9][0-9]) v=${py##*/python} ;; "
+    '*) v=$("$py" -c \'import sys; print("%d.%d" % sys.version_info[:2])\') ;; esac'
+)
+
 PYTHONS = facts.Fact(
     "pythons",
-    f'for p in {" ".join(CANDIDATES)}; do if command -v "$p" >/dev/null; then '
-    '"$p" -c \'import sys; print(sys.argv[1], *sys.version_info[:2])\' "$p"; fi; done',
+    f'for p in {" ".join(CANDIDATES)}; do if py=$(command -v "$p") && py=$(readlink -f "$py") && '
+    f'{PYTHON_VERSION}; then echo "$p ${{v/./ }}"; fi; done',
     parse=parse_pythons,
 )
 
@@ -65,30 +72,35 @@ def host_python(host):
     return choose_python(host.fact(PYTHONS), family_of(host), host.name)
 
 
-# Prints {"name": "version"} of every pinned distribution found in the venv.
-INSTALLED_SCRIPT = (
-    "import importlib.metadata as m, json, sys\n"
-    "found = {}\n"
-    "for name in sys.argv[1:]:\n"
-    "    try: found[name] = m.version(name)\n"
-    "    except m.PackageNotFoundError: pass\n"
-    "print(json.dumps(found))\n"
-)
+def venv_site(venv):
+    """Shell: sets ``site`` to the venv's site-packages, found without starting Python:
+    by its interpreter resolved (a venv links to a base interpreter an OS upgrade may
+    remove or replace), which must still be there."""
+    return (
+        f'py=$(readlink -f {shlex.quote(venv)}/bin/python) && test -x "$py" && {PYTHON_VERSION} && '
+        f"site={shlex.quote(venv)}/lib/python$v/site-packages"
+    )
 
 
 def installed_versions(answer):
-    """{distribution: version} found in the venv; None when there is no venv."""
-    try:
-        return json.loads(answer.text) if answer.ok else None
-    except ValueError:
+    """{pinned distribution: version} from the venv's dist-info folders (named
+    ``name-version.dist-info``, names normalized as pip does); None when there is no
+    venv or its interpreter is gone."""
+    if not answer.ok:
         return None
+    found = {}
+    for path in answer.out.splitlines():
+        name, _, version = path.rpartition("/")[2].removesuffix(".dist-info").rpartition("-")
+        name = re.sub(r"[-_.]+", "-", name).lower()
+        if name in pins.HUB_REQUIREMENTS:
+            found[name] = version
+    return found
 
 
 def installed_fact(venv):
-    names = " ".join(shlex.quote(n) for n in sorted(pins.HUB_REQUIREMENTS))
     return facts.Fact(
         f"venv:{venv}",
-        f"{command_word(venv)}/bin/python -c {shlex.quote(INSTALLED_SCRIPT)} {names}",
+        f'{venv_site(venv)} && test -d "$site" && printf \'%s\\n\' "$site"/*.dist-info',
         parse=installed_versions,
     )
 
@@ -128,11 +140,9 @@ def installed_package(answer):
 
 def package_fact(venv):
     """The venv's site-packages folder, then the installed package's manifest."""
-    q = shlex.quote(venv)
     return facts.Fact(
         f"hub-package:{venv}",
-        f"site=$({q}/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])') && "
-        f'echo "$site" && cd "$site/{PACKAGE_NAME}" && export LC_ALL=C && sha256sum -- *.py',
+        f'{venv_site(venv)} && echo "$site" && cd "$site/{PACKAGE_NAME}" && export LC_ALL=C && sha256sum -- *.py',
         parse=installed_package,
     )
 
@@ -170,10 +180,13 @@ def package_glob(config):
 
 
 def pip_probes(host):
-    probes = [installed_fact(host.config.venv), PYTHONS, package_fact(host.config.venv)]
-    if family_of(host) == DNF:  # in the same batch: whether its python3.11 is installed
-        probes += [facts.packages_installed(DNF_PYTHON_PACKAGES), LISTS_FRESH]
-    return probes
+    # Whether the dnf Python is installed, asked of dnf hosts only, in the batch that tells the family.
+    return [
+        installed_fact(host.config.venv),
+        PYTHONS,
+        package_fact(host.config.venv),
+        *package_probes({DNF: DNF_PYTHON_PACKAGES})(host),
+    ]
 
 
 @step("pip-install", probes=pip_probes, preflight=host_python)

@@ -23,7 +23,7 @@ from .core import facts, render, step
 from .core.services import ensure_service, stop_service
 from .core.templates import file_text
 from .docker import DOCKER_PACKAGES
-from .packages import APT, DNF, ensure_packages, os_family, package_probes
+from .packages import APT, DNF, ensure_packages, installed_fact, os_family, package_probes
 
 # The Docker engine under every name the supported systems give it (docker.io and
 # docker from the distributions, docker-ce from Docker's own repositories, Fedora's
@@ -76,6 +76,10 @@ DNF5_AUTOMATIC = Updater(
     "dnf5-plugin-automatic", "/etc/dnf/automatic.conf", "dnf-automatic.conf.j2", ("dnf5-automatic.timer",)
 )
 
+UPDATERS = (UNATTENDED_UPGRADES, DNF_AUTOMATIC, DNF5_AUTOMATIC)
+# Every updater's package by family: probed at once, before the host's updater is known.
+UPDATER_PACKAGES = {APT: [UNATTENDED_UPGRADES.package], DNF: [DNF_AUTOMATIC.package, DNF5_AUTOMATIC.package]}
+
 DNF5 = facts.Fact("dnf5", "command -v dnf5", parse=facts.succeeded)
 NEEDRESTART_INSTALLED = facts.Fact("needrestart", "test -d /etc/needrestart/conf.d", parse=facts.succeeded)
 
@@ -107,16 +111,18 @@ def locked_release(host):
 
 
 def updates_probes(host):
-    """What security-updates reads, in one batch (after os-release and dnf5), on or off."""
-    updater = updater_of(host)
-    release = [facts.file_content(RELEASEVER), facts.file_state(RELEASEVER)] if locked_release(host) else []
+    """What security-updates reads, in one batch with what picks the updater (os-release,
+    dnf5): every updater's files and timers, a few cheap probes more than a host needs."""
     return [
-        *package_probes(package_of(updater))(host),
-        facts.file_state(updater.config),
+        facts.os_release(),
+        DNF5,
+        *package_probes(UPDATER_PACKAGES)(host),
+        *(facts.file_state(config) for config in dict.fromkeys(u.config for u in UPDATERS)),
         NEEDRESTART_INSTALLED,
         facts.file_state(NEEDRESTART),
-        *release,
-        *(facts.systemd_unit(timer) for timer in updater.timers),
+        facts.file_content(RELEASEVER),
+        facts.file_state(RELEASEVER),
+        *(facts.systemd_unit(timer) for timer in dict.fromkeys(t for u in UPDATERS for t in u.timers)),
     ]
 
 
@@ -131,7 +137,7 @@ def security_updates(host):
         return
     if locked_release(host):
         follow_latest_release(host)
-    ensure_packages(host, package_of(updater))
+    ensure_packages(host, package_of(updater), probed=UPDATER_PACKAGES)
     host.ensure_file(updater.config, config_text(updater, enabled=True))
     for timer in updater.timers:
         ensure_service(host, timer)
@@ -155,5 +161,5 @@ def turn_off(host, updater):
     if not updater.off_in_config:
         for timer in updater.timers:
             stop_service(host, timer)
-    elif updater.package in host.fact(facts.packages_installed([updater.package])):
+    elif updater.package in host.fact(installed_fact(UPDATER_PACKAGES)):
         host.ensure_file(updater.config, config_text(updater, enabled=False))

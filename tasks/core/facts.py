@@ -2,9 +2,9 @@
 
 A fact owns its command (a shell snippet run as root that changes nothing) and
 its parser. Tasks ask a :class:`~tasks.core.host.Host` for the facts they
-need; the host runs every fact it does not know yet in a single SSH command,
-caches the answers until something on the host changes, and hands back each
-fact's parsed value.
+need; the host runs every fact it does not know yet in a single SSH command
+(side by side), caches the answers until something on the host changes, and
+hands back each fact's parsed value.
 """
 
 import shlex
@@ -73,12 +73,18 @@ class Fact:
 
 
 def batch_script(facts):
-    """One bash script that runs every fact and frames each answer."""
-    parts = []
-    for fact in facts:
+    """One bash script that runs every fact at once (facts only read, so none waits for
+    another: the host's cores share the work) and prints each answer framed, in order."""
+    # Each answer waits in a file of its own, in RAM (/run) where root can write.
+    parts = ["d=$(mktemp -d /run/hubswarm-facts.XXXXXX 2>/dev/null || mktemp -d) || exit", "trap 'rm -rf \"$d\"' EXIT"]
+    for index, fact in enumerate(facts):
         parts.append(
-            f"{{ {fact.command}\n}} 2>/dev/null </dev/null; printf '\\n{MARKER} %s %d\\n' {shlex.quote(fact.key)} $?"
+            f"{{ {{ {fact.command}\n}} 2>/dev/null </dev/null; printf '\\n{MARKER} %s %d\\n' {shlex.quote(fact.key)} $?"
+            f'\n}} >"$d/{index}" &'
         )
+    parts.append(
+        f"wait; for i in {{0..{len(facts) - 1}}}; do IFS= read -r -d '' a <\"$d/$i\"; printf '%s' \"$a\"; done"
+    )
     return "\n".join(parts)
 
 
@@ -119,7 +125,7 @@ def file_state(path):
     q = shlex.quote(path)
     return Fact(
         f"file:{path}",
-        f"test -f {q} && printf '%s %s\\n' \"$(sha256sum < {q} | cut -d' ' -f1)\" \"$(stat -c '%a %U %G' {q})\"",
+        f"test -f {q} && s=$(stat -c '%a %U %G' {q}) && h=$(sha256sum < {q}) && printf '%s %s\\n' \"${{h%% *}}\" \"$s\"",
     )
 
 
@@ -133,15 +139,19 @@ def file_content(path):
     return Fact(f"content:{path}", f"cat {shlex.quote(path)}", parse=output)
 
 
-def packages_installed(names):
-    """The set of ``names`` installed, by dpkg or else rpm."""
-    listed = " ".join(shlex.quote(n) for n in sorted(names))
+def packages_installed(deb=(), rpm=()):
+    """The set of packages installed: of the ``deb`` names where dpkg is, else of the
+    ``rpm`` names. One probe serves either kind of host, so a step lists it before it
+    knows which kind the host is."""
+
+    def listed(names):
+        return " ".join(shlex.quote(n) for n in sorted(names))
+
+    by_dpkg = f"dpkg-query -W -f='${{Package}} ${{Status}}\\n' {listed(deb)} 2>/dev/null | awk '$4 == \"installed\" {{print $1}}'"
+    by_rpm = f"rpm -q --qf '%{{NAME}}\\n' {listed(rpm)} 2>/dev/null | grep -v 'not installed'"
     return Fact(
-        "packages:" + ",".join(sorted(names)),
-        f"if command -v dpkg-query >/dev/null; then "
-        f"dpkg-query -W -f='${{Package}} ${{Status}}\\n' {listed} 2>/dev/null | "
-        "awk '$4 == \"installed\" {print $1}'; "
-        f"else rpm -q --qf '%{{NAME}}\\n' {listed} 2>/dev/null | grep -v 'not installed'; fi",
+        f"packages:{','.join(sorted(deb))};{','.join(sorted(rpm))}",
+        f"if command -v dpkg-query >/dev/null; then {by_dpkg if deb else ':'}; else {by_rpm if rpm else ':'}; fi",
         parse=lambda answer: frozenset(answer.out.split()),
     )
 
@@ -159,18 +169,14 @@ class UnitState:
 
 
 def unit_state(answer):
-    enabled, active = (answer.out.split() + ["", ""])[:2]
-    return UnitState(enabled, active)
+    """The :class:`UnitState` of ``systemctl show``'s ``Property=value`` lines."""
+    shown = dict(line.partition("=")[::2] for line in answer.out.splitlines())
+    return UnitState(shown.get("UnitFileState", ""), shown.get("ActiveState", ""))
 
 
 def systemd_unit(unit):
-    """A systemd unit's :class:`UnitState`."""
-    q = shlex.quote(unit)
-    return Fact(
-        f"unit:{unit}",
-        f"systemctl is-enabled {q} 2>/dev/null || true; systemctl is-active {q} 2>/dev/null || true",
-        parse=unit_state,
-    )
+    """A systemd unit's :class:`UnitState`, in one systemctl run."""
+    return Fact(f"unit:{unit}", f"systemctl show -p UnitFileState -p ActiveState {shlex.quote(unit)}", parse=unit_state)
 
 
 def addresses():

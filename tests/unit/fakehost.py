@@ -8,6 +8,7 @@ Nothing here touches the network, SSH or Docker; ``run_fab`` runs the real
 ``fab`` in a subprocess, with no lab, AWS endpoint or settings.
 """
 
+import json
 import os
 import re
 import shlex
@@ -191,6 +192,53 @@ def run_fab(*args, **env):
         timeout=60,
         env={**base, "HUBSWARM_LAB": "0", "AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:9", **env},
     )
+
+
+def unit_info(enabled, active):
+    """What ``systemctl show`` prints for a unit in a given state (facts.systemd_unit)."""
+    return f"ActiveState={active}\nUnitFileState={enabled}\n"
+
+
+def swarm_info(state="inactive", manager=False, node_id=""):
+    """Docker's ``/info`` for a node in a given swarm state (swarm.SWARM_STATE)."""
+    return json.dumps({"Swarm": {"LocalNodeState": state, "ControlAvailable": manager, "NodeID": node_id}})
+
+
+def cert_info(sans="", lasts=True):
+    """(exit status, output) of the certificate probe (certs.cert_fact) as openssl answers
+    for a certificate with these subjectAltName entries, lasting 30 more days or not."""
+    extension = f"X509v3 Subject Alternative Name: \n    {sans}\n" if sans else ""
+    return (0 if lasts else 1), extension + f"Certificate will {'not ' if lasts else ''}expire\n"
+
+
+def chp_info(version):
+    """The package.json the proxy's version is read from (nodejs.CHP_VERSION)."""
+    return json.dumps({"name": "configurable-http-proxy", "version": version})
+
+
+def venv_info(versions, site="/opt/jupyterhub/lib/python3.11/site-packages"):
+    """The venv fact's answer (python_env.installed_fact) for a venv holding these distributions."""
+    return (
+        "".join(f"{site}/{n.replace('-', '_')}-{v}.dist-info\n" for n, v in versions.items()) or f"{site}/*.dist-info\n"
+    )
+
+
+def make_venv(root, interpreter="python3.11", dists=None):
+    """A virtualenv in ``root`` as the venv facts read it (python_env): bin/python links to
+    a base interpreter named ``interpreter``, never started; ``dists`` ({name: version})
+    are dist-info folders in its site-packages. Returns (venv, site-packages)."""
+    base = root / "base" / interpreter
+    base.parent.mkdir(parents=True)
+    base.write_text("#!/bin/sh\nexit 1\n")
+    base.chmod(0o755)
+    venv = root / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(base)
+    site = venv / "lib" / interpreter / "site-packages"
+    site.mkdir(parents=True)
+    for name, version in (dists or {}).items():
+        (site / f"{name.replace('-', '_')}-{version}.dist-info").mkdir()
+    return venv, site
 
 
 def parsed(fact, out, rc=0):

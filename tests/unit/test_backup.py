@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from fakehost import hub_config
+from fakehost import hub_config, unit_info
 from tasks import backup
 from tasks.core import HubswarmError
 
@@ -99,7 +99,9 @@ def state_of(data, mode="600"):
 
 
 def test_restore_onto_a_rebuilt_hub_stops_it_and_writes_everything(make_host):
-    host, runner = restored(make_host, {"unit:jupyterhub": "enabled\nactive", "dir:/srv/jupyterhub": "700 root root"})
+    host, runner = restored(
+        make_host, {"unit:jupyterhub": unit_info("enabled", "active"), "dir:/srv/jupyterhub": "700 root root"}
+    )
     assert runner.commands[0] == "systemctl stop jupyterhub"
     # then the old database's WAL journal goes, before the restored database is written
     assert runner.commands[1] == "rm -f -- /srv/jupyterhub/jupyterhub.sqlite-wal /srv/jupyterhub/jupyterhub.sqlite-shm"
@@ -109,7 +111,7 @@ def test_restore_onto_a_rebuilt_hub_stops_it_and_writes_everything(make_host):
 
 
 RESTORED = {
-    "unit:jupyterhub": "enabled\nactive",
+    "unit:jupyterhub": unit_info("enabled", "active"),
     "dir:/srv/jupyterhub": "700 root root",
     "dir:/mnt/nfs/home": "755 root root",
     "file:/srv/jupyterhub/jupyterhub.sqlite": state_of(b"db"),
@@ -130,7 +132,7 @@ def test_restore_of_the_ids_only_leaves_the_hub_running(make_host):
 
 
 def test_restore_in_check_mode_says_what_it_would_do(make_host, recap_out):
-    host, runner = restored(make_host, {"unit:jupyterhub": "enabled\nactive"}, check=True)
+    host, runner = restored(make_host, {"unit:jupyterhub": unit_info("enabled", "active")}, check=True)
     assert runner.calls == []
     assert "would stop jupyterhub to restore its state" in recap_out.getvalue()
     assert "would write /srv/jupyterhub/jupyterhub.sqlite (600 root:root)" in recap_out.getvalue()

@@ -15,7 +15,7 @@ import shlex
 
 import pytest
 
-from fakehost import DEBIAN_12, hub_config
+from fakehost import DEBIAN_12, cert_info, hub_config, swarm_info, unit_info
 from tasks import (
     docker,
     hub,
@@ -62,10 +62,10 @@ NEEDED = {
 PRISTINE_HUB = {
     "os-release": DEBIAN_12,
     "addresses": HUB_ADDRESS,
-    "swarm-state": "inactive false ",
+    "swarm-state": swarm_info(),
     "resolve:hub.example.com": HUB_ADDRESS,
 }
-PRISTINE_WORKER = {"os-release": DEBIAN_12, "addresses": WORKER_ADDRESS, "swarm-state": "inactive false "}
+PRISTINE_WORKER = {"os-release": DEBIAN_12, "addresses": WORKER_ADDRESS, "swarm-state": swarm_info()}
 
 
 def pkg_key(names):
@@ -80,14 +80,14 @@ def drifted_hub():
     site, link, default = nginx.site_paths(packages.APT)
     answers = {
         **PRISTINE_HUB,
-        "swarm-state": "active true hubnode",
+        "swarm-state": swarm_info("active", True, "hubnode"),
         pkg_key(packages.HUB_PACKAGES[packages.APT]): "ca-certificates\ncurl\nopenssl\npython3-venv\nrsync",
         pkg_key(docker.DOCKER_PACKAGES[packages.APT]): "docker.io",
         pkg_key(["nfs-common"]): "nfs-common",
         "apt-lists-fresh": "/var/lib/apt/lists/x_Packages",
-        "unit:docker": "enabled\ninactive",
-        "unit:nginx": "disabled\nactive",
-        "unit:jupyterhub": "enabled\nactive",
+        "unit:docker": unit_info("enabled", "inactive"),
+        "unit:nginx": unit_info("disabled", "active"),
+        "unit:jupyterhub": unit_info("enabled", "active"),
         "groups:admin": "admin sudo",
         "nodejs-version": "v18.19.0",
         "chp-version": "4.6.1",
@@ -95,7 +95,7 @@ def drifted_hub():
         f"venv:{hub_config_value('venv')}": '{"jupyterhub": "5.0.0"}',
         f"dir:{srv}": "755 root root",
         f"dir:{srv}/ssl": "700 root root",
-        f"cert:{srv}/ssl/hub.crt": "    DNS:hub.example.com",  # expiring
+        f"cert:{srv}/ssl/hub.crt": cert_info("DNS:hub.example.com", lasts=False),
         f"file:{srv}/env": WRONG_FILE,
         f"content:{srv}/env": 'OAUTH_CLIENT_ID="old"\n',
         f"file:{srv}/userlist": WRONG_FILE,
@@ -116,7 +116,7 @@ def drifted_hub():
         "inputs:jupyterhub": "abc\nold",
         f"file:{proxy.UNIT}": WRONG_FILE,
         f"file:{srv}/proxy.env": WRONG_FILE,
-        f"unit:{proxy.SERVICE}": "enabled\nactive",
+        f"unit:{proxy.SERVICE}": unit_info("enabled", "active"),
         f"inputs:{proxy.SERVICE}": "abc\nold",
         "hub-login-status": "502",
         swarm.NODE_DETAILS.key: (
@@ -126,10 +126,10 @@ def drifted_hub():
         ),
         swarm.NODE_IDS.key: "hubnode hub Ready Active\nw1 worker1 Ready Active",
         f"image:{hub_config_value('image')}": "sha256:old",
-        "cert:/etc/letsencrypt/live/hub.example.com/fullchain.pem": "valid\n    DNS:old.example.com",
+        "cert:/etc/letsencrypt/live/hub.example.com/fullchain.pem": cert_info("DNS:old.example.com"),
         pkg_key(["certbot"]): "",
         f"file:{srv}/acme-ca.pem": WRONG_FILE,
-        "unit:certbot.timer": "disabled\ninactive",
+        "unit:certbot.timer": unit_info("disabled", "inactive"),
     }
     return answers
 
@@ -138,11 +138,11 @@ def drifted_worker():
     """A worker in another swarm, Docker not running, no EFS mount, an old image."""
     return {
         **PRISTINE_WORKER,
-        "swarm-state": "active false othernode",
+        "swarm-state": swarm_info("active", False, "othernode"),
         pkg_key(packages.WORKER_PACKAGES[packages.APT]): "ca-certificates\nrsync",
         pkg_key(docker.DOCKER_PACKAGES[packages.APT]): "docker.io",
         "apt-lists-fresh": "",
-        "unit:docker": "enabled\nfailed",
+        "unit:docker": unit_info("enabled", "failed"),
         "groups:admin": "admin",
         f"image:{hub_config_value('image')}": "sha256:old",
     }

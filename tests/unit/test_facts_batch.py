@@ -1,7 +1,9 @@
 """facts.batch_script / parse_batch: one command for many probes, framed answers."""
 
+import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -86,6 +88,21 @@ def test_real_bash_round_trip():
     }
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_real_bash_runs_the_facts_at_once_each_on_its_own():
+    """Ten probes of half a second answer in far less than five; what one probe does to
+    its shell (cd, a variable) stays its own; the answers come back in the facts' order."""
+    wanted = [F.Fact(f"slow {i}", f"sleep 0.5; cd /; x={i}; echo $x") for i in range(10)]
+    wanted.append(F.Fact("after", 'echo "${x:-unset} $PWD"'))
+    started = time.monotonic()
+    out = subprocess.run(["bash", "-c", F.batch_script(wanted)], capture_output=True, text=True, timeout=30).stdout
+    assert time.monotonic() - started < 3
+    answers = F.parse_batch(out)
+    assert list(answers) == [f.key for f in wanted]
+    assert [answers[f"slow {i}"].text for i in range(10)] == [str(i) for i in range(10)]
+    assert answers["after"].text == f"unset {os.getcwd()}"
+
+
 def test_a_key_names_one_probe():
     """Answers are cached by key: two facts share a key only when they run the same probe
     (else one would get the other's answer), and every key survives the batch framing."""
@@ -101,6 +118,9 @@ def test_a_key_names_one_probe():
         F.packages_installed(["curl", "nginx"]),
         F.packages_installed(["nginx"]),
         F.packages_installed(["nginx", "curl", "rsync"]),  # (no "," in a package name)
+        F.packages_installed([], ["nginx", "curl"]),
+        F.packages_installed(["nginx"], ["curl"]),
+        F.packages_installed(["nginx", "curl"], ["curl"]),  # (nor a ";")
         F.systemd_unit("docker"),
         F.systemd_unit("nginx"),
         F.instance_metadata("public-hostname"),

@@ -5,6 +5,7 @@ import hashlib
 
 import pytest
 
+from fakehost import unit_info
 from tasks import fence
 from tasks.core.templates import file_text
 
@@ -71,7 +72,7 @@ def converged(egress="internet"):
         f"file:{fence.UNIT}": state(file_text("hubswarm-fence.service")),
         f"file:{fence.RULES}": state(fence.restore_file(rules), "600"),
         "dir:/etc/hubswarm": "700 root root",
-        f"unit:{fence.SERVICE}": "enabled\nactive",
+        f"unit:{fence.SERVICE}": unit_info("enabled", "active"),
     }
 
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from jupyterhub.objects import Server
 
+from fakehost import make_venv
 from hubside import load_hub_config
 from tasks import python_env
 
@@ -298,12 +299,9 @@ def test_package_script_and_fact_in_real_bash(tmp_path):
     then reads the same manifest hubswarm computes, so the next run changes nothing."""
     import subprocess
 
-    site, venv = tmp_path / "site-packages", tmp_path / "venv"
-    (site / "hubswarm_hub").mkdir(parents=True)
+    venv, site = make_venv(tmp_path)
+    (site / "hubswarm_hub").mkdir()
     (site / "hubswarm_hub" / "stale.py").write_text("old\n")
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").write_text(f"#!/bin/sh\necho {site}\n")  # what sysconfig would say
-    (venv / "bin" / "python").chmod(0o755)
     manifest, tar = python_env.package_archive()
     subprocess.run(["bash", "-c", python_env.package_script(str(site))], input=tar, check=True)
     wanted = {p.name: p.read_bytes() for p in python_env.HUB_PACKAGE.glob("*.py")}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fakehost import hub_config, parsed
+from fakehost import cert_info, hub_config, parsed
 from tasks import letsencrypt
 from tasks.core import HubswarmError
 
@@ -40,15 +40,17 @@ def test_dns_problem(resolved, problem):
 
 
 @pytest.mark.parametrize(
-    "out, fine",
+    "answer, fine",
     [
-        ("valid\n    DNS:hub.example.com, DNS:example.com", True),
-        ("valid\n    DNS:hub.example.com", False),  # a name is missing: expand
-        ("\n    DNS:hub.example.com, DNS:example.com", False),  # expiring or absent
+        (cert_info("DNS:hub.example.com, DNS:example.com"), True),
+        (cert_info("DNS:hub.example.com"), False),  # a name is missing: expand
+        (cert_info("DNS:hub.example.com, DNS:example.com", lasts=False), False),  # expiring
+        ((1, ""), False),  # absent
     ],
 )
-def test_certificate_is_fine(out, fine):
-    current = parsed(letsencrypt.cert_fact("fullchain.pem"), out)
+def test_certificate_is_fine(answer, fine):
+    rc, out = answer
+    current = parsed(letsencrypt.cert_fact("fullchain.pem"), out, rc)
     assert letsencrypt.certificate_is_fine(current, ["hub.example.com", "example.com"]) is fine
 
 

@@ -1,12 +1,28 @@
 """Pure functions: probe output in, commands out."""
 
-import json
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from fakehost import ALPINE, AMAZON_2, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, hub_config, parsed
+from fakehost import (
+    ALPINE,
+    AMAZON_2,
+    AMAZON_2023,
+    DEBIAN_12,
+    FEDORA_41,
+    UBUNTU_2404,
+    cert_info,
+    chp_info,
+    hub_config,
+    make_venv,
+    parsed,
+    swarm_info,
+    unit_info,
+    venv_info,
+)
 from tasks import auth, certs, hub, nginx, nodejs, packages, pins, proxy, python_env, swarm
 from tasks.core import HubswarmError, services
 from tasks.core import facts as F
@@ -97,6 +113,37 @@ def test_install_commands_quote_names():
     assert packages.install_commands("dnf", {"a;rm -rf /"}) == "dnf install -y -q 'a;rm -rf /'"
 
 
+@pytest.mark.parametrize(
+    "tool, names_by_family, asked, installed",
+    [
+        ("dpkg-query", packages.HUB_PACKAGES, packages.HUB_PACKAGES["apt"], {"curl", "nginx"}),
+        ("rpm", packages.HUB_PACKAGES, packages.HUB_PACKAGES["dnf"], {"nginx"}),
+        ("dpkg-query", {"dnf": ["python3.11"]}, None, set()),  # nothing to ask a dpkg host
+    ],
+)
+def test_packages_fact_asks_the_hosts_own_tool(tmp_path, tool, names_by_family, asked, installed):
+    """Where dpkg is, the deb names; elsewhere, the rpm names: one fact for either family."""
+    stubs, log = tmp_path / "bin", tmp_path / "asked"
+    stubs.mkdir()
+    answers = {
+        "dpkg-query": 'shift 2; for p; do echo "$p install ok $([ $p = curl ] || [ $p = nginx ] && echo installed)"; done',
+        "rpm": 'shift 3; for p; do [ $p = nginx ] && echo $p || echo "package $p is not installed"; done',
+    }
+    (stubs / tool).write_text(f'#!/bin/sh\necho "$@" > {log}\n{answers[tool]}\n')
+    (stubs / tool).chmod(0o755)
+    for name in ("awk", "grep"):
+        (stubs / name).symlink_to(shutil.which(name))
+    fact = packages.installed_fact(names_by_family)
+    done = subprocess.run(
+        [shutil.which("bash"), "-c", fact.command], capture_output=True, text=True, env={"PATH": str(stubs)}
+    )
+    assert parsed(fact, done.stdout) == installed
+    if asked:
+        assert log.read_text().split()[-len(asked) :] == sorted(asked)
+    else:
+        assert not log.exists()
+
+
 # --- node ---------------------------------------------------------------------------
 
 
@@ -129,6 +176,41 @@ def test_chp_command(installed, command):
     assert nodejs.chp_command(installed) == command
 
 
+@pytest.mark.parametrize(
+    "answer, version",
+    [
+        (Answer(0, chp_info("5.3.0")), "5.3.0"),
+        (Answer(1, ""), ""),  # not installed
+        (Answer(0, '{"name": "other", "version": "1.0.0"}'), ""),  # a package.json, not the proxy's
+        (Answer(0, "{"), ""),
+        (Answer(0, "[]"), ""),
+    ],
+)
+def test_chp_version(answer, version):
+    assert nodejs.chp_version(answer) == version
+
+
+@pytest.mark.skipif(Path("/usr/local/bin", nodejs.CHP).exists(), reason="a proxy in /usr/local/bin is found first")
+def test_chp_version_fact_in_real_bash(tmp_path):
+    """The version in the package.json npm links the command from, without starting Node.js."""
+    package = tmp_path / "lib" / "node_modules" / nodejs.CHP
+    (package / "bin").mkdir(parents=True)
+    (package / "package.json").write_text(chp_info("5.3.0"))
+    (package / "bin" / nodejs.CHP).write_text("#!/bin/sh\nexit 1\n")
+    (package / "bin" / nodejs.CHP).chmod(0o755)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / nodejs.CHP).symlink_to(package / "bin" / nodejs.CHP)
+
+    def probe():
+        env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"}
+        done = subprocess.run(["bash", "-c", nodejs.CHP_VERSION.command], capture_output=True, text=True, env=env)
+        return parsed(nodejs.CHP_VERSION, done.stdout, done.returncode)
+
+    assert probe() == "5.3.0"
+    (tmp_path / "bin" / nodejs.CHP).unlink()
+    assert probe() == ""
+
+
 # --- python_env --------------------------------------------------------------------
 
 REQS = " ".join(f"{n}=={v}" for n, v in sorted(pins.HUB_REQUIREMENTS.items()))
@@ -137,12 +219,11 @@ REQS = " ".join(f"{n}=={v}" for n, v in sorted(pins.HUB_REQUIREMENTS.items()))
 @pytest.mark.parametrize(
     "answer, installs",
     [
-        (Answer(0, json.dumps(pins.HUB_REQUIREMENTS)), False),
-        (Answer(127, ""), True),  # no venv yet
-        (Answer(0, ""), True),
-        (Answer(0, "{}"), True),  # venv without the packages (or without pip: interrupted)
-        (Answer(0, json.dumps({**pins.HUB_REQUIREMENTS, "jupyterhub": "5.0.0"})), True),
-        (Answer(0, json.dumps({"jupyterhub": pins.JUPYTERHUB})), True),
+        (Answer(0, venv_info(pins.HUB_REQUIREMENTS)), False),
+        (Answer(1, ""), True),  # no venv yet, or its interpreter is gone
+        (Answer(0, venv_info({})), True),  # venv without the packages (or without pip: interrupted)
+        (Answer(0, venv_info({**pins.HUB_REQUIREMENTS, "jupyterhub": "5.0.0"})), True),
+        (Answer(0, venv_info({"jupyterhub": pins.JUPYTERHUB})), True),
     ],
 )
 def test_venv_commands(answer, installs):
@@ -155,6 +236,80 @@ def test_venv_commands(answer, installs):
         f"/opt/jupyterhub/bin/python -m pip install -q --disable-pip-version-check {REQS}"
     )
     assert "PIP_CERT" in command
+
+
+@pytest.mark.parametrize(
+    "folders, versions",
+    [
+        (
+            ["jupyterhub-6.1.1", "pip-23.0.1", "jupyterhub_idle_culler-2.0.0"],
+            {"jupyterhub": "6.1.1", "jupyterhub-idle-culler": "2.0.0"},
+        ),
+        # Names as older tools wrote them: normalized as pip compares them.
+        (
+            ["JupyterHub-5.0.0", "Jupyterhub.Idle-Culler-1.4.0"],
+            {"jupyterhub": "5.0.0", "jupyterhub-idle-culler": "1.4.0"},
+        ),
+        (["oauthenticator-17.4.0+local"], {"oauthenticator": "17.4.0+local"}),
+        (["*"], {}),  # none at all (the glob matched nothing)
+    ],
+)
+def test_installed_versions_read_the_dist_info_folders(folders, versions):
+    site = "/opt/jupyterhub/lib/python3.11/site-packages"
+    answer = Answer(0, "".join(f"{site}/{folder}.dist-info\n" for folder in folders))
+    assert python_env.installed_versions(answer) == versions
+
+
+def test_venv_facts_in_real_bash(tmp_path):
+    """Read without starting Python; nothing once the venv's base interpreter is gone."""
+    venv, site = make_venv(tmp_path, dists=pins.HUB_REQUIREMENTS)
+    facts = (python_env.installed_fact(str(venv)), python_env.package_fact(str(venv)))
+
+    def probe(fact):
+        done = subprocess.run(["bash", "-c", fact.command], capture_output=True, text=True, timeout=10)
+        return parsed(fact, done.stdout, done.returncode)
+
+    assert [probe(f) for f in facts] == [pins.HUB_REQUIREMENTS, (str(site), "")]
+    (tmp_path / "base" / "python3.11").unlink()  # an OS upgrade removed it
+    assert [probe(f) for f in facts] == [None, ("", "")]
+
+
+def test_a_venv_interpreter_whose_name_tells_no_version_is_asked(tmp_path):
+    venv, _ = make_venv(tmp_path, interpreter="python3")
+    (tmp_path / "base" / "python3").write_text("#!/bin/sh\necho 3.12\n")
+    site = venv / "lib" / "python3.12" / "site-packages"
+    (site / "jupyterhub-6.1.1.dist-info").mkdir(parents=True)
+    fact = python_env.installed_fact(str(venv))
+    done = subprocess.run(["bash", "-c", fact.command], capture_output=True, text=True, timeout=10)
+    assert parsed(fact, done.stdout, done.returncode) == {"jupyterhub": "6.1.1"}
+
+
+def test_venv_facts_find_what_python_finds(tmp_path):
+    """In a real venv: the site-packages its Python uses, and the versions it reports."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
+    python = str(venv / "bin" / "python")
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    metadata = Path(purelib) / "jupyterhub-6.1.1.dist-info" / "METADATA"
+    metadata.parent.mkdir()
+    metadata.write_text("Metadata-Version: 2.1\nName: jupyterhub\nVersion: 6.1.1\n")
+    seen = subprocess.run(
+        [python, "-c", "import importlib.metadata as m; print(m.version('jupyterhub'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    for fact, wanted in [
+        (python_env.installed_fact(str(venv)), {"jupyterhub": seen}),
+        (python_env.package_fact(str(venv)), (purelib, "")),
+    ]:
+        done = subprocess.run(["bash", "-c", fact.command], capture_output=True, text=True, timeout=10)
+        assert parsed(fact, done.stdout, done.returncode) == wanted
 
 
 @pytest.mark.parametrize(
@@ -187,25 +342,31 @@ def test_pythons_fact_in_real_bash():
     assert found["python3"] >= (3, 0)
 
 
-def test_venv_fact_asks_for_every_pin():
+def test_pythons_fact_runs_only_what_its_name_does_not_tell(tmp_path):
+    """python3.X by its name; python3 resolved (to python3.X), or else asked."""
+    bin_dir, base = tmp_path / "bin", tmp_path / "base"
+    bin_dir.mkdir()
+    base.mkdir()
+    for name in ("python3.12", "python3.10"):
+        (base / name).write_text("#!/bin/sh\nexit 1\n")  # started, it would fail
+        (base / name).chmod(0o755)
+        (bin_dir / name).symlink_to(base / name)
+    (bin_dir / "python3").symlink_to(base / "python3.12")
+    (bin_dir / "readlink").symlink_to(shutil.which("readlink"))
+    shell = [shutil.which("bash"), "-c", python_env.PYTHONS.command]
+    out = subprocess.run(shell, capture_output=True, text=True, env={"PATH": str(bin_dir)}).stdout
+    assert parsed(python_env.PYTHONS, out) == {"python3": (3, 12), "python3.12": (3, 12), "python3.10": (3, 10)}
+    (bin_dir / "python3").unlink()
+    (bin_dir / "python3").write_text("#!/bin/sh\necho 3.9\n")  # a name that tells nothing
+    (bin_dir / "python3").chmod(0o755)
+    out = subprocess.run(shell, capture_output=True, text=True, env={"PATH": str(bin_dir)}).stdout
+    assert parsed(python_env.PYTHONS, out)["python3"] == (3, 9)
+
+
+def test_venv_facts_quote_the_folder():
     fact = python_env.installed_fact("/opt/jupyter hub")
     assert fact.key == "venv:/opt/jupyter hub"
-    assert fact.command.startswith("'/opt/jupyter hub'/bin/python -c ")
-    for name in pins.HUB_REQUIREMENTS:
-        assert name in fact.command
-
-
-@pytest.mark.skipif(shutil.which("python3") is None, reason="needs python3")
-def test_venv_probe_script_runs():
-    """The probe's Python prints JSON of the pinned distributions it finds."""
-    out = subprocess.run(
-        ["python3", "-c", python_env.INSTALLED_SCRIPT, "pytest", "no-such-dist-hubswarm"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=True,
-    ).stdout
-    assert list(json.loads(out)) == ["pytest"]
+    assert fact.command.startswith("py=$(readlink -f '/opt/jupyter hub'/bin/python) && ")
 
 
 # --- certs ---------------------------------------------------------------------------
@@ -222,20 +383,20 @@ def test_subject_alt_name(name, san):
 
 
 @pytest.mark.parametrize(
-    "out, name, remake",
+    "answer, name, remake",
     [
-        ("valid\n    DNS:hub.example.com", "hub.example.com", False),
-        ("valid\n    IP Address:10.0.0.5", "10.0.0.5", False),
-        ("valid\n    DNS:a.example.com, DNS:hub.example.com", "hub.example.com", False),
-        ("valid\n    DNS:old.example.com", "hub.example.com", True),  # renamed
-        ("    DNS:hub.example.com", "hub.example.com", True),  # expiring
-        ("", "hub.example.com", True),  # missing
-        ("valid", "hub.example.com", True),  # no SAN at all
-        ("valid\n    IP Address:10.0.0.5", "10.0.0.6", True),
+        (cert_info("DNS:hub.example.com"), "hub.example.com", False),
+        (cert_info("IP Address:10.0.0.5"), "10.0.0.5", False),
+        (cert_info("DNS:a.example.com, DNS:hub.example.com"), "hub.example.com", False),
+        (cert_info("DNS:old.example.com"), "hub.example.com", True),  # renamed
+        (cert_info("DNS:hub.example.com", lasts=False), "hub.example.com", True),  # expiring
+        ((1, ""), "hub.example.com", True),  # missing
+        (cert_info(), "hub.example.com", True),  # no SAN at all
+        (cert_info("IP Address:10.0.0.5"), "10.0.0.6", True),
     ],
 )
-def test_cert_commands(out, name, remake):
-    command = certs.cert_commands(parsed(certs.cert_fact(CERT), out), name, CERT, KEY)
+def test_cert_commands(answer, name, remake):
+    command = certs.cert_commands(certs.certificate(Answer(*answer)), name, CERT, KEY)
     if not remake:
         assert command == ""
         return
@@ -246,22 +407,26 @@ def test_cert_commands(out, name, remake):
 
 
 @pytest.mark.parametrize(
-    "out, names, valid",
+    "answer, names, valid",
     [
-        ("valid\n    DNS:hub.example.com, DNS:example.com", {"DNS:hub.example.com", "DNS:example.com"}, True),
-        ("valid\n    IP Address:2001:DB8:0:0:0:0:0:1, IP Address:10.0.0.5", {"IP:2001:db8::1", "IP:10.0.0.5"}, True),
-        ("    DNS:hub.example.com", set(), False),  # expiring: no "valid" line, names not read (remade anyway)
-        ("valid", set(), True),  # no SAN at all
-        ("", set(), False),  # missing
+        (cert_info("DNS:hub.example.com, DNS:example.com"), {"DNS:hub.example.com", "DNS:example.com"}, True),
+        (
+            cert_info("IP Address:2001:DB8:0:0:0:0:0:1, IP Address:10.0.0.5"),
+            {"IP:2001:db8::1", "IP:10.0.0.5"},
+            True,
+        ),
+        (cert_info("DNS:hub.example.com", lasts=False), {"DNS:hub.example.com"}, False),  # expiring
+        (cert_info(), set(), True),  # no SAN at all
+        ((1, ""), set(), False),  # missing
     ],
 )
-def test_sans(out, names, valid):
-    assert parsed(certs.cert_fact(CERT), out) == certs.Certificate(frozenset(names), valid)
+def test_sans(answer, names, valid):
+    assert certs.certificate(Answer(*answer)) == certs.Certificate(frozenset(names), valid)
 
 
 def test_cert_commands_ipv6_is_idempotent():
     # This is what OpenSSL 3 prints for subjectAltName=IP:2001:db8::1 (see the next test).
-    answer = Answer(0, "valid\n    IP Address:2001:DB8:0:0:0:0:0:1")
+    answer = Answer(*cert_info("IP Address:2001:DB8:0:0:0:0:0:1"))
     assert certs.cert_commands(certs.certificate(answer), "2001:db8::1", CERT, KEY) == ""
 
 
@@ -270,41 +435,56 @@ def test_cert_commands_ipv6_is_idempotent():
 def test_cert_round_trip_with_real_openssl(tmp_path, name):
     """The command makes a cert the probe then finds fine: no remake on the next run."""
     cert, key = str(tmp_path / "hub.crt"), str(tmp_path / "hub.key")
-    probe = certs.cert_fact(cert).command
-    missing = subprocess.run(["bash", "-c", probe], capture_output=True, text=True).stdout
-    command = certs.cert_commands(parsed(certs.cert_fact(cert), missing.rstrip("\n")), name, cert, key)
-    assert command
+    fact = certs.cert_fact(cert)
+
+    def probe():
+        done = subprocess.run(["bash", "-c", fact.command], capture_output=True, text=True, timeout=30)
+        return parsed(fact, done.stdout, done.returncode)
+
+    assert probe() == certs.Certificate(frozenset(), False)
+    command = certs.cert_commands(probe(), name, cert, key)
     subprocess.run(["bash", "-c", command], check=True, timeout=30)
     assert oct((tmp_path / "hub.key").stat().st_mode & 0o777) == "0o600"
-    out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True).stdout
-    current = parsed(certs.cert_fact(cert), out.rstrip("\n"))
+    current = probe()
+    assert current == certs.Certificate(frozenset({certs.subject_alt_name(name)}), True)
     assert certs.cert_commands(current, name, cert, key) == ""
     assert certs.cert_commands(current, "other.example.com", cert, key)
+    # One that expires within 30 days: its names still read, and remade.
+    subprocess.run(["bash", "-c", command.replace(f"-days {certs.CERT_DAYS}", "-days 7")], check=True, timeout=30)
+    assert probe() == certs.Certificate(frozenset({certs.subject_alt_name(name)}), False)
 
 
 # --- swarm ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "text, state",
+    "text, rc, state",
     [
-        ("inactive false ", ("inactive", False, "")),
-        ("active true node1", ("active", True, "node1")),
-        ("active false node2", ("active", False, "node2")),
-        ("", ("inactive", False, "")),
-        ("pending false ", ("pending", False, "")),
+        (swarm_info(), 0, ("inactive", False, "")),
+        (swarm_info("active", True, "node1"), 0, ("active", True, "node1")),
+        (swarm_info("active", False, "node2"), 0, ("active", False, "node2")),
+        (swarm_info("pending"), 0, ("pending", False, "")),
+        # As a worker's Docker answers (abridged): no Cluster there.
+        (
+            '{"ID":"X","Swarm":{"NodeID":"w1","NodeAddr":"10.0.0.6","LocalNodeState":"active",'
+            '"ControlAvailable":false,"Error":"","RemoteManagers":null,"Cluster":null}}',
+            0,
+            ("active", False, "w1"),
+        ),
+        ("", 7, ("inactive", False, "")),  # Docker not running (curl: no socket)
+        ("<html>", 0, ("inactive", False, "")),
     ],
 )
-def test_parse_swarm_state(text, state):
-    assert parsed(swarm.SWARM_STATE, text) == state
+def test_parse_swarm_state(text, rc, state):
+    assert parsed(swarm.SWARM_STATE, text, rc) == state
 
 
 @pytest.mark.parametrize(
     "text, command",
     [
-        ("inactive false", "docker swarm init --advertise-addr 10.0.0.5 >/dev/null"),
+        (swarm_info(), "docker swarm init --advertise-addr 10.0.0.5 >/dev/null"),
         ("", "docker swarm init --advertise-addr 10.0.0.5 >/dev/null"),
-        ("active true abc node1", ""),
+        (swarm_info("active", True, "abc"), ""),
     ],
 )
 def test_init_command(text, command):
@@ -314,10 +494,10 @@ def test_init_command(text, command):
 @pytest.mark.parametrize(
     "text, words",
     [
-        ("active false abc node2", ["hub is a worker in another swarm", "docker swarm leave"]),
-        ("pending false", ["hub swarm state is 'pending'", "docker swarm leave --force", "never resets"]),
-        ("error false", ["'error'", "docker info"]),
-        ("locked false", ["'locked'"]),
+        (swarm_info("active", False, "abc"), ["hub is a worker in another swarm", "docker swarm leave"]),
+        (swarm_info("pending"), ["hub swarm state is 'pending'", "docker swarm leave --force", "never resets"]),
+        (swarm_info("error"), ["'error'", "docker info"]),
+        (swarm_info("locked"), ["'locked'"]),
     ],
 )
 def test_init_command_refuses(text, words):
@@ -325,10 +505,6 @@ def test_init_command_refuses(text, words):
         swarm.init_command(parsed(swarm.SWARM_STATE, text), "10.0.0.5", "hub")
     for word in words:
         assert word in str(err.value)
-
-
-def test_swarm_state_fact_keeps_go_template_braces():
-    assert "'{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}" in swarm.SWARM_STATE.command
 
 
 # --- nginx ---------------------------------------------------------------------------
@@ -391,21 +567,21 @@ RECORD = "{ cat /srv/a /srv/b; } 2>/dev/null | sha256sum | cut -d' ' -f1 > /srv/
 @pytest.mark.parametrize(
     "unit, fingerprint, what, command",
     [
-        ("enabled\nactive", "abc\nabc", "", ""),
+        (unit_info("enabled", "active"), "abc\nabc", "", ""),
         (
-            "enabled\nactive",
+            unit_info("enabled", "active"),
             "abc\nold",
             "restart jupyterhub (its inputs changed)",
             f"{RECORD} && systemctl restart jupyterhub",
         ),
         (
-            "enabled\nactive",
+            unit_info("enabled", "active"),
             "abc",
             "restart jupyterhub (its inputs changed)",
             f"{RECORD} && systemctl restart jupyterhub",
         ),
-        ("enabled\ninactive", "abc\nabc", "start jupyterhub", f"{RECORD} && systemctl start jupyterhub"),
-        ("disabled\nfailed", "abc\nold", "start jupyterhub", f"{RECORD} && systemctl start jupyterhub"),
+        (unit_info("enabled", "inactive"), "abc\nabc", "start jupyterhub", f"{RECORD} && systemctl start jupyterhub"),
+        (unit_info("disabled", "failed"), "abc\nold", "start jupyterhub", f"{RECORD} && systemctl start jupyterhub"),
         ("", "", "start jupyterhub", f"{RECORD} && systemctl start jupyterhub"),
     ],
 )
@@ -486,10 +662,12 @@ def test_render_env(values, text):
 @pytest.mark.parametrize(
     "fact, out, rc, value",
     [
-        (F.systemd_unit("docker"), "enabled\nactive\n", 0, F.UnitState("enabled", "active")),
-        (F.systemd_unit("docker"), "disabled\ninactive\n", 0, F.UnitState("disabled", "inactive")),
-        (F.systemd_unit("docker"), "", 0, F.UnitState("", "")),  # no such unit
-        (F.packages_installed(["curl", "nginx"]), "curl\n", 0, frozenset({"curl"})),
+        (F.systemd_unit("docker"), unit_info("enabled", "active"), 0, F.UnitState("enabled", "active")),
+        (F.systemd_unit("docker"), unit_info("disabled", "inactive"), 0, F.UnitState("disabled", "inactive")),
+        (F.systemd_unit("x"), "ActiveState=inactive\nUnitFileState=\n", 0, F.UnitState("", "inactive")),  # no such unit
+        (F.systemd_unit("sshd"), unit_info("enabled", "active"), 0, F.UnitState("enabled", "active")),  # an alias
+        (F.systemd_unit("docker"), "", 1, F.UnitState("", "")),  # no systemd
+        (F.packages_installed(["curl", "nginx"], ["curl"]), "curl\n", 0, frozenset({"curl"})),
         (F.addresses(), "10.0.0.5 172.17.0.1 \n", 0, ["10.0.0.5", "172.17.0.1"]),
         (F.file_state("/x"), "", 1, ""),
         (F.dir_state("/x"), "755 root root\n", 0, "755 root root"),

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 from invoke.exceptions import Exit
 
-from fakehost import hub_config, invocation
+from fakehost import hub_config, invocation, swarm_info
 from tasks import aws, fence, inventory, scale, status, swarm, workers
 from tasks.core import Run, Step
 from tasks.core.recap import Recap
@@ -220,7 +220,7 @@ def fleet(ec2, make_host, test_run, monkeypatch):
         in_swarm.clear()
         in_swarm.update({ip: f"n{n}" for n, ip in ips.items()})
         answers = {
-            "swarm-state": "active true n-hub",
+            "swarm-state": swarm_info("active", True, "n-hub"),
             "addresses": HUB,
             "swarm-nodes": "n-hub hub Ready Active\n",
             status.NODES.key: nodes_answer(ips),
@@ -237,7 +237,7 @@ def fleet(ec2, make_host, test_run, monkeypatch):
         make.reached.append(sorted(i.name for i in instances))
         made = []
         for i in instances:
-            state = f"active false {in_swarm[i.private_ip]}" if i.private_ip in in_swarm else "inactive false "
+            state = swarm_info("active", False, in_swarm[i.private_ip]) if i.private_ip in in_swarm else swarm_info()
             answers = {"addresses": i.private_ip, "swarm-state": state}
             host, make.runners[i.private_ip] = make_host(
                 answers, address=i.private_ip, config=config(), check=run.check
@@ -432,7 +432,7 @@ def test_check_mode_predicts_and_changes_nothing(ec2, fleet, scale_to, test_run)
 
 
 def test_a_hub_without_a_swarm_stops_it(ec2, make_host, test_run, monkeypatch, scale_to):
-    hub, runner = make_host({"swarm-state": "inactive false "}, address=HUB, config=config())
+    hub, runner = make_host({"swarm-state": swarm_info()}, address=HUB, config=config())
     monkeypatch.setattr(scale, "hub_host", lambda c: hub)
     with pytest.raises(Exit, match=f"first: {HUB} read-swarm: {HUB} manages no swarm: run 'fab setup-hub' first"):
         scale_to(1)

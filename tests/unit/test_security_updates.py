@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from fakehost import AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404
+from fakehost import AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, unit_info
 from tasks import packages, updates
 
 APT_CONFIG = "/etc/apt/apt.conf.d/52hubswarm-unattended-upgrades"
@@ -69,8 +69,10 @@ $nrconf{override_rc}{qr(^docker)} = 0;
 $nrconf{override_rc}{qr(^containerd)} = 0;
 """
 
-ENABLED, DISABLED = "enabled\nactive", "disabled\ninactive"
+ENABLED, DISABLED = unit_info("enabled", "active"), unit_info("disabled", "inactive")
 APT_TIMERS = {"unit:apt-daily.timer": ENABLED, "unit:apt-daily-upgrade.timer": ENABLED}  # apt's own, on by default
+# Which updater packages are installed: one probe, whatever the host.
+PACKAGES = packages.installed_fact(updates.UPDATER_PACKAGES).key
 
 
 def state(text):
@@ -100,7 +102,7 @@ FRESH = [
     pytest.param(
         {
             "os-release": UBUNTU_2404,
-            "packages:unattended-upgrades": "unattended-upgrades",  # Ubuntu's images have it
+            PACKAGES: "unattended-upgrades",  # Ubuntu's images have it
             "needrestart": "",
             "unit:apt-daily.timer": ENABLED,
             "unit:apt-daily-upgrade.timer": DISABLED,
@@ -155,7 +157,7 @@ def test_a_second_run_changes_nothing_and_probes_twice(make_host, answers, comma
     """The host as the first run left it: its package, the files it wrote, its timers on."""
     host, _ = make_host(answers)
     updater = updates.updater_of(host)
-    done = {**answers, f"packages:{updater.package}": updater.package}
+    done = {**answers, PACKAGES: updater.package}
     done.update({f"file:{path}": state(content) for path, content in written.items()})
     done.update({f"unit:{timer}": ENABLED for timer in updater.timers})
     if updates.RELEASEVER in written:
@@ -165,7 +167,7 @@ def test_a_second_run_changes_nothing_and_probes_twice(make_host, answers, comma
     host.facts(*updates.updates_probes(host))  # as a run prefetches them
     updates.security_updates(host)
     assert runner.calls == [] and host.record.changes == []
-    assert len(runner.probes) == 2  # os-release and dnf5, then everything else
+    assert len(runner.probes) == 1  # what picks the updater and everything else, at once
 
 
 # --- the choices it makes -----------------------------------------------------------------
@@ -173,9 +175,7 @@ def test_a_second_run_changes_nothing_and_probes_twice(make_host, answers, comma
 
 def test_a_release_pinned_on_amazon_linux_stays(make_host, recap_out):
     pinned = "2023.6.20241212"
-    host, runner = make_host(
-        {"os-release": AMAZON_2023, f"content:{updates.RELEASEVER}": pinned + "\n", "packages:dnf-automatic": "x"}
-    )
+    host, runner = make_host({"os-release": AMAZON_2023, f"content:{updates.RELEASEVER}": pinned + "\n", PACKAGES: "x"})
     updates.security_updates(host)
     assert updates.RELEASEVER not in applied(host, runner)[1]
     assert f"{updates.RELEASEVER} pins release {pinned}: security updates come from that release only" in (
@@ -210,7 +210,7 @@ OFF_CASES = [
     pytest.param(
         {
             "os-release": DEBIAN_12,
-            "packages:unattended-upgrades": "unattended-upgrades",
+            PACKAGES: "unattended-upgrades",
             f"file:{APT_CONFIG}": state(APT_ON),
             **APT_TIMERS,
         },
@@ -220,7 +220,7 @@ OFF_CASES = [
     ),
     pytest.param(
         # Ubuntu's own default (20auto-upgrades) is turned off too, by hubswarm's later file.
-        {"os-release": UBUNTU_2404, "packages:unattended-upgrades": "unattended-upgrades", **APT_TIMERS},
+        {"os-release": UBUNTU_2404, PACKAGES: "unattended-upgrades", **APT_TIMERS},
         [],
         {APT_CONFIG: APT_OFF},
         id="ubuntu-default",
@@ -229,7 +229,7 @@ OFF_CASES = [
     pytest.param(
         {
             "os-release": DEBIAN_12,
-            "packages:unattended-upgrades": "unattended-upgrades",
+            PACKAGES: "unattended-upgrades",
             f"file:{APT_CONFIG}": state(APT_OFF),
             **APT_TIMERS,
         },

@@ -40,7 +40,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fakehost import frame, hub_config, normalize, probe_keys
+from fakehost import frame, hub_config, normalize, probe_keys, swarm_info, unit_info
 from tasks import (
     certs,
     docker,
@@ -216,8 +216,10 @@ rec="$STUB_LOG/$EPOCHREALTIME-$BASHPID"
 case " $STUB_FAIL " in *" ${{0##*/}} "*) exit 1 ;; esac
 case ${{0##*/}} in
   cat) [ $# -eq 0 ] && exec {cat} ;;  # cat > "$t": the file's content, from stdin
-  mktemp) printf '%s\\n' "$STUB_TMP" ;;
+  mktemp) [ "$1" = -d ] && {mkdir} -p "$STUB_TMP.d" && printf '%s\\n' "$STUB_TMP.d" && exit 0  # a probe batch's answers
+          printf '%s\\n' "$STUB_TMP" ;;
   curl) for a; do [ "$a" = @- ] && exec {cat} > "$rec.stdin"; done ;;
+  readlink) printf '%s\\n' "${{@: -1}}" ;;  # a path resolves to itself
 esac
 exit 0
 """
@@ -353,7 +355,7 @@ class Sandbox:
         self.bash = shutil.which("bash")
         stub = base / "stub"
         env = " ".join(f"printf '%s\\0' \"{n}=${{{n}-}}\";" for n in LOGGED_ENV)
-        stub.write_text(STUB.format(bash=self.bash, cat=shutil.which("cat"), env=env))
+        stub.write_text(STUB.format(bash=self.bash, cat=shutil.which("cat"), mkdir=shutil.which("mkdir"), env=env))
         (self.bin / "sudo").write_text(SUDO.format(bash=self.bash))
         for path in (stub, self.bin / "sudo"):
             path.chmod(0o755)
@@ -535,13 +537,13 @@ def run_swarm_nodes(box, v):
 
 def run_swarm_init(box, v):
     """The advertise address is a remote answer (hostname -I)."""
-    host = box.host({"addresses": f"{v} 10.9.9.9", swarm.SWARM_STATE.key: "inactive false "})
+    host = box.host({"addresses": f"{v} 10.9.9.9", swarm.SWARM_STATE.key: swarm_info()})
     swarm.swarm_init(host)
 
 
 def run_swarm_join(box, v):
     info = swarm.JoinInfo(f"{v}:2377", "SWMTKN-1-secret", frozenset())
-    host = box.host({"addresses": v, swarm.SWARM_STATE.key: "inactive false "})
+    host = box.host({"addresses": v, swarm.SWARM_STATE.key: swarm_info()})
     swarm.swarm_join(host, info)
 
 
@@ -561,7 +563,7 @@ def run_service(box, v):
 
 
 def run_stop_service(box, v):
-    host = box.host(primed={F.systemd_unit(v): Answer(0, "enabled\nactive")})
+    host = box.host(primed={F.systemd_unit(v): Answer(0, unit_info("enabled", "active"))})
     services.stop_service(host, v)
 
 
@@ -610,13 +612,13 @@ CASES = [
     Case("facts.dir_state", fact(F.dir_state), lambda v, b: [argv("test", "-d", v), argv("stat", "-c", "%a %U %G", v)]),
     Case(
         "facts.packages_installed",
-        fact(lambda v: F.packages_installed([v, "curl"])),
+        fact(lambda v: F.packages_installed([v, "curl"], [v])),
         lambda v, b: [arg("dpkg-query", v), arg("dpkg-query", "curl")],
     ),
     Case(
         "facts.systemd_unit",
         fact(F.systemd_unit),
-        lambda v, b: [argv("systemctl", "is-enabled", v), argv("systemctl", "is-active", v)],
+        lambda v, b: [argv("systemctl", "show", "-p", "UnitFileState", "-p", "ActiveState", v)],
     ),
     Case("facts.instance_metadata", fact(F.instance_metadata), lambda v, b: [arg("curl", IMDS + v)]),
     Case(
@@ -846,7 +848,8 @@ CASES = [
         "python_env venv",
         run_venv,
         lambda v, b: [
-            ran(f"{v}/bin/python", "-c", python_env.INSTALLED_SCRIPT),
+            argv("readlink", "-f", f"{v}/bin/python"),
+            ran(f"{v}/bin/python", "-c"),  # its name tells no version: it is asked
             argv(python_name(v), "-m", "venv", v),
             ran(f"{v}/bin/python", "-m", "pip", "install"),
         ],

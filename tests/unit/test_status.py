@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from invoke.exceptions import Exit
 
-from fakehost import hub_config, invocation, parsed
+from fakehost import hub_config, invocation, parsed, unit_info
 from tasks import inventory, status
 from tasks.core.host import Host
 from tasks.core.recap import Recap
@@ -90,10 +90,10 @@ NODES = (
     + node("n-w2", "worker2", "worker", address="10.0.0.7", labels=NOTEBOOKS)
 )
 HEALTHY = {
-    "unit:jupyterhub": "enabled\nactive\n",
-    "unit:jupyterhub-proxy": "enabled\nactive\n",
-    "unit:nginx": "enabled\nactive\n",
-    "unit:docker": "enabled\nactive\n",
+    "unit:jupyterhub": unit_info("enabled", "active"),
+    "unit:jupyterhub-proxy": unit_info("enabled", "active"),
+    "unit:nginx": unit_info("enabled", "active"),
+    "unit:docker": unit_info("enabled", "active"),
     "jupyterhub-version:/opt/jupyterhub": "5.2.1\n",
     "letsencrypt:hub.example.com": None,
     f"cert-end:{SELF_SIGNED}": "notAfter=Dec 31 00:00:00 2026 GMT\n",
@@ -159,14 +159,18 @@ def test_healthy_cluster(make_host):
 
 PROBLEM_CASES = [
     # id, answers changed, the problems
-    ("proxy stopped", {"unit:jupyterhub-proxy": "enabled\ninactive\n"}, ["service jupyterhub-proxy: not active"]),
-    ("hub failed", {"unit:jupyterhub": "enabled\nfailed\n"}, ["service jupyterhub: not active"]),
+    (
+        "proxy stopped",
+        {"unit:jupyterhub-proxy": unit_info("enabled", "inactive")},
+        ["service jupyterhub-proxy: not active"],
+    ),
+    ("hub failed", {"unit:jupyterhub": unit_info("enabled", "failed")}, ["service jupyterhub: not active"]),
     ("nginx not installed", {"unit:nginx": ""}, ["service nginx: not active"]),
-    ("a disabled unit that runs is fine", {"unit:nginx": "disabled\nactive\n"}, []),
+    ("a disabled unit that runs is fine", {"unit:nginx": unit_info("disabled", "active")}, []),
     (
         "docker down: no swarm answers",
         {
-            "unit:docker": "enabled\ninactive\n",
+            "unit:docker": unit_info("enabled", "inactive"),
             status.NODES.key: None,
             status.NOTEBOOK_SERVICES.key: None,
             status.NOTEBOOK_TASKS.key: None,
@@ -272,7 +276,7 @@ def test_rows_show_what_is_wrong(make_host):
     rows, _ = assessed(
         make_host,
         {
-            "unit:jupyterhub-proxy": "enabled\ninactive\n",
+            "unit:jupyterhub-proxy": unit_info("enabled", "inactive"),
             status.NODES.key: NODES.replace('"worker2","worker","ready","active"', '"worker2","worker","down","drain"'),
             "proxy-routes": routes(alice="http://10.0.0.6:30001", bob="http://10.0.0.7:30009"),
             f"cert-end:{SELF_SIGNED}": "notAfter=Jan 10 12:00:00 2026 GMT\n",
@@ -605,7 +609,9 @@ def test_status_reads_everything_in_one_probe_and_changes_nothing(status_on, cap
 
 
 def test_status_unhealthy_prints_the_table_then_exits_1_with_one_line(status_on, capsys):
-    runner, _, run = status_on({"unit:jupyterhub-proxy": "enabled\ninactive\n", "disk:/mnt/nfs/home": "4096 1000 10\n"})
+    runner, _, run = status_on(
+        {"unit:jupyterhub-proxy": unit_info("enabled", "inactive"), "disk:/mnt/nfs/home": "4096 1000 10\n"}
+    )
     with pytest.raises(Exit) as stopped:
         run()
     assert stopped.value.code == 1
@@ -630,7 +636,7 @@ TOKEN = "f00dfeedc0ffee0123456789abcdef0123456789abcdef0123456789abcdef00"
 
 # Each stub logs its argv (one line per call) and answers as the hub would.
 STUBS = {
-    "systemctl": "case $1 in is-enabled) echo enabled ;; is-active) echo active ;; esac",
+    "systemctl": '[ "$1" = show ] && printf "ActiveState=active\\nUnitFileState=enabled\\n"',
     "date": '[ "$*" = +%s ] && echo 1767225600',
     "openssl": 'case "$*" in *"$SRV/ssl/hub.crt") echo "notAfter=Dec 31 00:00:00 2026 GMT" ;; *) exit 1 ;; esac',
     "stat": 'case "$*" in "-f -c %S %b %a -- $SRV") echo 4096 10485760 5242880 ;; '
@@ -663,6 +669,8 @@ def test_probe_batch_in_real_bash_with_stubbed_commands(tmp_path, make_host):
     for path, body in [*((stubs / name, body) for name, body in STUBS.items()), (venv / "bin" / "jupyterhub", version)]:
         path.write_text(f'#!{bash}\nprintf "%s %s\\n" "${{0##*/}}" "$*" >> "$LOG"\n{body}\n')
         path.chmod(0o755)
+    for name in ("mktemp", "rm"):  # where the batch keeps its answers
+        (stubs / name).symlink_to(shutil.which(name))
 
     def exec_(command, stdin=None):
         argv = shlex.split(command)

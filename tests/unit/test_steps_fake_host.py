@@ -4,7 +4,20 @@ import hashlib
 
 import pytest
 
-from fakehost import ALPINE, AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, hub_config, parsed
+from fakehost import (
+    ALPINE,
+    AMAZON_2023,
+    DEBIAN_12,
+    FEDORA_41,
+    UBUNTU_2404,
+    cert_info,
+    chp_info,
+    hub_config,
+    parsed,
+    swarm_info,
+    unit_info,
+    venv_info,
+)
 from tasks import auth, certs, docker, hub, images, nginx, nodejs, packages, pins, proxy, python_env, swarm, users
 from tasks.core import HubswarmError, services
 from tasks.core import facts as F
@@ -15,21 +28,20 @@ APT_ENV = (
 )
 
 
-def pkg_key(names):
-    return "packages:" + ",".join(sorted(names))
+def pkg_key(names_by_family):
+    return packages.installed_fact(names_by_family).key
 
 
-HUB_APT = pkg_key(packages.HUB_PACKAGES["apt"])
-HUB_RPM = pkg_key(packages.HUB_PACKAGES["dnf"])
+HUB_PKGS = pkg_key(packages.HUB_PACKAGES)
 
 # --- install-packages ------------------------------------------------------------------
 
 
 def test_packages_debian_missing_nginx_stale_lists(make_host):
     installed = "\n".join(n for n in packages.HUB_PACKAGES["apt"] if n != "nginx")
-    host, runner = make_host({"os-release": DEBIAN_12, HUB_APT: installed, "apt-lists-fresh": ""})
+    host, runner = make_host({"os-release": DEBIAN_12, HUB_PKGS: installed, "apt-lists-fresh": ""})
     packages.install_hub_packages(host)
-    assert runner.probes == [["os-release"], [HUB_APT, "apt-lists-fresh"]]
+    assert runner.probes == [["os-release"], [HUB_PKGS, "apt-lists-fresh"]]
     assert runner.commands == [
         APT_ENV
         + "apt-get -o DPkg::Lock::Timeout=600 update -q && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nginx"
@@ -39,7 +51,7 @@ def test_packages_debian_missing_nginx_stale_lists(make_host):
 
 def test_packages_ubuntu_fresh_lists_skip_update(make_host):
     fresh = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"
-    host, runner = make_host({"os-release": UBUNTU_2404, HUB_APT: "curl\nrsync", "apt-lists-fresh": fresh})
+    host, runner = make_host({"os-release": UBUNTU_2404, HUB_PKGS: "curl\nrsync", "apt-lists-fresh": fresh})
     packages.install_hub_packages(host)
     assert runner.commands == [
         APT_ENV
@@ -47,10 +59,10 @@ def test_packages_ubuntu_fresh_lists_skip_update(make_host):
     ]
 
 
-@pytest.mark.parametrize("release, key", [(DEBIAN_12, HUB_APT), (AMAZON_2023, HUB_RPM)])
-def test_packages_all_present_no_command(make_host, release, key):
+@pytest.mark.parametrize("release", [DEBIAN_12, AMAZON_2023])
+def test_packages_all_present_no_command(make_host, release):
     family = packages.os_family(parsed(F.os_release(), release))
-    host, runner = make_host({"os-release": release, key: "\n".join(packages.HUB_PACKAGES[family])})
+    host, runner = make_host({"os-release": release, HUB_PKGS: "\n".join(packages.HUB_PACKAGES[family])})
     packages.install_hub_packages(host)
     assert runner.commands == []
     assert host.record.changes == []
@@ -64,14 +76,13 @@ def test_packages_all_present_no_command(make_host, release, key):
     ],
 )
 def test_packages_rpm_families(make_host, release, command):
-    family = packages.os_family(parsed(F.os_release(), release))
-    host, runner = make_host({"os-release": release, pkg_key(packages.HUB_PACKAGES[family]): ""})
+    host, runner = make_host({"os-release": release, HUB_PKGS: ""})
     packages.install_hub_packages(host)
     assert runner.commands == [command]
 
 
 def test_worker_packages(make_host):
-    host, runner = make_host({"os-release": AMAZON_2023, pkg_key(packages.WORKER_PACKAGES["dnf"]): "curl"})
+    host, runner = make_host({"os-release": AMAZON_2023, pkg_key(packages.WORKER_PACKAGES): "curl"})
     packages.install_worker_packages(host)
     assert runner.commands == ["dnf install -y -q ca-certificates rsync"]
 
@@ -101,14 +112,14 @@ APT_DOCKER = (
     ],
 )
 def test_docker_from_scratch(make_host, release, user, brings_command, installs):
-    family = packages.os_family(parsed(F.os_release(), release))
     host, runner = make_host(
-        {"os-release": release, "unit:docker": "disabled\ninactive", f"groups:{user}": f"{user} wheel"}, user=user
+        {"os-release": release, "unit:docker": unit_info("disabled", "inactive"), f"groups:{user}": f"{user} wheel"},
+        user=user,
     )
     if brings_command:
         runner.after[installs[0]] = {docker.DOCKER_COMMAND.key: "/usr/bin/docker"}
     docker.install_docker(host)
-    assert pkg_key(docker.DOCKER_PACKAGES[family]) in runner.probed
+    assert pkg_key(docker.DOCKER_PACKAGES) in runner.probed
     assert runner.commands == [
         *installs,
         "systemctl enable docker && systemctl start docker",
@@ -120,8 +131,8 @@ def test_docker_command_missing_beside_the_engine_is_installed(make_host):
     host, runner = make_host(
         {
             "os-release": DEBIAN_12,
-            "packages:docker.io": "docker.io",
-            "unit:docker": "enabled\nactive",
+            pkg_key(docker.DOCKER_PACKAGES): "docker.io",
+            "unit:docker": unit_info("enabled", "active"),
             "groups:admin": "admin sudo docker",
         }
     )
@@ -133,8 +144,8 @@ def test_docker_in_place(make_host):
     host, runner = make_host(
         {
             "os-release": DEBIAN_12,
-            "packages:docker.io": "docker.io",
-            "unit:docker": "enabled\nactive",
+            pkg_key(docker.DOCKER_PACKAGES): "docker.io",
+            "unit:docker": unit_info("enabled", "active"),
             "groups:admin": "admin sudo docker",
             "command:docker": "/usr/bin/docker",
         }
@@ -146,8 +157,8 @@ def test_docker_in_place(make_host):
 @pytest.mark.parametrize(
     "state, command",
     [
-        ("enabled\ninactive", "systemctl start docker"),
-        ("disabled\nactive", "systemctl enable docker"),
+        (unit_info("enabled", "inactive"), "systemctl start docker"),
+        (unit_info("disabled", "active"), "systemctl enable docker"),
         ("", "systemctl enable docker && systemctl start docker"),
     ],
 )
@@ -181,14 +192,16 @@ def test_node_from_scratch(make_host, release, install):
 
 
 def test_node_present_chp_pinned_no_command(make_host):
-    host, runner = make_host({"nodejs-version": "v20.11.1", "chp-version": pins.CONFIGURABLE_HTTP_PROXY})
+    host, runner = make_host({"nodejs-version": "v20.11.1", "chp-version": chp_info(pins.CONFIGURABLE_HTTP_PROXY)})
     nodejs.install_nodejs(host)
     assert runner.commands == []
     assert runner.probes == [["nodejs-version", "npm-path", "chp-version"]]
 
 
 def test_node_present_chp_outdated(make_host):
-    host, runner = make_host({"nodejs-version": "v18.19.0", "npm-path": "/usr/bin/npm", "chp-version": "4.5.0"})
+    host, runner = make_host(
+        {"nodejs-version": "v18.19.0", "npm-path": "/usr/bin/npm", "chp-version": chp_info("4.5.0")}
+    )
     nodejs.install_nodejs(host)
     assert runner.commands == [CHP_INSTALL]
 
@@ -196,7 +209,12 @@ def test_node_present_chp_outdated(make_host):
 def test_node_without_npm_gets_npm_first(make_host):
     """A killed run may leave node without npm: the rerun installs npm, then the proxy."""
     host, runner = make_host(
-        {"os-release": DEBIAN_12, "nodejs-version": "v18.19.0", "npm-path": None, "packages:nodejs,npm": "nodejs"}
+        {
+            "os-release": DEBIAN_12,
+            "nodejs-version": "v18.19.0",
+            "npm-path": None,
+            pkg_key(nodejs.NODEJS_PACKAGES): "nodejs",
+        }
     )
     nodejs.install_nodejs(host)
     assert runner.commands == [
@@ -237,8 +255,6 @@ def test_pip_install_fresh_and_done(make_host):
     command, package = runner.commands
     assert "python3 -m venv /opt/jupyterhub && " in command
     assert package == python_env.package_script(site)
-    import json
-
     host, runner = make_host({"os-release": AMAZON_2023, "pythons": "python3 3 9\n"})
     runner.after[" -m venv "] = {"hub-package:/opt/jupyterhub": site}
     python_env.pip_install(host)
@@ -249,7 +265,7 @@ def test_pip_install_fresh_and_done(make_host):
     host, runner = make_host(
         {
             "os-release": DEBIAN_12,
-            "venv:/opt/jupyterhub": json.dumps(pins.HUB_REQUIREMENTS),
+            "venv:/opt/jupyterhub": venv_info(pins.HUB_REQUIREMENTS),
             "hub-package:/opt/jupyterhub": installed,
         }
     )
@@ -270,7 +286,7 @@ def test_make_cert_uses_the_address_without_domain(make_host):
         {
             "dir:/srv/jupyterhub": "700 root root",
             "dir:/srv/jupyterhub/ssl": "700 root root",
-            "cert:/srv/jupyterhub/ssl/hub.crt": "valid\n    IP Address:10.0.0.5",
+            "cert:/srv/jupyterhub/ssl/hub.crt": cert_info("IP Address:10.0.0.5"),
         },
         domain="",
     )
@@ -282,8 +298,8 @@ def test_make_cert_uses_the_address_without_domain(make_host):
     "state, commands",
     [
         # Reached by name: it advertises the first of its own addresses.
-        ("inactive false", ["docker swarm init --advertise-addr 54.1.2.3 >/dev/null"]),
-        ("active true c1 n1", []),
+        (swarm_info(), ["docker swarm init --advertise-addr 54.1.2.3 >/dev/null"]),
+        (swarm_info("active", True, "c1"), []),
     ],
 )
 def test_swarm_init(make_host, state, commands):
@@ -298,7 +314,7 @@ def test_nginx_debian_first_run(make_host):
             "os-release": DEBIAN_12,
             "link:/etc/nginx/sites-enabled/jupyterhub": None,
             "exists:/etc/nginx/sites-enabled/default": "",
-            "unit:nginx": "enabled\nactive",
+            "unit:nginx": unit_info("enabled", "active"),
             f"dir:{nginx.ACME_ROOT}": "755 root root",
         }
     )
@@ -320,7 +336,7 @@ def test_nginx_amazon_in_place(make_host):
             "os-release": AMAZON_2023,
             "file:/etc/nginx/conf.d/jupyterhub.conf": f"{sha} 644 root root",
             f"file:{nginx.DHPARAM}": "abc 644 root root",
-            "unit:nginx": "enabled\nactive",
+            "unit:nginx": unit_info("enabled", "active"),
             f"dir:{nginx.ACME_ROOT}": "755 root root",
         }
     )
@@ -328,7 +344,11 @@ def test_nginx_amazon_in_place(make_host):
     assert runner.commands == []
 
 
-FIRST_START = {"addresses": "10.0.0.5", "unit:jupyterhub": "disabled\ninactive", "inputs:jupyterhub": "abc"}
+FIRST_START = {
+    "addresses": "10.0.0.5",
+    "unit:jupyterhub": unit_info("disabled", "inactive"),
+    "inputs:jupyterhub": "abc",
+}
 
 
 def test_start_hub_first_start_waits(make_host):
@@ -442,7 +462,7 @@ def test_check_mode_hub_setup_runs_only_probes(make_host):
     from tasks import workflows
 
     host, runner = make_host(
-        {"os-release": DEBIAN_12, "addresses": "10.0.0.5", "swarm-state": "inactive false"}, check=True
+        {"os-release": DEBIAN_12, "addresses": "10.0.0.5", "swarm-state": swarm_info()}, check=True
     )
     needed = {
         "write-env": env_values(),
@@ -475,12 +495,12 @@ def converged_hub_answers():
     return {
         "addresses": "10.0.0.5",
         f"file:{hub.UNIT}": state(hub.render_unit(hub_config())),
-        "unit:jupyterhub": "enabled\nactive",
+        "unit:jupyterhub": unit_info("enabled", "active"),
         "inputs:jupyterhub": "abc\nabc",
         "hub-login-status": "200",
         f"file:{proxy.UNIT}": state(proxy.render_unit(hub_config(), "10.0.0.5")),
         "file:/srv/jupyterhub/proxy.env": "0" * 64 + " 600 root root",
-        f"unit:{proxy.SERVICE}": "enabled\nactive",
+        f"unit:{proxy.SERVICE}": unit_info("enabled", "active"),
         f"inputs:{proxy.SERVICE}": "def\ndef",
     }
 

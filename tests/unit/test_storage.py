@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from fakehost import DEBIAN_12, parsed
+from fakehost import DEBIAN_12, parsed, unit_info
 from tasks import storage
 from tasks.core import HubswarmError
 from tasks.core import facts as F
@@ -41,7 +41,7 @@ def test_mounted_already_is_ok(make_host):
 
 
 def test_first_mount_on_debian(make_host):
-    host, runner = make_host({"os-release": DEBIAN_12, "unit:docker": "enabled\nactive"})
+    host, runner = make_host({"os-release": DEBIAN_12, "unit:docker": unit_info("enabled", "active")})
     storage.mount_efs(host)
     assert "nfs-common" in runner.commands[0]
     assert runner.commands[1].endswith("mount /mnt/nfs/home && systemctl restart docker")

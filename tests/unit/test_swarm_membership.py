@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from invoke.exceptions import Exit
 
-from fakehost import invocation, parsed
+from fakehost import invocation, parsed, swarm_info
 from tasks import fence, images, swarm, workers
 from tasks.core import HubswarmError, Run, Step
 from tasks.core.facts import Answer
@@ -45,31 +45,31 @@ def records(host):
 
 JOIN_CASES = [
     # id, state answer, rejoin, (what, script)
-    ("fresh node", "inactive false ", False, (f"join the swarm at {HUB}:2377", JOIN)),
-    ("fresh node, --rejoin changes nothing", "inactive false ", True, (f"join the swarm at {HUB}:2377", JOIN)),
-    ("member of ours", "active false w1", False, ("", "")),
-    ("member of ours, --rejoin leaves it in place", "active false w1", True, ("", "")),
+    ("fresh node", swarm_info(), False, (f"join the swarm at {HUB}:2377", JOIN)),
+    ("fresh node, --rejoin changes nothing", swarm_info(), True, (f"join the swarm at {HUB}:2377", JOIN)),
+    ("member of ours", swarm_info("active", False, "w1"), False, ("", "")),
+    ("member of ours, --rejoin leaves it in place", swarm_info("active", False, "w1"), True, ("", "")),
     (
         "foreign swarm, --rejoin",
-        "active false other",
+        swarm_info("active", False, "other"),
         True,
         (f"leave its active swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}"),
     ),
     (
         "manager of a foreign swarm, --rejoin",
-        "active true other",
+        swarm_info("active", True, "other"),
         True,
         (f"leave its active swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}"),
     ),
     (
         "error state, --rejoin",
-        "error false w9",
+        swarm_info("error", False, "w9"),
         True,
         (f"leave its error swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}"),
     ),
     (
         "pending state, --rejoin",
-        "pending false ",
+        swarm_info("pending"),
         True,
         (f"leave its pending swarm and join the one at {HUB}:2377", f"{LEAVE}; {JOIN}"),
     ),
@@ -85,11 +85,14 @@ def test_join_plan(state, rejoin, plan):
 @pytest.mark.parametrize(
     "state, message",
     [
-        ("active false other", "worker1 is in another swarm: pass --rejoin to make it leave and join this cluster"),
-        ("active true other", "worker1 is in another swarm: pass --rejoin"),
-        ("error false w9", "worker1 is in swarm state 'error': pass --rejoin"),
-        ("pending false ", "worker1 is in swarm state 'pending': pass --rejoin"),
-        ("locked false w1", "worker1 is in swarm state 'locked': pass --rejoin"),
+        (
+            swarm_info("active", False, "other"),
+            "worker1 is in another swarm: pass --rejoin to make it leave and join this cluster",
+        ),
+        (swarm_info("active", True, "other"), "worker1 is in another swarm: pass --rejoin"),
+        (swarm_info("error", False, "w9"), "worker1 is in swarm state 'error': pass --rejoin"),
+        (swarm_info("pending"), "worker1 is in swarm state 'pending': pass --rejoin"),
+        (swarm_info("locked", False, "w1"), "worker1 is in swarm state 'locked': pass --rejoin"),
     ],
     ids=["foreign swarm", "foreign manager", "error", "pending", "locked"],
 )
@@ -101,9 +104,9 @@ def test_join_plan_refuses_without_rejoin(state, message):
 @pytest.mark.parametrize(
     "state, rejoin, commands",
     [
-        ("inactive false ", False, [JOIN]),
-        ("active false w1", False, []),
-        ("active false other", True, [f"{LEAVE}; {JOIN}"]),
+        (swarm_info(), False, [JOIN]),
+        (swarm_info("active", False, "w1"), False, []),
+        (swarm_info("active", False, "other"), True, [f"{LEAVE}; {JOIN}"]),
     ],
     ids=["fresh", "member", "foreign --rejoin"],
 )
@@ -122,7 +125,7 @@ def test_swarm_join_step(make_host, state, rejoin, commands):
 
 
 def test_swarm_join_refusal_runs_nothing(make_host):
-    host, runner = make_host({"addresses": WORKER, "swarm-state": "active false other"}, address=WORKER)
+    host, runner = make_host({"addresses": WORKER, "swarm-state": swarm_info("active", False, "other")}, address=WORKER)
     with pytest.raises(HubswarmError, match="pass --rejoin"):
         swarm.join_step(INFO)(host)
     assert runner.commands == []
@@ -134,11 +137,14 @@ def test_swarm_join_refusal_runs_nothing(make_host):
 @pytest.mark.parametrize(
     "state, result",
     [
-        ("inactive false ", "docker swarm init --advertise-addr 10.0.0.5 >/dev/null"),
-        ("active true hubnode", ""),
-        ("active false w1", HubswarmError("hub is a worker in another swarm: make it leave (docker swarm leave)")),
-        ("error false ", HubswarmError("hub swarm state is 'error': look at 'docker info' there")),
-        ("pending false ", HubswarmError("hub swarm state is 'pending'")),
+        (swarm_info(), "docker swarm init --advertise-addr 10.0.0.5 >/dev/null"),
+        (swarm_info("active", True, "hubnode"), ""),
+        (
+            swarm_info("active", False, "w1"),
+            HubswarmError("hub is a worker in another swarm: make it leave (docker swarm leave)"),
+        ),
+        (swarm_info("error"), HubswarmError("hub swarm state is 'error': look at 'docker info' there")),
+        (swarm_info("pending"), HubswarmError("hub swarm state is 'pending'")),
     ],
     ids=["fresh", "our manager", "worker elsewhere", "error", "pending"],
 )
@@ -170,7 +176,7 @@ def test_join_info_on_our_manager(make_host):
     host, runner = make_host(
         {
             "addresses": HUB,
-            "swarm-state": "active true hubnode",
+            "swarm-state": swarm_info("active", True, "hubnode"),
             "swarm-nodes": "hubnode hub Ready Active\nw1 worker1 Ready Active\n",
         }
     )
@@ -181,7 +187,7 @@ def test_join_info_on_our_manager(make_host):
     assert "SWMTKN" not in repr(info)
 
 
-@pytest.mark.parametrize("state", ["inactive false ", "active false w1", "error false "])
+@pytest.mark.parametrize("state", [swarm_info(), swarm_info("active", False, "w1"), swarm_info("error")])
 def test_join_info_needs_a_manager(make_host, state):
     host, runner = make_host({"addresses": HUB, "swarm-state": state})
     with pytest.raises(HubswarmError, match=f"^{HUB} manages no swarm yet: run 'fab setup-hub'"):
@@ -190,7 +196,7 @@ def test_join_info_needs_a_manager(make_host, state):
 
 
 @pytest.mark.parametrize(
-    "state, nodes", [("inactive false ", frozenset()), ("active true hubnode", frozenset({"hubnode"}))]
+    "state, nodes", [(swarm_info(), frozenset()), (swarm_info("active", True, "hubnode"), frozenset({"hubnode"}))]
 )
 def test_join_info_check_mode_reads_no_token(make_host, state, nodes):
     host, runner = make_host(
@@ -327,10 +333,10 @@ def test_drain_plan(answer, plan):
 @pytest.mark.parametrize(
     "state, plan",
     [
-        ("active false w2", ("leave the swarm", LEAVE)),
-        ("error false ", ("leave the swarm", LEAVE)),
-        ("pending false ", ("leave the swarm", LEAVE)),
-        ("inactive false ", ("", "")),
+        (swarm_info("active", False, "w2"), ("leave the swarm", LEAVE)),
+        (swarm_info("error"), ("leave the swarm", LEAVE)),
+        (swarm_info("pending"), ("leave the swarm", LEAVE)),
+        (swarm_info(), ("", "")),
         ("", ("", "")),
     ],
     ids=["member", "error", "pending", "left already", "no answer"],
@@ -362,9 +368,9 @@ def test_drain_and_remove_by_id_say_the_name(make_host):
 
 REMOVE_CASES = [
     # id, hub's node answer, worker's swarm state, hub commands, worker commands
-    ("present node", f"{WORKER} active", "active false w2", [DRAIN, FORCE_RM], [LEAVE]),
-    ("already drained", f"{WORKER} drain", "active false w2", [FORCE_RM], [LEAVE]),
-    ("drained, left, still listed", f"{WORKER} drain", "inactive false ", [FORCE_RM], []),
+    ("present node", f"{WORKER} active", swarm_info("active", False, "w2"), [DRAIN, FORCE_RM], [LEAVE]),
+    ("already drained", f"{WORKER} drain", swarm_info("active", False, "w2"), [FORCE_RM], [LEAVE]),
+    ("drained, left, still listed", f"{WORKER} drain", swarm_info(), [FORCE_RM], []),
     ("gone", None, None, [], None),
 ]
 
@@ -411,7 +417,7 @@ def test_remove_worker(remove_run, node, state, on_hub, on_worker):
 
 
 def test_remove_worker_whose_leave_fails_still_removes_the_node(remove_run):
-    hub, hub_runner, worker_runner, _, remove = remove_run(f"{WORKER} active", "active false w2")
+    hub, hub_runner, worker_runner, _, remove = remove_run(f"{WORKER} active", swarm_info("active", False, "w2"))
     worker_runner.fail_on["swarm leave"] = (1, "Error response from daemon: context deadline exceeded")
     with pytest.raises(Exit) as err:
         remove()
@@ -420,7 +426,7 @@ def test_remove_worker_whose_leave_fails_still_removes_the_node(remove_run):
 
 
 def test_remove_worker_stops_when_the_drain_fails(remove_run):
-    hub, hub_runner, worker_runner, reached, remove = remove_run(f"{WORKER} active", "active false w2")
+    hub, hub_runner, worker_runner, reached, remove = remove_run(f"{WORKER} active", swarm_info("active", False, "w2"))
     hub_runner.fail_on["--availability drain"] = (1, "Error: node worker2 not found")
     with pytest.raises(Exit, match="first: 10.0.0.5 drain: drain worker2 failed"):
         remove()
@@ -429,7 +435,7 @@ def test_remove_worker_stops_when_the_drain_fails(remove_run):
 
 def test_remove_worker_check_mode_changes_nothing(make_host, monkeypatch):
     hub, hub_runner = make_host({NODE_KEY: f"{WORKER} active"}, address=HUB, check=True)
-    worker, worker_runner = make_host({"swarm-state": "active false w2"}, address=WORKER, check=True)
+    worker, worker_runner = make_host({"swarm-state": swarm_info("active", False, "w2")}, address=WORKER, check=True)
     monkeypatch.setattr(workers, "hub_for", lambda c: hub)
     monkeypatch.setattr(hub.run, "connect", lambda address: worker)
     workers.remove_worker.body(invocation(hub.run), "worker2")
@@ -446,21 +452,25 @@ def test_remove_worker_check_mode_changes_nothing(make_host, monkeypatch):
 
 
 def test_run_on_returns_what_the_step_returned(make_host):
-    host, runner = make_host({"swarm-state": "active true n"})
+    host, runner = make_host({"swarm-state": swarm_info("active", True, "n")})
     probed = Step("probe-me", lambda h: h.fact(swarm.SWARM_STATE), probes=lambda h: [swarm.SWARM_STATE])
     assert workers.run_on(host, probed) == swarm.SwarmState("active", True, "n")
     assert runner.probes == [["swarm-state"]]
 
 
 def test_run_on_stops_the_run_when_the_step_fails(make_host):
-    host, _ = make_host({"addresses": HUB, "swarm-state": "inactive false "})
+    host, _ = make_host({"addresses": HUB, "swarm-state": swarm_info()})
     with pytest.raises(Exit, match=f"1 host\\(s\\) failed; first: {HUB} join-token: {HUB} manages no swarm yet"):
         workers.read_join_info(host)
 
 
 def test_read_join_info(make_host):
     host, runner = make_host(
-        {"addresses": HUB, "swarm-state": "active true hubnode", "swarm-nodes": "hubnode hub Ready Active\n"}
+        {
+            "addresses": HUB,
+            "swarm-state": swarm_info("active", True, "hubnode"),
+            "swarm-nodes": "hubnode hub Ready Active\n",
+        }
     )
     host._exec = token_answer(runner)
     assert workers.read_join_info(host) == swarm.JoinInfo(f"{HUB}:2377", "SWMTKN-1-abcdef", frozenset({"hubnode"}))
@@ -476,7 +486,7 @@ def join_run(make_host, monkeypatch):
         hub, hub_runner = make_host(
             {
                 "addresses": HUB,
-                "swarm-state": "active true hubnode",
+                "swarm-state": swarm_info("active", True, "hubnode"),
                 "swarm-nodes": "hubnode hub Ready Active\nw1 worker1 Ready Active\n",
                 "swarm-node-details": details(
                     "hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}", "w2 worker ready worker2 {}"
@@ -504,7 +514,7 @@ def join_run(make_host, monkeypatch):
 
 
 def test_join_workers(join_run):
-    hub, hub_runner, (r1, r2) = join_run([(WORKER, "active false w1"), ("10.0.0.7", "inactive false ")])
+    hub, hub_runner, (r1, r2) = join_run([(WORKER, swarm_info("active", False, "w1")), ("10.0.0.7", swarm_info())])
     workers.join_workers.body(invocation(hub.run))
     assert r1.commands == []
     assert r2.commands == [JOIN]
@@ -514,13 +524,13 @@ def test_join_workers(join_run):
 
 
 def test_join_workers_foreign_worker_needs_rejoin(join_run):
-    hub, hub_runner, (r1,) = join_run([(WORKER, "active false other")])
+    hub, hub_runner, (r1,) = join_run([(WORKER, swarm_info("active", False, "other"))])
     c = invocation(hub.run)
     with pytest.raises(Exit, match="1 host\\(s\\) failed; first: 10.0.0.6 swarm-join: 10.0.0.6 is in another swarm"):
         workers.join_workers.body(c)
     assert r1.commands == []
     assert hub_runner.commands[-1] == ADD.format("w2")  # the hub's steps still ran
-    hub, hub_runner, (r1,) = join_run([(WORKER, "active false other")])
+    hub, hub_runner, (r1,) = join_run([(WORKER, swarm_info("active", False, "other"))])
     workers.join_workers.body(c, rejoin=True)
     assert r1.commands == [f"{LEAVE}; {JOIN}"]
 

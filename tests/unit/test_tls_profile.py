@@ -5,7 +5,7 @@ import ssl
 
 import pytest
 
-from fakehost import DEBIAN_12, hub_config
+from fakehost import DEBIAN_12, hub_config, unit_info
 from tasks import certs, nginx
 
 # Mozilla's intermediate profile (guidelines v5.7), written out here so that a change
@@ -171,7 +171,7 @@ def test_nginx_step_staples_only_an_ocsp_capable_letsencrypt_certificate(make_ho
             "letsencrypt:hub.example.com": "" if letsencrypt else None,
             f"ocsp:{LE_CERT}": ocsp_uri,
             "nameservers": "10.0.0.2",
-            "unit:nginx": "enabled\nactive",
+            "unit:nginx": unit_info("enabled", "active"),
         }
     )
     nginx.nginx(host)
