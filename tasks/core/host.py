@@ -126,6 +126,7 @@ class Host:
             ) from None
         self._opened = True
         self.run.recap.count(connections=1)
+        self.run.connected()
 
     def _exec(self, command, stdin=None, binary=False):
         """(exit code, stdout, stderr) of ``command``; ``stdin``: a binary stream or None;

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from invoke.exceptions import Exit
 
+from . import templates
 from .host import Host, HubswarmError, Unreachable
 from .recap import Recap
 from .secrets import mask
@@ -39,6 +40,7 @@ class Run:
     recap: Recap = field(default_factory=Recap)
     hosts: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    warming: bool = False
 
     def host(self, connection):
         """The run's single :class:`Host` (so one SSH connection) for an address."""
@@ -48,6 +50,14 @@ class Run:
                 name = connection.host if connection.port == 22 else f"{connection.host}:{connection.port}"
                 self.hosts[key] = Host(connection, name, self)
             return self.hosts[key]
+
+    def connected(self):
+        """A host's SSH connection is up. While hosts answer the probes, this machine readies
+        the templates the steps render (not sooner: that would slow the SSH handshakes)."""
+        with self.lock:
+            if not self.warming:
+                self.warming = True
+                threading.Thread(target=templates.warm_up, daemon=True).start()
 
     def connect(self, address, **options):
         """:meth:`host` for ``address``, reached with the run's connection settings."""

@@ -18,6 +18,12 @@ def environment():
     )
 
 
+def warm_up():
+    """Load Jinja and compile every template now, for a caller with time to spare (waiting on hosts)."""
+    for template in FILES.glob("*.j2"):
+        environment().get_template(template.name)
+
+
 def file_text(name):
     """``files/<name>`` as it is (scripts: no template syntax to trip on)."""
     return (FILES / name).read_text()

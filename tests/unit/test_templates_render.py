@@ -1,12 +1,14 @@
 """The files/ templates render to valid configs with the settings that matter."""
 
 import os
+import threading
 
 import pytest
 
 from fakehost import hub_config
 from tasks import certs, hub, nginx, proxy
-from tasks.core import render
+from tasks.core import render, templates
+from tasks.core.run import Run
 
 
 @pytest.fixture
@@ -133,3 +135,20 @@ def test_proxy_unit():
         "WantedBy=multi-user.target",
     ):
         assert line in lines
+
+
+def test_a_run_readies_the_templates_once_its_first_host_is_connected(monkeypatch):
+    """Jinja and every template, compiled while the hosts answer the probes: once per run."""
+    warmed = []
+    monkeypatch.setattr(templates, "warm_up", lambda: warmed.append(threading.current_thread()))
+    run = Run(config=None)
+    for _ in range(3):  # (three hosts connected)
+        run.connected()
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and thread.daemon:
+            thread.join(5)
+    assert len(warmed) == 1 and warmed[0] is not threading.current_thread()
+
+
+def test_every_template_compiles():
+    templates.warm_up()  # (raises on a template Jinja cannot compile)
