@@ -67,13 +67,15 @@ _KEY = re.compile(r"printf '\\n" + re.escape(F.MARKER) + r" %s %d\\n' (.+) \$\?$
 
 
 def probe_keys(script):
-    """The fact keys a :func:`facts.batch_script` asks for, in order."""
-    keys = []
-    for line in script.splitlines():
+    """The fact keys a :func:`facts.batch_script` asks for, in the facts' order."""
+    found = []
+    lines = script.splitlines()
+    for line, after in zip(lines, lines[1:], strict=False):
         match = _KEY.search(line)
         if match:
-            keys.append(shlex.split(match.group(1))[0])
-    return keys
+            index = int(re.fullmatch(r'\} >"\$d/(\d+)"', after).group(1))
+            found.append((index, shlex.split(match.group(1))[0]))
+    return [key for _, key in sorted(found)]
 
 
 def frame(answers):

@@ -1,6 +1,5 @@
 """facts.batch_script / parse_batch: one command for many probes, framed answers."""
 
-import os
 import shutil
 import subprocess
 import time
@@ -89,18 +88,15 @@ def test_real_bash_round_trip():
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_real_bash_runs_the_facts_at_once_each_on_its_own():
-    """Ten probes of half a second answer in far less than five; what one probe does to
-    its shell (cd, a variable) stays its own; the answers come back in the facts' order."""
-    wanted = [F.Fact(f"slow {i}", f"sleep 0.5; cd /; x={i}; echo $x") for i in range(10)]
-    wanted.append(F.Fact("after", 'echo "${x:-unset} $PWD"'))
+def test_real_bash_runs_the_facts_side_by_side():
+    """Twenty probes of half a second answer in far less than ten, in the facts' order."""
+    wanted = [F.Fact(f"slow {i}", f"sleep 0.5; echo {i}") for i in range(20)]
     started = time.monotonic()
     out = subprocess.run(["bash", "-c", F.batch_script(wanted)], capture_output=True, text=True, timeout=30).stdout
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5
     answers = F.parse_batch(out)
     assert list(answers) == [f.key for f in wanted]
-    assert [answers[f"slow {i}"].text for i in range(10)] == [str(i) for i in range(10)]
-    assert answers["after"].text == f"unset {os.getcwd()}"
+    assert [a.text for a in answers.values()] == [str(i) for i in range(20)]
 
 
 def test_a_key_names_one_probe():
