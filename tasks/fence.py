@@ -76,8 +76,7 @@ def live_rules(rules):
         *(r for r in rules if r.startswith(f"-A {FORWARD_CHAIN} ")),
         f"-N {INPUT_CHAIN}",
         *(r for r in rules if r.startswith(f"-A {INPUT_CHAIN} ")),
-        f"-A DOCKER-USER -i {BRIDGE} -j {FORWARD_CHAIN}",
-        f"-A INPUT -i {BRIDGE} -j {INPUT_CHAIN}",
+        *JUMPS,
     ]
 
 
@@ -86,13 +85,21 @@ def restore_file(rules):
     return "\n".join(["*filter", f":{FORWARD_CHAIN} - [0:0]", f":{INPUT_CHAIN} - [0:0]", *rules, "COMMIT", ""])
 
 
-LIVE = facts.Fact(
-    "notebook-fence",
-    f"iptables -w -S {FORWARD_CHAIN}; iptables -w -S {INPUT_CHAIN}; "
-    f"iptables -w -S DOCKER-USER | grep -x -- '-A DOCKER-USER -i {BRIDGE} -j {FORWARD_CHAIN}'; "
-    f"iptables -w -S INPUT | grep -x -- '-A INPUT -i {BRIDGE} -j {INPUT_CHAIN}'; true",
-    parse=facts.lines,
-)
+JUMPS = (f"-A DOCKER-USER -i {BRIDGE} -j {FORWARD_CHAIN}", f"-A INPUT -i {BRIDGE} -j {INPUT_CHAIN}")
+
+
+def live_fence(answer):
+    """Both chains and their jumps, in :func:`live_rules`' order, out of the filter table's rules."""
+    shown = answer.out.splitlines()
+
+    def chain(name):
+        return [line for line in shown if line == f"-N {name}" or line.startswith(f"-A {name} ")]
+
+    return [*chain(FORWARD_CHAIN), *chain(INPUT_CHAIN), *(jump for jump in JUMPS if jump in shown)]
+
+
+# The whole table in one iptables run (each run reads the whole table anyway).
+LIVE = facts.Fact("notebook-fence", "iptables -w -S", parse=live_fence)
 
 
 def fence_probes(host):

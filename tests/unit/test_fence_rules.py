@@ -7,6 +7,7 @@ import pytest
 
 from fakehost import unit_info
 from tasks import fence
+from tasks.core.facts import Answer
 from tasks.core.templates import file_text
 
 HUB = "10.0.0.5"
@@ -50,6 +51,34 @@ INPUT = [
 )
 def test_fence_rules(egress, forwarded):
     assert fence.fence_rules(HUB, egress) == [*forwarded, *INPUT]
+
+
+def test_the_live_fence_is_read_out_of_the_whole_table():
+    """As ``iptables -S`` prints the filter table: chains declared first, then every chain's
+    rules, Docker's among them."""
+    rules = fence.fence_rules(HUB, "internet")
+    fwd = [r for r in rules if r.startswith(f"{FWD} ")]
+    inp = [r for r in rules if r.startswith(f"{INP} ")]
+    table = [
+        "-P INPUT ACCEPT",
+        "-P FORWARD DROP",
+        "-N DOCKER-USER",
+        "-N HUBSWARM-NOTEBOOKS",
+        "-N HUBSWARM-NOTEBOOKS-IN",
+        "-A INPUT -i docker0 -j HUBSWARM-NOTEBOOKS-IN",
+        "-A FORWARD -j DOCKER-USER",
+        "-A DOCKER-USER -i docker0 -j HUBSWARM-NOTEBOOKS",
+        "-A DOCKER-USER -j RETURN",
+        *fwd,
+        *inp,
+    ]
+    answer = Answer(0, "\n".join(table) + "\n")
+    assert fence.live_fence(answer) == fence.live_rules(rules)
+    without_jump = Answer(
+        0, "\n".join(line for line in table if line != "-A INPUT -i docker0 -j HUBSWARM-NOTEBOOKS-IN")
+    )
+    assert fence.live_fence(without_jump) == fence.live_rules(rules)[:-1]
+    assert fence.live_fence(Answer(4, "")) == []  # no iptables
 
 
 def test_the_restore_file_empties_both_chains_first():
