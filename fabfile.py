@@ -7,6 +7,8 @@ Settings come from the environment, then a running lab's ``.lab/lab.env``
 checks them all before it touches a host.
 """
 
+import atexit
+import gc
 import os
 
 import fabric.main
@@ -62,6 +64,10 @@ ns = Collection(
 )
 ns.add_collection(lab.ns)
 ns.configure(settings.defaults(os.environ))
+
+# Python's last collections at exit would walk every object fab loaded (~40 ms of every
+# run); nothing in them is left to release.
+atexit.register(gc.freeze)
 
 # Each task runs once for all the -H hosts, in parallel, not once per host in turn.
 # `fab` picks its executor before it reads the collection's config, so it is set here.
