@@ -34,8 +34,9 @@ def parse_swarm_state(answer):
 
 SWARM_STATE = facts.Fact(
     "swarm-state",
-    # What `docker info` reads, without starting the docker command.
-    "curl -sf --unix-socket /var/run/docker.sock http://localhost/info",
+    # What `docker info` reads, without starting the docker command (where curl is).
+    "if command -v curl >/dev/null; then curl -sf --unix-socket /var/run/docker.sock http://localhost/info; "
+    "else docker info --format '{{json .}}'; fi",
     parse=parse_swarm_state,
 )
 

@@ -479,6 +479,25 @@ def test_parse_swarm_state(text, rc, state):
     assert parsed(swarm.SWARM_STATE, text, rc) == state
 
 
+@pytest.mark.parametrize("tool", ["curl", "docker"])
+def test_swarm_state_fact_in_real_bash(tmp_path, tool):
+    """From Docker's socket with curl; where there is no curl, from the docker command."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    answers = {
+        "curl": '[ "$*" = "-sf --unix-socket /var/run/docker.sock http://localhost/info" ]',
+        "docker": '[ "$*" = "info --format {{json .}}" ]',
+    }
+    body = f"{answers[tool]} && printf '%s' '{swarm_info('active', True, 'n1')}'"
+    (stubs / tool).write_text(f"#!/bin/sh\n{body}\n")
+    (stubs / tool).chmod(0o755)
+    bash = shutil.which("bash")
+    done = subprocess.run(
+        [bash, "-c", swarm.SWARM_STATE.command], capture_output=True, text=True, env={"PATH": str(stubs)}
+    )
+    assert parsed(swarm.SWARM_STATE, done.stdout, done.returncode) == ("active", True, "n1")
+
+
 @pytest.mark.parametrize(
     "text, command",
     [
