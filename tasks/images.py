@@ -74,7 +74,7 @@ def saved_image(image):
 
 
 def push_image_step(image, wanted_id):
-    @step("push-image")
+    @step("push-image", probes=lambda host: [image_id_fact(image)])
     def push_image(host):
         """Load the locally built notebook image on a node that lacks it (same image ID)."""
         if host.fact(image_id_fact(image)) == wanted_id:
@@ -88,7 +88,7 @@ def push_image_step(image, wanted_id):
     return push_image
 
 
-@step("pull-image")
+@step("pull-image", probes=lambda host: [image_id_fact(host.config.image)])
 def pull_image(host):
     """Pull the notebook image where it is missing; with HUBSWARM_IMAGE_PULL=always, also
     where its tag moved in the registry."""

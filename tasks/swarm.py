@@ -147,7 +147,9 @@ def swarm_join(host, info, rejoin=False):
 
 def join_step(info, rejoin=False):
     """The swarm-join step of join-workers, for the hub's ``info``."""
-    return Step("swarm-join", lambda host: swarm_join(host, info, rejoin))
+    return Step(
+        "swarm-join", lambda host: swarm_join(host, info, rejoin), probes=lambda host: [SWARM_STATE, facts.addresses()]
+    )
 
 
 def label_command(node_labels):
