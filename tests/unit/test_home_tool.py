@@ -232,7 +232,7 @@ def test_sync_notebooks_runs_the_tool_on_the_configured_folders(place, tmp_path)
 def test_the_hub_runs_the_tool_on_the_configured_folders(place, tmp_path, monkeypatch):
     """The hub's spawner (configured by the rendered config) names the homes path and
     {SRV}/notebooks when it makes a home on first spawn."""
-    from test_hub_side import spawner_for
+    from test_hub_side import run_async, spawner_for
 
     from hubside import load_hub_config
 
@@ -248,7 +248,7 @@ def test_the_hub_runs_the_tool_on_the_configured_folders(place, tmp_path, monkey
     shutil.copy(TOOL, tool)
     tool.chmod(0o755)
     spawner.home_tool = str(tool)
-    asyncio.run(spawner.prepare_home())
+    run_async(spawner.prepare_home())
     assert spawner.extra_container_spec["user"] == f"{FIRST_UID}:{FIRST_UID}"
     assert spawner.volumes == {str(homes / "alice"): "/home/jovyan"}
     assert spawner.environment["HOME"] == "/home/jovyan"
@@ -258,7 +258,7 @@ def test_the_hub_runs_the_tool_on_the_configured_folders(place, tmp_path, monkey
 def test_a_home_is_made_while_the_hub_goes_on(place, tmp_path, monkeypatch):
     """The hub's event loop keeps running while a home is made: here the tool waits for
     a file only the loop writes (a blocking call would wait the tool's 10 s out and fail)."""
-    from test_hub_side import spawner_for
+    from test_hub_side import run_async, spawner_for
 
     from hubside import load_hub_config
 
@@ -279,12 +279,12 @@ def test_a_home_is_made_while_the_hub_goes_on(place, tmp_path, monkeypatch):
         signal.touch()
         await making
 
-    asyncio.run(both())
+    run_async(both())
     assert spawner.extra_container_spec["user"] == "4242:4242"
 
 
 def test_a_failed_home_fails_the_spawn_with_the_tools_words(place, tmp_path, monkeypatch):
-    from test_hub_side import spawner_for
+    from test_hub_side import run_async, spawner_for
 
     from hubside import load_hub_config
 
@@ -296,4 +296,4 @@ def test_a_failed_home_fails_the_spawn_with_the_tools_words(place, tmp_path, mon
     tool.chmod(0o755)
     spawner.home_tool = str(tool)
     with pytest.raises(RuntimeError, match="no room on the shared storage"):
-        asyncio.run(spawner.prepare_home())
+        run_async(spawner.prepare_home())
