@@ -18,6 +18,14 @@ class Refused(Exception):
     """The hub refused a login or a request."""
 
 
+class Throttled(Refused):
+    """The hub asked to try again later (429 with Retry-After): too many spawns pending."""
+
+    def __init__(self, retry_after):
+        super().__init__(f"too many spawns pending: try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
 def log_in(session, hub_ip, name, password):
     """Post the hub's login form (through nginx) with ``session``; whether the hub let the user in."""
     # verify per request: a session's verify=False loses to REQUESTS_CA_BUNDLE.
@@ -50,6 +58,8 @@ class Student:
             verify=False,
             **kwargs,
         )
+        if reply.status_code == 429 and reply.headers.get("Retry-After", "").isdigit():
+            raise Throttled(int(reply.headers["Retry-After"]))
         if reply.status_code >= 400:
             raise Refused(f"{method} {path}: {reply.status_code} {reply.text[:300]}")
         return reply
@@ -93,10 +103,23 @@ class Student:
             assert time.monotonic() < deadline, f"{self.name}'s server did not stop: {self.server()}"
             time.sleep(0.5)
 
+    def ask_for_server(self):
+        """Ask for the default server: None once the hub took the request, or the seconds its
+        Retry-After asks to wait when too many spawns are already pending (429)."""
+        try:
+            self.hub_api("POST", f"users/{self.name}/server")
+        except Throttled as throttled:
+            return throttled.retry_after
+        return None
+
     def spawn_outcome(self, seconds=SPAWN_SECONDS):
         """Ask for the default server and follow the hub's progress events (as the spawn
         page does) to the last one: {"ready": True, ...} or {"failed": True, "message": ...}."""
         self.hub_api("POST", f"users/{self.name}/server")
+        return self.follow_spawn(seconds)
+
+    def follow_spawn(self, seconds=SPAWN_SECONDS):
+        """Follow the progress events of the spawn asked for to the last one."""
         with self.session.get(
             f"{self.hub}/hub/api/users/{self.name}/server/progress",
             stream=True,
