@@ -58,7 +58,7 @@ def defaults(environ):
         return value if parsed is None else parsed
 
     lab = flag("HUBSWARM_LAB") is True
-    ssh_user, ssh_key = env("HUBSWARM_SSH_USER"), os.path.expanduser(env("HUBSWARM_SSH_KEY"))
+    ssh_user, ssh_key = env("HUBSWARM_SSH_USER"), validate.home_path(env("HUBSWARM_SSH_KEY"))
     config = {
         # stdin at EOF (CI, cron) must not break sudo; secrets go on stdin explicitly.
         "run": {"in_stream": False},

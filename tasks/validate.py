@@ -135,16 +135,23 @@ def _egress(value):
         return ",".join(words)  # a bad word stays, for problems() to name
 
 
+def home_path(value):
+    """``value`` with ``~`` expanded; one expanduser cannot read (a NUL, from a .env file)
+    stays as it is, for the checks to name."""
+    value = str(value)
+    return value if "\x00" in value else os.path.expanduser(value)
+
+
 NORMALISE = {
     "choice": lambda v: str(v).strip().lower(),
     "flag": _flag,
     "dns": _name,
     "dns_list": lambda v: ",".join(_name(d) for d in str(v).split(",") if d.strip()),
     "efs": _name,
-    "local_path": lambda v: os.path.expanduser(str(v)) if v else v,
-    "key_file": lambda v: os.path.expanduser(str(v)) if v else v,
-    "known_hosts": lambda v: os.path.expanduser(str(v)) if v else v,
-    "ca_file": lambda v: os.path.expanduser(str(v)) if v else v,
+    "local_path": lambda v: home_path(v) if v else v,
+    "key_file": lambda v: home_path(v) if v else v,
+    "known_hosts": lambda v: home_path(v) if v else v,
+    "ca_file": lambda v: home_path(v) if v else v,
     "memory": _memory,
     "memory_or_none": _memory,
     "cpus": lambda v: str(v).strip(),

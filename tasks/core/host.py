@@ -16,6 +16,7 @@ import difflib
 import hashlib
 import io
 import shlex
+import socket
 
 from paramiko import AutoAddPolicy, RejectPolicy
 from paramiko.ssh_exception import BadHostKeyException, NoValidConnectionsError, SSHException
@@ -103,7 +104,7 @@ class Host:
         else:
             client.set_missing_host_key_policy(RejectPolicy())
         try:
-            self.connection.open()
+            self.connect()
         except BadHostKeyException:
             known = self.run.known_hosts or "known_hosts"
             raise HubswarmError(
@@ -127,6 +128,27 @@ class Host:
         self._opened = True
         self.run.recap.count(connections=1)
         self.run.connected()
+
+    def connect(self):
+        """Open the SSH connection, over a TCP socket with Nagle's algorithm off. SSH sends
+        small packets back to back (a channel's request, then its end of input): with Nagle
+        on, the second waits for the host's delayed ACK, 40 ms for every command and for
+        some of the login's steps. A connection through a gateway is a channel of the
+        gateway's, whose socket is the gateway's own."""
+        connection = self.connection
+        if connection.gateway or "sock" in connection.connect_kwargs:
+            connection.open()
+            return
+        sock = socket.create_connection((connection.host, connection.port), timeout=connection.connect_timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection.connect_kwargs["sock"] = sock
+        try:
+            connection.open()
+        except BaseException:
+            sock.close()
+            raise
+        finally:
+            del connection.connect_kwargs["sock"]
 
     def _exec(self, command, stdin=None, binary=False):
         """(exit code, stdout, stderr) of ``command``; ``stdin``: a binary stream or None;
@@ -177,7 +199,7 @@ class Host:
         missing = [f for f in dict.fromkeys(wanted) if f.key not in self._facts]
         if missing:
             out = self.sudo(F.batch_script(missing), what="probe")
-            self._facts.update(F.parse_batch(out))
+            self._facts.update(F.parse_batch(out, missing))
         return {f.key: f.parse(self._facts[f.key]) for f in wanted}
 
     def fact(self, wanted):

@@ -41,7 +41,7 @@ from invoke.exceptions import Exit
 from . import ec2 as lab_ec2
 from . import image as lab_image
 from . import imds as lab_imds
-from .docker import LAB_DIR, LAB_LABEL, docker, docker_answers, ensure_docker_daemon
+from .docker import LAB_DIR, LAB_LABEL, docker, docker_answers, ensure_docker_daemon, make_lab_dir
 
 NETWORK = "hubswarm-lab"
 SUBNET = "10.213.0.0/24"
@@ -163,9 +163,10 @@ def lab_containers():
 
 def _ensure_key():
     """Create the lab's SSH key pair in .lab/ if missing."""
+    make_lab_dir()
     if KEY_PATH.exists():
+        KEY_PATH.chmod(0o600)  # ssh refuses a key others can read
         return
-    LAB_DIR.mkdir(exist_ok=True)
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
@@ -347,7 +348,7 @@ def lab_env(subnet_id):
 
 
 def _write_env(env):
-    LAB_DIR.mkdir(mode=0o700, exist_ok=True)
+    make_lab_dir()
     lines = ["# Written by `fab lab.up`; fabfile.py loads it after .env. Removed by `fab lab.down`.\n"]
     lines += [f'{key}="{value}"\n' for key, value in env.items()]
     ENV_PATH.touch(mode=0o600)

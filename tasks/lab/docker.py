@@ -4,9 +4,9 @@ Every docker call goes through `docker()` with an argument list (no shell string
 """
 
 import os
-import platform
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +16,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LAB_DIR = PROJECT_ROOT / ".lab"
 LAB_LABEL = "hubswarm.lab=1"
 DAEMON_WAIT_SECONDS = 60
+
+
+def make_lab_dir():
+    """.lab/, 0700 however it was made: it holds the lab's SSH key and settings."""
+    LAB_DIR.mkdir(mode=0o700, exist_ok=True)
+    LAB_DIR.chmod(0o700)
 
 
 def docker(*args, check=True, timeout=None):
@@ -50,7 +56,7 @@ def apt_install(*packages):
 
 def can_install_here():
     """True on Linux as root, where the lab may install and start what it needs."""
-    return platform.system() == "Linux" and os.geteuid() == 0 and shutil.which("apt-get") is not None
+    return sys.platform == "linux" and os.geteuid() == 0 and shutil.which("apt-get") is not None
 
 
 def ensure_docker_daemon():
@@ -61,7 +67,7 @@ def ensure_docker_daemon():
         raise Exit("lab: Docker does not answer; install and start Docker (Debian: apt-get install docker.io).", code=1)
     if shutil.which("dockerd") is None:
         apt_install("docker.io", "iptables", "debootstrap")
-    LAB_DIR.mkdir(exist_ok=True)
+    make_lab_dir()
     with open(LAB_DIR / "dockerd.log", "ab") as log:
         subprocess.Popen(
             ["dockerd", "--pidfile", "/var/run/docker.pid"],

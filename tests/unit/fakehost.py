@@ -83,6 +83,35 @@ def frame(answers):
     return "".join(f"{out}\n{F.MARKER} {key} {rc}\n" for key, (rc, out) in answers)
 
 
+def joint_answer(members, answers):
+    """What a host prints for one probe of several facts (:class:`facts.Joint`), from
+    the facts' canned answers: the inverse of the joint's split."""
+    kind = members[0].partition(":")[0]
+    canned = [normalize(answers.get(m)) for m in members]
+    if kind == "unit":  # systemctl shows every unit, a missing one too
+        return 0, "\n\n".join(out.strip("\n") or "UnitFileState=" for _, out in canned) + "\n"
+    if kind == "file":
+        found = [out.split() if rc == 0 and out.strip() else None for rc, out in canned]
+        present = [words for words in found if words]
+        flags = ["0" if words is None else "1" for words in found]
+        return 0, "".join(
+            f"{line}\n" for line in flags + [" ".join(w[1:]) for w in present] + [f"{w[0]}  f" for w in present]
+        )
+    raise AssertionError(f"no canned joint answer for {kind} facts")
+
+
+def answer_for(key, answers):
+    """The canned (rc, out) of a probe's key, a joint probe's too."""
+    if key.startswith(F.JOINT):
+        return joint_answer(json.loads(key.removeprefix(F.JOINT)), answers)
+    return normalize(answers.get(key))
+
+
+def fact_keys(keys):
+    """The facts a batch's probe keys answer (a joint probe's stand for several)."""
+    return [m for k in keys for m in (json.loads(k.removeprefix(F.JOINT)) if k.startswith(F.JOINT) else [k])]
+
+
 def normalize(answer):
     """A canned answer: ``"text"`` (exit 0), ``(rc, "text")`` or ``None`` (exit 1, empty)."""
     if answer is None:
@@ -121,8 +150,8 @@ class FakeRunner:
         if F.MARKER in script:
             keys = probe_keys(script)
             assert keys, script
-            self.probes.append(keys)
-            out = frame((k, normalize(self.answers.get(k))) for k in keys)
+            self.probes.append(fact_keys(keys))
+            out = frame((k, answer_for(k, self.answers)) for k in keys)
             return 0, out, ""
         # Changes hold the host's change lock; the tables list the change itself.
         script = script.removeprefix(CHANGE_LOCK)

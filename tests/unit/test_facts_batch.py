@@ -1,12 +1,13 @@
 """facts.batch_script / parse_batch: one command for many probes, framed answers."""
 
+import json
 import shutil
 import subprocess
 import time
 
 import pytest
 
-from fakehost import frame, probe_keys
+from fakehost import frame, normalize, probe_keys
 from tasks.core import facts as F
 
 
@@ -131,3 +132,97 @@ def test_a_key_names_one_probe():
 
 def test_file_state_quotes_the_path():
     assert "'/srv/x y'" in F.file_state("/srv/x y").command
+
+
+# --- joint probes: one command for the facts of a kind -------------------------------
+
+
+def probe_in_bash(wanted):
+    out = subprocess.run(["bash", "-c", F.batch_script(wanted)], capture_output=True, text=True, timeout=30).stdout
+    return F.parse_batch(out, wanted)
+
+
+def test_files_probed_together_answer_as_each_alone(tmp_path):
+    """A file, a missing one, a folder, and names a shell or sha256sum could misread."""
+    names = ["a b", "missing", "folder", "-dash", "back\\slash", "it's", "$(x)"]
+    for name in names:
+        if name == "folder":
+            (tmp_path / name).mkdir()
+        elif name != "missing":
+            (tmp_path / name).write_text(name)
+    (tmp_path / "a b").chmod(0o600)
+    wanted = [F.file_state(str(tmp_path / name)) for name in names]
+    script = F.batch_script(wanted)
+    assert script.count("sha256sum") == 1 and len(probe_keys(script)) == 1
+    together = probe_in_bash(wanted)
+    alone = {}
+    for fact in wanted:
+        alone.update(probe_in_bash([fact]))
+    assert together == alone
+    assert together[wanted[0].key].text.split()[1] == "600"
+    assert [together[f.key].ok for f in wanted] == [True, False, False, True, True, True, True]
+
+
+def test_one_fact_of_a_kind_runs_its_own_command():
+    unit = F.systemd_unit("nginx")
+    assert F.probes_of([F.os_release(), unit]) == [F.os_release(), unit]
+
+
+def test_a_joint_probe_takes_the_place_of_its_first_fact():
+    nginx, docker, release = F.systemd_unit("nginx"), F.systemd_unit("docker"), F.os_release()
+    probes = F.probes_of([nginx, release, docker])
+    assert [p.command for p in probes] == [
+        "systemctl show -p UnitFileState -p ActiveState nginx docker",
+        release.command,
+    ]
+    assert probes_keys_of(probes) == [["unit:nginx", "unit:docker"], "os-release"]
+
+
+def probes_keys_of(probes):
+    return [json.loads(p.key.removeprefix(F.JOINT)) if p.key.startswith(F.JOINT) else p.key for p in probes]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        pytest.param(
+            F.Answer(0, "ActiveState=active\nUnitFileState=enabled\n\nActiveState=inactive\nUnitFileState=\n"),
+            [F.UnitState("enabled", "active"), F.UnitState("", "inactive")],
+            id="in-order",
+        ),
+        pytest.param(F.Answer(127, ""), [F.UnitState("", "")] * 2, id="no-systemctl"),
+        pytest.param(F.Answer(0, "ActiveState=active\n"), [F.UnitState("", "")] * 2, id="one-block-for-two"),
+    ],
+)
+def test_units_probed_together(answer, expected):
+    units = ["nginx", "nope.timer"]
+    assert [F.unit_state(a) for a in F.units_split(answer, units)] == expected
+
+
+@pytest.mark.parametrize(
+    "out",
+    [
+        pytest.param("1\n0\n644 root root\n", id="no-hash-line"),
+        pytest.param("1\n", id="cut-short"),
+        pytest.param("1\n1\n644 root root\n" + "a" * 64 + "  /x\n", id="a-stat-missing"),
+    ],
+)
+def test_files_answer_absent_when_the_joint_answer_does_not_add_up(out):
+    assert F.files_split(F.Answer(0, out), ["/x", "/y"]) == [F.Answer(1, "")] * 2
+
+
+def test_the_fake_hosts_joint_answers_split_back(make_host):
+    """The unit tests' fake host answers a joint probe from each fact's canned answer:
+    what the facts parse to is what each would parse to alone."""
+    canned = {
+        "unit:a": "ActiveState=active\nUnitFileState=enabled",
+        "unit:b": None,
+        "file:/x": "0" * 64 + " 644 root root",
+        "file:/y": "",
+        "file:/z": "1" * 64 + " 600 admin admin",
+    }
+    wanted = [F.systemd_unit("a"), F.file_state("/x"), F.systemd_unit("b"), F.file_state("/y"), F.file_state("/z")]
+    host, runner = make_host(canned)
+    got = host.facts(*wanted)
+    assert runner.probed == ["unit:a", "unit:b", "file:/x", "file:/y", "file:/z"]
+    assert got == {f.key: f.parse(F.Answer(*normalize(canned[f.key]))) for f in wanted}

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import shlex
+import socket
 from types import SimpleNamespace
 
 import pytest
@@ -319,3 +320,46 @@ def test_changes_wait_for_a_killed_runs_leftover(tmp_path):
     subprocess.run(["bash", "-c", lock + f"echo next >> {log}"], check=True)
     leftover.wait()
     assert log.read_text().split() == ["left-start", "left-end", "next"]
+
+
+# --- the SSH connection's socket ------------------------------------------------------
+
+
+class OpeningConnection:
+    """Stands in for a Fabric Connection: records the socket its open() was given."""
+
+    def __init__(self, port, gateway=None):
+        self.host, self.port, self.gateway, self.connect_timeout = "127.0.0.1", port, gateway, 5
+        self.connect_kwargs, self.seen = {}, None
+
+    def open(self):
+        sock = self.connect_kwargs.get("sock")
+        self.seen = sock and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+@pytest.fixture
+def listener():
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield server.getsockname()[1]
+
+
+def test_ssh_runs_over_a_socket_without_nagle(listener):
+    """Else each command waits 40 ms for a delayed ACK; the socket stays the connection's only."""
+    connection = OpeningConnection(listener)
+    Host(connection, "127.0.0.1", Run(config=SimpleNamespace())).connect()
+    assert connection.seen == 1
+    assert connection.connect_kwargs == {}
+
+
+def test_a_gateway_carries_the_connection_itself(listener):
+    connection = OpeningConnection(listener, gateway=object())
+    Host(connection, "127.0.0.1", Run(config=SimpleNamespace())).connect()
+    assert connection.seen is None
+
+
+def test_a_host_that_refuses_is_an_os_error():
+    """Host.open makes it Unreachable, as when paramiko made the socket."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+    with pytest.raises(OSError):
+        Host(OpeningConnection(port), "127.0.0.1", Run(config=SimpleNamespace())).connect()

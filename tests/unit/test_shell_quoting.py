@@ -609,6 +609,15 @@ CASES = [
     Case(
         "facts.file_state", fact(F.file_state), lambda v, b: [argv("test", "-f", v), argv("stat", "-c", "%a %U %G", v)]
     ),
+    Case(
+        "facts.file_state, with another",
+        fact(F.file_state, F.file_state("/srv/other")),
+        lambda v, b: [
+            argv("test", "-f", v),
+            argv("stat", "-c", "%a %U %G", "--", v, "/srv/other"),
+            argv("sha256sum", "--", v, "/srv/other"),
+        ],
+    ),
     Case("facts.dir_state", fact(F.dir_state), lambda v, b: [argv("test", "-d", v), argv("stat", "-c", "%a %U %G", v)]),
     Case(
         "facts.packages_installed",
@@ -619,6 +628,11 @@ CASES = [
         "facts.systemd_unit",
         fact(F.systemd_unit),
         lambda v, b: [argv("systemctl", "show", "-p", "UnitFileState", "-p", "ActiveState", v)],
+    ),
+    Case(
+        "facts.systemd_unit, with another",
+        fact(F.systemd_unit, F.systemd_unit("nginx")),
+        lambda v, b: [argv("systemctl", "show", "-p", "UnitFileState", "-p", "ActiveState", v, "nginx")],
     ),
     Case("facts.instance_metadata", fact(F.instance_metadata), lambda v, b: [arg("curl", IMDS + v)]),
     Case(

@@ -636,7 +636,9 @@ TOKEN = "f00dfeedc0ffee0123456789abcdef0123456789abcdef0123456789abcdef00"
 
 # Each stub logs its argv (one line per call) and answers as the hub would.
 STUBS = {
-    "systemctl": '[ "$1" = show ] && printf "ActiveState=active\\nUnitFileState=enabled\\n"',
+    # systemctl shows each unit asked for (after "show -p A -p B"), a blank line between two.
+    "systemctl": '[ "$1" = show ] && shift 5 && for unit; do printf "%bActiveState=active\\nUnitFileState=enabled\\n" '
+    '"${between-}"; between="\\n"; done',
     "date": '[ "$*" = +%s ] && echo 1767225600',
     "openssl": 'case "$*" in *"$SRV/ssl/hub.crt") echo "notAfter=Dec 31 00:00:00 2026 GMT" ;; *) exit 1 ;; esac',
     "stat": 'case "$*" in "-f -c %S %b %a -- $SRV") echo 4096 10485760 5242880 ;; '
