@@ -121,13 +121,16 @@ def change(run, record, line):
 
 
 def with_ec2(body, run, *args):
-    """``body(run, ec2 client, *args)``; any error ends the run in one line."""
+    """``body(run, ec2 client, *args)``; any error ends the run in one line. What
+    discovery found before is forgotten: ``body`` may launch or terminate instances."""
     try:
-        return body(run, inventory.ec2_client(run.config), *args)
+        return body(run, inventory.client_of(run), *args)
     except HubswarmError as exc:
         fail(str(exc))
     except Exception as exc:  # botocore's many errors: credentials, endpoint, permissions
         fail(f"AWS: {one_line(exc)}")
+    finally:
+        run.found.clear()
 
 
 # --- security groups ---------------------------------------------------------

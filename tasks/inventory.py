@@ -79,9 +79,7 @@ def find(config, role, client=None):
     except HubswarmError:
         raise
     except Exception as exc:  # botocore's many errors: credentials, endpoint, region
-        raise HubswarmError(
-            f"EC2 discovery failed ({type(exc).__name__}: {exc}): check AWS credentials and region"
-        ) from None
+        raise discovery_failed(exc) from None
     if role == HUB and len(instances) != 1:
         count = "no instance" if not instances else f"{len(instances)} instances"
         raise HubswarmError(
@@ -95,11 +93,33 @@ def find(config, role, client=None):
     return instances
 
 
+def discovery_failed(exc):
+    return HubswarmError(f"EC2 discovery failed ({type(exc).__name__}: {exc}): check AWS credentials and region")
+
+
+def client_of(run):
+    """The run's EC2 client."""
+    if run.ec2 is None:
+        try:
+            run.ec2 = ec2_client(run.config)
+        except Exception as exc:  # boto3's: an unknown profile, no region
+            raise discovery_failed(exc) from None
+    return run.ec2
+
+
+def found(run, role):
+    """:func:`find` once per run: a chain's tasks (deploy's steps, the gateway) ask EC2
+    once. A task that launches or terminates instances forgets it (aws.with_ec2)."""
+    if role not in run.found:
+        run.found[role] = find(run.config, role, client_of(run))
+    return run.found[role]
+
+
 def connections(run, role):
     """One Connection per host of ``role`` (hub, worker, or node: both), reached
     as configured; workers go through the hub when ``gateway`` is set."""
     roles = [HUB, WORKER] if role == NODE else [role]
-    return reach(run, [instance for each in roles for instance in find(run.config, each)])
+    return reach(run, [instance for each in roles for instance in found(run, each)])
 
 
 def reach(run, instances):
@@ -116,7 +136,7 @@ def reach(run, instances):
 
 def gateway_for(run):
     """The hub's connection, opened (host key checked) before worker threads share it."""
-    hub = find(run.config, HUB)[0]
+    hub = found(run, HUB)[0]
     address = hub.address(run.config.address)
     outside = validate.lab_problem(run.config, [address])
     if outside:  # checked before it is opened

@@ -39,6 +39,10 @@ class Run:
     named: tuple = ()
     recap: Recap = field(default_factory=Recap)
     hosts: dict = field(default_factory=dict)
+    #: The run's EC2 client, made on first use (making one costs 0.15-0.25 s), and what
+    #: discovery found by role, asked once for every task of a chain.
+    ec2: object = None
+    found: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     warming: bool = False
 

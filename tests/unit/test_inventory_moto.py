@@ -115,3 +115,25 @@ def test_discovery_failure_is_one_line():
     message = str(err.value)
     assert message.startswith("EC2 discovery failed (RuntimeError: Unable to locate credentials")
     assert message.endswith("check AWS credentials and region")
+
+
+def test_a_run_asks_ec2_once_until_a_task_changes_instances(ec2, monkeypatch):
+    """deploy finds the hub for setup-hub, join-workers and start-hub: one client, one
+    answer per role; a task that may launch or terminate (aws.with_ec2) forgets it."""
+    from tasks import aws
+    from tasks.core.run import Run
+
+    made, asked, describe = [], [], inventory.describe
+    monkeypatch.setattr(inventory, "ec2_client", lambda config: made.append(config) or ec2)
+    monkeypatch.setattr(
+        inventory, "describe", lambda config, role, *a: asked.append(role) or describe(config, role, *a)
+    )
+    [hub_id] = launch(ec2, "hub", name="hub")
+    run = Run(config=hub_config())
+    for _ in range(2):
+        assert [i.instance_id for i in inventory.found(run, "hub")] == [hub_id]
+    assert asked == ["hub"]
+    aws.with_ec2(lambda run, client: client.terminate_instances(InstanceIds=[hub_id]), run)
+    with pytest.raises(HubswarmError, match="no instance found as the hub"):
+        inventory.found(run, "hub")
+    assert asked == ["hub", "hub"] and len(made) == 1

@@ -463,7 +463,7 @@ def test_lab_hosts_are_targets(no_connection):
 
 def test_the_gateway_is_checked_before_it_is_opened(monkeypatch):
     hub = inventory.Instance("hub", "i-1", "hub", "172.31.0.5", "203.0.113.9", "", "running")
-    monkeypatch.setattr(inventory, "find", lambda config, role: [hub])
+    monkeypatch.setattr(inventory, "found", lambda run, role: [hub])
     monkeypatch.setattr(Host, "open", lambda self: pytest.fail("opened"))
     with pytest.raises(HubswarmError, match="172.31.0.5 is not a lab host"):
         inventory.gateway_for(configure(fab_config(**LAB)))
