@@ -33,9 +33,14 @@ def token_script(config):
 
 
 def sources(config):
-    """What the running proxy was started from: its unit, its token, its version."""
+    """What the running proxy was started from: its unit, its token, and its version as
+    `configurable-http-proxy --version` prints it (its package.json's, read without
+    starting Node.js: a quarter of a second on a small hub)."""
     files = " ".join(shlex.quote(p) for p in (UNIT, token_path(config)))
-    return f"cat {files}; PATH={PATH} {CHP} --version"
+    return (
+        f'cat {files}; c=$(PATH={PATH}; command -v {CHP}) && c=$(readlink -f "$c") && '
+        f"sed -n '/^  \"version\": *\"/{{s/^  \"version\": *\"\\([^\"]*\\)\".*/\\1/p;q}}' \"${{c%/bin/*}}/package.json\""
+    )
 
 
 def stamp(config):

@@ -630,12 +630,6 @@ def test_inputs_cover_everything_the_hub_reads():
     assert sources.endswith("; ls -d /opt/jupyterhub/lib/python3*/site-packages/*.dist-info")  # every pinned version
 
 
-def test_the_proxy_restarts_for_its_unit_its_token_and_its_version():
-    assert proxy.sources(hub_config(srv="/srv/h")) == (
-        f"cat {proxy.UNIT} /srv/h/proxy.env; PATH=/usr/local/bin:/usr/bin:/bin configurable-http-proxy --version"
-    )
-
-
 @pytest.mark.parametrize("service, sources", [(hub.hub_inputs, hub.sources), (proxy.proxy_inputs, proxy.sources)])
 def test_recorded_fingerprint_is_the_probed_one(service, sources):
     """start-hub records exactly what the probe computes, or it would restart forever."""
@@ -711,3 +705,41 @@ def test_config_d_is_read_and_compiled_here(tmp_path):
     (tmp_path / "20-b.py").write_text("c.JupyterHub.x = (\n")
     with pytest.raises(HubswarmError, match=r"20-b.py line 1: '\(' was never closed: fix it \(HUBSWARM_CONFIG_D\)"):
         hub.read_config_d(hub_config(config_d=str(tmp_path)))
+
+
+PACKAGE_JSON = """{
+  "version": "5.3.0",
+  "name": "configurable-http-proxy",
+  "dependencies": {
+    "commander": "~14"
+  },
+  "nested": {
+    "version": "0.0.1"
+  }
+}
+"""
+
+
+def test_proxy_inputs_read_the_version_its_cli_prints(tmp_path, monkeypatch):
+    """The proxy's restart fingerprint reads its version from package.json, byte for byte
+    what `configurable-http-proxy --version` prints: a hub stamped by the CLI is not
+    restarted for a new way of reading the same version."""
+    package = tmp_path / "lib" / "node_modules" / "configurable-http-proxy"
+    (package / "bin").mkdir(parents=True)
+    (package / "package.json").write_text(PACKAGE_JSON)
+    cli = package / "bin" / "configurable-http-proxy"
+    cli.write_text('#!/bin/sh\n[ "$1" = --version ] && echo 5.3.0\n')
+    cli.chmod(0o755)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "configurable-http-proxy").symlink_to(cli)
+    unit, token = tmp_path / "unit", tmp_path / "proxy.env"
+    unit.write_text("[Service]\n")
+    token.write_text("CONFIGPROXY_AUTH_TOKEN=t\n")
+    monkeypatch.setattr(proxy, "PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    monkeypatch.setattr(proxy, "UNIT", str(unit))
+    by_cli = f"cat {unit} {token}; PATH={proxy.PATH} configurable-http-proxy --version"
+    printed = [
+        subprocess.run(["bash", "-c", s], capture_output=True, text=True).stdout
+        for s in (by_cli, proxy.sources(hub_config(srv=str(tmp_path))))
+    ]
+    assert printed[0] == printed[1] == "[Service]\nCONFIGPROXY_AUTH_TOKEN=t\n5.3.0\n"
