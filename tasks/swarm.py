@@ -168,7 +168,16 @@ def label_command(node_labels):
             commands.append(
                 f"docker node update --label-rm {shlex.quote(NOTEBOOK_LABEL)} -- {shlex.quote(node)} >/dev/null"
             )
-    return " && ".join(commands)
+    return side_by_side(commands)
+
+
+def side_by_side(commands):
+    """One script that runs ``commands`` at once and fails when one failed: each docker
+    command starts a Go program on the hub, and a swarm of new workers needs one apiece."""
+    if len(commands) < 2:
+        return "".join(commands)
+    started = "".join(f"{c} & pids+=($!); " for c in commands)
+    return f'pids=(); {started}rc=0; for p in "${{pids[@]}}"; do wait "$p" || rc=1; done; [ "$rc" = 0 ]'
 
 
 def parse_nodes(answer):

@@ -52,7 +52,9 @@ def join(run, hub_node, workers, rejoin=False):
     info = read_join_info(hub_node)
 
     join_step = swarm.join_step(info, rejoin)
-    steps = [*WORKER_SETUP, join_step, fence.fence_step(info.manager.rpartition(":")[0]), image]
+    # Joined last: swarm places notebooks on a worker only once it is fenced and has the
+    # image (and a no-op join costs no second probe after a rejoin).
+    steps = [*WORKER_SETUP, fence.fence_step(info.manager.rpartition(":")[0]), image, join_step]
     failed = run_steps(workers, steps, {})
     failed += run_steps([hub_node], [image, swarm.swarm_nodes], {})
     stop_if_failed(failed)

@@ -7,6 +7,7 @@ commands each host is asked to run.
 """
 
 import json
+import subprocess
 from types import SimpleNamespace
 
 import pytest
@@ -214,7 +215,7 @@ NODE_CASES = [
         "new workers get the label, the hub none",
         details("hubnode manager ready hub {}", "w1 worker ready worker1 {}", "w2 worker ready worker2 null"),
         False,
-        [ADD.format("w1") + " && " + ADD.format("w2")],
+        [swarm.side_by_side([ADD.format("w1"), ADD.format("w2")])],
     ),
     ("converged", details("hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}"), False, []),
     (
@@ -608,3 +609,18 @@ def test_push_and_pull_image_on_every_node(monkeypatch, test_run, task, source):
     monkeypatch.setattr(workers, "run_steps", lambda hosts, steps, needed: ran.append((hosts, steps)) or [])
     task.body(invocation(test_run))
     assert ran == [(["node-hosts"], [f"{source}-step"])]
+
+
+@pytest.mark.parametrize(
+    "commands, rc, ran",
+    [
+        pytest.param(["echo a >>log", "echo b >>log"], 0, {"a", "b"}, id="all-run"),
+        pytest.param(["false", "echo b >>log"], 1, {"b"}, id="one-fails-the-others-run"),
+        pytest.param(["echo a >>log", "exit 3"], 1, {"a"}, id="the-last-fails"),
+        pytest.param(["echo a >>log"], 0, {"a"}, id="one"),
+    ],
+)
+def test_side_by_side_runs_every_command_and_fails_when_one_did(tmp_path, commands, rc, ran):
+    done = subprocess.run(["bash", "-c", swarm.side_by_side(commands)], cwd=tmp_path, check=False)
+    assert done.returncode == rc
+    assert set((tmp_path / "log").read_text().split()) == ran
