@@ -39,7 +39,7 @@ def sources(config):
     files = " ".join(shlex.quote(p) for p in (UNIT, token_path(config)))
     return (
         f'cat {files}; c=$(PATH={PATH}; command -v {CHP}) && c=$(readlink -f "$c") && '
-        f"sed -n '/^  \"version\": *\"/{{s/^  \"version\": *\"\\([^\"]*\\)\".*/\\1/p;q}}' \"${{c%/bin/*}}/package.json\""
+        f'sed -n \'/^  "version": *"/{{s/^  "version": *"\\([^"]*\\)".*/\\1/p;q}}\' "${{c%/bin/*}}/package.json"'
     )
 
 
