@@ -134,21 +134,26 @@ class Host:
         small packets back to back (a channel's request, then its end of input): with Nagle
         on, the second waits for the host's delayed ACK, 40 ms for every command and for
         some of the login's steps. A connection through a gateway is a channel of the
-        gateway's, whose socket is the gateway's own."""
+        gateway's, whose socket is the gateway's own.
+
+        The socket goes in a copy of the connection's ``connect_kwargs``: Fabric's own
+        writes through to the config every connection of the run shares, where a host
+        connecting meanwhile would find another host's socket."""
         connection = self.connection
         if connection.gateway or "sock" in connection.connect_kwargs:
             connection.open()
             return
         sock = socket.create_connection((connection.host, connection.port), timeout=connection.connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        connection.connect_kwargs["sock"] = sock
+        shared = connection.connect_kwargs
+        connection.connect_kwargs = {**shared, "sock": sock}
         try:
             connection.open()
         except BaseException:
             sock.close()
             raise
         finally:
-            del connection.connect_kwargs["sock"]
+            connection.connect_kwargs = shared
 
     def _exec(self, command, stdin=None, binary=False):
         """(exit code, stdout, stderr) of ``command``; ``stdin``: a binary stream or None;

@@ -363,3 +363,20 @@ def test_a_host_that_refuses_is_an_os_error():
         port = server.getsockname()[1]
     with pytest.raises(OSError):
         Host(OpeningConnection(port), "127.0.0.1", Run(config=SimpleNamespace())).connect()
+
+
+def test_the_socket_stays_out_of_the_config_every_connection_shares(listener):
+    """A host that connects while another does must not find the other's socket."""
+    from fabric import Config, Connection
+
+    config = Config(overrides={"connect_kwargs": {"key_filename": ["/k"]}})
+    connection, seen = Connection("127.0.0.1", port=listener, config=config), {}
+
+    def open_():
+        seen["own"] = connection.connect_kwargs.get("sock")
+        seen["other"] = Connection("127.0.0.2", config=config).connect_kwargs.get("sock")
+
+    connection.open = open_
+    Host(connection, "127.0.0.1", Run(config=SimpleNamespace())).connect()
+    assert seen["own"] is not None and seen["other"] is None
+    assert "sock" not in connection.connect_kwargs and "sock" not in config.connect_kwargs

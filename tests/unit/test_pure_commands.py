@@ -289,21 +289,15 @@ def test_venv_facts_find_what_python_finds(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     python = str(venv / "bin" / "python")
-    purelib = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+
+    def printed(code):
+        return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+    purelib = printed("import sysconfig; print(sysconfig.get_paths()['purelib'])")
     metadata = Path(purelib) / "jupyterhub-6.1.1.dist-info" / "METADATA"
     metadata.parent.mkdir()
     metadata.write_text("Metadata-Version: 2.1\nName: jupyterhub\nVersion: 6.1.1\n")
-    seen = subprocess.run(
-        [python, "-c", "import importlib.metadata as m; print(m.version('jupyterhub'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    seen = printed("import importlib.metadata as m; print(m.version('jupyterhub'))")
     for fact, wanted in [
         (python_env.installed_fact(str(venv)), {"jupyterhub": seen}),
         (python_env.package_fact(str(venv)), (purelib, "")),
