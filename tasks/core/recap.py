@@ -57,7 +57,15 @@ class Recap:
         self.say(f"[{record.host}] {record.task}: {prefix}{line}")
 
     def say(self, line):
-        print(mask(line), file=self.stream or sys.stdout, flush=True)
+        self._write(mask(line))
+
+    def _write(self, text):
+        """One write per line, under the lock: print() writes the line and its end apart, so
+        hosts working in parallel could share one line of output."""
+        stream = self.stream or sys.stdout
+        with self._lock:
+            stream.write(text + "\n")
+            stream.flush()
 
     def failed(self):
         return [r for r in self.records if r.status == FAILED]
@@ -86,5 +94,5 @@ class Recap:
         """Print the table once: a task may print it before its last words."""
         text = self.table()
         if text and not self.printed:
-            print(text, file=self.stream or sys.stdout, flush=True)
+            self._write(text)
             self.printed = True

@@ -285,6 +285,33 @@ def test_recap_masks_secrets_in_table_and_notes():
     assert f"failed: token {MASK} rejected" in text
 
 
+def test_hosts_in_parallel_never_share_a_line():
+    """Each line reaches the stream whole, in one write: hosts' notes never run into each other."""
+    import threading
+
+    class Writes(io.StringIO):
+        def __init__(self):
+            super().__init__()
+            self.writes = []
+
+        def write(self, text):
+            self.writes.append(text)
+            return super().write(text)
+
+    out = Writes()
+    recap = Recap(stream=out)
+    records = [recap.start(f"10.213.0.{n}", "install-packages", False) for n in range(8)]
+    threads = [
+        threading.Thread(target=lambda r=r: [recap.note(r, f"install rsync {i}") for i in range(50)]) for r in records
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(out.writes) == 400
+    assert all(text.endswith("\n") and text.count("\n") == 1 for text in out.writes)
+
+
 def test_secret_register_ignores_short_and_empty_values():
     from tasks.core.secrets import mask
 
