@@ -1,6 +1,7 @@
 """The hub itself: its configuration and its systemd service."""
 
 import io
+import json
 import shlex
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from .certs import hub_name, public_name_probes
 from .core import HubswarmError, facts, render, step
 from .core.archives import folder_archive, manifest_fact, unpack_script
 from .core.services import ensure_service, inputs_fact, restart_plan
+from .core.templates import file_text
 from .python_env import PACKAGE_NAME, package_glob
 from .swarm import NOTEBOOK_LABEL
 from .validate import memory_bytes
@@ -22,8 +24,13 @@ def config_path(config):
     return f"{config.srv}/jupyterhub_config.py"
 
 
+def values_path(config):
+    """Where hub-config writes the values jupyterhub_config.py reads (beside it)."""
+    return f"{config.srv}/hubswarm.json"
+
+
 def config_d_path(config):
-    """Where the operator's own settings go on the hub (loaded after the generated config)."""
+    """Where the operator's own settings go on the hub (loaded after hubswarm's)."""
     return f"{config.srv}/jupyterhub_config.d"
 
 
@@ -49,7 +56,7 @@ def hub_config_needs(config):
 def inputs(config):
     """The files whose change means the running hub must restart."""
     srv = config.srv
-    return [config_path(config), f"{srv}/env", f"{srv}/userlist", proxy.token_path(config), UNIT]
+    return [config_path(config), values_path(config), f"{srv}/env", f"{srv}/userlist", proxy.token_path(config), UNIT]
 
 
 def mem_guarantee(config):
@@ -59,28 +66,34 @@ def mem_guarantee(config):
     return config.mem_guarantee if memory_bytes(config.mem_guarantee) else None
 
 
-def render_hub_config(config, hub_ip, public_name):
-    return render(
-        "jupyterhub_config.py.j2",
-        srv=config.srv,
-        public_url=f"https://{public_name}/",
-        hub_ip=hub_ip,
-        authenticator=config.authenticator,
-        image=config.image,
-        homes_path=config.homes_path,
-        mem_limit=config.mem_limit,
-        mem_guarantee=mem_guarantee(config),
-        cpu_limit=float(config.cpu_limit),
-        cpu_guarantee=float(config.cpu_guarantee),
-        pids_limit=int(config.pids_limit),
-        placement=f"node.labels.{NOTEBOOK_LABEL} == true",
-        proxy_api_url=proxy.API_URL,
-        cull_idle=int(config.cull_idle),
-        cull_max_age=int(config.cull_max_age),
-        concurrent_spawn_limit=int(config.concurrent_spawn_limit),
-        active_server_limit=int(config.active_server_limit),
-        named_servers=bool(config.named_servers),
-    )
+def hub_values(config, hub_ip, public_name):
+    """What the hub's configuration (hubswarm_hub.config) reads from hubswarm.json: the
+    settings, as the hub takes them, and the hub's addresses. Secrets stay in the env file."""
+    return {
+        "srv": config.srv,
+        "public_url": f"https://{public_name}/",
+        "hub_ip": hub_ip,
+        "proxy_api_url": proxy.API_URL,
+        "authenticator": config.authenticator,
+        "image": config.image,
+        "placement": f"node.labels.{NOTEBOOK_LABEL} == true",
+        "homes_path": config.homes_path,
+        "named_servers": bool(config.named_servers),
+        "mem_limit": config.mem_limit,
+        "mem_guarantee": mem_guarantee(config),
+        "cpu_limit": float(config.cpu_limit) or None,
+        "cpu_guarantee": float(config.cpu_guarantee) or None,
+        "pids_limit": int(config.pids_limit),
+        "concurrent_spawn_limit": int(config.concurrent_spawn_limit),
+        "active_server_limit": int(config.active_server_limit),
+        "cull_idle": int(config.cull_idle),
+        "cull_max_age": int(config.cull_max_age),
+    }
+
+
+def values_text(values):
+    """hubswarm.json's text: a value a line, so check mode's diff shows which one changes."""
+    return json.dumps(values, indent=2) + "\n"
 
 
 @step(
@@ -89,20 +102,19 @@ def render_hub_config(config, hub_ip, public_name):
     probes=lambda host: [
         facts.addresses(),
         facts.file_state(config_path(host.config)),
+        facts.file_state(values_path(host.config)),
         manifest_fact(config_d_path(host.config)),
         *public_name_probes(host),
     ],
 )
 def hub_config(host, needed):
-    """Render jupyterhub_config.py (authenticator, SwarmSpawner, idle culler, limits, hub behind nginx) into /srv/jupyterhub, with the operator's jupyterhub_config.d/*.py beside it."""
+    """Write jupyterhub_config.py into /srv/jupyterhub with the values it reads (hubswarm.json: authenticator, SwarmSpawner, limits, idle culler, hub behind nginx), and the operator's jupyterhub_config.d/*.py beside it."""
     config = host.config
     _, (manifest, tar) = needed
     host.ensure_dir(config.srv, mode="700")
-    host.ensure_file(
-        config_path(config),
-        render_hub_config(config, host.private_ip(), hub_name(host)),
-        mode="600",
-    )
+    host.ensure_file(config_path(config), file_text("jupyterhub_config.py"), mode="600")
+    values = hub_values(config, host.private_ip(), hub_name(host))
+    host.ensure_file(values_path(config), values_text(values), mode="600")
     folder = config_d_path(config)
     if host.fact(manifest_fact(folder)) != manifest:
         host.written.add(folder)

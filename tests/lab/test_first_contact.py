@@ -1,6 +1,7 @@
 """First contact with a host: its public name from instance metadata, checks that stop a run
 before any change, and a killed run that leaves nothing racing the next one."""
 
+import json
 import os
 import signal
 import subprocess
@@ -23,8 +24,8 @@ def test_one_public_name_from_instance_metadata(fresh_host, connect):
     host = connect(fresh_host)
     san = host.sudo("openssl x509 -in /srv/jupyterhub/ssl/hub.crt -noout -ext subjectAltName", hide=True).stdout
     assert f"DNS:{PUBLIC}" in san
-    config = host.sudo("cat /srv/jupyterhub/jupyterhub_config.py", hide=True).stdout
-    assert f'c.JupyterHub.public_url = "https://{PUBLIC}/"' in config
+    values = json.loads(host.sudo("cat /srv/jupyterhub/hubswarm.json", hide=True).stdout)
+    assert values["public_url"] == f"https://{PUBLIC}/"
     env = host.sudo("cat /srv/jupyterhub/env", hide=True).stdout
     assert f'OAUTH_CALLBACK_URL="https://{PUBLIC}/hub/oauth_callback"' in env
     assert f"server_name {PUBLIC};" in host.sudo("cat /etc/nginx/sites-available/jupyterhub", hide=True).stdout

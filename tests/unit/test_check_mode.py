@@ -106,6 +106,7 @@ def drifted_hub():
         f"manifest:{srv}/notebooks": "old  ./welcome.ipynb\n",
         f"content:/mnt/nfs/home/{storage.SYNCED_STAMP}": "old  ./welcome.ipynb\n",
         f"file:{srv}/jupyterhub_config.py": WRONG_FILE,
+        f"file:{srv}/hubswarm.json": WRONG_FILE,
         "hub-package:/opt/jupyterhub": "/opt/jupyterhub/lib/python3.11/site-packages\nold  spawner.py",
         f"dir:{nginx.ACME_ROOT}": "755 root root",
         f"file:{nginx.DHPARAM}": WRONG_FILE,

@@ -613,6 +613,7 @@ def test_restart_plan_predicts_a_restart_in_check_mode():
 def test_inputs_cover_everything_the_hub_reads():
     assert hub.inputs(hub_config(srv="/srv/h")) == [
         "/srv/h/jupyterhub_config.py",
+        "/srv/h/hubswarm.json",
         "/srv/h/env",
         "/srv/h/userlist",
         "/srv/h/proxy.env",

@@ -24,7 +24,6 @@ When run as root, scripts run as ``nobody`` (setpriv), so nothing they do can
 touch the machine outside the scratch folder.
 """
 
-import ast
 import io
 import json
 import os
@@ -39,6 +38,7 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from traitlets.config import Config
 
 from fakehost import frame, hub_config, normalize, probe_keys, swarm_info, unit_info
 from tasks import (
@@ -61,6 +61,7 @@ from tasks.core.facts import Answer
 from tasks.core.host import LOCK_FILE, Host, HubswarmError
 from tasks.core.recap import Recap
 from tasks.core.run import Run
+from tasks.hubswarm_hub import config as hub_side_config
 
 BASE = Path(tempfile.gettempdir()) / f"hubswarm-quoting-{os.getpid()}"
 MARKER = BASE / "pwned"
@@ -961,25 +962,20 @@ def test_fstab_fact_matches_the_path_literally_with_real_awk(value):
         assert out.stdout.decode() == wanted + "\n", out.stderr.decode()
 
 
-# --- a remote answer inside the hub's Python config --------------------------------------------------
+# --- a remote answer in the values the hub's configuration reads --------------------------------------
 
 
 @settings(max_examples=60, deadline=None)
 @given(value=hostile)
-@example(value='10.0.0.5" + __import__("os").system("id") + "')
-def test_hub_ip_is_a_python_string_literal_in_the_hub_config(value):
-    """The hub's address (hostname -I on the hub) lands in jupyterhub_config.py as data, never as code."""
-    text = hub.render_hub_config(hub_config(), value, "hub.example.com")
-    module = ast.parse(text)
-    urls = {}
-    for node in ast.walk(module):
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Attribute):
-            target = ast.unparse(node.targets[0])
-            if target in ("c.JupyterHub.hub_bind_url", "c.JupyterHub.hub_connect_url"):
-                urls[target] = ast.literal_eval(node.value)
-    # (JSON spells a character beyond U+FFFF as a surrogate pair: join those.)
-    joined = {k: v.encode("utf-16", "surrogatepass").decode("utf-16") for k, v in urls.items()}
-    assert joined == {
-        "c.JupyterHub.hub_bind_url": f"http://{value}:8081",
-        "c.JupyterHub.hub_connect_url": f"http://{value}:8081",
-    }
+@example(value='10.0.0.5", "authenticator": "dummy')
+def test_hub_ip_reaches_the_hub_config_as_data(value):
+    """The hub's address (hostname -I on the hub) reaches the hub's configuration through
+    hubswarm.json as it was: a string, never code or another value."""
+    with tempfile.TemporaryDirectory() as srv:
+        Path(srv, "userlist").write_text("")
+        config = hub_config(srv=srv, authenticator="password")
+        text = hub.values_text(hub.hub_values(config, value, "hub.example.com"))
+        c = Config()
+        hub_side_config.apply(c, json.loads(text), environ={"HUB_USER_PASSWORD": "u", "HUB_ADMIN_PASSWORD": "a"})
+    assert c.JupyterHub.hub_bind_url == c.JupyterHub.hub_connect_url == f"http://{value}:8081"
+    assert c.JupyterHub.authenticator_class.__name__ == "UserlistSharedPasswordAuthenticator"

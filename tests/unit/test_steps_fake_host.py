@@ -481,6 +481,7 @@ def test_check_mode_hub_setup_runs_only_probes(make_host):
     assert "make a self-signed certificate for hub.example.com" in changes
     assert "write /srv/jupyterhub/env (600 root:root)" in changes
     assert "write /srv/jupyterhub/jupyterhub_config.py (600 root:root)" in changes
+    assert "write /srv/jupyterhub/hubswarm.json (600 root:root)" in changes
     assert "initialise the swarm, advertising 10.0.0.5" in changes
     assert "upload starter notebooks to /srv/jupyterhub/notebooks" in changes
     assert "reload nginx (after nginx -t)" in changes
@@ -505,11 +506,12 @@ def converged_hub_answers():
     }
 
 
-def test_check_mode_predicts_the_restart_a_config_change_brings(make_host, recap_out):
+@pytest.mark.parametrize("changed", [hub.config_path, hub.values_path])
+def test_check_mode_predicts_the_restart_a_config_change_brings(make_host, recap_out, changed):
     host, runner = make_host(converged_hub_answers(), check=True)
     hub.start_hub(host)
     assert host.record.changes == []  # nothing changes: no restart predicted
-    host.ensure_file(hub.config_path(host.config), "new config\n", mode="600")
+    host.ensure_file(changed(host.config), "new config\n", mode="600")
     hub.start_hub(host)
     assert "restart jupyterhub (its inputs changed)" in host.record.changes
     assert runner.calls == []  # check mode ran probes only
