@@ -1,5 +1,6 @@
 """hubswarm's code that runs inside the hub: installed into the hub's virtualenv by
-``hub-config`` and imported by ``jupyterhub_config.py``, which only assigns values.
+``pip-install``; ``jupyterhub_config.py`` applies :mod:`.config` (the hub's configuration)
+to the values ``hub-config`` writes beside it.
 
 It needs the standard library and what the hub's venv holds (JupyterHub,
 DockerSpawner); the deploy tool imports :mod:`.usernames` too, so the user-name

@@ -1,8 +1,8 @@
 """How a userlist email becomes a user name on the hub: one rule, used everywhere.
 
 hubswarm checks the local ``userlist`` with it before any host is touched, and
-``hub-config`` installs this very file into the hub's virtualenv, where
-``jupyterhub_config.py`` reads the userlist with it: the hub, its
+``pip-install`` installs this very file into the hub's virtualenv, where the hub's
+configuration (:mod:`.config`) reads the userlist with it: the hub, its
 authenticator and the home tool see the same names. Standard library only.
 
 The rule (documented in the README): the email's local part, lower-cased;
