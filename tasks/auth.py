@@ -3,102 +3,57 @@ env file that holds them (``write-env``).
 
 ``google`` (the original deployment's) and ``github`` log users in by OAuth;
 ``password`` is JupyterHub's shared-password authenticator, for the lab only.
+Their settings, secrets too, are rows of :mod:`tasks.settings.table`.
 """
 
 import os
 
 from .certs import hub_name, is_address, public_name_probes
 from .core import HubswarmError, facts, secret, step
+from .settings.table import OAUTH, PASSWORD, SETTING
+from .validate import problems
 
-OAUTH = ("google", "github")
-PASSWORD = "password"
-AUTHENTICATORS = (*OAUTH, PASSWORD)
-# JupyterHub's SharedPasswordAuthenticator minimums.
-USER_PASSWORD_MIN, ADMIN_PASSWORD_MIN = 8, 32
+# The settings each way of logging in puts in the hub's env file, besides the metrics token.
+OAUTH_CLIENT = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET")
+OAUTH_SETTINGS = (*OAUTH_CLIENT, "OAUTH_CALLBACK_URL")
+PASSWORD_SETTINGS = ("HUBSWARM_HUB_PASSWORD", "HUBSWARM_HUB_ADMIN_PASSWORD")
 
 
 def checked_authenticator(config):
     """The authenticator's name (settings lower-case it); one-line error when unknown or out of place."""
-    name = config.authenticator
-    if name not in AUTHENTICATORS:
-        raise HubswarmError(
-            f"unknown authenticator {name!r}: set HUBSWARM_AUTHENTICATOR to one of " + ", ".join(AUTHENTICATORS)
-        )
-    if name == PASSWORD and not config.lab:
-        raise HubswarmError(
-            "the password authenticator is for the lab only: use google or github "
-            "(HUBSWARM_AUTHENTICATOR) on a real cluster"
-        )
-    return name
+    lines = problems({"authenticator": config.authenticator, "lab": config.lab})
+    if lines:
+        raise HubswarmError(lines[0])
+    return config.authenticator
 
 
 def hub_secrets(config, environ=os.environ):
     """The variables the hub's env file holds, read from .env or the environment.
 
-    Every value is registered as a secret, so no output of the run shows it.
+    Each is checked as its setting says; the secret ones are registered, so no output of the run shows them.
     """
     name = checked_authenticator(config)
-    metrics = metrics_values(environ)
     if name == PASSWORD:
-        user = environ.get("HUBSWARM_HUB_PASSWORD", "")
-        admin = environ.get("HUBSWARM_HUB_ADMIN_PASSWORD", "")
-        if len(user) < USER_PASSWORD_MIN or len(admin) < ADMIN_PASSWORD_MIN or user == admin:
-            raise HubswarmError(
-                f"the password authenticator needs HUBSWARM_HUB_PASSWORD ({USER_PASSWORD_MIN}+ "
-                f"characters) and a different HUBSWARM_HUB_ADMIN_PASSWORD ({ADMIN_PASSWORD_MIN}+): "
-                "set them in .env (lab.up writes both into .lab/lab.env)"
-            )
-        values = {"HUB_USER_PASSWORD": secret(user), "HUB_ADMIN_PASSWORD": secret(admin), **metrics}
-        return one_line_values(
-            values, {"HUB_USER_PASSWORD": "HUBSWARM_HUB_PASSWORD", "HUB_ADMIN_PASSWORD": "HUBSWARM_HUB_ADMIN_PASSWORD"}
-        )
+        wanted = PASSWORD_SETTINGS
+    else:
+        wanted = OAUTH_SETTINGS
+        for variable in OAUTH_CLIENT:
+            if not environ.get(variable, "").strip():
+                raise HubswarmError(
+                    f"{variable} is missing: put the {name} OAuth client's {variable} in .env (see .env.example) "
+                    "or the environment"
+                )
     values = {}
-    for var in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"):
-        value = environ.get(var, "").strip()
-        if not value:
-            raise HubswarmError(
-                f"{var} is missing: put the {name} OAuth client's {var} in .env (see .env.example) or the environment"
-            )
-        values[var] = secret(value) if var == "OAUTH_CLIENT_SECRET" else value
-    callback = environ.get("OAUTH_CALLBACK_URL", "").strip()
-    if callback:
-        from .validate import https_url_problem
-
-        problem = https_url_problem(callback)
+    for variable in (*wanted, "HUBSWARM_METRICS_TOKEN"):
+        setting = SETTING[variable]
+        value = setting.kind.normalise(environ.get(variable, ""))
+        problem = setting.line(value)
         if problem:
-            raise HubswarmError(
-                f"OAUTH_CALLBACK_URL: {callback!r} {problem}: set it to the OAuth client's redirect URI "
-                "(https://HUB/hub/oauth_callback), or leave it unset"
-            )
-        values["OAUTH_CALLBACK_URL"] = callback
-    return one_line_values({**values, **metrics})
-
-
-METRICS_TOKEN_MIN = 32
-
-
-def metrics_values(environ):
-    """The token a Prometheus scrape of /hub/metrics uses (HUBSWARM_METRICS_TOKEN), if any."""
-    token = environ.get("HUBSWARM_METRICS_TOKEN", "").strip()
-    if not token:
-        return {}
-    if len(token) < METRICS_TOKEN_MIN or not all(c.isascii() and c.isalnum() or c in "-_." for c in token):
-        raise HubswarmError(
-            f"HUBSWARM_METRICS_TOKEN must be {METRICS_TOKEN_MIN} or more letters, digits, '-', '_' or '.': "
-            "make one with `openssl rand -hex 32`"
-        )
-    return {"METRICS_API_TOKEN": secret(token)}
-
-
-def one_line_values(values, setting_of=None):
-    """``values`` when each is one line of printable text: a line break would end its
-    line of the hub's env file and start another variable there."""
-    for var, value in values.items():
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
-            setting = (setting_of or {}).get(var, var)
-            raise HubswarmError(
-                f"{setting} holds a line break or another control character: copy the value again, as one line"
-            )
+            raise HubswarmError(problem)
+        if value:
+            values[setting.hub_env] = secret(value) if setting.secret else value
+    if name == PASSWORD and values["HUB_USER_PASSWORD"] == values["HUB_ADMIN_PASSWORD"]:
+        raise HubswarmError("HUBSWARM_HUB_ADMIN_PASSWORD is HUBSWARM_HUB_PASSWORD too: use two different passwords")
     return values
 
 

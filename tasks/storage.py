@@ -8,11 +8,11 @@ from .core import HubswarmError, facts, step
 from .core.archives import folder_archive, manifest_fact, unpack_script
 from .core.templates import file_text
 from .packages import APT, DNF, ensure_packages
+from .settings.kinds import NO_EFS
 
 NFS_PACKAGES = {APT: ["nfs-common"], DNF: ["nfs-utils"]}
 # The original deployment's mount options, plus _netdev so boot waits for the network.
 NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,_netdev"
-NO_EFS = "none"
 HOME_TOOL = "/usr/local/sbin/hubswarm-home"
 # The home tool's stamp (STAMP there), in the homes folder.
 SYNCED_STAMP = ".hubswarm-notebooks-synced"

@@ -103,7 +103,7 @@ def test_any_public_host_name_answer_is_a_dns_name_or_refused(make_host, answer)
     """The metadata's public host name reaches nginx, the certificate and the env file."""
     from tasks import certs
     from tasks.core import HubswarmError
-    from tasks.validate import dns_problem
+    from tasks.names import dns_problem
 
     host, _ = make_host({"imds:public-hostname": answer}, domain="")
     try:

@@ -1,5 +1,5 @@
-"""Every setting checked before any host is touched; the lab's settings for lab hosts only;
-known_hosts made and kept by HUBSWARM_ACCEPT_NEW_HOST_KEYS=1."""
+"""Every setting declared once and checked before any host is touched; the lab's settings
+for lab hosts only; known_hosts made and kept by HUBSWARM_ACCEPT_NEW_HOST_KEYS=1."""
 
 import contextlib
 import os
@@ -25,6 +25,8 @@ from tasks.core.host import Host
 from tasks.core.recap import Recap
 from tasks.core.run import Run
 from tasks.invocation import HOSTS_ATTRIBUTE, hosts_for, run_of
+from tasks.settings.kinds import HIDDEN
+from tasks.settings.table import SETTING, SETTINGS, Derived
 
 
 def problems(**env):
@@ -203,10 +205,11 @@ def test_every_problem_is_listed_not_just_the_first():
     lines = problems(
         HUBSWARM_ADDRESS="bogus", HUBSWARM_MEM_LIMIT="lots", HUBSWARM_DOMAIN="x.example;id", HUBSWARM_GATEWAY="maybe"
     )
+    # In the table's order, which is .env.example's.
     assert [line.split(":")[0] for line in lines] == [
+        "HUBSWARM_DOMAIN",
         "HUBSWARM_ADDRESS",
         "HUBSWARM_GATEWAY",
-        "HUBSWARM_DOMAIN",
         "HUBSWARM_MEM_LIMIT",
     ]
 
@@ -214,23 +217,6 @@ def test_every_problem_is_listed_not_just_the_first():
 def test_the_lab_may_use_the_password_authenticator():
     assert problems(HUBSWARM_LAB="1") == []
     assert section(HUBSWARM_LAB="1")["authenticator"] == "password"
-
-
-def test_every_variable_of_env_example_is_checked_or_a_secret():
-    named = {
-        line.lstrip("#").split("=")[0]
-        for line in (ROOT / ".env.example").read_text().splitlines()
-        if "=" in line and line.lstrip("#").split("=")[0].isupper()
-    }
-    checked = set(validate.VARIABLES.values())
-    secrets_and_aws = {
-        "OAUTH_CLIENT_ID",
-        "OAUTH_CLIENT_SECRET",
-        "OAUTH_CALLBACK_URL",
-        "AWS_PROFILE",
-        "HUBSWARM_METRICS_TOKEN",
-    }
-    assert named - checked - secrets_and_aws == set()
 
 
 def test_the_examples_of_env_example_pass():
@@ -245,17 +231,47 @@ def test_the_examples_of_env_example_pass():
     assert problems(**examples) == []
 
 
+def test_a_derived_default_has_words_and_an_example():
+    derived = [s for s in SETTINGS if isinstance(s.default, Derived)]
+    assert derived and all(s.default.text and s.example for s in derived)
+
+
 @hypothesis_settings(max_examples=300, deadline=None)
-@given(st.sampled_from([name for _, name, _ in validate.FIELDS]), st.text(max_size=80))
-@example("HUBSWARM_MEM_LIMIT", "\u00b2")
-@example("HUBSWARM_LAUNCH_TIMEOUT", "\u0663")
-@example("HUBSWARM_SSH_KEY", "\n")
-@example("HUBSWARM_ACME_SERVER", "https://[::1")
-@example("HUBSWARM_ACME_SERVER", "https://[::1]:443/dir")
-def test_any_value_gives_lines_never_a_traceback(name, value):
-    lines = problems(**{name: value})
-    assert all(line.startswith((f"{name}: ", "HUBSWARM_")) for line in lines)
+@given(st.sampled_from(SETTINGS), st.text(max_size=80))
+@example(SETTING["HUBSWARM_MEM_LIMIT"], "\u00b2")
+@example(SETTING["HUBSWARM_LAUNCH_TIMEOUT"], "\u0663")
+@example(SETTING["HUBSWARM_SSH_KEY"], "\n")
+@example(SETTING["HUBSWARM_ACME_SERVER"], "https://[::1")
+@example(SETTING["HUBSWARM_ACME_SERVER"], "https://[::1]:443/dir")
+@example(SETTING["OAUTH_CALLBACK_URL"], "https://hub.example.com/\x7f")
+@example(SETTING["HUBSWARM_HUB_PASSWORD"], "pass\nword-1")
+def test_any_value_gives_lines_never_a_traceback(setting, value):
+    if setting.key:
+        lines = problems(**{setting.variable: value})
+    else:  # the hub's env file: a value that passes is one line of text
+        value = setting.kind.normalise(value)
+        lines = [line for line in [setting.line(value)] if line]
+        assert lines or not any(ord(c) < 32 or ord(c) == 127 for c in value)
+    assert all(line.startswith((f"{setting.variable}: ", f"{setting.variable} ", "HUBSWARM_")) for line in lines)
     assert all("\n" not in line and "\r" not in line for line in lines)
+
+
+@hypothesis_settings(max_examples=100, deadline=None)
+@given(st.sampled_from([s for s in SETTINGS if s.kind.show == HIDDEN]), st.text(max_size=40), st.text(max_size=40))
+def test_a_hidden_value_never_shows_in_its_line(setting, before, after):
+    value = setting.kind.normalise(f"{before}SeCrEt§{after}")
+    assert "SeCrEt§" not in setting.line(value)
+
+
+def test_every_secret_goes_to_the_hub_env_file_only():
+    secrets = [s.variable for s in SETTINGS if s.secret]
+    assert secrets == [
+        "OAUTH_CLIENT_SECRET",
+        "HUBSWARM_METRICS_TOKEN",
+        "HUBSWARM_HUB_PASSWORD",
+        "HUBSWARM_HUB_ADMIN_PASSWORD",
+    ]
+    assert all(SETTING[v].hub_env and not SETTING[v].key and SETTING[v].kind.show == HIDDEN for v in secrets)
 
 
 # --- normalised values ------------------------------------------------------------------
