@@ -25,6 +25,7 @@ from tasks.core.host import Host
 from tasks.core.recap import Recap
 from tasks.core.run import Run
 from tasks.invocation import HOSTS_ATTRIBUTE, hosts_for, run_of
+from tasks.settings import docs
 from tasks.settings.kinds import HIDDEN
 from tasks.settings.table import SETTING, SETTINGS, Derived
 
@@ -217,6 +218,11 @@ def test_every_problem_is_listed_not_just_the_first():
 def test_the_lab_may_use_the_password_authenticator():
     assert problems(HUBSWARM_LAB="1") == []
     assert section(HUBSWARM_LAB="1")["authenticator"] == "password"
+
+
+def test_env_example_and_the_readme_table_are_written_from_the_table():
+    stale = docs.stale(ROOT)
+    assert not stale, f"{', '.join(path.name for path in stale)}: run `{docs.WRITE_COMMAND}`"
 
 
 def test_the_examples_of_env_example_pass():
