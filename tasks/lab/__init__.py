@@ -98,6 +98,8 @@ class LabInfo:
     env: dict = field(repr=False)  # holds the hub's passwords: never in a test's output
     key_path: Path
     known_hosts_path: Path
+    #: The hosts this ensure_lab made (pristine: nothing deployed on them yet).
+    fresh: frozenset = frozenset()
 
     @property
     def hosts(self):
@@ -368,6 +370,7 @@ def ensure_lab(workers=2):
     _ensure_standin()
     wanted = fleet(workers)
     containers = lab_containers()
+    made = set()
     for host, info in containers.items():
         if info["role"] == "worker" and host not in wanted:
             _remove_container(host)
@@ -380,6 +383,7 @@ def ensure_lab(workers=2):
             del containers[host]
         if host not in containers:
             _create_host(host, ip, "hub" if host == "hub" else "worker")
+            made.add(host)
         else:
             if containers[host]["state"] != "running":
                 docker("container", "start", containers[host]["container"])
@@ -394,6 +398,7 @@ def ensure_lab(workers=2):
             print(f"lab: {host} has no route to the metadata stand-in: recreating it", file=sys.stderr)
             _remove_container(host)
             _create_host(host, ip, "hub" if host == "hub" else "worker")
+            made.add(host)
             _wait_booted(host)
             _check_sealed(host)
     _write_known_hosts()
@@ -409,6 +414,7 @@ def ensure_lab(workers=2):
         env=env,
         key_path=KEY_PATH,
         known_hosts_path=KNOWN_HOSTS_PATH,
+        fresh=frozenset(made),
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from dotenv import dotenv_values
 from fabric import Connection
 
 from fabrun import fab
@@ -24,10 +25,39 @@ def pytest_configure(config):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Keep each phase's report on the test item (item.rep_call...) for fixtures' teardown."""
+    """Keep each phase's report on the test item (item.rep_call...) for fixtures' teardown; a
+    failure of a test on the lab shows the hub's last log lines (the lab's secrets masked)."""
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+    if report.failed and "lab" in item.fixturenames:
+        report.sections.append(("the hub's journal, last lines", hub_journal()))
+
+
+def hub_journal(lines=60):
+    """The lab hub's jupyterhub journal, every secret of the lab masked ("" when there is no hub)."""
+    try:
+        text = lab_module.docker(
+            "exec",
+            f"{lab_module.CONTAINER_PREFIX}hub",
+            "journalctl",
+            "-u",
+            "jupyterhub",
+            "-n",
+            str(lines),
+            "--no-pager",
+            "-o",
+            "cat",
+            check=False,
+            timeout=20,
+        )
+    except Exception as error:  # noqa: BLE001 - a diagnostic never hides the failure itself
+        return f"(no journal: {error!r})"
+    env = dotenv_values(lab_module.ENV_PATH) if lab_module.ENV_PATH.is_file() else {}
+    for key, value in env.items():
+        if value and any(word in key for word in ("PASSWORD", "TOKEN", "SECRET")):
+            text = text.replace(value, "********")
+    return text
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -108,11 +138,12 @@ def lab_users(lab):
 
 @pytest.fixture(scope="session")
 def hub_run(lab):
-    """`fab setup-hub start-hub` on a freshly recreated lab hub; the FabRun of that first run.
+    """`fab setup-hub start-hub` on a pristine lab hub (made again unless the lab just made
+    it); the FabRun of that first run.
 
     HUBSWARM_TEST_REUSE=1 keeps the hub as it is (faster when working on tests).
     """
-    if os.environ.get("HUBSWARM_TEST_REUSE") != "1":
+    if os.environ.get("HUBSWARM_TEST_REUSE") != "1" and "hub" not in lab.fresh:
         lab_module.recreate_host("hub")
     return fab("setup-hub", "start-hub")
 
@@ -127,10 +158,12 @@ def fresh_host(lab):
 
 @pytest.fixture(scope="session")
 def cluster_run(lab, hub_run):
-    """`fab setup-hub join-workers` with hosts found by tag, on freshly recreated workers."""
+    """`fab setup-hub join-workers` with hosts found by tag, on pristine workers (made again
+    unless the lab just made them)."""
     if os.environ.get("HUBSWARM_TEST_REUSE") != "1":
         for number in range(1, len(lab.worker_ips) + 1):
-            lab_module.recreate_host(f"worker{number}")
+            if f"worker{number}" not in lab.fresh:
+                lab_module.recreate_host(f"worker{number}")
     return fab("setup-hub", "join-workers")
 
 
