@@ -116,14 +116,12 @@ def test_proxy_unit():
 
 def test_a_run_readies_the_templates_once_its_first_host_is_connected(monkeypatch):
     """Jinja and every template, compiled while the hosts answer the probes: once per run."""
-    warmed = []
-    monkeypatch.setattr(templates, "warm_up", lambda: warmed.append(threading.current_thread()))
+    warmed, done = [], threading.Event()
+    monkeypatch.setattr(templates, "warm_up", lambda: (warmed.append(threading.current_thread()), done.set()))
     run = Run(config=None)
     for _ in range(3):  # (three hosts connected)
         run.connected()
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and thread.daemon:
-            thread.join(5)
+    assert done.wait(5)
     assert len(warmed) == 1 and warmed[0] is not threading.current_thread()
 
 
