@@ -48,8 +48,9 @@ SUBNET = "10.213.0.0/24"
 IP_PREFIX = "10.213.0."
 HUB_HOST_NUMBER = 10
 CONTAINER_PREFIX = "hubswarm-lab-"
-# Fleet hosts that run Debian 13 (trixie); the others run Debian 12 (bookworm).
-DEBIAN_13_HOSTS = ("worker2",)
+# The fleet hosts the tests run on Debian 13 (trixie), so every deployment they make proves a
+# mixed cluster; the others, and every host of `fab lab.up` without --mixed, run Debian 12.
+MIXED = ("worker2",)
 HOME_VOLUME = "hubswarm-lab-home"
 HOMES_PATH = "/mnt/nfs/home"
 LAB_DOMAIN = "hub.lab.example"
@@ -123,10 +124,9 @@ def host_ip(host):
     raise Exit(f"lab: unknown lab host {host!r} (expected hub or workerN)", code=1)
 
 
-def host_suite(host):
-    """The Debian release a fleet host runs: the second worker runs Debian 13, the rest 12, so
-    every deployment the tests make proves a mixed cluster."""
-    return lab_image.DEBIAN_13 if host in DEBIAN_13_HOSTS else lab_image.DEBIAN_12
+def host_suite(host, debian13=MIXED):
+    """The Debian release fleet host HOST runs: 13 for the hosts DEBIAN13 names, else 12."""
+    return lab_image.DEBIAN_13 if host in debian13 else lab_image.DEBIAN_12
 
 
 def fleet(workers):
@@ -205,9 +205,8 @@ def _ensure_network_and_volumes():
     docker("volume", "create", "--label", CACHE_LABEL, APT_VOLUME)
 
 
-def _create_host(host, ip, role):
-    """Create and start a fresh lab host container (without waiting for it to boot)."""
-    suite = host_suite(host) if role != "spare" else lab_image.DEBIAN_12
+def _create_host(host, ip, role, suite=lab_image.DEBIAN_12):
+    """Create and start a fresh lab host container on Debian SUITE (without waiting for it to boot)."""
     image = lab_image.ensure_image(suite)
     container = f"{CONTAINER_PREFIX}{host}"
     docker_volume = f"{container}-docker"
@@ -357,8 +356,9 @@ def _write_env(env):
     ENV_PATH.write_text("".join(lines))
 
 
-def ensure_lab(workers=2):
+def ensure_lab(workers=2, debian13=MIXED):
     """Bring the lab to a hub and WORKERS workers, all booted, registered in EC2; return LabInfo.
+    The hosts DEBIAN13 names run Debian 13 (its image is built only when one does), the rest 12.
 
     Idempotent: existing hosts are kept (started if stopped), missing ones created, workers
     beyond WORKERS removed, whatever `fab scale` made: a host at another IP than its fixed one is
@@ -377,12 +377,13 @@ def ensure_lab(workers=2):
             lab_imds.forget(info["ip"])
     for host, ip in wanted.items():
         # Made on the other Debian release, or by `fab scale` at the IP moto gave it.
-        if host in containers and (containers[host]["suite"], containers[host]["ip"]) != (host_suite(host), ip):
+        suite = host_suite(host, debian13)
+        if host in containers and (containers[host]["suite"], containers[host]["ip"]) != (suite, ip):
             _remove_container(host)
             lab_imds.forget(containers[host]["ip"])
             del containers[host]
         if host not in containers:
-            _create_host(host, ip, "hub" if host == "hub" else "worker")
+            _create_host(host, ip, "hub" if host == "hub" else "worker", suite)
             made.add(host)
         else:
             if containers[host]["state"] != "running":
@@ -397,7 +398,7 @@ def ensure_lab(workers=2):
             # Made before the lab had a metadata stand-in: it could reach this machine's own.
             print(f"lab: {host} has no route to the metadata stand-in: recreating it", file=sys.stderr)
             _remove_container(host)
-            _create_host(host, ip, "hub" if host == "hub" else "worker")
+            _create_host(host, ip, "hub" if host == "hub" else "worker", host_suite(host, debian13))
             made.add(host)
             _wait_booted(host)
             _check_sealed(host)
@@ -427,9 +428,10 @@ def recreate_host(host):
     existing = lab_containers().get(host)
     ip = existing["ip"] if existing else host_ip(host)
     role = existing["role"] if existing else ("hub" if host == "hub" else "worker")
+    suite = existing["suite"] if existing else host_suite(host)
     _ensure_standin()
     _remove_container(host)
-    _create_host(host, ip, role)
+    _create_host(host, ip, role, suite)
     _wait_booted(host)
     _check_sealed(host)
     _write_known_hosts()
@@ -535,16 +537,16 @@ def destroy(images=False):
         path.unlink(missing_ok=True)
 
 
-@task(help={"workers": "number of worker hosts (default 2)"})
-def up(c, workers=2):
+@task(help={"workers": "number of worker hosts (default 2)", "mixed": "worker2 on Debian 13, as the tests run it"})
+def up(c, workers=2, mixed=False):
     """Create the lab (or bring it to the wanted shape): a hub and N workers on this machine.
 
-    Each host is a container behaving like a fresh Debian EC2 host (12; worker2 13) (systemd, sshd, user
+    Each host is a container behaving like a fresh Debian 12 EC2 host (worker2 on 13 with --mixed) (systemd, sshd, user
     `admin` with sudo); the lab's EC2 API (moto) answers for them. Idempotent: running it
     again keeps the same hosts; a larger --workers adds workers, a smaller one removes the extra
     ones. Writes .lab/lab.env, which later `fab` commands load.
     """
-    info = ensure_lab(workers=int(workers))
+    info = ensure_lab(workers=int(workers), debian13=MIXED if mixed else ())
     print(f"lab is up: hub {info.hub_ip}, workers {' '.join(info.worker_ips) or '(none)'}")
     print(f"EC2 API: {info.env['AWS_ENDPOINT_URL_EC2']} (moto, cluster `lab`)")
     print("Later `fab` commands in this project load .lab/lab.env and so deploy to the lab.")
