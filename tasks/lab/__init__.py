@@ -11,8 +11,9 @@ gave the instance (follow_launch), and removes it when the instance is terminate
 
 Shared storage: the docker volume hubswarm-lab-home is mounted at /mnt/nfs/home in every host,
 standing in for EFS (the kernel here has no NFS client). Lab-only speedup: the docker volume
-hubswarm-lab-apt shares downloaded .deb files between hosts (files/lab/apt-shared-cache); like
-the images, it survives `lab.down` unless --images is given.
+hubswarm-lab-apt shares downloaded .deb files between hosts (files/lab/apt-shared-cache), and
+hubswarm-lab-pip and hubswarm-lab-npm are root's pip and npm caches on every host; like the
+images, they survive `lab.down` unless --images is given.
 
 Instance metadata: every lab host reaches 169.254.169.254 only through the lab's stand-in
 (tasks/lab/imds.py), with its own identity; the rest of 169.254.0.0/16 is blackholed in every host.
@@ -56,6 +57,9 @@ HOMES_PATH = "/mnt/nfs/home"
 LAB_DOMAIN = "hub.lab.example"
 APT_VOLUME = "hubswarm-lab-apt"
 APT_SHARED_PATH = "/var/cache/apt/lab-shared"
+# Lab-only speedup, like the apt cache: every hub the tests make again downloads the same
+# wheels and npm packages, so root's pip and npm caches are shared (both are safe to share).
+DOWNLOAD_CACHES = {"hubswarm-lab-pip": "/root/.cache/pip", "hubswarm-lab-npm": "/root/.npm"}
 CACHE_LABEL = "hubswarm.lab.cache=1"
 KEY_PATH = LAB_DIR / "id_ed25519"
 KNOWN_HOSTS_PATH = LAB_DIR / "known_hosts"
@@ -202,7 +206,8 @@ def _ensure_network_and_volumes():
     if not docker("network", "ls", "--quiet", "--filter", f"name=^{NETWORK}$"):
         docker("network", "create", "--label", LAB_LABEL, "--subnet", SUBNET, NETWORK)
     docker("volume", "create", "--label", LAB_LABEL, HOME_VOLUME)
-    docker("volume", "create", "--label", CACHE_LABEL, APT_VOLUME)
+    for volume in (APT_VOLUME, *DOWNLOAD_CACHES):
+        docker("volume", "create", "--label", CACHE_LABEL, volume)
 
 
 def _create_host(host, ip, role, suite=lab_image.DEBIAN_12):
@@ -238,6 +243,7 @@ def _create_host(host, ip, role, suite=lab_image.DEBIAN_12):
         f"{HOME_VOLUME}:{HOMES_PATH}",
         "--volume",
         f"{APT_VOLUME}:{APT_SHARED_PATH}",
+        *(flag for volume, path in DOWNLOAD_CACHES.items() for flag in ("--volume", f"{volume}:{path}")),
         # The lab's stand-in for the hub's public DNS name (letsencrypt checks it on the hub).
         "--add-host",
         f"{LAB_DOMAIN}:{host_ip('hub')}",
