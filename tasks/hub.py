@@ -192,16 +192,14 @@ def start_hub(host):
     if moving:
         host.ensure("stop jupyterhub, which ran the proxy itself (once)", "systemctl stop jupyterhub")
     proxy.start_proxy(host)
-    now = host.facts(facts.systemd_unit("jupyterhub"), hub_inputs(config), HUB_ANSWERS)
-    state = facts.UnitState(was.enabled, "inactive") if moving else now[facts.systemd_unit("jupyterhub").key]
+    unit, fingerprints, login_status = host.facts(facts.systemd_unit("jupyterhub"), hub_inputs(config), HUB_ANSWERS)
+    state = facts.UnitState(was.enabled, "inactive") if moving else unit
     # In check mode nothing was written, so the fingerprint cannot show it.
     changing = host.check and bool(host.written & {*inputs(config), PACKAGE_NAME, config_d_path(config)})
-    changed = host.ensure(
-        *restart_plan("jupyterhub", state, now[hub_inputs(config).key], sources(config), stamp(config), changing)
-    )
+    changed = host.ensure(*restart_plan("jupyterhub", state, fingerprints, sources(config), stamp(config), changing))
     ensure_service(host, "jupyterhub", running=False)
     if host.check:
         return
-    if changed or now[HUB_ANSWERS.key] != "200":
+    if changed or login_status != "200":
         wait_for_hub(host)
     host.run.recap.say(f"[{host.name}] hub: https://{hub_name(host)}/")

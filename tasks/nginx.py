@@ -150,12 +150,11 @@ def nginx(host):
         site, render_site(host.config, hub_name(host), letsencrypt_ready, staple), previous=previous
     )
     changed = site_changed
-    link_f, default_f = link_facts(link, default_link)
     if link:
-        answers = host.facts(link_f, default_f)
+        link_target, default_exists = host.facts(*link_facts(link, default_link))
         changed |= host.ensure(
             "enable the site, disable the distro default",
-            link_commands(answers[link_f.key], site, link, default_link, answers[default_f.key]),
+            link_commands(link_target, site, link, default_link, default_exists),
         )
     if changed:
         host.ensure("reload nginx (after nginx -t)", reload_script(site, link, previous, site_changed, site_existed))

@@ -67,12 +67,12 @@ def nodejs_preflight(host):
 @step("install-nodejs", probes=lambda host: [NODEJS_MAJOR, HAS_NPM, CHP_VERSION], preflight=nodejs_preflight)
 def install_nodejs(host):
     """Install Node.js and npm (the distro's, when new enough) and the pinned configurable-http-proxy from npm."""
-    answers = host.facts(NODEJS_MAJOR, HAS_NPM, CHP_VERSION)
-    chp, has_nodejs = answers[CHP_VERSION.key], answers[NODEJS_MAJOR.key] is not None
+    major, has_npm, chp = host.facts(NODEJS_MAJOR, HAS_NPM, CHP_VERSION)
+    has_nodejs = major is not None
     if chp == pins.CONFIGURABLE_HTTP_PROXY and has_nodejs:
         return
     # npm too: a killed run may have left Node.js without npm.
-    if not (has_nodejs and answers[HAS_NPM.key]):
+    if not (has_nodejs and has_npm):
         ensure_packages(host, NODEJS_PACKAGES)
     problem = too_old(host, host.fact(NODEJS_MAJOR))
     if problem:

@@ -83,12 +83,9 @@ def ensure_packages(host, names_by_family, probed=None):
     """
     family = family_of(host)
     wanted = names_by_family[family]
-    installed_f = installed_fact(probed or names_by_family)
-    answers = host.facts(installed_f, LISTS_FRESH)
-    missing = set(wanted) - answers[installed_f.key]
-    return host.ensure(
-        f"install {', '.join(sorted(missing))}", install_commands(family, missing, answers[LISTS_FRESH.key])
-    )
+    installed, lists_fresh = host.facts(installed_fact(probed or names_by_family), LISTS_FRESH)
+    missing = set(wanted) - installed
+    return host.ensure(f"install {', '.join(sorted(missing))}", install_commands(family, missing, lists_fresh))
 
 
 @step("install-packages", probes=package_probes(HUB_PACKAGES))

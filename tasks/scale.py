@@ -40,8 +40,7 @@ def read_swarm(host):
         raise HubswarmError(
             f"{host.name} manages no swarm: run 'fab setup-hub' first (scale asks it which workers run notebooks)"
         )
-    seen = host.facts(status.NODES, status.NOTEBOOK_TASKS, status.NOTEBOOK_SERVICES)
-    return Swarm(seen[status.NODES.key], seen[status.NOTEBOOK_TASKS.key], seen[status.NOTEBOOK_SERVICES.key])
+    return Swarm(*host.facts(status.NODES, status.NOTEBOOK_TASKS, status.NOTEBOOK_SERVICES))
 
 
 class Worker(NamedTuple):

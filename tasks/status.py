@@ -285,11 +285,12 @@ def unit_row(unit, state):
     return Row("service", unit, state.active or "unknown", state.enabled or "-", "" if state.running else "not active")
 
 
-def cert_row(config, seen, now):
-    letsencrypt = bool(config.domain) and seen[letsencrypt_fact(config.domain).key]
+def cert_row(host, now):
+    config = host.config
+    letsencrypt = bool(config.domain) and host.fact(letsencrypt_fact(config.domain))
     path = tls_files(config, letsencrypt)[0]
     kind = "Let's Encrypt" if letsencrypt else "self-signed"
-    end = seen[cert_end_fact(path).key]
+    end = host.fact(cert_end_fact(path))
     if end is None:
         return Row("cert", kind, "missing", path, "no readable certificate")
     left = end.timestamp() - now
@@ -441,20 +442,22 @@ def disk_row(path, disk):
     return Row("disk", path, f"{percent}% free", detail, low)
 
 
-def assess(config, seen, url):
-    """The table's rows from the probes' parsed answers (``seen``: {fact key: value},
-    as :meth:`Host.facts` returns them); ``url``: the hub's public URL."""
-    now = seen[CLOCK.key]
-    nodes, tasks = seen[NODES.key], seen[NOTEBOOK_TASKS.key]
-    version = seen[version_fact(config.venv).key]
+def assess(host, url):
+    """The table's rows from the hub's facts, all of :func:`probes` read in one batch;
+    ``url``: the hub's public URL."""
+    config = host.config
+    host.facts(*probes(host))
+    now, nodes, tasks, services, version, routes = host.facts(
+        CLOCK, NODES, NOTEBOOK_TASKS, NOTEBOOK_SERVICES, version_fact(config.venv), routes_fact(config)
+    )
     return [
         Row("hub", url, version or "unknown", f"JupyterHub in {config.venv}"),
-        *(unit_row(unit, seen[facts.systemd_unit(unit).key]) for unit in UNITS),
-        cert_row(config, seen, now),
+        *(unit_row(unit, host.fact(facts.systemd_unit(unit))) for unit in UNITS),
+        cert_row(host, now),
         *node_rows(nodes, tasks, guarantee(config)),
-        *notebook_rows(seen[NOTEBOOK_SERVICES.key], tasks, nodes, now),
-        *route_rows(seen[routes_fact(config).key], nodes, tasks),
-        *(disk_row(path, seen[disk_fact(path).key]) for path in disk_paths(config)),
+        *notebook_rows(services, tasks, nodes, now),
+        *route_rows(routes, nodes, tasks),
+        *(disk_row(path, host.fact(disk_fact(path))) for path in disk_paths(config)),
     ]
 
 
@@ -483,11 +486,10 @@ def status(c):
     """
     hub = hub_for(c)
     try:
-        seen = hub.facts(*probes(hub))
-        url = f"https://{hub_name(hub)}/"
+        hub.facts(*probes(hub))  # one probe: what the URL and the rows are read from
+        rows = assess(hub, f"https://{hub_name(hub)}/")
     except HubswarmError as exc:
         fail(f"{hub.name}: {exc}")
-    rows = assess(hub.config, seen, url)
     print(table(rows), flush=True)  # before the one-line summary on stderr
     found = problems(rows)
     if found:

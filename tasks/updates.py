@@ -87,11 +87,10 @@ NEEDRESTART_INSTALLED = facts.Fact("needrestart", "test -d /etc/needrestart/conf
 def updater_of(host):
     """The host's :class:`Updater`: unattended-upgrades (apt), else dnf5's automatic
     plugin where dnf5 is installed, else dnf-automatic."""
-    release_f = facts.os_release()
-    answers = host.facts(release_f, DNF5)
-    if os_family(answers[release_f.key]) == APT:
+    release, has_dnf5 = host.facts(facts.os_release(), DNF5)
+    if os_family(release) == APT:
         return UNATTENDED_UPGRADES
-    return DNF5_AUTOMATIC if answers[DNF5.key] else DNF_AUTOMATIC
+    return DNF5_AUTOMATIC if has_dnf5 else DNF_AUTOMATIC
 
 
 def package_of(updater):

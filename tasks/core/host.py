@@ -2,7 +2,8 @@
 
 Everything that touches a host goes through :class:`Host`:
 
-* :meth:`Host.facts` runs read-only probes (batched, cached) - also in check mode;
+* :meth:`Host.facts` runs read-only probes (batched, cached) - also in check mode -
+  and gives back their parsed values, in order;
 * :meth:`Host.ensure` runs a change only when the caller found one is needed,
   or, in check mode, only says it would;
 * :meth:`Host.ensure_file` writes a file atomically (temp file + rename) with
@@ -200,16 +201,17 @@ class Host:
     # --- facts ------------------------------------------------------------
 
     def facts(self, *wanted):
-        """``{key: parsed value}`` of ``wanted`` facts, probing the unknown ones in one command."""
+        """The parsed values of ``wanted`` facts, in their order, probing the unknown ones in one command."""
         missing = [f for f in dict.fromkeys(wanted) if f.key not in self._facts]
         if missing:
             out = self.sudo(F.batch_script(missing), what="probe")
             self._facts.update(F.parse_batch(out, missing))
-        return {f.key: f.parse(self._facts[f.key]) for f in wanted}
+        return tuple(f.parse(self._facts[f.key]) for f in wanted)
 
     def fact(self, wanted):
         """The parsed value of one fact (see :meth:`facts`)."""
-        return self.facts(wanted)[wanted.key]
+        [value] = self.facts(wanted)
+        return value
 
     def private_ip(self):
         """The address other cluster nodes use for this host: the one we reached

@@ -141,7 +141,7 @@ disk      /mnt/nfs/home             50% free  50.0 GiB free of 100.0 GiB"""
 def assessed(make_host, changes=None, **config):
     """(rows, problems) for the HEALTHY answers with ``changes``, probed in one batch."""
     host, runner = make_host({**HEALTHY, **(changes or {})}, **config)
-    rows = status.assess(host.config, host.facts(*status.probes(host)), URL)
+    rows = status.assess(host, URL)
     assert len(runner.probes) == 1
     return rows, status.problems(rows)
 
@@ -700,7 +700,7 @@ def test_probe_batch_in_real_bash_with_stubbed_commands(tmp_path, make_host):
     commands = []
     host = Host(SimpleNamespace(host="10.0.0.5", user="admin", port=22), "10.0.0.5", Run(config=config, recap=Recap()))
     host._exec = lambda command, stdin=None: commands.append(command) or exec_(command)
-    rows = status.assess(config, host.facts(*status.probes(host)), URL)
+    rows = status.assess(host, URL)
     assert len(commands) == 1
 
     def generic(cell):
