@@ -13,7 +13,7 @@ from .core.archives import folder_archive, manifest_fact, unpack_script
 from .core.services import ensure_service, inputs_fact, restart_plan
 from .core.templates import file_text
 from .python_env import PACKAGE_NAME, package_glob
-from .swarm import NOTEBOOK_LABEL
+from .swarm_model import NOTEBOOK_LABEL
 from .validate import memory_bytes
 
 UNIT = "/etc/systemd/system/jupyterhub.service"

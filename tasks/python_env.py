@@ -138,6 +138,11 @@ def installed_package(answer):
     return site.strip(), manifest
 
 
+def version_fact(venv):
+    """The JupyterHub version in the venv; "" when there is none."""
+    return facts.Fact(f"jupyterhub-version:{venv}", f"{command_word(venv)}/bin/jupyterhub --version")
+
+
 def package_fact(venv):
     """The venv's site-packages folder, then the installed package's manifest."""
     return facts.Fact(

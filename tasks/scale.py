@@ -11,36 +11,27 @@ from typing import NamedTuple
 
 from fabric import task
 
-from . import aws, inventory, status, swarm
+from . import aws, inventory, swarm
 from .core import HubswarmError, Step, fail, run_on, run_steps, step, stop_if_failed
+from .core.words import plural
 from .invocation import run_of, targets
+from .swarm_model import NODES, NOTEBOOK_SERVICES, NOTEBOOK_TASKS, swarm_of
 from .workers import hub_host, join
 
 # How long swarm may take to move the notebooks off drained workers (the --help of scale says 2 minutes).
 DRAIN_SECONDS = 120
 
 
-class Swarm(NamedTuple):
-    """The swarm as the hub sees it: :class:`status.Node` entries, the notebook
-    :class:`status.Task` placed or waiting, and {notebook service id: its user}."""
-
-    nodes: list
-    tasks: list
-    users: dict
-
-
-@step(
-    "read-swarm",
-    probes=lambda host: [swarm.SWARM_STATE, status.NODES, status.NOTEBOOK_TASKS, status.NOTEBOOK_SERVICES],
-)
+@step("read-swarm", probes=lambda host: [swarm.SWARM_STATE, NODES, NOTEBOOK_TASKS, NOTEBOOK_SERVICES])
 def read_swarm(host):
-    """The hub's :class:`Swarm`. A hub that manages no swarm cannot tell which worker is idle: an error."""
+    """The hub's :class:`~tasks.swarm_model.Swarm`. A hub that manages no swarm cannot tell
+    which worker is idle: an error."""
     state, manager, _ = host.fact(swarm.SWARM_STATE)
     if not (state == "active" and manager):
         raise HubswarmError(
             f"{host.name} manages no swarm: run 'fab setup-hub' first (scale asks it which workers run notebooks)"
         )
-    return Swarm(*host.facts(status.NODES, status.NOTEBOOK_TASKS, status.NOTEBOOK_SERVICES))
+    return swarm_of(host)
 
 
 class Worker(NamedTuple):
@@ -62,7 +53,7 @@ class Worker(NamedTuple):
 
 
 def workers_of(instances, seen):
-    """A :class:`Worker` per instance, from the hub's :class:`Swarm` ``seen``: nodes are
+    """A :class:`Worker` per instance, from the hub's :class:`~tasks.swarm_model.Swarm` ``seen``: nodes are
     matched by address, and only worker nodes (the hub is never one of them)."""
     found = []
     for instance in instances:
@@ -95,7 +86,7 @@ class Plan(NamedTuple):
 
 def plan(config, instances, seen, wanted, force=False):
     """The :class:`Plan` that brings the worker ``instances`` (running or pending) to ``wanted``,
-    from the hub's :class:`Swarm` ``seen``; busy workers are removed only with ``force``."""
+    from the hub's :class:`~tasks.swarm_model.Swarm` ``seen``; busy workers are removed only with ``force``."""
     ordered = sorted(workers_of(instances, seen), key=lambda w: removal_order(config, w))
     extra = ordered[: max(0, len(ordered) - wanted)]
     refused = [] if force else [w for w in extra if w.notebooks]
@@ -110,8 +101,7 @@ def plan(config, instances, seen, wanted, force=False):
 def refusal(busy):
     """The one line that refuses to remove the ``busy`` workers."""
     said = ", ".join(
-        f"{w.name} runs {status.plural(len(w.notebooks), 'notebook')} ({', '.join(sorted(set(w.notebooks)))})"
-        for w in busy
+        f"{w.name} runs {plural(len(w.notebooks), 'notebook')} ({', '.join(sorted(set(w.notebooks)))})" for w in busy
     )
     them = "it" if sum(len(w.notebooks) for w in busy) == 1 else "them"
     return f"{said}: stop {them} or use --force"
@@ -141,12 +131,12 @@ def notebooks_gone(nodes):
         ids = {n.id for n in nodes}
         deadline = time.monotonic() + DRAIN_SECONDS
         while not host.check:  # check mode drained nothing: nothing moves
-            left = [t for t in host.fact(status.NOTEBOOK_TASKS) if t.node in ids]
+            left = [t for t in host.fact(NOTEBOOK_TASKS) if t.node in ids]
             if not left:
                 return
             if time.monotonic() >= deadline:
                 raise HubswarmError(
-                    f"{status.plural(len(left), 'notebook')} still on {', '.join(n.hostname for n in nodes)} "
+                    f"{plural(len(left), 'notebook')} still on {', '.join(n.hostname for n in nodes)} "
                     f"after {DRAIN_SECONDS} s drained: see 'docker node ps' on the hub, then scale again"
                 )
             time.sleep(2)

@@ -19,12 +19,21 @@ from fabric import task
 from . import proxy
 from .certs import cert_paths, hub_name, letsencrypt_files, public_name_probes, tls_files
 from .core import HubswarmError, facts, fail
+from .core.words import plural
 from .hub import mem_guarantee
-from .hubswarm_hub.authenticators import USER_LABEL
 from .invocation import hub_for
 from .nginx import letsencrypt_fact
-from .python_env import command_word
-from .swarm import NOTEBOOK_LABEL
+from .python_env import version_fact
+from .swarm_model import (
+    NODES,
+    NOTEBOOK_LABEL,
+    NOTEBOOK_SERVICES,
+    NOTEBOOK_TASKS,
+    Resources,
+    reserved_on,
+    swarm_of,
+    takes_notebooks,
+)
 from .validate import memory_bytes
 
 UNITS = ("jupyterhub", proxy.SERVICE, "nginx", "docker")
@@ -35,16 +44,6 @@ GIB = 1 << 30
 
 
 # --- probes and their parsers -------------------------------------------------------
-
-
-def json_row(*fields):
-    """A Go template printing ``fields`` as one JSON array: one line per object, whatever its values hold."""
-    return "[" + ",".join(f"{{{{json {field}}}}}" for field in fields) + "]"
-
-
-def version_fact(venv):
-    """The JupyterHub version in the hub's venv; "" when there is none."""
-    return facts.Fact(f"jupyterhub-version:{venv}", f"{command_word(venv)}/bin/jupyterhub --version")
 
 
 CLOCK = facts.Fact("clock", "date +%s", parse=lambda answer: int(answer.text))
@@ -71,117 +70,6 @@ def cert_probes(config):
         cert_end_fact(cert_paths(config)[0]),
         cert_end_fact(letsencrypt_files(config.domain)[0]),
     ]
-
-
-class Resources(NamedTuple):
-    """Memory and CPUs, as swarm counts them: a node's capacity, what a task reserves."""
-
-    memory: int  # bytes
-    nano_cpus: int  # 1e9 per CPU
-
-
-class Node(NamedTuple):
-    id: str
-    hostname: str
-    role: str
-    state: str  # ready, down, unknown, disconnected
-    availability: str  # active, pause, drain
-    address: str
-    labels: dict
-    capacity: Resources
-
-
-def parse_nodes(answer):
-    return [
-        Node(*fields[:6], fields[6] or {}, Resources(*fields[7:])) for fields in map(json.loads, facts.lines(answer))
-    ]
-
-
-NODES = facts.Fact(
-    "status-nodes",
-    "docker node inspect --format "
-    + shlex.quote(
-        json_row(
-            ".ID",
-            ".Description.Hostname",
-            ".Spec.Role",
-            ".Status.State",
-            ".Spec.Availability",
-            ".Status.Addr",
-            ".Spec.Labels",
-            ".Description.Resources.MemoryBytes",
-            ".Description.Resources.NanoCPUs",
-        )
-    )
-    + " $(docker node ls -q)",
-    parse=parse_nodes,
-)
-
-NOTEBOOK_SERVICE_IDS = f"$(docker service ls -q --filter {shlex.quote('label=' + USER_LABEL)})"
-
-# {service id: its user} of the notebook services.
-NOTEBOOK_SERVICES = facts.Fact(
-    "notebook-services",
-    "docker service inspect --format "
-    + shlex.quote(json_row(".ID", f"(index .Spec.Labels {json.dumps(USER_LABEL)})"))
-    + f" {NOTEBOOK_SERVICE_IDS}",
-    parse=lambda answer: dict(map(json.loads, facts.lines(answer))),
-)
-
-
-class Task(NamedTuple):
-    """A notebook service's task that swarm runs or is starting."""
-
-    service: str
-    node: str
-    state: str  # running, starting, preparing...
-    since: datetime  # when it entered that state
-    ports: tuple  # its published ports
-    error: str  # why swarm cannot run it (a pending task: "no suitable node (...)"), else ""
-    reserved: Resources  # what it holds on its node
-
-
-def timestamp(value):
-    """A Docker timestamp (RFC 3339, nanoseconds) as a datetime."""
-    found = re.fullmatch(r"([0-9-]+T[0-9:]+)(\.[0-9]+)?(Z|[+-][0-9:]+)", value)
-    return datetime.fromisoformat(found.group(1) + found.group(3).replace("Z", "+00:00"))
-
-
-def reservations(resources):
-    """What a task's ``Spec.Resources`` reserves; 0 for what it names none of (a service
-    made before guarantees has no Reservations, a 0 is left out of the JSON)."""
-    reserved = (resources or {}).get("Reservations") or {}
-    return Resources(reserved.get("MemoryBytes", 0), reserved.get("NanoCPUs", 0))
-
-
-def parse_tasks(answer):
-    found = []
-    for service, node, state, since, ports, error, resources in map(json.loads, facts.lines(answer)):
-        published = tuple(p["PublishedPort"] for p in ports or () if p.get("PublishedPort"))
-        found.append(Task(service, node, state, timestamp(since), published, error, reservations(resources)))
-    return found
-
-
-# The whole .Spec.Resources, not .Spec.Resources.Reservations.MemoryBytes: on a task with
-# no reservations that path meets a nil pointer, docker inspect falls back to the raw JSON
-# with missingkey=error, fails for that task and leaves it out of the answer.
-NOTEBOOK_TASKS = facts.Fact(
-    "notebook-tasks",
-    "docker inspect --type task --format "
-    + shlex.quote(
-        json_row(
-            ".ServiceID",
-            ".NodeID",
-            ".Status.State",
-            ".Status.Timestamp",
-            ".Status.PortStatus.Ports",
-            ".Status.Err",
-            ".Spec.Resources",
-        )
-    )
-    + f" $(docker service ps -q --no-trunc --filter desired-state=running {NOTEBOOK_SERVICE_IDS})",
-    parse=parse_tasks,
-)
 
 
 def parse_routes(answer):
@@ -267,10 +155,6 @@ def age(seconds):
     return f"{minutes}m"
 
 
-def plural(count, word):
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
 def gib(size):
     return f"{size / GIB:.1f} GiB"
 
@@ -306,20 +190,6 @@ def guarantee(config):
     """What each new notebook reserves, worked out as SwarmSpawner asks swarm for it
     (``int(cpu_guarantee * 1e9)`` too, so the room counted here is swarm's); 0: none."""
     return Resources(int(memory_bytes(mem_guarantee(config)) or 0), int(float(config.cpu_guarantee) * 1e9))
-
-
-def reserved_on(node, tasks):
-    """What the notebook tasks placed on ``node`` reserve there: swarm holds a task's
-    reservation from its placement on, so a notebook still starting counts too."""
-    mine = [t.reserved for t in tasks if t.node == node.id]
-    return Resources(sum(r.memory for r in mine), sum(r.nano_cpus for r in mine))
-
-
-def takes_notebooks(node):
-    """Whether swarm may place a new notebook on ``node``: up, and matching the hub's placement
-    constraint (swarm compares a label's value regardless of case)."""
-    labelled = node.labels.get(NOTEBOOK_LABEL, "").lower() == "true"
-    return labelled and node.state == "ready" and node.availability == "active"
 
 
 def room(nodes, tasks, each):
@@ -447,16 +317,15 @@ def assess(host, url):
     ``url``: the hub's public URL."""
     config = host.config
     host.facts(*probes(host))
-    now, nodes, tasks, services, version, routes = host.facts(
-        CLOCK, NODES, NOTEBOOK_TASKS, NOTEBOOK_SERVICES, version_fact(config.venv), routes_fact(config)
-    )
+    now, version, routes = host.facts(CLOCK, version_fact(config.venv), routes_fact(config))
+    seen = swarm_of(host)
     return [
         Row("hub", url, version or "unknown", f"JupyterHub in {config.venv}"),
         *(unit_row(unit, host.fact(facts.systemd_unit(unit))) for unit in UNITS),
         cert_row(host, now),
-        *node_rows(nodes, tasks, guarantee(config)),
-        *notebook_rows(services, tasks, nodes, now),
-        *route_rows(routes, nodes, tasks),
+        *node_rows(seen.nodes, seen.tasks, guarantee(config)),
+        *notebook_rows(seen.users, seen.tasks, seen.nodes, now),
+        *route_rows(routes, seen.nodes, seen.tasks),
         *(disk_row(path, host.fact(disk_fact(path))) for path in disk_paths(config)),
     ]
 

@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .core import HubswarmError, Step, facts, secret, step
-
-# Nodes with this label set to true take notebooks (workers; the hub if configured).
-NOTEBOOK_LABEL = "hubswarm.notebooks"
+from .swarm_model import NODES, NOTEBOOK_LABEL, find_node
 
 
 class SwarmState(NamedTuple):
@@ -69,14 +67,6 @@ def swarm_init(host):
     )
 
 
-# The ids of the swarm's nodes.
-NODE_IDS = facts.Fact(
-    "swarm-nodes",
-    "docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}} {{.Availability}}'",
-    parse=lambda answer: frozenset(line.split()[0] for line in facts.lines(answer)),
-)
-
-
 @dataclass(frozen=True)
 class JoinInfo:
     """What a worker needs to join the hub's swarm; ``token`` is a secret."""
@@ -99,7 +89,7 @@ def join_info(hub):
         if hub.check
         else secret(hub.sudo("docker swarm join-token -q worker", what="reading the join token").strip())
     )
-    return JoinInfo(f"{hub.private_ip()}:2377", token, hub.fact(NODE_IDS))
+    return JoinInfo(f"{hub.private_ip()}:2377", token, frozenset(node.id for node in hub.fact(NODES)))
 
 
 # On the hub: returns the JoinInfo for the workers' swarm-join.
@@ -180,38 +170,17 @@ def side_by_side(commands):
     return f'pids=(); {started}rc=0; for p in "${{pids[@]}}"; do wait "$p" || rc=1; done; [ "$rc" = 0 ]'
 
 
-def parse_nodes(answer):
-    """{node id: (role, state, hostname, labels)} from NODE_DETAILS."""
-    nodes = {}
-    for line in facts.lines(answer):
-        node, role, state, hostname, labels = line.split(" ", 4)
-        nodes[node] = (role, state, hostname, json.loads(labels) or {})
-    return nodes
-
-
-NODE_DETAILS = facts.Fact(
-    "swarm-node-details",
-    "docker node inspect --format '{{.ID}} {{.Spec.Role}} {{.Status.State}} "
-    "{{.Description.Hostname}} {{json .Spec.Labels}}' $(docker node ls -q)",
-    parse=parse_nodes,
-)
-
-
 def stale_nodes(nodes):
-    """Down entries left by hosts that rejoined under the same hostname."""
-    ready = {hostname for _, state, hostname, _ in nodes.values() if state == "ready"}
-    return sorted(n for n, (_, state, hostname, _) in nodes.items() if state == "down" and hostname in ready)
+    """The ids of down entries left by hosts that rejoined under the same hostname."""
+    ready = {n.hostname for n in nodes if n.state == "ready"}
+    return sorted(n.id for n in nodes if n.state == "down" and n.hostname in ready)
 
 
 def nodes_plan(nodes, hub_takes_notebooks):
-    """[(what, command)] for the nodes (:data:`NODE_DETAILS`): the notebook labels,
-    then the stale entries to remove; a command is "" when nothing is to do."""
+    """[(what, command)] for the swarm's :class:`~tasks.swarm_model.Node` entries: the
+    notebook labels, then the stale entries to remove; a command is "" when nothing is to do."""
     stale = stale_nodes(nodes)
-    takes = {
-        node: (labels, role == "worker" or bool(hub_takes_notebooks))
-        for node, (role, _, _, labels) in nodes.items()
-        if node not in stale
-    }
+    takes = {n.id: (n.labels, n.role == "worker" or bool(hub_takes_notebooks)) for n in nodes if n.id not in stale}
     return [
         ("set notebook placement labels", label_command(takes)),
         (
@@ -224,20 +193,11 @@ def nodes_plan(nodes, hub_takes_notebooks):
 @step("swarm-nodes")
 def swarm_nodes(host):
     """Label the nodes that take notebooks (workers; the hub if configured) and drop stale entries."""
-    for what, command in nodes_plan(host.fact(NODE_DETAILS), host.config.hub_takes_notebooks):
+    for what, command in nodes_plan(host.fact(NODES), host.config.hub_takes_notebooks):
         host.ensure(what, command)
 
 
 # --- remove-worker: drain on the hub, leave on the worker, node rm on the hub ---------
-
-
-def node_fact(name):
-    """A swarm node's address and availability, from the hub; fails when there is no such node."""
-    return facts.Fact(
-        f"node:{name}",
-        f"docker node inspect --format '{{{{.Status.Addr}}}} {{{{.Spec.Availability}}}}' {shlex.quote(name)}",
-        parse=lambda answer: tuple(answer.text.split()) if answer.ok else None,
-    )
 
 
 def drain_command(name):
@@ -250,14 +210,13 @@ def node_rm_command(name):
 
 def drain_plan(node, name, ref=None):
     """(the node's address or None when it is gone, what to say, command) from its
-    :func:`node_fact`: (address, availability), None when there is no such node.
+    :class:`~tasks.swarm_model.Node`, None when there is no such node.
     ``ref``: what Docker knows the node by, when not ``name`` (its id: hostnames repeat)."""
     if node is None:
         return None, "", ""
-    address, availability = node
-    if availability == "drain":
-        return address, "", ""
-    return address, f"drain {name}", drain_command(ref or name)
+    if node.availability == "drain":
+        return node.address, "", ""
+    return node.address, f"drain {name}", drain_command(ref or name)
 
 
 def drain_step(name, ref=None):
@@ -265,7 +224,7 @@ def drain_step(name, ref=None):
     returns its address, None when there is no such node."""
 
     def drain(host):
-        address, what, command = drain_plan(host.fact(node_fact(ref or name)), name, ref)
+        address, what, command = drain_plan(find_node(host.fact(NODES), ref or name), name, ref)
         host.ensure(what, command)
         return address
 

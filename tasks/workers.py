@@ -56,6 +56,7 @@ def join(run, hub_node, workers, rejoin=False):
     # image (and a no-op join costs no second probe after a rejoin).
     steps = [*WORKER_SETUP, fence.fence_step(info.manager.rpartition(":")[0]), image, join_step]
     failed = run_steps(workers, steps, {})
+    hub_node.forget()  # the joins changed the node list the hub read for the join token
     failed += run_steps([hub_node], [image, swarm.swarm_nodes], {})
     stop_if_failed(failed)
 

@@ -235,6 +235,11 @@ def swarm_info(state="inactive", manager=False, node_id=""):
     return json.dumps({"Swarm": {"LocalNodeState": state, "ControlAvailable": manager, "NodeID": node_id}})
 
 
+def node_info(id_, role, state, hostname, labels=None, availability="active", address=""):
+    """One line of what the swarm's nodes fact prints (swarm_model.NODES), resources none."""
+    return json.dumps([id_, hostname, role, state, availability, address, labels, 0, 0]) + "\n"
+
+
 def cert_info(sans="", lasts=True):
     """(exit status, output) of the certificate probe (certs.cert_fact) as openssl answers
     for a certificate with these subjectAltName entries, lasting 30 more days or not."""

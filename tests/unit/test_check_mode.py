@@ -15,7 +15,7 @@ import shlex
 
 import pytest
 
-from fakehost import DEBIAN_12, cert_info, hub_config, swarm_info, unit_info
+from fakehost import DEBIAN_12, cert_info, hub_config, node_info, swarm_info, unit_info
 from tasks import (
     docker,
     hub,
@@ -27,6 +27,7 @@ from tasks import (
     proxy,
     storage,
     swarm,
+    swarm_model,
     users,
     workers,
     workflows,
@@ -120,12 +121,14 @@ def drifted_hub():
         f"unit:{proxy.SERVICE}": unit_info("enabled", "active"),
         f"inputs:{proxy.SERVICE}": "abc\nold",
         "hub-login-status": "502",
-        swarm.NODE_DETAILS.key: (
-            "hubnode manager ready hub {}\n"
-            'w1 worker ready worker1 {"hubswarm.notebooks": "false"}\n'
-            "w1old worker down worker1 null"
+        swarm_model.NODES.key: "".join(
+            node_info(id_, role, state, hostname, labels)
+            for id_, role, state, hostname, labels in [
+                ("hubnode", "manager", "ready", "hub", {}),
+                ("w1", "worker", "ready", "worker1", {"hubswarm.notebooks": "false"}),
+                ("w1old", "worker", "down", "worker1", None),
+            ]
         ),
-        swarm.NODE_IDS.key: "hubnode hub Ready Active\nw1 worker1 Ready Active",
         f"image:{hub_config_value('image')}": "sha256:old",
         "cert:/etc/letsencrypt/live/hub.example.com/fullchain.pem": cert_info("DNS:old.example.com"),
         pkg_key(["certbot"]): "",

@@ -14,13 +14,13 @@ import pytest
 from invoke.exceptions import Exit
 
 from fakehost import hub_config, invocation, swarm_info
-from tasks import aws, fence, inventory, scale, status, swarm, workers
+from tasks import aws, fence, inventory, scale, swarm, swarm_model, workers
 from tasks.core import Run, Step
 from tasks.core.recap import Recap
 
 AMI = "ami-12c6146b"
 HUB = "10.0.0.5"
-NO_RESOURCES = status.Resources(0, 0)
+NO_RESOURCES = swarm_model.Resources(0, 0)
 SINCE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 # --- the plan ------------------------------------------------------------------------
@@ -31,11 +31,11 @@ def instance(name, ip):
 
 
 def node(id_, hostname, address, state="ready", role="worker"):
-    return status.Node(id_, hostname, role, state, "active", address, {}, NO_RESOURCES)
+    return swarm_model.Node(id_, hostname, role, state, "active", address, {}, NO_RESOURCES)
 
 
 def notebook(user, node_id, state="running"):
-    return status.Task(f"s-{user}", node_id, state, SINCE, (), "", NO_RESOURCES)
+    return swarm_model.Task(f"s-{user}", node_id, state, SINCE, (), "", NO_RESOURCES)
 
 
 HUB_NODE = node("n-hub", "hub", HUB, role="manager")
@@ -53,7 +53,7 @@ def cluster(workers, notebooks=(), names=None):
             nodes.append(node(f"n{number}", f"worker{number}", ip, state))
     placed = {None: "", "hub": "n-hub"}
     tasks = [notebook(user, placed.get(where, f"n{where}")) for user, where in notebooks]
-    return instances, scale.Swarm(nodes, tasks, {t.service: t.service[2:] for t in tasks})
+    return instances, swarm_model.Swarm(nodes, tasks, {t.service: t.service[2:] for t in tasks})
 
 
 READY3 = {1: "ready", 2: "ready", 3: "ready"}
@@ -168,7 +168,7 @@ def compact(*fields):
 
 
 def nodes_answer(ips):
-    """status-nodes: the hub, and a ready worker node per ``{number: ip}``."""
+    """swarm-nodes: the hub, and a ready worker node per ``{number: ip}``."""
     lines = [compact("n-hub", "hub", "manager", "ready", "active", HUB, None, 1 << 32, 2 * 10**9)]
     lines += [
         compact(
@@ -222,11 +222,9 @@ def fleet(ec2, make_host, test_run, monkeypatch):
         answers = {
             "swarm-state": swarm_info("active", True, "n-hub"),
             "addresses": HUB,
-            "swarm-nodes": "n-hub hub Ready Active\n",
-            status.NODES.key: nodes_answer(ips),
-            status.NOTEBOOK_TASKS.key: tasks_answer(notebooks),
-            status.NOTEBOOK_SERVICES.key: services_answer(notebooks),
-            **{f"node:n{n}": f"{ip} active\n" for n, ip in ips.items()},
+            swarm_model.NODES.key: nodes_answer(ips),
+            swarm_model.NOTEBOOK_TASKS.key: tasks_answer(notebooks),
+            swarm_model.NOTEBOOK_SERVICES.key: services_answer(notebooks),
         }
         hub, runner = make_host(answers, address=HUB, config=config(), check=test_run.check)
         runner.prints["swarm join-token -q worker"] = "SWMTKN-1-scale\n"
@@ -377,12 +375,14 @@ def test_force_drains_a_busy_worker_and_waits_for_its_notebooks_to_move(ec2, fle
 
     def sleep(seconds):  # meanwhile, swarm moves alice's and bob's notebooks
         slept.append(seconds)
-        on_hub.answers[status.NOTEBOOK_TASKS.key] = tasks_answer(moved)
+        on_hub.answers[swarm_model.NOTEBOOK_TASKS.key] = tasks_answer(moved)
 
     monkeypatch.setattr(scale.time, "sleep", sleep)
     scale_to(2, force=True)
     assert on_hub.commands == [swarm.drain_command("n3"), swarm.node_rm_command("n3")]
-    assert len(slept) == 1 and on_hub.probed.count(status.NOTEBOOK_TASKS.key) == 3  # read, before and after the sleep
+    assert (
+        len(slept) == 1 and on_hub.probed.count(swarm_model.NOTEBOOK_TASKS.key) == 3
+    )  # read, before and after the sleep
     assert fleet.runners[worker3.private_ip].commands == [swarm.LEAVE_SCRIPT]
     assert sorted(moto_workers(ec2)) == ["c1-worker1", "c1-worker2"]
 

@@ -40,7 +40,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from traitlets.config import Config
 
-from fakehost import frame, hub_config, normalize, probe_keys, swarm_info, unit_info
+from fakehost import frame, hub_config, node_info, normalize, probe_keys, swarm_info, unit_info
 from tasks import (
     certs,
     docker,
@@ -54,6 +54,7 @@ from tasks import (
     status,
     storage,
     swarm,
+    swarm_model,
 )
 from tasks.core import facts as F
 from tasks.core import services
@@ -525,14 +526,15 @@ def venv_folder(value):
 
 def run_swarm_nodes(box, v):
     """Node ids and host names are remote answers (docker node inspect on the hub)."""
-    details = "\n".join(
-        [
-            f"{v} worker ready {v}h {{}}",
-            f"{v}m manager ready hub {json.dumps({swarm.NOTEBOOK_LABEL: 'true'})}",
-            f"{v}old worker down {v}h null",
+    details = "".join(
+        node_info(id_, role, state, hostname, labels)
+        for id_, role, state, hostname, labels in [
+            (v, "worker", "ready", f"{v}h", {}),
+            (f"{v}m", "manager", "ready", "hub", {swarm.NOTEBOOK_LABEL: "true"}),
+            (f"{v}old", "worker", "down", f"{v}h", None),
         ]
     )
-    host = box.host({swarm.NODE_DETAILS.key: details})
+    host = box.host({swarm_model.NODES.key: details})
     swarm.swarm_nodes(host)
 
 
@@ -584,7 +586,7 @@ def run_status_version(box, v):
     bin_dir = box.dir / v / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     (bin_dir / "jupyterhub").symlink_to(box.sandbox.base / "stub")
-    box.probe(status.version_fact(v))
+    box.probe(python_env.version_fact(v))
 
 
 def run_status_routes(box, v):
@@ -819,11 +821,6 @@ CASES = [
     ),
     # workers (remove-worker)
     Case(
-        "swarm.node_fact",
-        fact(swarm.node_fact),
-        lambda v, b: [argv("docker", "node", "inspect", "--format", "{{.Status.Addr}} {{.Spec.Availability}}", v)],
-    ),
-    Case(
         "swarm.drain_command",
         script(swarm.drain_command),
         lambda v, b: [argv("docker", "node", "update", "--availability", "drain", v)],
@@ -835,7 +832,7 @@ CASES = [
     ),
     # status
     Case(
-        "status.version_fact",
+        "python_env.version_fact",
         run_status_version,
         lambda v, b: [ran(f"{v}/bin/jupyterhub", "--version")],
         fit=venv_folder,

@@ -17,7 +17,7 @@ import pytest
 from invoke.exceptions import Exit
 
 from fakehost import hub_config, invocation, parsed, unit_info
-from tasks import inventory, status
+from tasks import inventory, status, swarm_model
 from tasks.core.host import Host
 from tasks.core.recap import Recap
 from tasks.core.run import Run
@@ -48,7 +48,7 @@ def node(
     memory=NODE_MEMORY,
     cpus=2,
 ):
-    """A status-nodes answer line."""
+    """A swarm-nodes answer line."""
     return compact(id_, hostname, role, state, availability, address, labels, memory, int(cpus * 1e9))
 
 
@@ -99,9 +99,9 @@ HEALTHY = {
     f"cert-end:{SELF_SIGNED}": "notAfter=Dec 31 00:00:00 2026 GMT\n",
     f"cert-end:{LETSENCRYPT}": (1, ""),
     "clock": f"{NOW}\n",
-    status.NODES.key: NODES,
-    status.NOTEBOOK_SERVICES.key: '["s-alice","alice"]\n["s-bob","bob"]\n',
-    status.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1")
+    swarm_model.NODES.key: NODES,
+    swarm_model.NOTEBOOK_SERVICES.key: '["s-alice","alice"]\n["s-bob","bob"]\n',
+    swarm_model.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1")
     + notebook_task("s-bob", "n-w2", since="2025-12-31T23:50:00Z", port=30002),
     "proxy-routes": routes(alice="http://10.0.0.6:30001", bob="http://10.0.0.7:30002"),
     "disk:/srv/jupyterhub": "4096 10485760 5242880\n",  # 40 GiB, half free
@@ -110,13 +110,13 @@ HEALTHY = {
 
 NO_MORE = "no room for another notebook: add a worker or lower HUBSWARM_MEM_GUARANTEE / HUBSWARM_CPU_GUARANTEE"
 FULL = f"room notebooks: {NO_MORE}"
-WITH_CAROL = HEALTHY[status.NOTEBOOK_SERVICES.key] + '["s-carol","carol"]\n'
+WITH_CAROL = HEALTHY[swarm_model.NOTEBOOK_SERVICES.key] + '["s-carol","carol"]\n'
 
 
 def pending(err=""):
     """HEALTHY's tasks and carol's, which swarm has placed on no node yet."""
     carol = notebook_task("s-carol", "", state="pending", since="2025-12-31T23:59:50Z", port=None, err=err)
-    return HEALTHY[status.NOTEBOOK_TASKS.key] + carol
+    return HEALTHY[swarm_model.NOTEBOOK_TASKS.key] + carol
 
 
 HEALTHY_TABLE = """\
@@ -171,9 +171,9 @@ PROBLEM_CASES = [
         "docker down: no swarm answers",
         {
             "unit:docker": unit_info("enabled", "inactive"),
-            status.NODES.key: None,
-            status.NOTEBOOK_SERVICES.key: None,
-            status.NOTEBOOK_TASKS.key: None,
+            swarm_model.NODES.key: None,
+            swarm_model.NOTEBOOK_SERVICES.key: None,
+            swarm_model.NOTEBOOK_TASKS.key: None,
         },
         [
             "service docker: not active",
@@ -184,32 +184,34 @@ PROBLEM_CASES = [
     ),
     (
         "worker down, not drained",
-        {status.NODES.key: NODES.replace('"worker2","worker","ready"', '"worker2","worker","down"')},
+        {swarm_model.NODES.key: NODES.replace('"worker2","worker","ready"', '"worker2","worker","down"')},
         ["node worker2: not ready, not drained", "route /user/bob/: points to no running notebook"],
     ),
     (
         "worker down and drained",
         {
-            status.NODES.key: NODES.replace('"worker2","worker","ready","active"', '"worker2","worker","down","drain"'),
-            status.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1"),
+            swarm_model.NODES.key: NODES.replace(
+                '"worker2","worker","ready","active"', '"worker2","worker","down","drain"'
+            ),
+            swarm_model.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1"),
             "proxy-routes": routes(alice="http://10.0.0.6:30001"),
         },
         [],
     ),
     (
         "every worker has room for one more notebook",
-        {status.NODES.key: NODES.replace(str(NODE_MEMORY), str(2 * GIB))},
+        {swarm_model.NODES.key: NODES.replace(str(NODE_MEMORY), str(2 * GIB))},
         [],
     ),
-    ("every worker's room taken", {status.NODES.key: NODES.replace(str(NODE_MEMORY), str(2 * GIB - 1))}, [FULL]),
+    ("every worker's room taken", {swarm_model.NODES.key: NODES.replace(str(NODE_MEMORY), str(2 * GIB - 1))}, [FULL]),
     (
         "a notebook no node has room for",
-        {status.NOTEBOOK_SERVICES.key: WITH_CAROL, status.NOTEBOOK_TASKS.key: pending(NO_ROOM)},
+        {swarm_model.NOTEBOOK_SERVICES.key: WITH_CAROL, swarm_model.NOTEBOOK_TASKS.key: pending(NO_ROOM)},
         [f"notebook carol: waiting: {NO_ROOM}"],
     ),
     (
         "a notebook swarm has yet to place",
-        {status.NOTEBOOK_SERVICES.key: WITH_CAROL, status.NOTEBOOK_TASKS.key: pending()},
+        {swarm_model.NOTEBOOK_SERVICES.key: WITH_CAROL, swarm_model.NOTEBOOK_TASKS.key: pending()},
         [],
     ),
     (
@@ -225,7 +227,7 @@ PROBLEM_CASES = [
     (
         "route to a notebook swarm is still starting",
         {
-            status.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1")
+            swarm_model.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1")
             + notebook_task("s-bob", "n-w2", state="starting", port=30002)
         },
         ["route /user/bob/: points to no running notebook"],
@@ -259,7 +261,7 @@ PROBLEM_CASES = [
     ("homes not there", {"disk:/mnt/nfs/home": (1, "")}, ["disk /mnt/nfs/home: cannot read its free space"]),
     (
         "no notebook at all",
-        {status.NOTEBOOK_TASKS.key: "", status.NOTEBOOK_SERVICES.key: "", "proxy-routes": routes()},
+        {swarm_model.NOTEBOOK_TASKS.key: "", swarm_model.NOTEBOOK_SERVICES.key: "", "proxy-routes": routes()},
         [],
     ),
     ("no venv: version unknown, the hub's unit says the rest", {"jupyterhub-version:/opt/jupyterhub": (127, "")}, []),
@@ -277,7 +279,9 @@ def test_rows_show_what_is_wrong(make_host):
         make_host,
         {
             "unit:jupyterhub-proxy": unit_info("enabled", "inactive"),
-            status.NODES.key: NODES.replace('"worker2","worker","ready","active"', '"worker2","worker","down","drain"'),
+            swarm_model.NODES.key: NODES.replace(
+                '"worker2","worker","ready","active"', '"worker2","worker","down","drain"'
+            ),
             "proxy-routes": routes(alice="http://10.0.0.6:30001", bob="http://10.0.0.7:30009"),
             f"cert-end:{SELF_SIGNED}": "notAfter=Jan 10 12:00:00 2026 GMT\n",
             "disk:/srv/jupyterhub": "4096 1000 55\n",
@@ -310,8 +314,8 @@ def test_nodes_show_what_notebooks_reserve_old_ones_nothing(make_host):
     rows, problems = assessed(
         make_host,
         {
-            status.NOTEBOOK_SERVICES.key: WITH_CAROL + '["s-dave","dave"]\n',
-            status.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1", resources=reserving(GIB, 0.5))
+            swarm_model.NOTEBOOK_SERVICES.key: WITH_CAROL + '["s-dave","dave"]\n',
+            swarm_model.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1", resources=reserving(GIB, 0.5))
             + notebook_task("s-dave", "n-w1", state="starting", port=30004, resources=reserving(GIB, 0.5))
             # made before guarantees: no Reservations, or no Resources at all
             + notebook_task("s-bob", "n-w2", port=30002, resources=reserving())
@@ -342,7 +346,7 @@ def test_nodes_show_what_notebooks_reserve_old_ones_nothing(make_host):
 
 def test_a_notebook_waiting_for_room_shows_why(make_host):
     rows, _ = assessed(
-        make_host, {status.NOTEBOOK_SERVICES.key: WITH_CAROL, status.NOTEBOOK_TASKS.key: pending(NO_ROOM)}
+        make_host, {swarm_model.NOTEBOOK_SERVICES.key: WITH_CAROL, swarm_model.NOTEBOOK_TASKS.key: pending(NO_ROOM)}
     )
     assert row(rows, "notebook", "carol")[2:] == ("pending", f"on no node for 0m: {NO_ROOM}", f"waiting: {NO_ROOM}")
 
@@ -392,8 +396,8 @@ def test_a_notebook_service_with_no_task_and_a_task_on_a_removed_node(make_host)
     rows, problems = assessed(
         make_host,
         {
-            status.NOTEBOOK_SERVICES.key: '["s-alice","alice"]\n["s-bob","bob"]\n["s-carol","carol"]\n',
-            status.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1")
+            swarm_model.NOTEBOOK_SERVICES.key: '["s-alice","alice"]\n["s-bob","bob"]\n["s-carol","carol"]\n',
+            swarm_model.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1")
             + notebook_task("s-bob", "n-gone", since="2025-12-29T20:00:00Z", state="preparing", port=None),
             "proxy-routes": routes(alice="http://10.0.0.6:30001"),
         },
@@ -462,7 +466,7 @@ def test_cert_end(out, rc, expected):
     ],
 )
 def test_docker_timestamps(value, expected):
-    assert str(status.timestamp(value)) == expected
+    assert str(swarm_model.timestamp(value)) == expected
 
 
 @pytest.mark.parametrize(
@@ -487,7 +491,9 @@ def test_points_at(target, expected):
 
 
 def test_nodes_with_no_labels_and_odd_host_names():
-    nodes = parsed(status.NODES, node("n1", "a b", "worker") + node("n2", 'q"x', "worker", labels={"k": "v"}, cpus=0.5))
+    nodes = parsed(
+        swarm_model.NODES, node("n1", "a b", "worker") + node("n2", 'q"x', "worker", labels={"k": "v"}, cpus=0.5)
+    )
     assert [(n.hostname, n.labels, n.capacity) for n in nodes] == [
         ("a b", {}, (NODE_MEMORY, 2_000_000_000)),
         ('q"x', {"k": "v"}, (NODE_MEMORY, 500_000_000)),
@@ -506,17 +512,17 @@ def test_nodes_with_no_labels_and_odd_host_names():
     ],
 )
 def test_what_a_task_reserves(resources, expected):
-    [task] = parsed(status.NOTEBOOK_TASKS, notebook_task("s", "n", resources=resources))
+    [task] = parsed(swarm_model.NOTEBOOK_TASKS, notebook_task("s", "n", resources=resources))
     assert task.reserved == expected
 
 
 def test_a_pending_task_and_its_error():
-    [task] = parsed(status.NOTEBOOK_TASKS, notebook_task("s", "", state="pending", port=None, err=NO_ROOM))
+    [task] = parsed(swarm_model.NOTEBOOK_TASKS, notebook_task("s", "", state="pending", port=None, err=NO_ROOM))
     assert (task.node, task.state, task.ports, task.error) == ("", "pending", (), NO_ROOM)
 
 
 def worker(id_, state="ready", availability="active", labels=NOTEBOOKS):
-    """A status-nodes answer line for a 4 GiB, 2 CPU worker."""
+    """A swarm-nodes answer line for a 4 GiB, 2 CPU worker."""
     return node(id_, id_, "worker", state, availability, labels=labels, memory=4 * GIB)
 
 
@@ -580,8 +586,8 @@ ROOM = [
 
 @pytest.mark.parametrize("nodes, tasks, each, expected", [c[1:] for c in ROOM], ids=[c[0] for c in ROOM])
 def test_room(nodes, tasks, each, expected):
-    each = status.Resources(*each)
-    assert status.room(parsed(status.NODES, nodes), parsed(status.NOTEBOOK_TASKS, tasks), each) == expected
+    each = swarm_model.Resources(*each)
+    assert status.room(parsed(swarm_model.NODES, nodes), parsed(swarm_model.NOTEBOOK_TASKS, tasks), each) == expected
 
 
 # --- the task ------------------------------------------------------------------------------
@@ -677,7 +683,11 @@ def test_probe_batch_in_real_bash_with_stubbed_commands(tmp_path, make_host):
     def exec_(command, stdin=None):
         argv = shlex.split(command)
         assert argv[:4] == ["sudo", "-n", "bash", "-c"]
-        answers = {"NODES": status.NODES, "SERVICES": status.NOTEBOOK_SERVICES, "TASKS": status.NOTEBOOK_TASKS}
+        answers = {
+            "NODES": swarm_model.NODES,
+            "SERVICES": swarm_model.NOTEBOOK_SERVICES,
+            "TASKS": swarm_model.NOTEBOOK_TASKS,
+        }
         done = subprocess.run(
             [bash, "-c", argv[4]],
             capture_output=True,
@@ -712,4 +722,4 @@ def test_probe_batch_in_real_bash_with_stubbed_commands(tmp_path, make_host):
     called = log.read_text()
     assert TOKEN not in called
     assert "curl -sf --max-time 5 -H @- http://127.0.0.1:8001/api/routes" in called
-    assert shlex.split(status.NODES.command)[3] in called  # the Go template arrived whole
+    assert shlex.split(swarm_model.NODES.command)[3] in called  # the Go template arrived whole

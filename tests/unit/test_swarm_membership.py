@@ -13,10 +13,9 @@ from types import SimpleNamespace
 import pytest
 from invoke.exceptions import Exit
 
-from fakehost import invocation, parsed, swarm_info
-from tasks import fence, images, swarm, workers
+from fakehost import invocation, node_info, parsed, swarm_info
+from tasks import fence, images, swarm, swarm_model, workers
 from tasks.core import HubswarmError, Run, Step
-from tasks.core.facts import Answer
 
 HUB, WORKER = "10.0.0.5", "10.0.0.6"
 INFO = swarm.JoinInfo(f"{HUB}:2377", "SWMTKN-1-abcdef", frozenset({"hubnode", "w1"}))
@@ -26,11 +25,24 @@ ADD = "docker node update --label-add hubswarm.notebooks=true -- {} >/dev/null"
 RM_LABEL = "docker node update --label-rm hubswarm.notebooks -- {} >/dev/null"
 NODE_RM = "docker node rm -- {} >/dev/null"
 YES = '{"hubswarm.notebooks": "true"}'
+NODES = swarm_model.NODES.key
 
 
 def details(*lines):
-    """A NODE_DETAILS answer: "id role state hostname labels-json" per line."""
-    return "".join(line + "\n" for line in lines)
+    """A NODES answer from "id role state hostname labels-json" lines."""
+    found = [line.split(" ", 4) for line in lines]
+    return "".join(
+        node_info(id_, role, state, hostname, json.loads(labels)) for id_, role, state, hostname, labels in found
+    )
+
+
+def worker2(at):
+    """A NODES answer from the hub with node worker2 (id w2) at ``at``: "address availability";
+    None: no such node."""
+    if at is None:
+        return ""
+    address, availability = at.split()
+    return node_info("w2", "worker", "ready", "worker2", availability=availability, address=address)
 
 
 def records(host):
@@ -178,7 +190,7 @@ def test_join_info_on_our_manager(make_host):
         {
             "addresses": HUB,
             "swarm-state": swarm_info("active", True, "hubnode"),
-            "swarm-nodes": "hubnode hub Ready Active\nw1 worker1 Ready Active\n",
+            NODES: details("hubnode manager ready hub {}", "w1 worker ready worker1 {}"),
         }
     )
     host._exec = token_answer(runner)
@@ -201,7 +213,7 @@ def test_join_info_needs_a_manager(make_host, state):
 )
 def test_join_info_check_mode_reads_no_token(make_host, state, nodes):
     host, runner = make_host(
-        {"addresses": HUB, "swarm-state": state, "swarm-nodes": "hubnode hub Ready Active\n"}, check=True
+        {"addresses": HUB, "swarm-state": state, NODES: details("hubnode manager ready hub {}")}, check=True
     )
     assert swarm.join_token(host) == swarm.JoinInfo(f"{HUB}:2377", "", nodes)
     assert runner.calls == []
@@ -210,7 +222,7 @@ def test_join_info_check_mode_reads_no_token(make_host, state, nodes):
 # --- labels and stale entries: down, drained, rejoined, the hub taking notebooks ------
 
 NODE_CASES = [
-    # id, NODE_DETAILS answer, hub takes notebooks, commands (labels, then stale removal)
+    # id, NODES answer, hub takes notebooks, commands (labels, then stale removal)
     (
         "new workers get the label, the hub none",
         details("hubnode manager ready hub {}", "w1 worker ready worker1 {}", "w2 worker ready worker2 null"),
@@ -289,16 +301,16 @@ NODE_CASES = [
 
 @pytest.mark.parametrize("answer, hub_takes, commands", [c[1:] for c in NODE_CASES], ids=[c[0] for c in NODE_CASES])
 def test_swarm_nodes(make_host, answer, hub_takes, commands):
-    host, runner = make_host({"swarm-node-details": answer}, hub_takes_notebooks=hub_takes)
+    host, runner = make_host({NODES: answer}, hub_takes_notebooks=hub_takes)
     swarm.swarm_nodes(host)
     assert runner.commands == commands
-    plan = swarm.nodes_plan(parsed(swarm.NODE_DETAILS, answer), hub_takes)
+    plan = swarm.nodes_plan(parsed(swarm_model.NODES, answer), hub_takes)
     assert [c for _, c in plan if c] == commands
     assert [what for what, c in plan if c] == host.record.changes
 
 
 def test_nodes_plan_says_what_it_does():
-    plan = swarm.nodes_plan(parsed(swarm.NODE_DETAILS, details("a worker ready w {}", "b worker down w null")), False)
+    plan = swarm.nodes_plan(parsed(swarm_model.NODES, details("a worker ready w {}", "b worker down w null")), False)
     assert plan == [
         ("set notebook placement labels", ADD.format("a")),
         ("remove 1 stale node entries", NODE_RM.format("b")),
@@ -307,28 +319,28 @@ def test_nodes_plan_says_what_it_does():
 
 def test_stale_nodes():
     nodes = parsed(
-        swarm.NODE_DETAILS, details("n1 worker down w1 null", "n2 worker ready w1 {}", "n3 worker down w3 {}")
+        swarm_model.NODES, details("n1 worker down w1 null", "n2 worker ready w1 {}", "n3 worker down w3 {}")
     )
     assert swarm.stale_nodes(nodes) == ["n1"]
 
 
 # --- remove-worker: drain, leave, remove ---------------------------------------------
 
-NODE_KEY = "node:worker2"
 DRAIN = "docker node update --availability drain worker2 >/dev/null"
 FORCE_RM = "docker node rm --force worker2 >/dev/null"
 
 DRAIN_CASES = [
-    ("present, active", Answer(0, f"{WORKER} active\n"), (WORKER, "drain worker2", DRAIN)),
-    ("present, paused", Answer(0, f"{WORKER} pause\n"), (WORKER, "drain worker2", DRAIN)),
-    ("already drained", Answer(0, f"{WORKER} drain\n"), (WORKER, "", "")),
-    ("gone", Answer(1, ""), (None, "", "")),
+    ("present, active", f"{WORKER} active", (WORKER, "drain worker2", DRAIN)),
+    ("present, paused", f"{WORKER} pause", (WORKER, "drain worker2", DRAIN)),
+    ("already drained", f"{WORKER} drain", (WORKER, "", "")),
+    ("gone", None, (None, "", "")),
 ]
 
 
-@pytest.mark.parametrize("answer, plan", [c[1:] for c in DRAIN_CASES], ids=[c[0] for c in DRAIN_CASES])
-def test_drain_plan(answer, plan):
-    assert swarm.drain_plan(swarm.node_fact("worker2").parse(answer), "worker2") == plan
+@pytest.mark.parametrize("at, plan", [c[1:] for c in DRAIN_CASES], ids=[c[0] for c in DRAIN_CASES])
+def test_drain_plan(at, plan):
+    node = swarm_model.find_node(parsed(swarm_model.NODES, worker2(at)), "worker2")
+    assert swarm.drain_plan(node, "worker2") == plan
 
 
 @pytest.mark.parametrize(
@@ -349,15 +361,12 @@ def test_leave_plan(state, plan):
 def test_remove_plan_quotes_the_name():
     assert swarm.remove_plan("worker2") == ("remove node worker2", FORCE_RM)
     assert swarm.remove_plan("a b") == ("remove node a b", "docker node rm --force 'a b' >/dev/null")
-    assert swarm.node_fact("worker2").key == NODE_KEY
-    assert swarm.node_fact("worker2").command == (
-        "docker node inspect --format '{{.Status.Addr}} {{.Spec.Availability}}' worker2"
-    )
 
 
 def test_drain_and_remove_by_id_say_the_name(make_host):
     """scale names nodes by id (a rejoined host leaves a second entry of its hostname)."""
-    host, runner = make_host({"node:n3": f"{WORKER} active\n"})
+    nodes = node_info("n3", "worker", "ready", "worker3", address=WORKER) + node_info("n4", "worker", "down", "worker3")
+    host, runner = make_host({NODES: nodes})
     assert swarm.drain_step("worker3", "n3")(host) == WORKER
     swarm.remove_node_step("worker3", "n3")(host)
     assert runner.commands == [
@@ -381,7 +390,7 @@ def remove_run(make_host, monkeypatch):
     """(hub, worker runner, run): ``run()`` runs the remove-worker task with these fakes."""
 
     def make(node_answer, worker_state):
-        hub, hub_runner = make_host({NODE_KEY: node_answer} if node_answer else {}, address=HUB)
+        hub, hub_runner = make_host({NODES: worker2(node_answer)}, address=HUB)
         worker, worker_runner = make_host({"swarm-state": worker_state}, address=WORKER)
         reached = []
 
@@ -435,7 +444,7 @@ def test_remove_worker_stops_when_the_drain_fails(remove_run):
 
 
 def test_remove_worker_check_mode_changes_nothing(make_host, monkeypatch):
-    hub, hub_runner = make_host({NODE_KEY: f"{WORKER} active"}, address=HUB, check=True)
+    hub, hub_runner = make_host({NODES: worker2(f"{WORKER} active")}, address=HUB, check=True)
     worker, worker_runner = make_host({"swarm-state": swarm_info("active", False, "w2")}, address=WORKER, check=True)
     monkeypatch.setattr(workers, "hub_for", lambda c: hub)
     monkeypatch.setattr(hub.run, "connect", lambda address: worker)
@@ -470,7 +479,7 @@ def test_read_join_info(make_host):
         {
             "addresses": HUB,
             "swarm-state": swarm_info("active", True, "hubnode"),
-            "swarm-nodes": "hubnode hub Ready Active\n",
+            NODES: details("hubnode manager ready hub {}"),
         }
     )
     host._exec = token_answer(runner)
@@ -488,8 +497,7 @@ def join_run(make_host, monkeypatch):
             {
                 "addresses": HUB,
                 "swarm-state": swarm_info("active", True, "hubnode"),
-                "swarm-nodes": "hubnode hub Ready Active\nw1 worker1 Ready Active\n",
-                "swarm-node-details": details(
+                NODES: details(
                     "hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}", "w2 worker ready worker2 {}"
                 ),
             },
@@ -521,6 +529,7 @@ def test_join_workers(join_run):
     assert r2.commands == [JOIN]
     assert json.loads(r2.calls[0].stdin)["JoinToken"] == "SWMTKN-1-abcdef"
     assert hub_runner.commands == ["docker swarm join-token -q worker", ADD.format("w2")]
+    assert hub_runner.probed.count(NODES) == 2  # for the token, then again once the workers joined
     assert hub.fenced_for == [HUB]  # notebooks reach the hub's API at its swarm address
 
 
