@@ -88,14 +88,24 @@ class Student:
             raise Refused(f"GET users/{self.name}: {reply.status_code}")
         return reply.json().get("servers", {}).get("", {})
 
+    def wait_for_the_hubs_check(self, seconds=SPAWN_SECONDS):
+        """Wait while the hub checks the server it knew before its restart (it takes no start or
+        stop meanwhile: 400 "pending check"), as a user waits on its spinner."""
+        deadline = time.monotonic() + seconds
+        while self.server().get("pending") == "check":
+            assert time.monotonic() < deadline, f"the hub still checks {self.name}'s server after {seconds} s"
+            time.sleep(0.5)
+
     def start_server(self):
         """Start the default server and wait until the hub calls it ready and it answers."""
+        self.wait_for_the_hubs_check()
         if not self.server().get("ready"):
             self.hub_api("POST", f"users/{self.name}/server")
         self.wait_for_server(SPAWN_SECONDS)
 
     def stop_server(self, seconds=120):
         """Stop the default server and wait until the hub shows none."""
+        self.wait_for_the_hubs_check()
         if self.server():
             self.hub_api("DELETE", f"users/{self.name}/server")
         deadline = time.monotonic() + seconds
