@@ -7,6 +7,7 @@ from fabric import task
 from . import docker, fence, images, inventory, packages, storage, swarm, updates
 from .core import HubswarmError, fail, run_on, run_steps, stop_if_failed
 from .invocation import found_hosts, hosts_for, hub_for, named_hosts, run_of
+from .swarm_model import NODES
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +57,7 @@ def join(run, hub_node, workers, rejoin=False):
     # image (and a no-op join costs no second probe after a rejoin).
     steps = [*WORKER_SETUP, fence.fence_step(info.manager.rpartition(":")[0]), image, join_step]
     failed = run_steps(workers, steps, {})
-    hub_node.forget()  # the joins changed the node list the hub read for the join token
+    hub_node.forget(NODES)  # the joins changed the node list the hub read for the join token
     failed += run_steps([hub_node], [image, swarm.swarm_nodes], {})
     stop_if_failed(failed)
 

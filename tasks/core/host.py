@@ -228,9 +228,12 @@ class Host:
         """False before the first probe and after a change."""
         return bool(self._facts)
 
-    def forget(self):
-        """Drop cached facts: the host has changed."""
-        self._facts.clear()
+    def forget(self, *stale):
+        """Drop the cached ``stale`` facts (all of them when none is named): the host has changed."""
+        if not stale:
+            self._facts.clear()
+        for fact in stale:
+            self._facts.pop(fact.key, None)
 
     # --- changes ----------------------------------------------------------
 
