@@ -364,7 +364,8 @@ def _write_env(env):
 
 def ensure_lab(workers=2, debian13=MIXED):
     """Bring the lab to a hub and WORKERS workers, all booted, registered in EC2; return LabInfo.
-    The hosts DEBIAN13 names run Debian 13 (its image is built only when one does), the rest 12.
+    The hosts DEBIAN13 names run Debian 13 (its image is built only when one does), the rest 12;
+    DEBIAN13 None keeps each host's release (a new host runs Debian 12).
 
     Idempotent: existing hosts are kept (started if stopped), missing ones created, workers
     beyond WORKERS removed, whatever `fab scale` made: a host at another IP than its fixed one is
@@ -376,14 +377,15 @@ def ensure_lab(workers=2, debian13=MIXED):
     _ensure_standin()
     wanted = fleet(workers)
     containers = lab_containers()
-    made = set()
+    made, suites = set(), {}
     for host, info in containers.items():
         if info["role"] == "worker" and host not in wanted:
             _remove_container(host)
             lab_imds.forget(info["ip"])
     for host, ip in wanted.items():
         # Made on the other Debian release, or by `fab scale` at the IP moto gave it.
-        suite = host_suite(host, debian13)
+        kept = containers[host]["suite"] if host in containers else lab_image.DEBIAN_12
+        suite = suites[host] = kept if debian13 is None else host_suite(host, debian13)
         if host in containers and (containers[host]["suite"], containers[host]["ip"]) != (suite, ip):
             _remove_container(host)
             lab_imds.forget(containers[host]["ip"])
@@ -404,7 +406,7 @@ def ensure_lab(workers=2, debian13=MIXED):
             # Made before the lab had a metadata stand-in: it could reach this machine's own.
             print(f"lab: {host} has no route to the metadata stand-in: recreating it", file=sys.stderr)
             _remove_container(host)
-            _create_host(host, ip, "hub" if host == "hub" else "worker", host_suite(host, debian13))
+            _create_host(host, ip, "hub" if host == "hub" else "worker", suites[host])
             made.add(host)
             _wait_booted(host)
             _check_sealed(host)
@@ -547,12 +549,12 @@ def destroy(images=False):
 def up(c, workers=2, mixed=False):
     """Create the lab (or bring it to the wanted shape): a hub and N workers on this machine.
 
-    Each host is a container behaving like a fresh Debian 12 EC2 host (worker2 on 13 with --mixed) (systemd, sshd, user
+    Each host is a container behaving like a fresh Debian EC2 host (a new one 12; --mixed: worker2 on 13) (systemd, sshd, user
     `admin` with sudo); the lab's EC2 API (moto) answers for them. Idempotent: running it
     again keeps the same hosts; a larger --workers adds workers, a smaller one removes the extra
     ones. Writes .lab/lab.env, which later `fab` commands load.
     """
-    info = ensure_lab(workers=int(workers), debian13=MIXED if mixed else ())
+    info = ensure_lab(workers=int(workers), debian13=MIXED if mixed else None)
     print(f"lab is up: hub {info.hub_ip}, workers {' '.join(info.worker_ips) or '(none)'}")
     print(f"EC2 API: {info.env['AWS_ENDPOINT_URL_EC2']} (moto, cluster `lab`)")
     print("Later `fab` commands in this project load .lab/lab.env and so deploy to the lab.")

@@ -3,6 +3,7 @@
 import subprocess
 
 from fabrun import fab
+from tasks import lab as lab_module
 
 CONTAINER = "hubswarm-lab-{}"
 
@@ -56,6 +57,7 @@ def test_one_worker_down_does_not_stop_the_other(lab, cluster_run, connect):
 
     lab_ready = fab("lab.up")  # waits until worker2 has booted again
     assert lab_ready.code == 0, lab_ready.output
+    assert lab_module.lab_containers()["worker2"]["suite"] == "trixie"  # lab.up kept its release
     healed = fab("join-workers")
     assert healed.code == 0, healed.output
     assert healed.failed() == []
