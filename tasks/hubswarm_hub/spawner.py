@@ -147,6 +147,17 @@ class HubswarmSpawner(SwarmSpawner):
         await self.proxy.add_user(self.user, self.name)
         return True
 
+    async def get_url(self):
+        """Where a server the hub knew answers now: JupyterHub asks on its start-up, then
+        waits for that address to answer. Swarm may have started the notebook again (another
+        node or port) while the hub was down; the stored address would never answer, and the
+        hub would stop the server after http_timeout."""
+        try:
+            address, port = await self.get_ip_and_port()
+        except RuntimeError:  # not published in time: the stored address is all there is
+            return await super().get_url()
+        return f"{self.server.proto}://{address}:{port}{self.server.base_url}"
+
     @property
     def proxy(self):
         return self.user.settings["proxy"]

@@ -100,22 +100,39 @@ def running_task(connect, lab, name):
     return tuple(running[0]) if running else None
 
 
-def found_again(connect, lab, student, before, seconds=180):
-    """Wait until swarm runs a new task for the student's notebook, then time how long
-    until the student reaches it; (that time, the new task's node)."""
+def run_again(connect, lab, student, before, seconds=180):
+    """Wait until swarm runs a new task for the student's notebook: its (node, task id)."""
     deadline = time.monotonic() + seconds
     while (now := running_task(connect, lab, student.name)) in (None, before):
         assert time.monotonic() < deadline, f"swarm did not run {student.name}'s notebook again"
         time.sleep(1)
+    return now
+
+
+def found_again(connect, lab, student, before, seconds=180):
+    """Wait until swarm runs a new task for the student's notebook, then time how long
+    until the student reaches it; (that time, the new task's node)."""
+    now = run_again(connect, lab, student, before, seconds)
     return student.wait_for_server(FOUND_AGAIN_SECONDS), now[0]
 
 
-def test_a_server_that_exits_is_found_again(lab, student, connect):
+def test_a_server_that_exits_while_the_hub_is_down_is_found_again(lab, student, connect):
+    """Swarm runs it again on another port; the hub, started again, checks it there (not at the
+    address it stored, where it would wait http_timeout and then stop the server)."""
     before = running_task(connect, lab, student.name)
     node_ip = lab.hosts[before[0]]
-    connect(node_ip).sudo(f"docker kill $(docker ps -q --filter label=com.docker.swarm.task.id={before[1]})", hide=True)
+    hub_shell(connect, lab, "systemctl stop jupyterhub")
+    try:
+        connect(node_ip).sudo(
+            f"docker kill $(docker ps -q --filter label=com.docker.swarm.task.id={before[1]})", hide=True
+        )
+        run_again(connect, lab, student, before)
+    finally:
+        hub_shell(connect, lab, "systemctl start jupyterhub")
     seconds, _ = found_again(connect, lab, student, before)
     print(f"found again {seconds:.1f} s after swarm ran the exited server again")
+    student.wait_for_the_hubs_check()
+    assert student.server().get("ready"), student.server()
     kernel = student.start_kernel()
     assert student.execute(kernel, "print(6 * 7)") == "42"
 

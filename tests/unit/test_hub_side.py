@@ -322,3 +322,18 @@ def test_the_hub_database_commits_without_an_fsync_each(tmp_path, monkeypatch):
         assert session.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
     finally:
         session.close()
+
+
+@pytest.mark.parametrize(
+    "running_at, url",
+    [
+        (("10.0.0.12", 33012), "http://10.0.0.12:33012/user/alice/"),  # swarm moved it while the hub was down
+        (("10.0.0.11", 32801), "http://10.0.0.11:32801/user/alice/"),
+        (None, "http://10.0.0.11:32801/user/alice/"),  # never published in time: the stored address
+    ],
+)
+def test_a_restarted_hub_checks_the_notebook_where_it_runs_now(tmp_path, monkeypatch, running_at, url):
+    spawner, _ = polled_spawner(tmp_path, monkeypatch, [("running", "running")], running_at)
+    spawner.server.base_url = "/user/alice/"
+    monkeypatch.setattr(sys.modules[spawner.__module__], "PORT_SECONDS", 0)
+    assert run_async(spawner.get_url()) == url
