@@ -1,15 +1,22 @@
 """Node.js and configurable-http-proxy, the proxy JupyterHub puts in front of itself."""
 
+import base64
 import json
 import re
+import shlex
 
 from . import pins
 from .core import HubswarmError, facts, step
 from .packages import APT, DNF, ensure_packages, family_of
 
-NODEJS_PACKAGES = {APT: ["nodejs", "npm"], DNF: ["nodejs", "nodejs-npm"]}
+# Debian's npm package brings some 370 node-* packages (35 s on a small host): there npm's own
+# release, one self-contained download from the npm registry, installs the proxy instead.
+NODEJS_PACKAGES = {APT: ["nodejs"], DNF: ["nodejs", "nodejs-npm"]}
 
 CHP = "configurable-http-proxy"
+NPM_HOME = "/opt/hubswarm-npm"
+# Where npm puts global packages: /usr/local, as the distributions' npm does.
+PINNED_NPM = f"node {NPM_HOME}/bin/npm-cli.js --prefix /usr/local"
 
 
 def nodejs_major(answer):
@@ -18,24 +25,46 @@ def nodejs_major(answer):
     return int(match.group(1)) if match else None
 
 
-def chp_command(installed_version):
+def chp_command(installed_version, npm="npm"):
     """The npm command that pins configurable-http-proxy, or "" when it matches."""
     if installed_version.strip() == pins.CONFIGURABLE_HTTP_PROXY:
         return ""
-    return f"npm install --global --no-fund --no-audit {CHP}@{pins.CONFIGURABLE_HTTP_PROXY}"
+    return f"{npm} install --global --no-fund --no-audit {CHP}@{pins.CONFIGURABLE_HTTP_PROXY}"
+
+
+def pinned_npm_script():
+    """Download the pinned npm, check it against its published sha512, put it in place whole."""
+    algorithm, digest = pins.NPM_INTEGRITY.split("-", 1)
+    url = f"https://registry.npmjs.org/npm/-/npm-{pins.NPM}.tgz"
+    home = shlex.quote(NPM_HOME)
+    return (
+        "set -e; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
+        f'curl -fsSL --retry 3 -o "$d/npm.tgz" {shlex.quote(url)}; '
+        f'echo "{base64.b64decode(digest).hex()}  $d/npm.tgz" | {algorithm}sum -c --quiet; '
+        'mkdir "$d/npm"; tar -xzf "$d/npm.tgz" -C "$d/npm" --strip-components=1 --no-same-owner; '
+        f'rm -rf {home}; mv "$d/npm" {home}'
+    )
 
 
 NODEJS_MAJOR = facts.Fact("nodejs-version", "node --version", parse=nodejs_major)
 HAS_NPM = facts.Fact("npm-path", "command -v npm", parse=facts.succeeded)
 
 
-def chp_version(answer):
-    """The version in configurable-http-proxy's package.json; "" when it is not installed."""
-    try:
-        package = json.loads(answer.out) if answer.ok else {}
-    except ValueError:
-        return ""
-    return package.get("version", "") if isinstance(package, dict) and package.get("name") == CHP else ""
+def package_version(name):
+    """A parser: the version in the package.json of npm package ``name``; "" when it is not there."""
+
+    def version(answer):
+        try:
+            package = json.loads(answer.out) if answer.ok else {}
+        except ValueError:
+            return ""
+        return package.get("version", "") if isinstance(package, dict) and package.get("name") == name else ""
+
+    return version
+
+
+chp_version = package_version(CHP)
+PINNED_NPM_VERSION = facts.Fact("pinned-npm-version", f"cat {NPM_HOME}/package.json", parse=package_version("npm"))
 
 
 # The package.json of the package the command links to (npm links bin/CHP): no Node.js started.
@@ -64,17 +93,23 @@ def nodejs_preflight(host):
         raise HubswarmError(problem)
 
 
-@step("install-nodejs", probes=lambda host: [NODEJS_MAJOR, HAS_NPM, CHP_VERSION], preflight=nodejs_preflight)
+@step(
+    "install-nodejs",
+    probes=lambda host: [NODEJS_MAJOR, HAS_NPM, PINNED_NPM_VERSION, CHP_VERSION],
+    preflight=nodejs_preflight,
+)
 def install_nodejs(host):
-    """Install Node.js and npm (the distro's, when new enough) and the pinned configurable-http-proxy from npm."""
-    major, has_npm, chp = host.facts(NODEJS_MAJOR, HAS_NPM, CHP_VERSION)
-    has_nodejs = major is not None
-    if chp == pins.CONFIGURABLE_HTTP_PROXY and has_nodejs:
+    """Install Node.js (the distro's, when new enough) and the pinned configurable-http-proxy from npm."""
+    major, has_npm, npm_version, chp = host.facts(NODEJS_MAJOR, HAS_NPM, PINNED_NPM_VERSION, CHP_VERSION)
+    if chp == pins.CONFIGURABLE_HTTP_PROXY and major is not None:
         return
-    # npm too: a killed run may have left Node.js without npm.
-    if not (has_nodejs and has_npm):
+    if major is None or not has_npm:  # (a killed run may have left any of them out)
         ensure_packages(host, NODEJS_PACKAGES)
     problem = too_old(host, host.fact(NODEJS_MAJOR))
     if problem:
         raise HubswarmError(f"{problem} (the {family_of(host)} package is too old)")
-    host.ensure(f"install {CHP} {pins.CONFIGURABLE_HTTP_PROXY} from npm", chp_command(chp))
+    has_npm = host.fact(HAS_NPM)
+    if not has_npm and npm_version != pins.NPM:
+        host.ensure(f"install npm {pins.NPM} from the npm registry", pinned_npm_script())
+    npm = "npm" if has_npm else PINNED_NPM
+    host.ensure(f"install {CHP} {pins.CONFIGURABLE_HTTP_PROXY} from npm", chp_command(chp, npm))

@@ -13,6 +13,10 @@ IPYKERNEL = "7.4.0"
 CONFIGURABLE_HTTP_PROXY = "5.3.0"
 # configurable-http-proxy 5.x supports Node.js 18 and newer.
 NODEJS_MIN_MAJOR = 18
+# The npm that installs the proxy where the distribution's npm is not there already (npm 10.9
+# supports Node.js 18.17 and newer); its integrity as the npm registry publishes it.
+NPM = "10.9.2"
+NPM_INTEGRITY = "sha512-iriPEPIkoMYUy3F6f3wwSZAU93E0Eg6cHwIR6jzzOXWSy+SD/rOODEs74cVONHKSx2obXtuUoyidVEhISrisgQ=="
 
 HUB_REQUIREMENTS = {
     "jupyterhub": JUPYTERHUB,

@@ -1,6 +1,7 @@
 """Whole steps on a fake host: canned probe answers in, the exact commands out."""
 
 import hashlib
+import json
 
 import pytest
 
@@ -171,57 +172,67 @@ def test_ensure_service(make_host, state, command):
 # --- install-nodejs ------------------------------------------------------------------------
 
 CHP_INSTALL = f"npm install --global --no-fund --no-audit configurable-http-proxy@{pins.CONFIGURABLE_HTTP_PROXY}"
+PINNED_CHP_INSTALL = f"{nodejs.PINNED_NPM} {CHP_INSTALL.removeprefix('npm ')}"
 
 
 @pytest.mark.parametrize(
-    "release, install",
+    "release, installed, install",
     [
         (
             DEBIAN_12,
-            APT_ENV
-            + "apt-get -o DPkg::Lock::Timeout=600 update -q && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nodejs npm",
+            {},
+            [
+                APT_ENV + "apt-get -o DPkg::Lock::Timeout=600 update -q && "
+                "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nodejs",
+                nodejs.pinned_npm_script(),
+                PINNED_CHP_INSTALL,
+            ],
         ),
-        (AMAZON_2023, "dnf install -y -q nodejs nodejs-npm"),
+        (
+            AMAZON_2023,
+            {"npm-path": "/usr/bin/npm"},
+            ["dnf install -y -q nodejs nodejs-npm", CHP_INSTALL],
+        ),
     ],
 )
-def test_node_from_scratch(make_host, release, install):
+def test_node_from_scratch(make_host, release, installed, install):
+    """Debian's npm package brings hundreds of others: npm's own release installs the proxy there."""
     host, runner = make_host({"os-release": release})
-    runner.after[" install -y -q "] = {"nodejs-version": "v20.11.1"}
+    runner.after[" install -y -q "] = {"nodejs-version": "v20.11.1", **installed}
     nodejs.install_nodejs(host)
-    assert runner.commands == [install, CHP_INSTALL]
+    assert runner.commands == install
 
 
 def test_node_present_chp_pinned_no_command(make_host):
     host, runner = make_host({"nodejs-version": "v20.11.1", "chp-version": chp_info(pins.CONFIGURABLE_HTTP_PROXY)})
     nodejs.install_nodejs(host)
     assert runner.commands == []
-    assert runner.probes == [["nodejs-version", "npm-path", "chp-version"]]
+    assert runner.probes == [["nodejs-version", "npm-path", "pinned-npm-version", "chp-version"]]
 
 
-def test_node_present_chp_outdated(make_host):
-    host, runner = make_host(
-        {"nodejs-version": "v18.19.0", "npm-path": "/usr/bin/npm", "chp-version": chp_info("4.5.0")}
-    )
-    nodejs.install_nodejs(host)
-    assert runner.commands == [CHP_INSTALL]
-
-
-def test_node_without_npm_gets_npm_first(make_host):
-    """A killed run may leave node without npm: the rerun installs npm, then the proxy."""
+@pytest.mark.parametrize(
+    "npm, install",
+    [
+        ({"npm-path": "/usr/bin/npm"}, [CHP_INSTALL]),  # the distribution's npm, installed before
+        ({"pinned-npm-version": json.dumps({"name": "npm", "version": pins.NPM})}, [PINNED_CHP_INSTALL]),
+        (
+            {"pinned-npm-version": json.dumps({"name": "npm", "version": "10.0.0"})},
+            [nodejs.pinned_npm_script(), PINNED_CHP_INSTALL],
+        ),
+    ],
+)
+def test_node_present_chp_outdated(make_host, npm, install):
     host, runner = make_host(
         {
             "os-release": DEBIAN_12,
             "nodejs-version": "v18.19.0",
-            "npm-path": None,
             pkg_key(nodejs.NODEJS_PACKAGES): "nodejs",
+            "chp-version": chp_info("4.5.0"),
+            **npm,
         }
     )
     nodejs.install_nodejs(host)
-    assert runner.commands == [
-        APT_ENV + "apt-get -o DPkg::Lock::Timeout=600 update -q && "
-        "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends npm",
-        CHP_INSTALL,
-    ]
+    assert runner.commands == install
 
 
 @pytest.mark.parametrize("release, family", [(DEBIAN_12, "apt"), (AMAZON_2023, "dnf")])
