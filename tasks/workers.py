@@ -58,7 +58,9 @@ def join(run, hub_node, workers, rejoin=False):
     steps = [*WORKER_SETUP, fence.fence_step(info.manager.rpartition(":")[0]), image, join_step]
     failed = run_steps(workers, steps, {})
     hub_node.forget(NODES)  # the joins changed the node list the hub read for the join token
-    failed += run_steps([hub_node], [image, swarm.swarm_nodes], {})
+    # The hub needs the image only to run notebooks itself (a load costs ~15 s).
+    hub_steps = [image, swarm.swarm_nodes] if hub_node.config.hub_takes_notebooks else [swarm.swarm_nodes]
+    failed += run_steps([hub_node], hub_steps, {})
     stop_if_failed(failed)
 
 

@@ -511,7 +511,10 @@ def join_run(make_host, monkeypatch):
         ]
         monkeypatch.setattr(workers, "hub_host", lambda c, hub_arg=None: hub)
         monkeypatch.setattr(workers, "hosts_for", lambda c, role: [w for w, _ in made])
-        monkeypatch.setattr(workers, "image_step", lambda run: Step("push-image", lambda h: None))
+        hub.images_to = []
+        monkeypatch.setattr(
+            workers, "image_step", lambda run: Step("push-image", lambda h: hub.images_to.append(h.name))
+        )
         monkeypatch.setattr(workers, "WORKER_SETUP", [])
         hub.fenced_for = []
         monkeypatch.setattr(
@@ -531,6 +534,13 @@ def test_join_workers(join_run):
     assert hub_runner.commands == ["docker swarm join-token -q worker", ADD.format("w2")]
     assert hub_runner.probed.count(NODES) == 2  # for the token, then again once the workers joined
     assert hub.fenced_for == [HUB]  # notebooks reach the hub's API at its swarm address
+    assert sorted(hub.images_to) == [WORKER, "10.0.0.7"]  # the hub runs no notebook
+
+
+def test_a_hub_that_takes_notebooks_gets_the_image_too(join_run):
+    hub, _, _ = join_run([(WORKER, swarm_info("active", False, "w1"))], hub_takes_notebooks=True)
+    workers.join_workers.body(invocation(hub.run))
+    assert sorted(hub.images_to) == [HUB, WORKER]
 
 
 def test_join_workers_foreign_worker_needs_rejoin(join_run):
