@@ -110,15 +110,16 @@ def venv_commands(venv, installed, python="python3"):
     if installed == pins.HUB_REQUIREMENTS:
         return ""
     requirements = " ".join(shlex.quote(f"{n}=={v}") for n, v in sorted(pins.HUB_REQUIREMENTS.items()))
-    q = shlex.quote(venv)
-    # (Re)creating is harmless and completes a venv an interrupted run left without pip.
-    # pip trusts the system CA store too (TLS-inspecting proxies, private mirrors).
+    q, bin_dir = shlex.quote(venv), command_word(venv) + "/bin"
+    # (Re)creating is harmless and completes a venv an interrupted run left without pip. pip
+    # puts the pinned uv in the venv, and uv the requirements. Both trust the system's CA store
+    # too (TLS-inspecting proxies, private mirrors).
     return (
         "for b in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do "
         '[ -f "$b" ] && export PIP_CERT="$b" && break; done; '
-        f"{command_word(python)} -m venv {q} && {command_word(venv)}/bin/python -m pip install -q "
-        "--disable-pip-version-check "
-        f"{requirements}"
+        f"{command_word(python)} -m venv {q} && "
+        f"{bin_dir}/python -m pip install -q --disable-pip-version-check uv=={pins.UV} && "
+        f"{bin_dir}/uv pip install -q --system-certs --python {q}/bin/python {requirements}"
     )
 
 

@@ -12,7 +12,7 @@ gave the instance (follow_launch), and removes it when the instance is terminate
 Shared storage: the docker volume hubswarm-lab-home is mounted at /mnt/nfs/home in every host,
 standing in for EFS (the kernel here has no NFS client). Lab-only speedup: the docker volume
 hubswarm-lab-apt shares downloaded .deb files between hosts (files/lab/apt-shared-cache), and
-hubswarm-lab-pip and hubswarm-lab-npm are root's pip and npm caches on every host; like the
+hubswarm-lab-pip, -uv and -npm are root's pip, uv and npm caches on every host; like the
 images, they survive `lab.down` unless --images is given.
 
 Instance metadata: every lab host reaches 169.254.169.254 only through the lab's stand-in
@@ -58,8 +58,12 @@ LAB_DOMAIN = "hub.lab.example"
 APT_VOLUME = "hubswarm-lab-apt"
 APT_SHARED_PATH = "/var/cache/apt/lab-shared"
 # Lab-only speedup, like the apt cache: every hub the tests make again downloads the same
-# wheels and npm packages, so root's pip and npm caches are shared (both are safe to share).
-DOWNLOAD_CACHES = {"hubswarm-lab-pip": "/root/.cache/pip", "hubswarm-lab-npm": "/root/.npm"}
+# wheels and npm packages, so root's pip, uv and npm caches are shared (all are safe to share).
+DOWNLOAD_CACHES = {
+    "hubswarm-lab-pip": "/root/.cache/pip",
+    "hubswarm-lab-uv": "/root/.cache/uv",
+    "hubswarm-lab-npm": "/root/.npm",
+}
 CACHE_LABEL = "hubswarm.lab.cache=1"
 KEY_PATH = LAB_DIR / "id_ed25519"
 KNOWN_HOSTS_PATH = LAB_DIR / "known_hosts"

@@ -233,7 +233,8 @@ def test_venv_commands(answer, installs):
         return
     assert command.endswith(
         "python3.11 -m venv /opt/jupyterhub && "
-        f"/opt/jupyterhub/bin/python -m pip install -q --disable-pip-version-check {REQS}"
+        f"/opt/jupyterhub/bin/python -m pip install -q --disable-pip-version-check uv=={pins.UV} && "
+        f"/opt/jupyterhub/bin/uv pip install -q --system-certs --python /opt/jupyterhub/bin/python {REQS}"
     )
     assert "PIP_CERT" in command
 

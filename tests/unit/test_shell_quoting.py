@@ -508,6 +508,7 @@ def run_venv(box, v):
     bin_dir = box.dir / v / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     (bin_dir / "python").symlink_to(box.sandbox.base / "stub")
+    (bin_dir / "uv").symlink_to(box.sandbox.base / "stub")
     (box.path_dir / python_name(v)).symlink_to(box.sandbox.base / "stub")
     box.probe(python_env.installed_fact(v))
     box.sudo(python_env.venv_commands(v, None, python_name(v)))
