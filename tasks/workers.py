@@ -47,15 +47,22 @@ def image_step(run, source=None):
     return images.push_image_step(config.image, image_id)
 
 
-def join(run, hub_node, workers, rejoin=False):
-    """Bring ``workers`` into ``hub_node``'s swarm, in parallel (see :func:`join_workers`)."""
-    image = image_step(run)
-    info = read_join_info(hub_node)
+def ready_steps(hub_ip, image):
+    """What a worker gets before it joins: its setup, the fence (notebooks reach the hub's API
+    at ``hub_ip``), the notebook image. Swarm places notebooks on a worker only once it is
+    fenced and has the image."""
+    return [*WORKER_SETUP, fence.fence_step(hub_ip), image]
 
+
+def join(run, hub_node, workers, rejoin=False, ready_with=None):
+    """Bring ``workers`` into ``hub_node``'s swarm, in parallel (see :func:`join_workers`).
+    ``ready_with``: the image step the caller made the workers ready with (:func:`ready_steps`):
+    only the join is left for them."""
+    image = ready_with or image_step(run)
+    info = read_join_info(hub_node)
     join_step = swarm.join_step(info, rejoin)
-    # Joined last: swarm places notebooks on a worker only once it is fenced and has the
-    # image (and a no-op join costs no second probe after a rejoin).
-    steps = [*WORKER_SETUP, fence.fence_step(info.manager.rpartition(":")[0]), image, join_step]
+    # Joined last (and a no-op join costs no second probe after a rejoin).
+    steps = [join_step] if ready_with else [*ready_steps(info.manager.rpartition(":")[0], image), join_step]
     failed = run_steps(workers, steps, {})
     hub_node.forget(NODES)  # the joins changed the node list the hub read for the join token
     # The hub needs the image only to run notebooks itself (a load costs ~15 s).

@@ -1,6 +1,8 @@
 """The hub's ``fab`` commands: each step alone, the composites that chain them, and
 ``deploy`` (``fabfile.py`` declares the namespace)."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 from fabric import task
 
 from . import (
@@ -18,12 +20,12 @@ from . import (
     updates,
     users,
 )
-from .core import gather_needs
+from .core import gather_needs, run_on, run_steps, stop_if_failed
 from .core.run import preflight
 from .invocation import found_hosts, host_task, hub_for, named_hosts, run_of
 from .letsencrypt import letsencrypt as letsencrypt_step
 from .nginx import nginx as nginx_step
-from .workers import WORKER_SETUP, join
+from .workers import WORKER_SETUP, image_step, join, ready_steps
 
 HUB_SETUP = [
     packages.install_hub_packages,
@@ -79,6 +81,7 @@ setup_hub = host_task(
 def deploy(c, workers=None):
     """The whole cluster in one command: setup-hub, join-workers (with images), start-hub.
 
+    The workers get ready (packages, Docker, fence, image) while the hub is set up.
     The hub is the -H host, else found by its EC2 tags; the workers are --workers,
     else found by their tags. Safe to rerun (a converged cluster reports no change).
     Example: fab deploy; fab -H HUB deploy; fab -H HUB deploy --workers W1,W2
@@ -91,9 +94,17 @@ def deploy(c, workers=None):
     # Whatever the probes can tell stops the deploy before the first change on any host.
     preflight([hub_node], hub_steps, needed)
     preflight(worker_nodes, WORKER_SETUP, {})
-    setup_hub(c)
-    join(run, hub_node, worker_nodes)
+    image = image_step(run)
+    hub_ip = run_on(hub_node, fence.hub_address)
+    # The workers get ready (packages, Docker, fence, image) while the hub is set up; they
+    # join once the hub's swarm exists.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        workers_ready = pool.submit(run_steps, worker_nodes, ready_steps(hub_ip, image), {})
+        setup_hub(c)
+        not_ready = workers_ready.result()
+    join(run, hub_node, [w for w in worker_nodes if w not in not_ready], ready_with=image)
     start_hub(c)
+    stop_if_failed(not_ready)
     run.recap.print_table()
     print(f"\nThe hub is up: https://{certs.hub_name(hub_node)}/")
     if run.config.lab:

@@ -158,9 +158,11 @@ def names(hosts):
 
 @pytest.fixture
 def deploy_done(monkeypatch, make_host):
-    """What deploy does, in order, each step list as given; nothing reaches a host."""
+    """What deploy does, in order, each step list as given (by name); nothing reaches a host.
+    ``done.not_ready``: the workers whose setup fails."""
     make_host({})  # the run's config
-    done = []
+    done = type("Done", (list,), {})()
+    done.not_ready = []
     no_input = lambda run, steps: {}  # noqa: E731
     monkeypatch.setattr(workflows, "gather_needs", no_input)
     monkeypatch.setattr(task_invocation, "gather_needs", no_input)
@@ -170,11 +172,27 @@ def deploy_done(monkeypatch, make_host):
     monkeypatch.setattr(
         task_invocation, "run_steps", lambda hosts, steps, needed: done.append(("run", names(hosts), list(steps))) or []
     )
+    monkeypatch.setattr(workflows, "image_step", lambda run: "push-image")
+    monkeypatch.setattr(workflows, "run_on", lambda host, step: done.append((step.name, host.name)) or host.name)
+
+    def get_ready(hosts, steps, needed):
+        done.append(("ready", names(hosts), [getattr(s, "name", s) for s in steps]))
+        failed = [h for h in hosts if h.name in done.not_ready]
+        for host in failed:
+            host.run.recap.start(host.name, "install-docker", False).error = "no docker"
+        return failed
+
+    monkeypatch.setattr(workflows, "run_steps", get_ready)
     monkeypatch.setattr(
-        workflows, "join", lambda run, hub_node, nodes: done.append(("join", hub_node.name, names(nodes)))
+        workflows,
+        "join",
+        lambda run, hub_node, nodes, ready_with: done.append(("join", hub_node.name, names(nodes), ready_with)),
     )
     monkeypatch.setattr(certs, "hub_name", lambda host: f"{host.name}.example.com")
     return done
+
+
+READY = [*(s.name for s in workers.WORKER_SETUP), "notebook-fence", "push-image"]
 
 
 @pytest.mark.parametrize(
@@ -188,15 +206,30 @@ def deploy_done(monkeypatch, make_host):
 )
 def test_deploy(deploy_done, tagged, test_run, capsys, named, option, hub_address, worker_addresses, looked_up):
     workflows.deploy.body(invocation(test_run, *named), workers=option)
-    assert deploy_done == [
+    assert deploy_done[:3] == [
         ("preflight", [hub_address], [*workflows.HUB_SETUP, hub.start_hub]),
         ("preflight", worker_addresses, workers.WORKER_SETUP),
+        ("hub-address", hub_address),
+    ]
+    # The workers get ready while the hub is set up, then join.
+    assert sorted(deploy_done[3:5]) == [
+        ("ready", worker_addresses, READY),
         ("run", [hub_address], workflows.HUB_SETUP),
-        ("join", hub_address, worker_addresses),
+    ]
+    assert deploy_done[5:] == [
+        ("join", hub_address, worker_addresses, "push-image"),
         ("run", [hub_address], [hub.start_hub]),
     ]
     assert tagged.roles == looked_up
     assert f"The hub is up: https://{hub_address}.example.com/" in capsys.readouterr().out
+
+
+def test_a_worker_that_fails_to_get_ready_is_not_joined_and_fails_the_deploy(deploy_done, tagged, test_run):
+    deploy_done.not_ready.append(W1)
+    with pytest.raises(Exit, match=f"1 host\\(s\\) failed; first: {W1} install-docker: no docker"):
+        workflows.deploy.body(invocation(test_run, HUB))
+    assert ("join", HUB, [W2], "push-image") in deploy_done
+    assert deploy_done[-1] == ("run", [HUB], [hub.start_hub])  # the hub starts for the others
 
 
 def test_deploy_takes_one_hub(deploy_done, tagged, test_run):

@@ -537,6 +537,15 @@ def test_join_workers(join_run):
     assert sorted(hub.images_to) == [WORKER, "10.0.0.7"]  # the hub runs no notebook
 
 
+def test_workers_the_caller_made_ready_only_join(join_run):
+    """deploy makes the workers ready while the hub is set up: the join is all that is left."""
+    hub, _, (r1,) = join_run([("10.0.0.7", swarm_info())])
+    ready_with = Step("push-image", lambda h: hub.images_to.append(h.name))
+    workers.join(hub.run, hub, workers.hosts_for(None, None), ready_with=ready_with)
+    assert r1.commands == [JOIN]
+    assert hub.images_to == [] and hub.fenced_for == []
+
+
 def test_a_hub_that_takes_notebooks_gets_the_image_too(join_run):
     hub, _, _ = join_run([(WORKER, swarm_info("active", False, "w1"))], hub_takes_notebooks=True)
     workers.join_workers.body(invocation(hub.run))
