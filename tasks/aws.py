@@ -2,13 +2,15 @@
 
 import socket
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 from fabric import task
 
 from . import inventory
 from .core import HubswarmError, fail
+from .core.changes import recorded
+from .core.errors import one_line
 from .invocation import run_of
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -93,33 +95,6 @@ def missing_rules(wanted, existing_ip_permissions):
     return [rule for rule in wanted if not covered(rule)]
 
 
-def one_line(exc):
-    text = " ".join(str(exc).split())
-    return text if isinstance(exc, HubswarmError) else f"{type(exc).__name__}: {text}"
-
-
-@contextmanager
-def recorded(run, host, task_name):
-    """A recap record for work not done over SSH; a failure stops the run."""
-    recap = run.recap
-    record = recap.start(host, task_name, run.check)
-    try:
-        yield record
-    except Exception as exc:
-        record.error = one_line(exc)
-        recap.say(f"[{host}] {task_name}: FAILED: {record.error}")
-        raise HubswarmError(f"{host} {task_name}: {record.error}") from None
-    finally:
-        record.elapsed = time.monotonic() - record.started
-    if not record.changes:
-        recap.say(f"[{host}] {task_name}: ok")
-
-
-def change(run, record, line):
-    record.changes.append(line)
-    run.recap.note(record, line)
-
-
 def with_ec2(body, run, *args):
     """``body(run, ec2 client, *args)``; any error ends the run in one line. What
     discovery found before is forgotten: ``body`` may launch or terminate instances."""
@@ -151,29 +126,40 @@ def cluster_vpc(config, client):
     return vpcs[0]["VpcId"], vpcs[0]["CidrBlock"]
 
 
-def ensure_group(client, run, vpc_id, name, rules, record):
-    """Create the group if missing and add its missing rules; its id (None if only in check mode)."""
+def ensure_group(client, run, vpc_id, name, rules, group):
+    """Create the ``group`` (a change target) if missing and add its missing rules; its id
+    (None if only in check mode)."""
     config = run.config
     found = client.describe_security_groups(
         Filters=[{"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc_id]}]
     )["SecurityGroups"]
-    group_id = found[0]["GroupId"] if found else None
-    if not found:
-        change(run, record, f"create group {name} in {vpc_id}")
-        if not run.check:
-            tags = [{"Key": config.tags.cluster_key, "Value": config.cluster}, {"Key": "Name", "Value": name}]
-            group_id = client.create_security_group(
-                GroupName=name,
-                VpcId=vpc_id,
-                Description=f"hubswarm cluster {config.cluster}: {name}",
-                TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
-            )["GroupId"]
+    ids = [found[0]["GroupId"]] if found else []
+    tags = [{"Key": config.tags.cluster_key, "Value": config.cluster}, {"Key": "Name", "Value": name}]
+    group.ensure(
+        f"create group {name} in {vpc_id}",
+        not found
+        and (
+            lambda: ids.append(
+                client.create_security_group(
+                    GroupName=name,
+                    VpcId=vpc_id,
+                    Description=f"hubswarm cluster {config.cluster}: {name}",
+                    TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
+                )["GroupId"]
+            )
+        ),
+    )
     missing = missing_rules(rules, found[0]["IpPermissions"] if found else [])
-    for rule in missing:
-        change(run, record, f"add {rule}")
-    if missing and not run.check:
-        client.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[r.permission() for r in missing])
-    return group_id
+    group.ensure(
+        [f"add {rule}" for rule in missing],
+        missing
+        and (
+            lambda: client.authorize_security_group_ingress(
+                GroupId=ids[0], IpPermissions=[r.permission() for r in missing]
+            )
+        ),
+    )
+    return ids[0] if ids else None
 
 
 def ensure_groups(run, client):
@@ -182,8 +168,8 @@ def ensure_groups(run, client):
     ids = {}
     for role, rules in wanted_rules(cidr).items():
         name = f"hubswarm-{run.config.cluster}-{role}"
-        with recorded(run, name, "security-groups") as record:
-            ids[role] = ensure_group(client, run, vpc_id, name, rules, record)
+        with recorded(run, name, "security-groups") as group:
+            ids[role] = ensure_group(client, run, vpc_id, name, rules, group)
     return ids
 
 
@@ -227,8 +213,8 @@ def missing_names(config, role, existing, wanted):
     return [name for name in free if name not in existing][: max(0, wanted - len(existing))]
 
 
-def launch_one(client, config, role, name, group_ids):
-    """Launch one tagged instance of ``role`` with hardened metadata; its id."""
+def launch_one(client, config, role, name, group_ids, launched):
+    """Launch one tagged instance of ``role`` with hardened metadata; its id goes to ``launched``."""
     tags = [
         {"Key": "Name", "Value": name},
         {"Key": config.tags.cluster_key, "Value": config.cluster},
@@ -246,7 +232,7 @@ def launch_one(client, config, role, name, group_ids):
         **options,
         TagSpecifications=[{"ResourceType": kind, "Tags": tags} for kind in ("instance", "volume")],
     )
-    return reply["Instances"][0]["InstanceId"]
+    launched.append(reply["Instances"][0]["InstanceId"])
 
 
 def launch_deadline(config):
@@ -317,11 +303,12 @@ def launch_cluster(run, client, workers, wait_ssh=True):
     groups = ensure_groups(run, client)
     launched = []
     for role, name in todo:
-        with recorded(run, name, "launch") as record:
-            change(run, record, f"launch {config.instance_type} from {config.ami} ({role})")
-            if not run.check:
-                ids = [groups["internal"]] + ([groups["hub"]] if role == inventory.HUB else [])
-                launched.append(launch_one(client, config, role, name, ids))
+        ids = [groups["internal"]] + ([groups["hub"]] if role == inventory.HUB else [])
+        with recorded(run, name, "launch") as instance:
+            instance.ensure(
+                f"launch {config.instance_type} from {config.ami} ({role})",
+                partial(launch_one, client, config, role, name, ids, launched),
+            )
     if launched:
         wait_running(client, launched, deadline)
     if launched and wait_ssh:
@@ -375,12 +362,15 @@ def harden_instances(run, client):
             f"in region {config.region}"
         )
     for instance in found:
-        with recorded(run, instance.name or instance.instance_id, "harden-metadata") as record:
+        with recorded(run, instance.name or instance.instance_id, "harden-metadata") as target:
             fixes = metadata_fixes(instance.metadata)
-            for line in fixes:
-                change(run, record, line)
-            if fixes and not run.check:
-                client.modify_instance_metadata_options(InstanceId=instance.instance_id, **HARDENED_METADATA)
+            target.ensure(
+                fixes,
+                fixes
+                and partial(
+                    client.modify_instance_metadata_options, InstanceId=instance.instance_id, **HARDENED_METADATA
+                ),
+            )
 
 
 @task

@@ -7,12 +7,14 @@ the swarm side through the steps of :mod:`tasks.swarm` and :mod:`tasks.workers`.
 """
 
 import time
+from functools import partial
 from typing import NamedTuple
 
 from fabric import task
 
 from . import aws, inventory, swarm
 from .core import HubswarmError, Step, fail, run_on, run_steps, step, stop_if_failed
+from .core.changes import recorded
 from .core.words import plural
 from .invocation import run_of, targets
 from .swarm_model import NODES, NOTEBOOK_SERVICES, NOTEBOOK_TASKS, swarm_of
@@ -148,10 +150,9 @@ def notebooks_gone(nodes):
 def terminate(run, client, leaving):
     """Terminate the instances of the ``leaving`` workers, each in the recap."""
     for worker in leaving:
-        with aws.recorded(run, worker.name, "terminate") as record:
-            aws.change(run, record, f"terminate {worker.instance.instance_id}")
-            if not run.check:
-                client.terminate_instances(InstanceIds=[worker.instance.instance_id])
+        instance_id = worker.instance.instance_id
+        with recorded(run, worker.name, "terminate") as instance:
+            instance.ensure(f"terminate {instance_id}", partial(client.terminate_instances, InstanceIds=[instance_id]))
 
 
 def shrink(run, hub, leaving):
@@ -175,8 +176,8 @@ def shrink(run, hub, leaving):
 def predict_join(run, names):
     """Check mode: the workers it would launch would then join (nothing to probe on them yet)."""
     for name in names:
-        with aws.recorded(run, name, "join-workers") as record:
-            aws.change(run, record, "set up, join the swarm and get the notebook image")
+        with recorded(run, name, "join-workers") as worker:
+            worker.changed("set up, join the swarm and get the notebook image")
 
 
 def grow(run, hub, todo, wanted, wait_ssh):

@@ -1,8 +1,9 @@
 """The small core every task uses: a run, its hosts, facts, steps, the recap, secrets."""
 
 from . import facts
+from .errors import HubswarmError
 from .facts import Fact
-from .host import Host, HubswarmError
+from .host import Host
 from .run import (
     Run,
     Step,

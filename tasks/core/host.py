@@ -23,6 +23,8 @@ from paramiko import AutoAddPolicy, RejectPolicy
 from paramiko.ssh_exception import BadHostKeyException, NoValidConnectionsError, SSHException
 
 from . import facts as F
+from .changes import Target
+from .errors import HubswarmError, Unreachable
 from .secrets import MASK, mask
 
 # Every change holds this lock: what a killed run left running on the host (apt,
@@ -37,35 +39,16 @@ CHANGE_LOCK = (
 )
 
 
-class HubswarmError(Exception):
-    """A failure worth one line to the user: what went wrong and the fix."""
-
-
-class Unreachable(HubswarmError):
-    """The host does not answer on SSH: a lost worker, not a reason to stop the others."""
-
-
-class Host:
+class Host(Target):
     """A host of a run. Use :meth:`Run.host <tasks.core.run.Run.host>` to share one per address."""
 
     def __init__(self, connection, name, run):
+        super().__init__(run, name)
         self.connection = connection
-        self.name = name
-        self.run = run  # the Run this host belongs to
-        self.record = None  # the Record of the step running now
         #: Files this run writes (or, in check mode, would write): what a restart depends on.
         self.written = set()
         self._facts = {}
         self._opened = False
-
-    @property
-    def check(self):
-        return self.run.check
-
-    @property
-    def config(self):
-        """The run's ``hubswarm`` config section."""
-        return self.run.config
 
     # --- connection -------------------------------------------------------
 
@@ -237,29 +220,20 @@ class Host:
 
     # --- changes ----------------------------------------------------------
 
-    def note(self, line):
-        self.run.recap.note(self.record, line)
-
-    def changed(self, what):
-        """Record a change: one this step makes, or one only running could tell (a pull)."""
-        self.record.changes.append(what)
-        self.note(what)
-
     def ensure(self, what, script, stdin=None):
-        """Apply ``script`` (a change the caller found needed) unless in check mode.
+        """Run ``script`` (a change the caller found needed) as root, unless in check mode.
 
         An empty script means nothing to do. ``stdin`` (text, a binary file
         object, or a callable returning one, opened only when the change runs)
         feeds the script. Returns True when a change was
         made (or would be, in check mode).
         """
-        if not script:
-            return False
-        self.changed(what)
-        if not self.check:
+
+        def apply():
             self.sudo(CHANGE_LOCK + script, stdin=stdin() if callable(stdin) else stdin, what=what)
             self.forget()
-        return True
+
+        return super().ensure(what, script and apply)
 
     def ensure_dir(self, path, mode="755", owner="root", group="root"):
         state = self.fact(F.dir_state(path))

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from invoke.exceptions import Exit
 
 from . import templates
-from .host import Host, HubswarmError, Unreachable
+from .errors import HubswarmError, Unreachable, one_line
+from .host import Host
 from .recap import Recap
 from .secrets import mask
 
@@ -130,13 +131,6 @@ def gather_needs(run, steps):
 def prefetch(host, steps):
     """Probe, in one batch, every fact the steps will read."""
     host.facts(*[f for s in steps if s.probes for f in s.probes(host)])
-
-
-def one_line(exc):
-    """An exception as the recap's one line: ours as they are, a bug with its type."""
-    if isinstance(exc, HubswarmError):
-        return mask(str(exc))
-    return mask(f"{type(exc).__name__}: {exc}")
 
 
 def on_every_host(hosts, work):

@@ -10,6 +10,7 @@ import pytest
 
 from fakehost import FakeRunner
 from tasks.core import HubswarmError, secret
+from tasks.core.changes import recorded
 from tasks.core.host import Host, file_diff
 from tasks.core.recap import Recap
 from tasks.core.run import Run
@@ -407,3 +408,33 @@ def test_the_socket_stays_out_of_the_config_every_connection_shares(listener):
     Host(connection, "127.0.0.1", Run(config=SimpleNamespace())).connect()
     assert seen["own"] is not None and seen["other"] is None
     assert "sock" not in connection.connect_kwargs and "sock" not in config.connect_kwargs
+
+
+# --- the change engine hosts and the AWS account share -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "check, what, action, made, said",
+    [
+        (False, "create group g", True, ["ran"], ["[r] t: create group g"]),
+        (True, "create group g", True, [], ["[r] t: would create group g"]),
+        (False, ["add tcp 22", "add tcp 80"], True, ["ran"], ["[r] t: add tcp 22", "[r] t: add tcp 80"]),
+        (False, [], False, [], ["[r] t: ok"]),  # nothing to do
+    ],
+)
+def test_a_recorded_target_changes_once_and_only_outside_check_mode(check, what, action, made, said):
+    recap = Recap(stream=io.StringIO())
+    done = []
+    with recorded(Run(SimpleNamespace(), check=check, recap=recap), "r", "t") as target:
+        assert target.ensure(what, action and (lambda: done.append("ran"))) is action
+    assert done == made
+    assert recap.stream.getvalue().splitlines() == said
+    assert recap.records[0].changes == ([what] if isinstance(what, str) else what)
+
+
+def test_a_failed_change_is_one_line_and_stops_the_run():
+    recap = Recap(stream=io.StringIO())
+    with pytest.raises(HubswarmError, match="^r t: KeyError: 'GroupId'$"):
+        with recorded(Run(SimpleNamespace(), recap=recap), "r", "t") as target:
+            target.ensure("create group g", lambda: {}["GroupId"])
+    assert recap.records[0].error == "KeyError: 'GroupId'"
