@@ -12,8 +12,8 @@ from .core import HubswarmError, facts, render, step
 from .core.archives import folder_archive, manifest_fact, unpack_script
 from .core.services import ensure_service, inputs_fact, restart_plan
 from .core.templates import file_text
+from .hubswarm_hub.labels import PLACEMENT
 from .python_env import PACKAGE_NAME, package_glob
-from .swarm_model import NOTEBOOK_LABEL
 from .validate import memory_bytes
 
 UNIT = "/etc/systemd/system/jupyterhub.service"
@@ -76,7 +76,7 @@ def hub_values(config, hub_ip, public_name):
         "proxy_api_url": proxy.API_URL,
         "authenticator": config.authenticator,
         "image": config.image,
-        "placement": f"node.labels.{NOTEBOOK_LABEL} == true",
+        "placement": PLACEMENT,
         "homes_path": config.homes_path,
         "named_servers": bool(config.named_servers),
         "mem_limit": config.mem_limit,

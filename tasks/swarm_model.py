@@ -10,10 +10,9 @@ from datetime import datetime
 from typing import NamedTuple
 
 from .core import facts
-from .hubswarm_hub.authenticators import USER_LABEL
+from .hubswarm_hub.labels import NOTEBOOK_LABEL, USER_LABEL
 
 # Nodes with this label set to true take notebooks (workers; the hub if configured).
-NOTEBOOK_LABEL = "hubswarm.notebooks"
 
 
 def json_row(*fields):

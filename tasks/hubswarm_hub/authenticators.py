@@ -10,8 +10,9 @@ import asyncio
 import inspect
 from importlib.metadata import entry_points
 
+from .labels import USER_LABEL
+
 # The label every notebook service carries: whose it is.
-USER_LABEL = "hubswarm.user"
 MANAGED_HERE = (
     "{name} is not on the userlist: users are managed in hubswarm's userlist (add the line there, "
     "then run `fab userlist start-hub`)"

@@ -12,6 +12,7 @@ import sys
 
 from .authenticators import managed_by_userlist
 from .database import use_write_ahead_log
+from .labels import PLACEMENT
 from .spawner import HubswarmSpawner
 from .usernames import hub_users
 
@@ -22,7 +23,7 @@ DEFAULTS = {
     "srv": "/srv/jupyterhub",
     "proxy_api_url": "http://127.0.0.1:8001",
     "authenticator": "google",
-    "placement": "node.labels.hubswarm.notebooks == true",
+    "placement": PLACEMENT,
     "homes_path": "/mnt/nfs/home",
     "named_servers": False,
     "mem_limit": "2G",

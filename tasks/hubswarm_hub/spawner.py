@@ -7,7 +7,7 @@ import time
 from dockerspawner import SwarmSpawner
 from traitlets import Integer, Unicode
 
-from .authenticators import USER_LABEL
+from .labels import USER_LABEL
 
 # Desired states of a task swarm runs or is about to run again.
 ALIVE = {"running", "ready"}
