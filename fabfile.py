@@ -19,7 +19,12 @@ from tasks import settings
 # The environment wins, then a running lab's settings, then .env.
 LAB_ENV = settings.load_environment()
 
-from tasks import aws, backup, inventory, invocation, lab, scale, status, workers, workflows  # noqa: E402  (after the settings are loaded)
+# (after the settings are loaded)
+from tasks import lab  # noqa: E402
+from tasks.aws import ec2 as aws  # noqa: E402
+from tasks.cli import inventory, invocation  # noqa: E402
+from tasks.cluster import workers  # noqa: E402
+from tasks.ops import backup, scale, status, workflows  # noqa: E402
 
 if LAB_ENV:  # a lab.env written before it named its subnet
     os.environ.setdefault("HUBSWARM_LAB_SUBNET", lab.SUBNET)

@@ -13,7 +13,7 @@ import time
 
 from common import PROJECT, timed_fab
 from tasks import lab
-from tasks.workflows import HUB_SETUP
+from tasks.ops.workflows import HUB_SETUP
 
 HUB_STEPS = {s.name for s in HUB_SETUP}
 WORKER_STEPS = {"install-packages", "install-docker", "swarm-join"}

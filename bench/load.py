@@ -35,7 +35,7 @@ import requests
 from common import PROJECT, Student, fab, timed_fab
 from load_stats import reason, summary
 from tasks import lab
-from tasks.validate import memory_bytes
+from tasks.settings.validate import memory_bytes
 
 WORKERS = 2
 MAX_USERS = 100

@@ -20,8 +20,9 @@ import sys
 from types import SimpleNamespace
 
 from common import report, ssh_counts, timed_fab
-from tasks import lab, settings, storage
-from tasks.workflows import HUB_SETUP
+from tasks import lab, settings
+from tasks.node import storage
+from tasks.ops.workflows import HUB_SETUP
 
 GOAL_SECONDS = 0.6
 # Homes a no-op may cost on top of none: the medians' noise on a busy machine, no more.

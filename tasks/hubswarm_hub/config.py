@@ -2,7 +2,7 @@
 ``jupyterhub_config.py`` (``files/``), as The Littlest JupyterHub's configurer does.
 
 The values hubswarm chose for this hub come from ``hubswarm.json`` beside that file
-(``hub-config`` writes it: ``tasks.hub.hub_values``); secrets come from the environment
+(``hub-config`` writes it: ``tasks.hub.jupyterhub.hub_values``); secrets come from the environment
 the hub starts with (its env file), never from that file. One function per concern,
 each setting only what it decides; :func:`apply` runs them all.
 """

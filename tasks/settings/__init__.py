@@ -2,7 +2,7 @@
 
 ``fabfile.py`` passes ``os.environ`` (after :func:`load_environment`); tests
 pass a plain dict, so they see exactly the table's defaults. Values come out
-normalised, and :func:`tasks.validate.checked` checks them all before any task
+normalised, and :func:`tasks.settings.validate.checked` checks them all before any task
 touches a host. ``python3 -m tasks.settings --write`` writes ``.env.example``
 and the README's table of settings from the table.
 """

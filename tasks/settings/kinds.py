@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..names import dns_problem
+from ..core.names import dns_problem
 
 # How a problem line shows the value: quoted before the problem, named by the
 # problem itself, or never (a secret's, or one that would not fit on the line).

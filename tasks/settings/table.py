@@ -1,7 +1,7 @@
 """Every setting, declared once: its variable, place in the config, default, kind and words.
 
-The config (:func:`tasks.settings.defaults`), the checks (:mod:`tasks.validate`),
-the hub's env file (:func:`tasks.auth.hub_secrets`), ``.env.example`` and the
+The config (:func:`tasks.settings.defaults`), the checks (:mod:`tasks.settings.validate`),
+the hub's env file (:func:`tasks.hub.auth.hub_secrets`), ``.env.example`` and the
 README's table of settings (:mod:`tasks.settings.docs`) all come from
 :data:`GROUPS`, in its order.
 """

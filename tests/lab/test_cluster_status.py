@@ -4,7 +4,8 @@ import re
 import time
 
 from fabrun import fab
-from tasks import hub, proxy
+from tasks.hub import jupyterhub as hub
+from tasks.hub import proxy
 
 ROUTES_BACK_SECONDS = 90  # the hub puts its routes back on a restarted proxy every 30 s
 

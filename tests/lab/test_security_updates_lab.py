@@ -5,7 +5,7 @@ turned off and on again. Nothing is upgraded for real (a dry run at most)."""
 import shlex
 
 from fabrun import fab
-from tasks import updates
+from tasks.node import updates
 
 APT_TIMERS = ("apt-daily.timer", "apt-daily-upgrade.timer")
 

@@ -203,7 +203,7 @@ def invocation(run, *named):
     import fabric
     import invoke
 
-    from tasks.invocation import RUN_ATTRIBUTE
+    from tasks.cli.invocation import RUN_ATTRIBUTE
 
     config = fabric.Config()
     object.__setattr__(config, RUN_ATTRIBUTE, run)

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from fakehost import hub_config
-from tasks import hub, python_env
 from tasks.core.templates import file_text
+from tasks.hub import jupyterhub as hub
+from tasks.hub import python_env
 
 #: The hub's secrets, as its env file gives them (the two passwords must differ).
 SECRETS = {

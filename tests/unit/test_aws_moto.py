@@ -5,8 +5,8 @@ import io
 import pytest
 
 from fakehost import hub_config
-from tasks import aws
-from tasks.aws import HARDENED_METADATA, Rule, metadata_fixes, missing_rules, wanted_rules
+from tasks.aws import ec2 as aws
+from tasks.aws.ec2 import HARDENED_METADATA, Rule, metadata_fixes, missing_rules, wanted_rules
 from tasks.core import HubswarmError, Run
 from tasks.core.recap import Recap
 

@@ -10,8 +10,8 @@ import tarfile
 import pytest
 
 from fakehost import hub_config, unit_info
-from tasks import backup
 from tasks.core import HubswarmError
+from tasks.ops import backup
 
 FILES = {"cookie_secret": b"\x00\x01secret", "proxy.env": b"CONFIGPROXY_AUTH_TOKEN=abc\n", "userlist": b"a@x.io\n"}
 

@@ -16,25 +16,15 @@ import shlex
 import pytest
 
 from fakehost import DEBIAN_12, cert_info, hub_config, node_info, swarm_info, unit_info
-from tasks import (
-    docker,
-    hub,
-    images,
-    letsencrypt,
-    nginx,
-    packages,
-    pins,
-    proxy,
-    storage,
-    swarm,
-    swarm_model,
-    users,
-    workers,
-    workflows,
-)
+from tasks import pins
+from tasks.cluster import swarm, swarm_model, workers
 from tasks.core import facts as F
 from tasks.core import run
 from tasks.core.run import Step
+from tasks.hub import jupyterhub as hub
+from tasks.hub import letsencrypt, nginx, proxy, users
+from tasks.node import docker, images, packages, storage
+from tasks.ops import workflows
 
 HUB_ADDRESS, WORKER_ADDRESS = "10.0.0.5", "10.0.0.6"
 WRONG_FILE = "0" * 64 + " 644 root root"
@@ -42,7 +32,7 @@ IMAGE_ID = "sha256:" + "1" * 64
 
 
 def env_values():
-    from tasks import auth
+    from tasks.hub import auth
 
     return auth.hub_secrets(
         type("C", (), {"authenticator": "google", "lab": False})(),

@@ -6,9 +6,9 @@ import hashlib
 import pytest
 
 from fakehost import unit_info
-from tasks import fence
 from tasks.core.facts import Answer
 from tasks.core.templates import file_text
+from tasks.node import fence
 
 HUB = "10.0.0.5"
 FWD, INP = "-A HUBSWARM-NOTEBOOKS", "-A HUBSWARM-NOTEBOOKS-IN"

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from fakehost import ROOT, hub_config
-from tasks import storage
+from tasks.node import storage
 
 TOOL = ROOT / "files" / "hubswarm-home"
 FIRST_UID = 10001

@@ -9,7 +9,7 @@ from test_hub_side import spawner_for
 
 from fakehost import hub_config
 from hubside import SECRETS, load_hub_config
-from tasks import hub
+from tasks.hub import jupyterhub as hub
 from tasks.hubswarm_hub import config as hub_side_config
 
 GiB = 1024**3

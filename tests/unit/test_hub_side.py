@@ -13,7 +13,7 @@ from jupyterhub.objects import Server
 
 from fakehost import make_venv
 from hubside import load_hub_config
-from tasks import python_env
+from tasks.hub import python_env
 
 
 def run_async(coroutine):

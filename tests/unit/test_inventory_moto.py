@@ -3,7 +3,7 @@
 import pytest
 
 from fakehost import hub_config
-from tasks import inventory
+from tasks.cli import inventory
 from tasks.core import HubswarmError
 
 REGION = "us-west-2"
@@ -120,7 +120,7 @@ def test_discovery_failure_is_one_line():
 def test_a_run_asks_ec2_once_until_a_task_changes_instances(ec2, monkeypatch):
     """deploy finds the hub for setup-hub, join-workers and start-hub: one client, one
     answer per role; a task that may launch or terminate (aws.with_ec2) forgets it."""
-    from tasks import aws
+    from tasks.aws import ec2 as aws
     from tasks.core.run import Run
 
     made, asked, describe = [], [], inventory.describe

@@ -21,7 +21,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.test import Client
 
 from fakehost import hub_config
-from tasks import aws, lab
+from tasks import lab
+from tasks.aws import ec2 as aws
 from tasks.core import HubswarmError, Run
 from tasks.core.recap import Recap
 from tasks.lab import ec2 as lab_ec2

@@ -3,8 +3,8 @@
 import pytest
 
 from fakehost import cert_info, hub_config, parsed
-from tasks import letsencrypt
 from tasks.core import HubswarmError
+from tasks.hub import letsencrypt
 
 
 def test_request_needs_a_domain():

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tasks import nginx
+from tasks.hub import nginx
 
 
 def run_reload(tmp_path, nginx_ok, site_changed, site_existed):

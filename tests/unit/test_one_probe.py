@@ -15,8 +15,12 @@ from fakehost import (
     unit_info,
     venv_info,
 )
-from tasks import docker, nginx, nodejs, packages, pins, python_env, updates, workers, workflows
+from tasks import pins
+from tasks.cluster import workers
 from tasks.core.run import prefetch, run_steps
+from tasks.hub import nginx, nodejs, python_env
+from tasks.node import docker, packages, updates
+from tasks.ops import workflows
 
 HOSTS = [
     pytest.param({"os-release": DEBIAN_12}, id="debian-12"),

@@ -15,12 +15,17 @@ from invoke import Collection
 from invoke.exceptions import Exit
 
 from fakehost import FakeRunner, invocation, run_fab
-from tasks import certs, hub, inventory, settings, workers, workflows
-from tasks import invocation as task_invocation
+from tasks import settings
+from tasks.cli import inventory
+from tasks.cli import invocation as task_invocation
+from tasks.cluster import workers
 from tasks.core import run as core_run
 from tasks.core import step
 from tasks.core.facts import dir_state
 from tasks.core.host import Host
+from tasks.hub import certs
+from tasks.hub import jupyterhub as hub
+from tasks.ops import workflows
 
 FOLDER = "/srv/marker"
 

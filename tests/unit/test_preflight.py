@@ -6,9 +6,11 @@ from hypothesis import strategies as st
 from invoke.exceptions import Exit
 
 from fakehost import AMAZON_2, DEBIAN_12
-from tasks import auth, nodejs, packages, storage, workflows
 from tasks.core.run import run_steps
-from tasks.packages import HUB_PACKAGES
+from tasks.hub import auth, nodejs
+from tasks.node import packages, storage
+from tasks.node.packages import HUB_PACKAGES
+from tasks.ops import workflows
 
 HOMES = "/mnt/nfs/home"
 
@@ -89,8 +91,8 @@ def test_unsyncable_notebook_names_are_refused(tmp_path, name, why):
 
 
 def test_a_public_host_name_that_is_no_dns_name_is_refused(make_host):
-    from tasks import certs
     from tasks.core import HubswarmError
+    from tasks.hub import certs
 
     host, _ = make_host({"imds:public-hostname": "x.example;include /etc/passwd"}, domain="")
     with pytest.raises(HubswarmError, match="gives the public host name .* which is not a DNS name"):
@@ -101,9 +103,9 @@ def test_a_public_host_name_that_is_no_dns_name_is_refused(make_host):
 @given(answer=st.text(max_size=60))
 def test_any_public_host_name_answer_is_a_dns_name_or_refused(make_host, answer):
     """The metadata's public host name reaches nginx, the certificate and the env file."""
-    from tasks import certs
     from tasks.core import HubswarmError
-    from tasks.names import dns_problem
+    from tasks.core.names import dns_problem
+    from tasks.hub import certs
 
     host, _ = make_host({"imds:public-hostname": answer}, domain="")
     try:

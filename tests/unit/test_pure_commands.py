@@ -23,10 +23,14 @@ from fakehost import (
     unit_info,
     venv_info,
 )
-from tasks import auth, certs, hub, nginx, nodejs, packages, pins, proxy, python_env, swarm
+from tasks import pins
+from tasks.cluster import swarm
 from tasks.core import HubswarmError, services
 from tasks.core import facts as F
 from tasks.core.facts import Answer
+from tasks.hub import auth, certs, nginx, nodejs, proxy, python_env
+from tasks.hub import jupyterhub as hub
+from tasks.node import packages
 
 # --- packages ---------------------------------------------------------------------
 

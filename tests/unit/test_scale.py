@@ -14,9 +14,13 @@ import pytest
 from invoke.exceptions import Exit
 
 from fakehost import hub_config, invocation, swarm_info
-from tasks import aws, fence, inventory, scale, swarm, swarm_model, workers
+from tasks.aws import ec2 as aws
+from tasks.cli import inventory
+from tasks.cluster import swarm, swarm_model, workers
 from tasks.core import Run, Step
 from tasks.core.recap import Recap
+from tasks.node import fence
+from tasks.ops import scale
 
 AMI = "ami-12c6146b"
 HUB = "10.0.0.5"

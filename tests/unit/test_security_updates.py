@@ -8,7 +8,7 @@ import re
 import pytest
 
 from fakehost import AMAZON_2023, DEBIAN_12, FEDORA_41, UBUNTU_2404, unit_info
-from tasks import packages, updates
+from tasks.node import packages, updates
 
 APT_CONFIG = "/etc/apt/apt.conf.d/52hubswarm-unattended-upgrades"
 DNF_CONFIG = "/etc/dnf/automatic.conf"

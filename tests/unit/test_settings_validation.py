@@ -19,13 +19,14 @@ from hypothesis import strategies as st
 from invoke.exceptions import Exit
 
 from fakehost import ROOT, run_fab
-from tasks import inventory, invocation, settings, validate
+from tasks import settings
+from tasks.cli import inventory, invocation
+from tasks.cli.invocation import HOSTS_ATTRIBUTE, hosts_for, run_of
 from tasks.core import HubswarmError
 from tasks.core.host import Host
 from tasks.core.recap import Recap
 from tasks.core.run import Run
-from tasks.invocation import HOSTS_ATTRIBUTE, hosts_for, run_of
-from tasks.settings import docs
+from tasks.settings import docs, validate
 from tasks.settings.kinds import HIDDEN
 from tasks.settings.table import SETTING, SETTINGS, Derived
 
@@ -421,7 +422,7 @@ def test_a_host_task_with_bad_settings_opens_no_connection(no_connection):
 
 
 def test_a_task_chain_shares_one_run_and_check_mode_holds_for_it_only():
-    from tasks import workflows
+    from tasks.ops import workflows
 
     config = fab_config(HUBSWARM_KNOWN_HOSTS="/tmp/kh")
     workflows.check.body(SimpleNamespace(config=config))  # fab check setup-hub: one config, two tasks

@@ -41,28 +41,18 @@ from hypothesis import strategies as st
 from traitlets.config import Config
 
 from fakehost import frame, hub_config, node_info, normalize, probe_keys, swarm_info, unit_info
-from tasks import (
-    certs,
-    docker,
-    hub,
-    images,
-    letsencrypt,
-    nginx,
-    packages,
-    proxy,
-    python_env,
-    status,
-    storage,
-    swarm,
-    swarm_model,
-)
+from tasks.cluster import swarm, swarm_model
 from tasks.core import facts as F
 from tasks.core import services
 from tasks.core.facts import Answer
 from tasks.core.host import LOCK_FILE, Host, HubswarmError
 from tasks.core.recap import Recap
 from tasks.core.run import Run
+from tasks.hub import certs, letsencrypt, nginx, proxy, python_env
+from tasks.hub import jupyterhub as hub
 from tasks.hubswarm_hub import config as hub_side_config
+from tasks.node import docker, images, packages, storage
+from tasks.ops import status
 
 BASE = Path(tempfile.gettempdir()) / f"hubswarm-quoting-{os.getpid()}"
 MARKER = BASE / "pwned"

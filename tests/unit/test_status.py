@@ -17,10 +17,12 @@ import pytest
 from invoke.exceptions import Exit
 
 from fakehost import hub_config, invocation, parsed, unit_info
-from tasks import inventory, status, swarm_model
+from tasks.cli import inventory
+from tasks.cluster import swarm_model
 from tasks.core.host import Host
 from tasks.core.recap import Recap
 from tasks.core.run import Run
+from tasks.ops import status
 
 URL = "https://hub.example.com/"
 NOW = 1767225600  # 2026-01-01 00:00:00 UTC, by the hub's clock
@@ -600,7 +602,7 @@ def status_on(make_host, monkeypatch):
     def make(changes=None, **config):
         host, runner = make_host({**HEALTHY, **(changes or {})}, **config)
         roles = []
-        monkeypatch.setattr("tasks.invocation.hosts_for", lambda c, role: roles.append(role) or [host])
+        monkeypatch.setattr("tasks.cli.invocation.hosts_for", lambda c, role: roles.append(role) or [host])
         return runner, roles, lambda: status.status.body(invocation(host.run))
 
     return make
@@ -631,7 +633,7 @@ def test_status_unhealthy_prints_the_table_then_exits_1_with_one_line(status_on,
 def test_status_when_the_hub_cannot_be_probed(monkeypatch):
     host = Host(SimpleNamespace(host="10.0.0.5", user="admin", port=22), "10.0.0.5", Run(config=hub_config()))
     host._exec = lambda command, stdin=None: (1, "", "sudo: a password is required\n")
-    monkeypatch.setattr("tasks.invocation.hosts_for", lambda c, role: [host])
+    monkeypatch.setattr("tasks.cli.invocation.hosts_for", lambda c, role: [host])
     with pytest.raises(Exit, match="^10.0.0.5: sudo on 10.0.0.5 asks for a password"):
         status.status.body(invocation(host.run))
 

@@ -19,10 +19,14 @@ from fakehost import (
     unit_info,
     venv_info,
 )
-from tasks import auth, certs, docker, hub, images, nginx, nodejs, packages, pins, proxy, python_env, swarm, users
+from tasks import pins
+from tasks.cluster import swarm
 from tasks.core import HubswarmError, services
 from tasks.core import facts as F
 from tasks.core.secrets import MASK
+from tasks.hub import auth, certs, nginx, nodejs, proxy, python_env, users
+from tasks.hub import jupyterhub as hub
+from tasks.node import docker, images, packages
 
 APT_ENV = (
     "export DEBIAN_FRONTEND=noninteractive; if dpkg --audit 2>/dev/null | grep -q .; then dpkg --configure -a; fi && "
@@ -406,7 +410,7 @@ OLD_ENV = 'OAUTH_CLIENT_ID="old-client-id"\nOAUTH_CLIENT_SECRET="old-secret-valu
 
 
 def env_values():
-    from tasks import auth
+    from tasks.hub import auth
 
     return auth.hub_secrets(
         type("C", (), {"authenticator": "google", "lab": False})(),
@@ -470,7 +474,7 @@ def test_write_env_check_mode_masks_the_diff(make_host, recap_out):
 
 def test_check_mode_hub_setup_runs_only_probes(make_host):
     """Every hub step on a bare Debian host, in check mode: probes only, changes listed."""
-    from tasks import workflows
+    from tasks.ops import workflows
 
     host, runner = make_host(
         {"os-release": DEBIAN_12, "addresses": "10.0.0.5", "swarm-state": swarm_info()}, check=True

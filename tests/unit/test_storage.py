@@ -8,9 +8,9 @@ import tarfile
 import pytest
 
 from fakehost import DEBIAN_12, parsed, unit_info
-from tasks import storage
 from tasks.core import HubswarmError
 from tasks.core import facts as F
+from tasks.node import storage
 
 EFS = "fs-1.efs.us-west-2.amazonaws.com"
 

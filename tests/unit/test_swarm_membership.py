@@ -14,8 +14,9 @@ import pytest
 from invoke.exceptions import Exit
 
 from fakehost import invocation, node_info, parsed, swarm_info
-from tasks import fence, images, swarm, swarm_model, workers
+from tasks.cluster import swarm, swarm_model, workers
 from tasks.core import HubswarmError, Run, Step
+from tasks.node import fence, images
 
 HUB, WORKER = "10.0.0.5", "10.0.0.6"
 INFO = swarm.JoinInfo(f"{HUB}:2377", "SWMTKN-1-abcdef", frozenset({"hubnode", "w1"}))
@@ -569,7 +570,7 @@ def test_join_workers_foreign_worker_needs_rejoin(join_run):
 
 def test_hub_host(monkeypatch, make_host, test_run):
     make_host({})
-    from tasks import validate
+    from tasks.settings import validate
 
     monkeypatch.setattr(validate, "lab_problem", lambda config, addresses: "")
     monkeypatch.setattr(workers, "found_hosts", lambda run, role: [("found", role)])
@@ -603,7 +604,7 @@ def test_image_step(monkeypatch):
 
 
 def test_hosts_table(monkeypatch, capsys):
-    from tasks import inventory
+    from tasks.cli import inventory
 
     monkeypatch.setattr(inventory.validate, "checked", lambda section: "cfg")
     found = {

@@ -7,9 +7,10 @@ import threading
 import pytest
 
 from fakehost import hub_config
-from tasks import certs, hub, nginx, proxy
 from tasks.core import render, templates
 from tasks.core.run import Run
+from tasks.hub import certs, nginx, proxy
+from tasks.hub import jupyterhub as hub
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import ssl
 import pytest
 
 from fakehost import DEBIAN_12, hub_config, unit_info
-from tasks import certs, nginx
+from tasks.hub import certs, nginx
 
 # Mozilla's intermediate profile (guidelines v5.7), written out here so that a change
 # to the template or to nginx.CIPHERS shows.

@@ -5,9 +5,11 @@ from types import SimpleNamespace
 import pytest
 
 from fakehost import hub_config
-from tasks import auth, settings, users, validate
+from tasks import settings
 from tasks.core import HubswarmError
 from tasks.core.secrets import MASK, mask
+from tasks.hub import auth, users
+from tasks.settings import validate
 
 # --- userlist ------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ import shlex
 from datetime import datetime
 from typing import NamedTuple
 
-from .core import facts
-from .hubswarm_hub.labels import NOTEBOOK_LABEL, USER_LABEL
+from ..core import facts
+from ..hubswarm_hub.labels import NOTEBOOK_LABEL, USER_LABEL
 
 # Nodes with this label set to true take notebooks (workers; the hub if configured).
 

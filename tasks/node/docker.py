@@ -2,8 +2,8 @@
 
 import shlex
 
-from .core import facts, step
-from .core.services import ensure_service
+from ..core import facts, step
+from ..core.services import ensure_service
 from .packages import APT, DNF, ensure_packages, family_of, install_commands, package_probes
 
 DOCKER_PACKAGES = {APT: ["docker.io"], DNF: ["docker"]}

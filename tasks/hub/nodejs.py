@@ -5,9 +5,9 @@ import json
 import re
 import shlex
 
-from . import pins
-from .core import HubswarmError, facts, step
-from .packages import APT, DNF, ensure_packages, family_of
+from .. import pins
+from ..core import HubswarmError, facts, step
+from ..node.packages import APT, DNF, ensure_packages, family_of
 
 # Debian's npm package brings some 370 node-* packages (35 s on a small host): there npm's own
 # release, one self-contained download from the npm registry, installs the proxy instead.

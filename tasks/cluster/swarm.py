@@ -5,7 +5,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .core import HubswarmError, Step, facts, secret, step
+from ..core import HubswarmError, Step, facts, secret, step
 from .swarm_model import NODES, NOTEBOOK_LABEL, find_node
 
 
@@ -177,7 +177,7 @@ def stale_nodes(nodes):
 
 
 def nodes_plan(nodes, hub_takes_notebooks):
-    """[(what, command)] for the swarm's :class:`~tasks.swarm_model.Node` entries: the
+    """[(what, command)] for the swarm's :class:`~tasks.cluster.swarm_model.Node` entries: the
     notebook labels, then the stale entries to remove; a command is "" when nothing is to do."""
     stale = stale_nodes(nodes)
     takes = {n.id: (n.labels, n.role == "worker" or bool(hub_takes_notebooks)) for n in nodes if n.id not in stale}
@@ -210,7 +210,7 @@ def node_rm_command(name):
 
 def drain_plan(node, name, ref=None):
     """(the node's address or None when it is gone, what to say, command) from its
-    :class:`~tasks.swarm_model.Node`, None when there is no such node.
+    :class:`~tasks.cluster.swarm_model.Node`, None when there is no such node.
     ``ref``: what Docker knows the node by, when not ``name`` (its id: hostnames repeat)."""
     if node is None:
         return None, "", ""

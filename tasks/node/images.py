@@ -9,8 +9,8 @@ import os
 import shlex
 import subprocess
 
-from . import pins
-from .core import HubswarmError, facts, step
+from .. import pins
+from ..core import HubswarmError, facts, step
 
 RECIPE = "files/singleuser"
 

@@ -5,10 +5,10 @@ import re
 import shlex
 from pathlib import Path
 
-from . import pins
-from .core import HubswarmError, facts, step
-from .core.archives import folder_archive
-from .packages import DNF, ensure_packages, family_of, package_probes
+from .. import pins
+from ..core import HubswarmError, facts, step
+from ..core.archives import folder_archive
+from ..node.packages import DNF, ensure_packages, family_of, package_probes
 
 PYTHON_MIN = (3, 10)
 # Amazon Linux 2023's python3 is 3.9; its newer Pythons are packages of their own.
@@ -124,7 +124,7 @@ def venv_commands(venv, installed, python="python3"):
 
 
 # The hub-side code (tasks/hubswarm_hub), installed as a package into the hub's venv.
-HUB_PACKAGE = Path(__file__).resolve().parent / "hubswarm_hub"
+HUB_PACKAGE = Path(__file__).resolve().parents[1] / "hubswarm_hub"
 PACKAGE_NAME = HUB_PACKAGE.name
 
 

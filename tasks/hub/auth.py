@@ -8,10 +8,10 @@ Their settings, secrets too, are rows of :mod:`tasks.settings.table`.
 
 import os
 
+from ..core import HubswarmError, facts, secret, step
+from ..settings.table import OAUTH, PASSWORD, SETTING
+from ..settings.validate import problems
 from .certs import hub_name, is_address, public_name_probes
-from .core import HubswarmError, facts, secret, step
-from .settings.table import OAUTH, PASSWORD, SETTING
-from .validate import problems
 
 # The settings each way of logging in puts in the hub's env file, besides the metrics token.
 OAUTH_CLIENT = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET")

@@ -5,16 +5,16 @@ import json
 import shlex
 from pathlib import Path
 
+from ..core import HubswarmError, facts, render, step
+from ..core.archives import folder_archive, manifest_fact, unpack_script
+from ..core.services import ensure_service, inputs_fact, restart_plan
+from ..core.templates import file_text
+from ..hubswarm_hub.labels import PLACEMENT
+from ..settings.validate import memory_bytes
 from . import proxy
 from .auth import checked_authenticator
 from .certs import hub_name, public_name_probes
-from .core import HubswarmError, facts, render, step
-from .core.archives import folder_archive, manifest_fact, unpack_script
-from .core.services import ensure_service, inputs_fact, restart_plan
-from .core.templates import file_text
-from .hubswarm_hub.labels import PLACEMENT
 from .python_env import PACKAGE_NAME, package_glob
-from .validate import memory_bytes
 
 UNIT = "/etc/systemd/system/jupyterhub.service"
 HUB_WAIT_SECONDS = 120

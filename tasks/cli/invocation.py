@@ -9,8 +9,9 @@ from fabric import Connection, Task
 from fabric.executor import Executor as FabricExecutor
 from invoke.exceptions import Exit
 
-from . import inventory, validate
-from .core import HubswarmError, Run, fail, gather_needs, run_steps, stop_if_failed
+from ..core import HubswarmError, Run, fail, gather_needs, run_steps, stop_if_failed
+from ..settings import validate
+from . import inventory
 
 RUN_ATTRIBUTE = "_hubswarm_run"
 HOSTS_ATTRIBUTE = "_hubswarm_hosts"
@@ -41,7 +42,7 @@ def run_of(c):
     """The :class:`Run` of this ``fab`` invocation, made by its first task.
 
     Making it checks every setting first: bad settings stop the run with one
-    line each (see :mod:`tasks.validate`), before any host is touched. Invoke
+    line each (see :mod:`tasks.settings.validate`), before any host is touched. Invoke
     hands every task of a chain the same config object, so the run rides on it,
     and so do the ``-H`` hosts (see :class:`Executor`).
     """

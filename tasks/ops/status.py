@@ -16,15 +16,8 @@ from urllib.parse import urlsplit
 
 from fabric import task
 
-from . import proxy
-from .certs import cert_paths, hub_name, letsencrypt_files, public_name_probes, tls_files
-from .core import HubswarmError, facts, fail
-from .core.words import plural
-from .hub import mem_guarantee
-from .invocation import hub_for
-from .nginx import letsencrypt_fact
-from .python_env import version_fact
-from .swarm_model import (
+from ..cli.invocation import hub_for
+from ..cluster.swarm_model import (
     NODES,
     NOTEBOOK_LABEL,
     NOTEBOOK_SERVICES,
@@ -34,7 +27,14 @@ from .swarm_model import (
     swarm_of,
     takes_notebooks,
 )
-from .validate import memory_bytes
+from ..core import HubswarmError, facts, fail
+from ..core.words import plural
+from ..hub import proxy
+from ..hub.certs import cert_paths, hub_name, letsencrypt_files, public_name_probes, tls_files
+from ..hub.jupyterhub import mem_guarantee
+from ..hub.nginx import letsencrypt_fact
+from ..hub.python_env import version_fact
+from ..settings.validate import memory_bytes
 
 UNITS = ("jupyterhub", proxy.SERVICE, "nginx", "docker")
 CERT_MIN_DAYS = 14

@@ -5,27 +5,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fabric import task
 
-from . import (
-    auth,
-    certs,
-    docker,
-    fence,
-    hub,
-    inventory,
-    nodejs,
-    packages,
-    python_env,
-    storage,
-    swarm,
-    updates,
-    users,
-)
-from .core import gather_needs, run_on, run_steps, stop_if_failed
-from .core.run import preflight
-from .invocation import found_hosts, host_task, hub_for, named_hosts, run_of
-from .letsencrypt import letsencrypt as letsencrypt_step
-from .nginx import nginx as nginx_step
-from .workers import WORKER_SETUP, image_step, join, ready_steps
+from ..cli import inventory
+from ..cli.invocation import found_hosts, host_task, hub_for, named_hosts, run_of
+from ..cluster import swarm
+from ..cluster.workers import WORKER_SETUP, image_step, join, ready_steps
+from ..core import gather_needs, run_on, run_steps, stop_if_failed
+from ..core.run import preflight
+from ..hub import auth, certs, nodejs, python_env, users
+from ..hub import jupyterhub as hub
+from ..hub.letsencrypt import letsencrypt as letsencrypt_step
+from ..hub.nginx import nginx as nginx_step
+from ..node import docker, fence, packages, storage, updates
 
 HUB_SETUP = [
     packages.install_hub_packages,

@@ -5,14 +5,14 @@
 ``fabric.yaml`` override) and stops the run with one line per bad setting,
 naming the variable, the problem and the fix: each setting by its kind
 (:mod:`tasks.settings.table`), then the rules between settings. Every task goes
-through it (:func:`tasks.invocation.run_of`) before it opens a connection.
+through it (:func:`tasks.cli.invocation.run_of`) before it opens a connection.
 """
 
 import ipaddress
 
-from .core import fail
-from .settings.kinds import as_flag, cpus_problem, memory_bytes, memory_or_none_problem, memory_problem
-from .settings.table import CONFIG_SETTINGS, PASSWORD, SETTING
+from ..core import fail
+from .kinds import as_flag, cpus_problem, memory_bytes, memory_or_none_problem, memory_problem
+from .table import CONFIG_SETTINGS, PASSWORD, SETTING
 
 _MISSING = object()
 

@@ -8,11 +8,11 @@ certbot's own timer; a deploy hook reloads nginx.
 import shlex
 from pathlib import Path
 
+from ..core import HubswarmError, facts, step
+from ..core.services import ensure_service
+from ..node.packages import APT, DNF, ensure_packages, family_of
 from . import nginx
 from .certs import cert_fact, letsencrypt_files
-from .core import HubswarmError, facts, step
-from .core.services import ensure_service
-from .packages import APT, DNF, ensure_packages, family_of
 
 CERTBOT_PACKAGES = {APT: ["certbot"], DNF: ["certbot"]}
 RENEW_TIMER = {APT: "certbot.timer", DNF: "certbot-renew.timer"}
@@ -57,7 +57,7 @@ def dns_problem(domain, resolved, hub_addresses):
 
 
 def certificate_is_fine(current, domains):
-    """Whether the :class:`~tasks.certs.Certificate` lasts and names every domain."""
+    """Whether the :class:`~tasks.hub.certs.Certificate` lasts and names every domain."""
     return current.lasts and all(f"DNS:{d}" in current.names for d in domains)
 
 

@@ -5,8 +5,8 @@ import ipaddress
 import shlex
 from dataclasses import dataclass
 
-from .core import HubswarmError, facts, step
-from .names import dns_problem
+from ..core import HubswarmError, facts, step
+from ..core.names import dns_problem
 
 CERT_DAYS = 365
 RENEW_WITHIN_SECONDS = 30 * 24 * 3600

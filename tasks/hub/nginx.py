@@ -4,10 +4,10 @@ import ipaddress
 import shlex
 from dataclasses import dataclass
 
+from ..core import facts, render, step
+from ..core.services import ensure_service
+from ..node.packages import APT, DNF, family_of
 from .certs import hub_name, letsencrypt_chain, letsencrypt_files, public_name_probes, tls_files
-from .core import facts, render, step
-from .core.services import ensure_service
-from .packages import APT, DNF, family_of
 
 ACME_ROOT = "/var/lib/hubswarm/acme"
 # Kept outside certbot's folders, so certbot never touches it.

@@ -4,11 +4,11 @@ import io
 import shlex
 from pathlib import Path
 
-from .core import HubswarmError, facts, step
-from .core.archives import folder_archive, manifest_fact, unpack_script
-from .core.templates import file_text
+from ..core import HubswarmError, facts, step
+from ..core.archives import folder_archive, manifest_fact, unpack_script
+from ..core.templates import file_text
+from ..settings.kinds import NO_EFS
 from .packages import APT, DNF, ensure_packages
-from .settings.kinds import NO_EFS
 
 NFS_PACKAGES = {APT: ["nfs-common"], DNF: ["nfs-utils"]}
 # The original deployment's mount options, plus _netdev so boot waits for the network.

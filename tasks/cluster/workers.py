@@ -4,12 +4,14 @@ from pathlib import Path
 
 from fabric import task
 
-from . import docker, fence, images, inventory, packages, storage, swarm, updates
-from .core import HubswarmError, fail, run_on, run_steps, stop_if_failed
-from .invocation import found_hosts, hosts_for, hub_for, named_hosts, run_of
+from ..cli import inventory
+from ..cli.invocation import found_hosts, hosts_for, hub_for, named_hosts, run_of
+from ..core import HubswarmError, fail, run_on, run_steps, stop_if_failed
+from ..node import docker, fence, images, packages, storage, updates
+from . import swarm
 from .swarm_model import NODES
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 # What every worker gets before it joins the swarm.

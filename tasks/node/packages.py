@@ -2,7 +2,7 @@
 
 import shlex
 
-from .core import HubswarmError, facts, step
+from ..core import HubswarmError, facts, step
 
 APT, DNF = "apt", "dnf"
 

@@ -19,9 +19,9 @@ and reboots off, should anyone turn them on again.
 
 from dataclasses import dataclass
 
-from .core import facts, render, step
-from .core.services import ensure_service, stop_service
-from .core.templates import file_text
+from ..core import facts, render, step
+from ..core.services import ensure_service, stop_service
+from ..core.templates import file_text
 from .docker import DOCKER_PACKAGES
 from .packages import APT, DNF, ensure_packages, installed_fact, os_family, package_probes
 
@@ -94,7 +94,7 @@ def updater_of(host):
 
 
 def package_of(updater):
-    """:func:`~tasks.packages.ensure_packages`'s argument for the updater's package."""
+    """:func:`~tasks.node.packages.ensure_packages`'s argument for the updater's package."""
     return dict.fromkeys((APT, DNF), [updater.package])
 
 

@@ -2,8 +2,8 @@
 
 :func:`plan` is pure: the cluster's worker instances (EC2), the swarm as the
 hub sees it and N in; the workers to launch, to join, to remove, and the busy
-ones a scale down would need, out. The EC2 side goes through :mod:`tasks.aws`,
-the swarm side through the steps of :mod:`tasks.swarm` and :mod:`tasks.workers`.
+ones a scale down would need, out. The EC2 side goes through :mod:`tasks.aws.ec2`,
+the swarm side through the steps of :mod:`tasks.cluster.swarm` and :mod:`tasks.cluster.workers`.
 """
 
 import time
@@ -12,13 +12,15 @@ from typing import NamedTuple
 
 from fabric import task
 
-from . import aws, inventory, swarm
-from .core import HubswarmError, Step, fail, run_on, run_steps, step, stop_if_failed
-from .core.changes import recorded
-from .core.words import plural
-from .invocation import run_of, targets
-from .swarm_model import NODES, NOTEBOOK_SERVICES, NOTEBOOK_TASKS, swarm_of
-from .workers import hub_host, join
+from ..aws import ec2 as aws
+from ..cli import inventory
+from ..cli.invocation import run_of, targets
+from ..cluster import swarm
+from ..cluster.swarm_model import NODES, NOTEBOOK_SERVICES, NOTEBOOK_TASKS, swarm_of
+from ..cluster.workers import hub_host, join
+from ..core import HubswarmError, Step, fail, run_on, run_steps, step, stop_if_failed
+from ..core.changes import recorded
+from ..core.words import plural
 
 # How long swarm may take to move the notebooks off drained workers (the --help of scale says 2 minutes).
 DRAIN_SECONDS = 120
@@ -26,7 +28,7 @@ DRAIN_SECONDS = 120
 
 @step("read-swarm", probes=lambda host: [swarm.SWARM_STATE, NODES, NOTEBOOK_TASKS, NOTEBOOK_SERVICES])
 def read_swarm(host):
-    """The hub's :class:`~tasks.swarm_model.Swarm`. A hub that manages no swarm cannot tell
+    """The hub's :class:`~tasks.cluster.swarm_model.Swarm`. A hub that manages no swarm cannot tell
     which worker is idle: an error."""
     state, manager, _ = host.fact(swarm.SWARM_STATE)
     if not (state == "active" and manager):
@@ -55,7 +57,7 @@ class Worker(NamedTuple):
 
 
 def workers_of(instances, seen):
-    """A :class:`Worker` per instance, from the hub's :class:`~tasks.swarm_model.Swarm` ``seen``: nodes are
+    """A :class:`Worker` per instance, from the hub's :class:`~tasks.cluster.swarm_model.Swarm` ``seen``: nodes are
     matched by address, and only worker nodes (the hub is never one of them)."""
     found = []
     for instance in instances:
@@ -88,7 +90,7 @@ class Plan(NamedTuple):
 
 def plan(config, instances, seen, wanted, force=False):
     """The :class:`Plan` that brings the worker ``instances`` (running or pending) to ``wanted``,
-    from the hub's :class:`~tasks.swarm_model.Swarm` ``seen``; busy workers are removed only with ``force``."""
+    from the hub's :class:`~tasks.cluster.swarm_model.Swarm` ``seen``; busy workers are removed only with ``force``."""
     ordered = sorted(workers_of(instances, seen), key=lambda w: removal_order(config, w))
     extra = ordered[: max(0, len(ordered) - wanted)]
     refused = [] if force else [w for w in extra if w.notebooks]

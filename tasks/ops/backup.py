@@ -17,10 +17,10 @@ from pathlib import Path
 
 from fabric import task
 
-from .core import HubswarmError, facts, fail, run_on, run_steps, step, stop_if_failed
-from .invocation import hub_for, run_of
+from ..cli.invocation import hub_for, run_of
+from ..core import HubswarmError, facts, fail, run_on, run_steps, step, stop_if_failed
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 DATABASE = "jupyterhub.sqlite"
 # Archive member: (folder setting, file name there, mode).
 MEMBERS = {

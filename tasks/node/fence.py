@@ -19,9 +19,9 @@ is not fenced: hubswarm's own probes keep reading the instance metadata.
 
 import shlex
 
-from .core import facts, step
-from .core.services import ensure_service
-from .core.templates import file_text
+from ..core import facts, step
+from ..core.services import ensure_service
+from ..core.templates import file_text
 
 SERVICE = "hubswarm-fence"
 UNIT = f"/etc/systemd/system/{SERVICE}.service"

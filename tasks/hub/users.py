@@ -7,9 +7,9 @@ user's name on the hub follows one rule, :mod:`tasks.hubswarm_hub.usernames`.
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import HubswarmError, step
+from ..hubswarm_hub import usernames
 from .auth import srv_file_probes
-from .core import HubswarmError, step
-from .hubswarm_hub import usernames
 
 
 @dataclass(frozen=True)

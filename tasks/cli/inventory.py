@@ -4,8 +4,8 @@ from dataclasses import dataclass, field
 
 from fabric import Connection, task
 
-from . import validate
-from .core import HubswarmError, fail
+from ..core import HubswarmError, fail
+from ..settings import validate
 
 HUB, WORKER, NODE = "hub", "worker", "node"
 

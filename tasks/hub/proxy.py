@@ -7,8 +7,8 @@ Its token is made on the hub once and never leaves it.
 
 import shlex
 
-from .core import facts, render
-from .core.services import ensure_service, inputs_fact, restart_plan
+from ..core import facts, render
+from ..core.services import ensure_service, inputs_fact, restart_plan
 from .nodejs import CHP
 
 SERVICE = "jupyterhub-proxy"

@@ -7,11 +7,11 @@ from functools import partial
 
 from fabric import task
 
-from . import inventory
-from .core import HubswarmError, fail
-from .core.changes import recorded
-from .core.errors import one_line
-from .invocation import run_of
+from ..cli import inventory
+from ..cli.invocation import run_of
+from ..core import HubswarmError, fail
+from ..core.changes import recorded
+from ..core.errors import one_line
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 # Docker publishes host-mode ports from the kernel's ephemeral range, 32768-60999

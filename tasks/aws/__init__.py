@@ -1,0 +1,1 @@
+"""The cluster's AWS account: security groups, instances, their metadata options."""

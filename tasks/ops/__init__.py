@@ -1,0 +1,1 @@
+"""The commands of a whole cluster and of a term: deploy, status, scale, backup and restore."""
