@@ -104,9 +104,9 @@ def targets(run, connections):
 
 def execute(c, steps, role="hub"):
     """Check local input, then run ``steps`` on the targets of ``role``."""
-    needed = gather_needs(run_of(c), steps)
+    steps = gather_needs(run_of(c), steps)
     hosts = hosts_for(c, role)
-    stop_if_failed(run_steps(hosts, steps, needed))
+    stop_if_failed(run_steps(hosts, steps))
     return hosts
 
 

@@ -5,7 +5,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ..core import HubswarmError, Step, facts, secret, step
+from ..core import HubswarmError, facts, secret, step
 from .swarm_model import NODES, NOTEBOOK_LABEL, find_node
 
 
@@ -76,8 +76,10 @@ class JoinInfo:
     known_nodes: frozenset
 
 
+@step("join-token")
 def join_info(hub):
-    """Read the worker join token and node list from the hub (token registered as secret)."""
+    """On the hub: the worker join token and node list, for the workers' swarm-join (the token
+    registered as a secret)."""
     state, manager, _ = hub.fact(SWARM_STATE)
     if not (state == "active" and manager) and hub.check:
         return JoinInfo(f"{hub.private_ip()}:2377", "", frozenset())  # setup-hub would make it
@@ -90,10 +92,6 @@ def join_info(hub):
         else secret(hub.sudo("docker swarm join-token -q worker", what="reading the join token").strip())
     )
     return JoinInfo(f"{hub.private_ip()}:2377", token, frozenset(node.id for node in hub.fact(NODES)))
-
-
-# On the hub: returns the JoinInfo for the workers' swarm-join.
-join_token = Step("join-token", join_info)
 
 
 def join_request(info, advertise_ip):
@@ -128,18 +126,12 @@ def join_plan(swarm_state, info, rejoin, host_name):
     return f"leave its {state} swarm and join the one at {info.manager}", f"{LEAVE_SCRIPT}; {JOIN_SCRIPT}"
 
 
+@step("swarm-join", probes=lambda host: [SWARM_STATE, facts.addresses()])
 def swarm_join(host, info, rejoin=False):
-    """Join the hub's swarm as a worker; ok when already in it."""
+    """Join the hub's swarm (its ``info``) as a worker; ok when already in it."""
     what, script = join_plan(host.fact(SWARM_STATE), info, rejoin, host.name)
     stdin = join_request(info, host.private_ip()) if script else None
     host.ensure(what, script, stdin=stdin)
-
-
-def join_step(info, rejoin=False):
-    """The swarm-join step of join-workers, for the hub's ``info``."""
-    return Step(
-        "swarm-join", lambda host: swarm_join(host, info, rejoin), probes=lambda host: [SWARM_STATE, facts.addresses()]
-    )
 
 
 def label_command(node_labels):
@@ -219,16 +211,13 @@ def drain_plan(node, name, ref=None):
     return node.address, f"drain {name}", drain_command(ref or name)
 
 
-def drain_step(name, ref=None):
+@step("drain")
+def drain(host, name, ref=None):
     """On the hub: drain node ``name`` (Docker's ``ref`` for it, default ``name``);
     returns its address, None when there is no such node."""
-
-    def drain(host):
-        address, what, command = drain_plan(find_node(host.fact(NODES), ref or name), name, ref)
-        host.ensure(what, command)
-        return address
-
-    return Step("drain", drain)
+    address, what, command = drain_plan(find_node(host.fact(NODES), ref or name), name, ref)
+    host.ensure(what, command)
+    return address
 
 
 def leave_plan(swarm_state):
@@ -248,7 +237,8 @@ def remove_plan(name, ref=None):
     return f"remove node {name}", node_rm_command(ref or name)
 
 
-def remove_node_step(name, ref=None):
+@step("node-rm")
+def remove_node(host, name, ref=None):
     """On the hub: remove node ``name`` (Docker's ``ref`` for it, default ``name``), after
     it left, from the node list."""
-    return Step("node-rm", lambda host: host.ensure(*remove_plan(name, ref)))
+    host.ensure(*remove_plan(name, ref))

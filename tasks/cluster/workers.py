@@ -32,7 +32,7 @@ def hub_host(c, hub=None):
 
 def read_join_info(hub):
     """The hub's join token and node list, as a recorded step on the hub."""
-    return run_on(hub, swarm.join_token)
+    return run_on(hub, swarm.join_info)
 
 
 def image_step(run, source=None):
@@ -41,19 +41,19 @@ def image_step(run, source=None):
     if (source or config.image_source) == "pull":
         return images.pull_image
     if run.check:  # no build in check mode: compare with what is built already
-        return images.push_image_step(config.image, images.existing_image_id(config.image))
+        return images.push_image.bind(images.existing_image_id(config.image))
     try:
         image_id = images.build_local(config.image, config.image_base, PROJECT)
     except HubswarmError as exc:
         fail(str(exc))
-    return images.push_image_step(config.image, image_id)
+    return images.push_image.bind(image_id)
 
 
 def ready_steps(hub_ip, image):
     """What a worker gets before it joins: its setup, the fence (notebooks reach the hub's API
     at ``hub_ip``), the notebook image. Swarm places notebooks on a worker only once it is
     fenced and has the image."""
-    return [*WORKER_SETUP, fence.fence_step(hub_ip), image]
+    return [*WORKER_SETUP, fence.notebook_fence.bind(hub_ip), image]
 
 
 def join(run, hub_node, workers, rejoin=False, ready_with=None):
@@ -62,14 +62,14 @@ def join(run, hub_node, workers, rejoin=False, ready_with=None):
     only the join is left for them."""
     image = ready_with or image_step(run)
     info = read_join_info(hub_node)
-    join_step = swarm.join_step(info, rejoin)
+    join_step = swarm.swarm_join.bind(info, rejoin)
     # Joined last (and a no-op join costs no second probe after a rejoin).
     steps = [join_step] if ready_with else [*ready_steps(info.manager.rpartition(":")[0], image), join_step]
-    failed = run_steps(workers, steps, {})
+    failed = run_steps(workers, steps)
     hub_node.forget(NODES)  # the joins changed the node list the hub read for the join token
     # The hub needs the image only to run notebooks itself (a load costs ~15 s).
     hub_steps = [image, swarm.swarm_nodes] if hub_node.config.hub_takes_notebooks else [swarm.swarm_nodes]
-    failed += run_steps([hub_node], hub_steps, {})
+    failed += run_steps([hub_node], hub_steps)
     stop_if_failed(failed)
 
 
@@ -98,11 +98,11 @@ def remove_worker(c, name):
     is ok. Example: fab remove-worker --name worker3
     """
     hub_node = hub_for(c)
-    address = run_on(hub_node, swarm.drain_step(name))
+    address = run_on(hub_node, swarm.drain.bind(name))
     if address:
         worker = hub_node.run.connect(address)
-        failed = run_steps([worker], [swarm.leave], {})
-        stop_if_failed(failed + run_steps([hub_node], [swarm.remove_node_step(name)], {}))
+        failed = run_steps([worker], [swarm.leave])
+        stop_if_failed(failed + run_steps([hub_node], [swarm.remove_node.bind(name)]))
 
 
 @task(help={"hub": "the hub's address (else found by its tags)"})
@@ -114,16 +114,16 @@ def notebook_fence(c, hub=None):
     found by its tags. Example: fab notebook-fence
     """
     address = run_on(hub_host(c, hub), fence.hub_address)
-    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [fence.fence_step(address)], {}))
+    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [fence.notebook_fence.bind(address)]))
 
 
 @task
 def push_image(c):
     """Build the notebook image here (files/singleuser) and stream it to every node that lacks it."""
-    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(run_of(c), "push")], {}))
+    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(run_of(c), "push")]))
 
 
 @task
 def pull_image(c):
     """Pull the configured notebook image on every node where it is missing, in parallel."""
-    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(run_of(c), "pull")], {}))
+    stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(run_of(c), "pull")]))

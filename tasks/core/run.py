@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from invoke.exceptions import Exit
 
@@ -71,37 +71,45 @@ class Run:
         return self.host(Connection(address, config=self.connection_config, **options))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Step:
-    """An idempotent unit of work: ``apply(host[, needed])``."""
+    """An idempotent unit of work: ``apply(host, *args)``, a function of the host and the
+    arguments bound to it (:meth:`bind`)."""
 
     name: str
     apply: Callable
+    #: ``needs(config)``: the step's local input, checked before any host is touched
+    #: (:func:`gather_needs` binds it as the step's argument).
     needs: Callable | None = None
     #: ``probes(host) -> [Fact]``: the facts ``apply`` reads, fetched for all
     #: steps of a run in one batch before the first step.
     probes: Callable | None = None
-    #: ``preflight(host[, needed])``: raises :class:`HubswarmError` when the
+    #: ``preflight(host, *args)``: raises :class:`HubswarmError` when the
     #: probes already show the step cannot succeed. Every step's preflight runs
     #: on every host before the first change on any host.
     preflight: Callable | None = None
+    args: tuple = ()
 
-    def __call__(self, host, needed=None):
-        return self.apply(host, needed) if self.needs else self.apply(host)
+    def bind(self, *args):
+        """This step with ``args`` after the host."""
+        return replace(self, args=args)
 
-    def check_first(self, host, needed=None):
+    def __call__(self, host, *args):
+        return self.apply(host, *self.args, *args)
+
+    def check_first(self, host):
         if self.preflight:
-            self.preflight(host, needed) if self.needs else self.preflight(host)
+            self.preflight(host, *self.args)
 
 
 def step(name, needs=None, probes=None, preflight=None):
-    """Decorator: make ``fn(host[, needed])`` a :class:`Step` named ``name``.
+    """Decorator: make ``fn(host, *args)`` a :class:`Step` named ``name``.
 
     ``needs(config)`` runs locally before any host is touched and returns the
-    checked input the step gets as its second argument; it raises
+    checked input the step gets as its argument; it raises
     :class:`HubswarmError` on bad input. ``probes(host)`` lists the facts the
     step reads, so a run probes each host once for all its steps.
-    ``preflight(host[, needed])`` checks, from those facts only, that the step
+    ``preflight(host, *args)`` checks, from those facts only, that the step
     can succeed, before any host is changed.
     """
 
@@ -117,15 +125,15 @@ def fail(message):
 
 
 def gather_needs(run, steps):
-    """Run every step's local ``needs`` check; one-line error on bad input."""
-    needed = {}
+    """``steps`` with their local input bound (each step's ``needs``, checked here, before any
+    host is touched); one-line error on bad input."""
+    bound = []
     for s in steps:
-        if s.needs and s.name not in needed:
-            try:
-                needed[s.name] = s.needs(run.config)
-            except HubswarmError as exc:
-                fail(f"{s.name}: {exc}")
-    return needed
+        try:
+            bound.append(s.bind(s.needs(run.config)) if s.needs else s)
+        except HubswarmError as exc:
+            fail(f"{s.name}: {exc}")
+    return bound
 
 
 def prefetch(host, steps):
@@ -141,7 +149,7 @@ def on_every_host(hosts, work):
         return list(pool.map(work, hosts))
 
 
-def preflight(hosts, steps, needed):
+def preflight(hosts, steps):
     """Probe every host for all ``steps`` at once (in parallel) and run each step's
     preflight check; when one fails anywhere, stop the run: no host was changed.
 
@@ -154,7 +162,7 @@ def preflight(hosts, steps, needed):
         try:
             prefetch(host, steps)
             for current in steps:
-                current.check_first(host, needed.get(current.name))
+                current.check_first(host)
         except Exception as exc:  # noqa: BLE001 - every failure is one recap line
             name = current.name if current else steps[0].name
             record = host.run.recap.start(host.name, name, host.check)
@@ -169,15 +177,21 @@ def preflight(hosts, steps, needed):
     return [h for h, exc in zip(hosts, problems, strict=True) if not exc]
 
 
-def run_steps(hosts, steps, needed):
+def run_steps(hosts, steps):
     """Run ``steps`` in order on every host, hosts in parallel.
 
     First the :func:`preflight` of every host: if one fails anywhere, the run
     stops before any change. Then a failing step stops that host only.
     Returns the hosts that failed.
     """
+    return run_everywhere(hosts, steps)[0]
+
+
+def run_everywhere(hosts, steps):
+    """:func:`run_steps`, and what the last step returned on each host that answered."""
 
     def on_host(host):
+        returned = None
         for index, s in enumerate(steps):
             record = host.run.recap.start(host.name, s.name, host.check)
             host.record = record
@@ -185,31 +199,30 @@ def run_steps(hosts, steps, needed):
                 if not host.knows_facts:
                     # The host changed: probe what the rest will read.
                     prefetch(host, steps[index:])
-                s(host, needed.get(s.name))
+                returned = s(host)
             except Exception as exc:  # noqa: BLE001 - a bug too is one line per host
                 record.error = one_line(exc)
             finally:
                 record.elapsed = time.monotonic() - record.started
             if record.error:
                 host.run.recap.say(f"[{host.name}] {s.name}: FAILED: {record.error}")
-                return False
+                return False, None
             if not record.changes:
                 host.run.recap.say(f"[{host.name}] {s.name}: ok")
-        return True
+        return True, returned
 
-    answering = preflight(hosts, steps, needed)
-    failed = on_every_host(answering, on_host)
-    return [h for h in hosts if h not in answering] + [h for h, ok in zip(answering, failed, strict=True) if not ok]
+    answering = preflight(hosts, steps)
+    outcomes = on_every_host(answering, on_host)
+    failed = [h for h in hosts if h not in answering]
+    failed += [h for h, (ok, _) in zip(answering, outcomes, strict=True) if not ok]
+    return failed, [returned for _, returned in outcomes]
 
 
 def run_on(host, one_step):
     """Run ``one_step`` on ``host`` as a task does (preflight, recap, one line on
     failure, the run stopped when it fails) and return what the step returned."""
-    returned = []
-    wrapped = Step(
-        one_step.name, lambda h: returned.append(one_step(h)), probes=one_step.probes, preflight=one_step.preflight
-    )
-    stop_if_failed(run_steps([host], [wrapped], {}))
+    failed, returned = run_everywhere([host], [one_step])
+    stop_if_failed(failed)
     return returned[0]
 
 

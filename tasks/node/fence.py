@@ -120,20 +120,16 @@ def hub_address(host):
     return host.private_ip()
 
 
-def fence_step(hub_ip=None):
-    """The notebook-fence step; ``hub_ip``: the hub's private address (None on the hub itself)."""
-
-    @step("notebook-fence", probes=fence_probes)
-    def notebook_fence(host):
-        """Fence notebooks in on this node: no instance metadata, no private address but the hub's API."""
-        rules = fence_rules(hub_ip or host.private_ip(), host.config.notebook_egress)
-        host.ensure_dir("/etc/hubswarm", mode="700")
-        changed = host.ensure_file(SCRIPT, file_text("hubswarm-fence"), mode="755")
-        changed |= host.ensure_file(RULES, restore_file(rules), mode="600")
-        if host.ensure_file(UNIT, file_text("hubswarm-fence.service")):
-            host.ensure("reload systemd", "systemctl daemon-reload")
-        ensure_service(host, SERVICE, running=False)
-        if changed or host.fact(LIVE) != live_rules(rules):
-            host.ensure("apply the notebook fence", f"systemctl restart {shlex.quote(SERVICE)}")
-
-    return notebook_fence
+@step("notebook-fence", probes=fence_probes)
+def notebook_fence(host, hub_ip=None):
+    """Fence notebooks in on this node: no instance metadata, no private address but the hub's API
+    (``hub_ip``: the hub's private address; None on the hub itself)."""
+    rules = fence_rules(hub_ip or host.private_ip(), host.config.notebook_egress)
+    host.ensure_dir("/etc/hubswarm", mode="700")
+    changed = host.ensure_file(SCRIPT, file_text("hubswarm-fence"), mode="755")
+    changed |= host.ensure_file(RULES, restore_file(rules), mode="600")
+    if host.ensure_file(UNIT, file_text("hubswarm-fence.service")):
+        host.ensure("reload systemd", "systemctl daemon-reload")
+    ensure_service(host, SERVICE, running=False)
+    if changed or host.fact(LIVE) != live_rules(rules):
+        host.ensure("apply the notebook fence", f"systemctl restart {shlex.quote(SERVICE)}")

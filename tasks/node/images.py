@@ -73,19 +73,17 @@ def saved_image(image):
     return subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE).stdout
 
 
-def push_image_step(image, wanted_id):
-    @step("push-image", probes=lambda host: [image_id_fact(image)])
-    def push_image(host):
-        """Load the locally built notebook image on a node that lacks it (same image ID)."""
-        if host.fact(image_id_fact(image)) == wanted_id:
-            return
-        host.ensure(
-            f"load {image} ({wanted_id[7:19]}) from this machine",
-            "docker load -q >/dev/null",
-            stdin=lambda: saved_image(image),
-        )
-
-    return push_image
+@step("push-image", probes=lambda host: [image_id_fact(host.config.image)])
+def push_image(host, wanted_id):
+    """Load the locally built notebook image on a node that lacks it (the same image ID, ``wanted_id``)."""
+    image = host.config.image
+    if host.fact(image_id_fact(image)) == wanted_id:
+        return
+    host.ensure(
+        f"load {image} ({wanted_id[7:19]}) from this machine",
+        "docker load -q >/dev/null",
+        stdin=lambda: saved_image(image),
+    )
 
 
 @step("pull-image", probes=lambda host: [image_id_fact(host.config.image)])

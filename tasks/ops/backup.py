@@ -171,4 +171,4 @@ def restore(c, archive):
     except HubswarmError as exc:
         fail(f"--archive {archive}: {exc}")
     hub = hub_for(c)
-    stop_if_failed(run_steps([hub], [restore_step(members)], {}))
+    stop_if_failed(run_steps([hub], [restore_step(members)]))

@@ -18,7 +18,7 @@ from ..cli.invocation import run_of, targets
 from ..cluster import swarm
 from ..cluster.swarm_model import NODES, NOTEBOOK_SERVICES, NOTEBOOK_TASKS, swarm_of
 from ..cluster.workers import hub_host, join
-from ..core import HubswarmError, Step, fail, run_on, run_steps, step, stop_if_failed
+from ..core import HubswarmError, fail, run_on, run_steps, step, stop_if_failed
 from ..core.changes import recorded
 from ..core.words import plural
 
@@ -128,25 +128,22 @@ def worker_hosts(run, instances):
     return targets(run, connections)
 
 
-def notebooks_gone(nodes):
+@step("drain-wait")
+def notebooks_gone(host, nodes):
     """On the hub: wait, up to DRAIN_SECONDS, until no notebook is placed on the drained ``nodes``."""
-
-    def wait(host):
-        ids = {n.id for n in nodes}
-        deadline = time.monotonic() + DRAIN_SECONDS
-        while not host.check:  # check mode drained nothing: nothing moves
-            left = [t for t in host.fact(NOTEBOOK_TASKS) if t.node in ids]
-            if not left:
-                return
-            if time.monotonic() >= deadline:
-                raise HubswarmError(
-                    f"{plural(len(left), 'notebook')} still on {', '.join(n.hostname for n in nodes)} "
-                    f"after {DRAIN_SECONDS} s drained: see 'docker node ps' on the hub, then scale again"
-                )
-            time.sleep(2)
-            host.forget()  # the next fact is asked again
-
-    return Step("drain-wait", wait)
+    ids = {n.id for n in nodes}
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while not host.check:  # check mode drained nothing: nothing moves
+        left = [t for t in host.fact(NOTEBOOK_TASKS) if t.node in ids]
+        if not left:
+            return
+        if time.monotonic() >= deadline:
+            raise HubswarmError(
+                f"{plural(len(left), 'notebook')} still on {', '.join(n.hostname for n in nodes)} "
+                f"after {DRAIN_SECONDS} s drained: see 'docker node ps' on the hub, then scale again"
+            )
+        time.sleep(2)
+        host.forget()  # the next fact is asked again
 
 
 def terminate(run, client, leaving):
@@ -166,11 +163,11 @@ def shrink(run, hub, leaving):
     """
     nodes = [n for w in leaving for n in w.nodes]  # none for a worker that never joined
     if nodes:
-        drains = [swarm.drain_step(n.hostname, n.id) for n in nodes]
-        stop_if_failed(run_steps([hub], [*drains, notebooks_gone(nodes)], {}))
-    failed = run_steps(worker_hosts(run, [w.instance for w in leaving if w.joined]), [swarm.leave], {})
+        drains = [swarm.drain.bind(n.hostname, n.id) for n in nodes]
+        stop_if_failed(run_steps([hub], [*drains, notebooks_gone.bind(nodes)]))
+    failed = run_steps(worker_hosts(run, [w.instance for w in leaving if w.joined]), [swarm.leave])
     if nodes:
-        stop_if_failed(run_steps([hub], [swarm.remove_node_step(n.hostname, n.id) for n in nodes], {}))
+        stop_if_failed(run_steps([hub], [swarm.remove_node.bind(n.hostname, n.id) for n in nodes]))
     aws.with_ec2(terminate, run, leaving)
     stop_if_failed(failed)
 

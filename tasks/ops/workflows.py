@@ -20,7 +20,7 @@ from ..node import docker, fence, packages, storage, updates
 HUB_SETUP = [
     packages.install_hub_packages,
     docker.install_docker,
-    fence.fence_step(),
+    fence.notebook_fence,
     updates.security_updates,
     nodejs.install_nodejs,
     python_env.pip_install,
@@ -78,18 +78,17 @@ def deploy(c, workers=None):
     """
     run = run_of(c)
     hub_steps = [*HUB_SETUP, hub.start_hub]
-    needed = gather_needs(run, hub_steps)
     hub_node = hub_for(c)
     worker_nodes = named_hosts(run, workers.split(",")) if workers else found_hosts(run, inventory.WORKER)
     # Whatever the probes can tell stops the deploy before the first change on any host.
-    preflight([hub_node], hub_steps, needed)
-    preflight(worker_nodes, WORKER_SETUP, {})
+    preflight([hub_node], gather_needs(run, hub_steps))
+    preflight(worker_nodes, WORKER_SETUP)
     image = image_step(run)
     hub_ip = run_on(hub_node, fence.hub_address)
     # The workers get ready (packages, Docker, fence, image) while the hub is set up; they
     # join once the hub's swarm exists.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        workers_ready = pool.submit(run_steps, worker_nodes, ready_steps(hub_ip, image), {})
+        workers_ready = pool.submit(run_steps, worker_nodes, ready_steps(hub_ip, image))
         setup_hub(c)
         not_ready = workers_ready.result()
     join(run, hub_node, [w for w in worker_nodes if w not in not_ready], ready_with=image)

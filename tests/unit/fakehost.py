@@ -280,3 +280,8 @@ def make_venv(root, interpreter="python3.11", dists=None):
 def parsed(fact, out, rc=0):
     """What ``host.fact(fact)`` returns when its probe printed ``out`` and exited ``rc``."""
     return fact.parse(F.Answer(rc, out))
+
+
+def with_input(steps, needed):
+    """``steps`` with the local input ``needed`` (by step name) bound, as gather_needs binds it."""
+    return [s.bind(needed[s.name]) if s.name in needed else s for s in steps]

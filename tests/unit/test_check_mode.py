@@ -15,12 +15,11 @@ import shlex
 
 import pytest
 
-from fakehost import DEBIAN_12, cert_info, hub_config, node_info, swarm_info, unit_info
+from fakehost import DEBIAN_12, cert_info, hub_config, node_info, swarm_info, unit_info, with_input
 from tasks import pins
 from tasks.cluster import swarm, swarm_model, workers
 from tasks.core import facts as F
 from tasks.core import run
-from tasks.core.run import Step
 from tasks.hub import jupyterhub as hub
 from tasks.hub import letsencrypt, nginx, proxy, users
 from tasks.node import docker, images, packages, storage
@@ -178,7 +177,7 @@ def check_run(make_host, monkeypatch):
         return host, runner
 
     def run_task(hosts, steps, needed=NEEDED):
-        failed = run.run_steps(hosts, steps, needed)
+        failed = run.run_steps(hosts, with_input(steps, needed))
         records = hosts[0].run.recap.records
         assert not failed, [(r.host, r.task, r.error) for r in records if r.error]
         return records
@@ -202,8 +201,8 @@ def test_check_mode_runs_only_probes(check_run, scenario):
     run_task([hub_host], workflows.HUB_SETUP)
     run_task([hub_host], [hub.start_hub])
     info = workers.read_join_info(hub_host)
-    image = images.push_image_step(hub_host.config.image, IMAGE_ID)
-    join = Step("swarm-join", lambda host: swarm.swarm_join(host, info, rejoin=True))
+    image = images.push_image.bind(IMAGE_ID)
+    join = swarm.swarm_join.bind(info, True)
     run_task([worker], [*workers.WORKER_SETUP, join, image])
     run_task([worker], [images.pull_image])
     run_task([hub_host], [image, swarm.swarm_nodes])

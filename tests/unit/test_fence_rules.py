@@ -110,13 +110,13 @@ RESTART = "systemctl restart hubswarm-fence"
 
 def test_a_fenced_node_is_left_alone(make_host):
     host, runner = make_host(converged())
-    fence.fence_step()(host)
+    fence.notebook_fence(host)
     assert runner.commands == [] and host.record.changes == []
 
 
 def test_a_pristine_node_gets_the_fence(make_host):
     host, runner = make_host({"addresses": HUB})
-    fence.fence_step()(host)
+    fence.notebook_fence(host)
     assert host.record.changes == [
         "make directory /etc/hubswarm (700 root:root)",
         f"write {fence.SCRIPT} (755 root:root)",
@@ -134,24 +134,24 @@ def test_rules_lost_on_the_node_are_applied_again(make_host):
     answers = converged()
     answers["notebook-fence"] = answers["notebook-fence"].replace("-A INPUT -i docker0 -j HUBSWARM-NOTEBOOKS-IN", "")
     host, runner = make_host(answers)
-    fence.fence_step()(host)
+    fence.notebook_fence(host)
     assert runner.commands == [RESTART]
 
 
 def test_a_new_egress_setting_rewrites_the_rules_and_applies_them(make_host):
     host, runner = make_host(converged(), notebook_egress="none")
-    fence.fence_step()(host)
+    fence.notebook_fence(host)
     assert host.record.changes == [f"write {fence.RULES} (600 root:root)", "apply the notebook fence"]
     assert runner.commands[-1] == RESTART
 
 
 def test_a_worker_fences_for_the_hubs_address(make_host):
     host, runner = make_host({"addresses": "10.0.0.6"}, address="10.0.0.6")
-    fence.fence_step(HUB)(host)
+    fence.notebook_fence(host, HUB)
     assert fence.restore_file(fence.fence_rules(HUB, "internet")) in [c.stdin for c in runner.calls]
 
 
 def test_check_mode_predicts_the_fence_and_changes_nothing(make_host):
     host, runner = make_host({"addresses": HUB}, check=True)
-    fence.fence_step()(host)
+    fence.notebook_fence(host)
     assert runner.calls == [] and "apply the notebook fence" in host.record.changes

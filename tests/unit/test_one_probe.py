@@ -90,6 +90,6 @@ def test_a_converged_host_of_any_family_answers_in_one_command(make_host, answer
         nginx.nginx,
     ]
     host, runner = make_host(converged(make_host, answers))
-    assert run_steps([host], steps, {}) == []
+    assert run_steps([host], steps) == []
     assert [c for r in host.run.recap.records for c in r.changes] == []
     assert len(runner.probes) == 1 and runner.calls == []

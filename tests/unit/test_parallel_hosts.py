@@ -168,19 +168,17 @@ def deploy_done(monkeypatch, make_host):
     make_host({})  # the run's config
     done = type("Done", (list,), {})()
     done.not_ready = []
-    no_input = lambda run, steps: {}  # noqa: E731
+    no_input = lambda run, steps: steps  # noqa: E731
     monkeypatch.setattr(workflows, "gather_needs", no_input)
     monkeypatch.setattr(task_invocation, "gather_needs", no_input)
+    monkeypatch.setattr(workflows, "preflight", lambda hosts, steps: done.append(("preflight", names(hosts), steps)))
     monkeypatch.setattr(
-        workflows, "preflight", lambda hosts, steps, needed: done.append(("preflight", names(hosts), steps))
-    )
-    monkeypatch.setattr(
-        task_invocation, "run_steps", lambda hosts, steps, needed: done.append(("run", names(hosts), list(steps))) or []
+        task_invocation, "run_steps", lambda hosts, steps: done.append(("run", names(hosts), list(steps))) or []
     )
     monkeypatch.setattr(workflows, "image_step", lambda run: "push-image")
     monkeypatch.setattr(workflows, "run_on", lambda host, step: done.append((step.name, host.name)) or host.name)
 
-    def get_ready(hosts, steps, needed):
+    def get_ready(hosts, steps):
         done.append(("ready", names(hosts), [getattr(s, "name", s) for s in steps]))
         failed = [h for h in hosts if h.name in done.not_ready]
         for host in failed:

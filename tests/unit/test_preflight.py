@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invoke.exceptions import Exit
 
-from fakehost import AMAZON_2, DEBIAN_12
+from fakehost import AMAZON_2, DEBIAN_12, with_input
 from tasks.core.run import run_steps
 from tasks.hub import auth, nodejs
 from tasks.node import packages, storage
@@ -36,7 +36,7 @@ def test_one_bad_host_stops_every_host_before_any_change(make_host, recap_out, b
     (a, a_runner), (b, b_runner) = two_hosts(make_host, b_answers, **config)
     steps = [packages.install_hub_packages, nodejs.install_nodejs, workflows.python_env.pip_install, storage.mount_efs]
     with pytest.raises(Exit) as stop:
-        run_steps([a, b], steps, {})
+        run_steps([a, b], steps)
     assert a_runner.calls == [] and b_runner.calls == []  # probes only, on both hosts
     assert a_runner.probes and b_runner.probes
     assert words in stop.value.message
@@ -49,7 +49,7 @@ def test_oauth_without_a_public_name_stops_before_the_installs(make_host):
     host, runner = make_host({"os-release": DEBIAN_12}, domain="", authenticator="google")
     needed = {"write-env": {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "secret"}}
     with pytest.raises(Exit) as stop:
-        run_steps([host], [packages.install_hub_packages, auth.write_env], needed)
+        run_steps([host], with_input([packages.install_hub_packages, auth.write_env], needed))
     assert runner.calls == []
     assert "no public name for the OAuth callback on 10.0.0.5: set HUBSWARM_DOMAIN" in stop.value.message
 
@@ -66,7 +66,7 @@ def test_public_host_name_from_metadata_makes_the_callback(make_host):
 
 def test_all_fine_runs_the_changes(make_host):
     (a, a_runner), (b, b_runner) = two_hosts(make_host, {})
-    assert run_steps([a, b], [packages.install_hub_packages], {}) == []
+    assert run_steps([a, b], [packages.install_hub_packages]) == []
     wanted = " ".join(sorted(HUB_PACKAGES["apt"]))
     assert [c for c in a_runner.commands if wanted in c] and [c for c in b_runner.commands if wanted in c]
 
@@ -125,6 +125,6 @@ def test_a_host_that_does_not_answer_does_not_stop_the_others(make_host, recap_o
         raise Unreachable("cannot reach 10.0.0.6:22 (timed out): check the host is running and SSH is open")
 
     b._exec = unreachable
-    assert run_steps([a, b], [packages.install_hub_packages], {}) == [b]
+    assert run_steps([a, b], [packages.install_hub_packages]) == [b]
     assert a_runner.commands  # a got its packages
     assert "[10.0.0.6] install-packages: FAILED: cannot reach 10.0.0.6:22" in recap_out.getvalue()

@@ -251,7 +251,7 @@ def fleet(ec2, make_host, test_run, monkeypatch):
     monkeypatch.setattr(scale, "worker_hosts", worker_hosts)
     monkeypatch.setattr(workers, "image_step", lambda run: Step("push-image", lambda h: None))
     monkeypatch.setattr(workers, "WORKER_SETUP", [])
-    monkeypatch.setattr(fence, "fence_step", lambda hub_ip: Step("notebook-fence", lambda h: None))
+    monkeypatch.setattr(fence, "notebook_fence", Step("notebook-fence", lambda h, hub_ip: None))
     return make
 
 

@@ -486,7 +486,7 @@ def test_check_mode_hub_setup_runs_only_probes(make_host):
         "sync-notebooks": ("abc  ./welcome.ipynb\n", b"tar"),
     }
     for step in workflows.HUB_SETUP:
-        step(host, needed.get(step.name))
+        step(host, *([needed[step.name]] if step.name in needed else []))
     assert runner.calls == []
     changes = host.record.changes
     assert "install ca-certificates, curl, nginx, openssl, python3-venv, rsync" in changes
