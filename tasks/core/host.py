@@ -45,7 +45,8 @@ class Host(Target):
     def __init__(self, connection, name, run):
         super().__init__(run, name)
         self.connection = connection
-        #: Files this run writes (or, in check mode, would write): what a restart depends on.
+        #: Paths (and globs) this run writes, or in check mode would: a later step predicts its
+        #: service's restart from them, as the fingerprint of what was written cannot show it.
         self.written = set()
         self._facts = {}
         self._opened = False

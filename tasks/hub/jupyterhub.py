@@ -14,7 +14,7 @@ from ..settings.validate import memory_bytes
 from . import proxy
 from .auth import checked_authenticator
 from .certs import hub_name, public_name_probes
-from .python_env import PACKAGE_NAME, package_glob
+from .python_env import package_glob
 
 UNIT = "/etc/systemd/system/jupyterhub.service"
 HUB_WAIT_SECONDS = 120
@@ -195,7 +195,7 @@ def start_hub(host):
     unit, fingerprints, login_status = host.facts(facts.systemd_unit("jupyterhub"), hub_inputs(config), HUB_ANSWERS)
     state = facts.UnitState(was.enabled, "inactive") if moving else unit
     # In check mode nothing was written, so the fingerprint cannot show it.
-    changing = host.check and bool(host.written & {*inputs(config), PACKAGE_NAME, config_d_path(config)})
+    changing = host.check and bool(host.written & {*inputs(config), package_glob(config), config_d_path(config)})
     changed = host.ensure(*restart_plan("jupyterhub", state, fingerprints, sources(config), stamp(config), changing))
     ensure_service(host, "jupyterhub", running=False)
     if host.check:

@@ -172,7 +172,7 @@ def ensure_package(host):
         return False
     if not site and not host.check:
         raise HubswarmError(f"no virtualenv at {venv} on {host.name}: run pip-install first")
-    host.written.add(PACKAGE_NAME)
+    host.written.add(package_glob(host.config))
     return host.ensure(
         f"install the {PACKAGE_NAME} package into {venv}",
         package_script(site) if site else ":",  # (check mode, before pip-install made the venv)
