@@ -79,6 +79,7 @@ def hub_values(config, hub_ip, public_name):
         "placement": PLACEMENT,
         "homes_path": config.homes_path,
         "named_servers": bool(config.named_servers),
+        "named_server_limit": int(config.named_server_limit),
         "mem_limit": config.mem_limit,
         "mem_guarantee": mem_guarantee(config),
         "cpu_limit": float(config.cpu_limit) or None,

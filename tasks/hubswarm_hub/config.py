@@ -26,6 +26,7 @@ DEFAULTS = {
     "placement": PLACEMENT,
     "homes_path": "/mnt/nfs/home",
     "named_servers": False,
+    "named_server_limit": 2,
     "mem_limit": "2G",
     "mem_guarantee": 2**30,
     "cpu_limit": None,
@@ -131,6 +132,8 @@ def update_notebooks(c, values):
     c.SwarmSpawner.http_timeout = 120
     c.Spawner.default_url = "/lab"
     c.JupyterHub.allow_named_servers = values["named_servers"]
+    # One student's servers must not take the class's room.
+    c.JupyterHub.named_server_limit_per_user = values["named_server_limit"]
     c.HubswarmSpawner.homes_path = values["homes_path"]
     # The starter notebooks sync-notebooks keeps, copied into a new home.
     c.HubswarmSpawner.notebooks_path = os.path.join(values["srv"], "notebooks")

@@ -362,6 +362,13 @@ GROUPS = (
                 False,
             ),
             Setting(
+                "HUBSWARM_NAMED_SERVER_LIMIT",
+                kinds.COUNT,
+                "Named servers a user may have, when they may (0: no limit).",
+                ("named_server_limit",),
+                "2",
+            ),
+            Setting(
                 "HUBSWARM_CONFIG_D",
                 kinds.LOCAL_PATH,
                 "A folder of your own JupyterHub settings (`*.py`), loaded after hubswarm's.",

@@ -206,13 +206,27 @@ def test_term_settings_and_the_operators_own_config_reach_the_hub(lab, deploy_ru
     config_d.mkdir()
     (config_d / "banner.py").write_text('c.JupyterHub.template_vars = {"announcement": "The lab closes at six"}\n')
     try:
-        run = fab("setup-hub", "start-hub", env={"HUBSWARM_CONFIG_D": str(config_d), "HUBSWARM_CULL_IDLE": "600"})
+        settings = {"HUBSWARM_CONFIG_D": str(config_d), "HUBSWARM_CULL_IDLE": "600"}
+        settings.update(HUBSWARM_NAMED_SERVERS="1", HUBSWARM_NAMED_SERVER_LIMIT="1")
+        run = fab("setup-hub", "start-hub", env=settings)
         assert run.code == 0, run.output
         assert "restart jupyterhub (its inputs changed)" in run.output
         login_page = requests.get(f"https://{lab.hub_ip}/hub/login", timeout=30, verify=False).text
         assert "The lab closes at six" in login_page
         assert "--timeout=600" in hub_shell(connect, lab, "ps -eo args | grep [j]upyterhub_idle_culler")
         assert student.execute(kernel, "print(x + 1)") == "42"
+        # One named server, no second: a student's servers cannot take the class's room.
+        student.wait_for_the_hubs_check()
+        student.hub_api("POST", f"users/{student.name}/servers/extra")
+        try:
+            with pytest.raises(Refused, match="400"):
+                student.hub_api("POST", f"users/{student.name}/servers/another")
+        finally:
+            deadline = time.monotonic() + 120  # (a server still starting cannot be removed)
+            while not student.hub_api("GET", f"users/{student.name}").json()["servers"]["extra"]["ready"]:
+                assert time.monotonic() < deadline, "the named server did not start"
+                time.sleep(0.5)
+            student.hub_api("DELETE", f"users/{student.name}/servers/extra", json={"remove": True})
     finally:
         restore = fab("setup-hub", "start-hub")  # the default folder is absent: the settings go
         assert restore.code == 0, restore.output

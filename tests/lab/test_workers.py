@@ -1,5 +1,6 @@
 """join-workers on real lab hosts: discovery by tag, parallel joins, faults, images."""
 
+import json
 import subprocess
 
 from fabrun import fab
@@ -121,3 +122,13 @@ def test_deploy_with_the_hub_named(lab, deploy_run):
     assert run.code == 0, run.output
     assert run.changed() == []
     assert {host for host, task, _ in run.rows() if task == "swarm-join"} == set(lab.worker_ips)
+
+
+def test_every_nodes_docker_rotates_container_logs(lab, deploy_run, connect):
+    """A notebook printing without end cannot fill its node's disk (each container keeps at most
+    3 files of 10 MB), and the operator's own daemon.json settings stay."""
+    for ip in [lab.hub_ip, *lab.worker_ips]:
+        node = connect(ip)
+        assert node.run("docker info --format '{{.LoggingDriver}}'", hide=True).stdout.strip() == "local", ip
+        settings = json.loads(node.run("cat /etc/docker/daemon.json", hide=True).stdout)
+        assert settings["log-opts"] == {"max-size": "10m", "max-file": "3"}, ip

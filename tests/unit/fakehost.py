@@ -8,6 +8,7 @@ Nothing here touches the network, SSH or Docker; ``run_fab`` runs the real
 ``fab`` in a subprocess, with no lab, AWS endpoint or settings.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -280,6 +281,20 @@ def make_venv(root, interpreter="python3.11", dists=None):
 def parsed(fact, out, rc=0):
     """What ``host.fact(fact)`` returns when its probe printed ``out`` and exited ``rc``."""
     return fact.parse(F.Answer(rc, out))
+
+
+def docker_settings_done(current=""):
+    """The canned answers of a node whose Docker started with hubswarm's log settings (and the
+    rest of ``current``, daemon.json's text before)."""
+    from tasks.node import docker
+
+    wanted = docker.daemon_settings(current).encode()
+    return {
+        f"file:{docker.DAEMON_JSON}": f"{hashlib.sha256(wanted).hexdigest()} 644 root root",
+        f"content:{docker.DAEMON_JSON}": wanted.decode(),
+        "dir:/etc/docker": "755 root root",
+        docker.DAEMON_INPUTS.key: "fp\nfp",
+    }
 
 
 def with_input(steps, needed):

@@ -133,11 +133,21 @@ def test_what_a_notebook_may_use(tmp_path, monkeypatch, settings, traits):
 @pytest.mark.parametrize(
     "settings, traits",
     [
-        ({}, {"concurrent_spawn_limit": 100, "active_server_limit": 0, "allow_named_servers": False}),
+        (
+            {},
+            {
+                "concurrent_spawn_limit": 100,
+                "active_server_limit": 0,
+                "allow_named_servers": False,
+                "named_server_limit_per_user": 2,
+            },
+        ),
         (
             {"concurrent_spawn_limit": "20", "active_server_limit": "150", "named_servers": True},
             {"concurrent_spawn_limit": 20, "active_server_limit": 150, "allow_named_servers": True},
         ),
+        ({"named_servers": True, "named_server_limit": "5"}, {"named_server_limit_per_user": 5}),
+        ({"named_servers": True, "named_server_limit": "0"}, {"named_server_limit_per_user": 0}),  # no limit
         ({"concurrent_spawn_limit": "0"}, {"concurrent_spawn_limit": 0}),  # no limit
     ],
 )

@@ -12,6 +12,7 @@ from fakehost import (
     FEDORA_41,
     UBUNTU_2404,
     chp_info,
+    docker_settings_done,
     unit_info,
     venv_info,
 )
@@ -56,6 +57,7 @@ def converged(make_host, answers):
         "unit:docker": unit_info("enabled", "active"),
         "groups:admin": "admin docker",
         "command:docker": "/usr/bin/docker",
+        **docker_settings_done(),
         "nodejs-version": "v20.11.1",
         "npm-path": "/usr/bin/npm",
         "chp-version": chp_info(pins.CONFIGURABLE_HTTP_PROXY),

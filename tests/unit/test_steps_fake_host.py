@@ -13,6 +13,7 @@ from fakehost import (
     UBUNTU_2404,
     cert_info,
     chp_info,
+    docker_settings_done,
     hub_config,
     parsed,
     swarm_info,
@@ -117,45 +118,76 @@ APT_DOCKER = (
     ],
 )
 def test_docker_from_scratch(make_host, release, user, brings_command, installs):
+    """The log settings go in before the install: a fresh Docker's first start reads them."""
     host, runner = make_host(
         {"os-release": release, "unit:docker": unit_info("disabled", "inactive"), f"groups:{user}": f"{user} wheel"},
         user=user,
     )
     if brings_command:
         runner.after[installs[0]] = {docker.DOCKER_COMMAND.key: "/usr/bin/docker"}
+    runner.after["systemctl start docker"] = {"unit:docker": unit_info("enabled", "active"), "inputs:docker": "fp\nfp"}
     docker.install_docker(host)
     assert pkg_key(docker.DOCKER_PACKAGES) in runner.probed
-    assert runner.commands == [
+    assert runner.commands[0] == "install -d -m 755 -o root -g root /etc/docker"
+    assert json.loads(runner.calls[1].stdin) == docker.LOG_SETTINGS
+    assert runner.commands[2].endswith(f"> {docker.DAEMON_STAMP}")  # what Docker's first start reads: no restart
+    assert runner.commands[3:] == [
         *installs,
         "systemctl enable docker && systemctl start docker",
         f"usermod -aG docker {user}",
     ]
 
 
+DOCKER_DONE = {
+    "os-release": DEBIAN_12,
+    pkg_key(docker.DOCKER_PACKAGES): "docker.io",
+    "unit:docker": unit_info("enabled", "active"),
+    "groups:admin": "admin sudo docker",
+    "command:docker": "/usr/bin/docker",
+    **docker_settings_done(),
+}
+
+
 def test_docker_command_missing_beside_the_engine_is_installed(make_host):
-    host, runner = make_host(
-        {
-            "os-release": DEBIAN_12,
-            pkg_key(docker.DOCKER_PACKAGES): "docker.io",
-            "unit:docker": unit_info("enabled", "active"),
-            "groups:admin": "admin sudo docker",
-        }
-    )
+    host, runner = make_host({**DOCKER_DONE, "command:docker": None})
     docker.install_docker(host)
     assert runner.commands == [docker.CLI_SCRIPT]
 
 
 def test_docker_in_place(make_host):
+    host, runner = make_host(DOCKER_DONE)
+    docker.install_docker(host)
+    assert runner.commands == []
+
+
+@pytest.mark.parametrize(
+    "containers, restarts",
+    [("", True), ("3f2a1c\n", False)],  # no container runs: restart now; a notebook runs: later
+)
+def test_new_log_settings_restart_a_quiet_docker_only(make_host, containers, restarts):
+    """An operator's own daemon.json keeps its settings; the log settings are added to it."""
+    own = '{"registry-mirrors": ["https://mirror.example"]}'
     host, runner = make_host(
         {
-            "os-release": DEBIAN_12,
-            pkg_key(docker.DOCKER_PACKAGES): "docker.io",
-            "unit:docker": unit_info("enabled", "active"),
-            "groups:admin": "admin sudo docker",
-            "command:docker": "/usr/bin/docker",
+            **DOCKER_DONE,
+            f"file:{docker.DAEMON_JSON}": "abc 644 root root",
+            f"content:{docker.DAEMON_JSON}": own,
+            docker.RUNNING_CONTAINERS.key: containers,
         }
     )
+    runner.after[docker.DAEMON_JSON] = {docker.DAEMON_INPUTS.key: "new\nold"}
     docker.install_docker(host)
+    assert json.loads(runner.calls[0].stdin) == {**json.loads(own), **docker.LOG_SETTINGS}
+    assert runner.commands[-1].endswith("systemctl restart docker") is restarts
+    assert any("once no container runs here" in line for line in host.record.changes) is False
+
+
+def test_a_daemon_json_that_is_no_object_is_one_line(make_host):
+    host, runner = make_host(
+        {**DOCKER_DONE, f"file:{docker.DAEMON_JSON}": "abc 644 root root", f"content:{docker.DAEMON_JSON}": "[1"}
+    )
+    with pytest.raises(HubswarmError, match=f"^{docker.DAEMON_JSON} is not a JSON object: fix it"):
+        docker.install_docker(host)
     assert runner.commands == []
 
 
