@@ -54,7 +54,7 @@ def restart_for_settings(host):
     changing = host.check and DAEMON_JSON in host.written
     what, command = restart_plan("docker", state, host.fact(DAEMON_INPUTS), DAEMON_SOURCES, DAEMON_STAMP, changing)
     if command and host.fact(RUNNING_CONTAINERS):
-        host.note(f"{DAEMON_JSON} changed: Docker reads it at its next restart, once no container runs here")
+        host.note(f"leave Docker running: it reads {DAEMON_JSON} at its next restart, once no container runs here")
         return
     host.ensure(what, command)
 
@@ -82,7 +82,12 @@ def docker_probes(host):
     ]
 
 
-@step("install-docker", probes=docker_probes)
+def docker_preflight(host):
+    """A daemon.json hubswarm cannot add to stops the run before any change."""
+    daemon_settings(host.fact(facts.file_content(DAEMON_JSON)))
+
+
+@step("install-docker", probes=docker_probes, preflight=docker_preflight)
 def install_docker(host):
     """Install the Docker engine with its containers' logs rotated, enable and start it, and add the
     login user to the docker group."""
