@@ -8,7 +8,8 @@ of hubswarm's own hold the rules, so nothing else on the node is touched:
 - ``HUBSWARM-NOTEBOOKS-IN``, jumped to first from ``INPUT``: what it sends to the node
   itself (SSH, swarm, NFS, Docker).
 
-A notebook reaches the hub's API (8081) and, unless ``HUBSWARM_NOTEBOOK_EGRESS`` says
+A notebook reaches the hub's API (8081), its node's DNS resolvers (and no other address on
+port 53: no tunnel past the egress setting) and, unless ``HUBSWARM_NOTEBOOK_EGRESS`` says
 otherwise, the internet; nothing private. Blocked connections are refused at once
 ("no route to host"), so a student's code fails fast instead of hanging. The node itself
 is not fenced: hubswarm's own probes keep reading the instance metadata.
@@ -38,11 +39,38 @@ REFUSE = "-j REJECT --reject-with icmp-admin-prohibited"
 ANSWERS = "-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"
 
 
-def dns_rules(chain):
-    return [f"-A {chain} -p {proto} -m {proto} --dport 53 -j RETURN" for proto in ("udp", "tcp")]
+# Docker gives containers these when the node names no resolver but a loopback one.
+DOCKER_DEFAULT_RESOLVERS = ("8.8.8.8", "8.8.4.4")
 
 
-def fence_rules(hub_address, egress):
+def parse_resolvers(answer):
+    """The IPv4 resolvers notebooks on the default bridge use, as Docker picks them: the
+    node's, loopback ones left out (Docker's defaults when none is left)."""
+    found = []
+    for word in answer.out.split():
+        parts = word.split(".")
+        if len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts) and parts[0] != "127":
+            found.append(word)
+    return tuple(dict.fromkeys(found)) or DOCKER_DEFAULT_RESOLVERS
+
+
+# The node's resolv.conf, or systemd-resolved's upstreams behind its stub (as Docker reads them).
+RESOLVERS = facts.Fact(
+    "resolvers",
+    "f=/etc/resolv.conf; if grep -qs '^nameserver 127.0.0.53' $f && [ -f /run/systemd/resolve/resolv.conf ]; "
+    "then f=/run/systemd/resolve/resolv.conf; fi; awk '$1 == \"nameserver\" {print $2}' $f",
+    parse=parse_resolvers,
+)
+
+
+def dns_rules(chain, resolvers):
+    """DNS to the node's ``resolvers`` only: port 53 elsewhere would carry anything past the egress setting."""
+    protocols = ("udp", "tcp")
+    allowed = [f"-A {chain} -d {r}/32 -p {p} -m {p} --dport 53 -j RETURN" for r in resolvers for p in protocols]
+    return [*allowed, *(f"-A {chain} -p {p} -m {p} --dport 53 {REFUSE}" for p in protocols)]
+
+
+def fence_rules(hub_address, egress, resolvers):
     """The two chains' rules, as ``iptables -S`` prints them (so the live chains compare as text).
 
     ``egress``: "internet" (every public address), "none", or IPv4 networks separated by
@@ -59,7 +87,7 @@ def fence_rules(hub_address, egress):
     if egress == NO_EGRESS:
         rules.append(f"-A {fwd} {REFUSE}")
     else:
-        rules += dns_rules(fwd)
+        rules += dns_rules(fwd, resolvers)
         if egress != INTERNET:
             rules += [f"-A {fwd} -d {network} -j RETURN" for network in egress.split(",")]
         rules += [f"-A {fwd} -d {network} {REFUSE}" for network in PRIVATE]
@@ -106,6 +134,7 @@ def fence_probes(host):
     return [
         facts.addresses(),
         LIVE,
+        RESOLVERS,
         facts.file_state(SCRIPT),
         facts.file_state(UNIT),
         facts.file_state(RULES),
@@ -124,7 +153,7 @@ def hub_address(host):
 def notebook_fence(host, hub_ip=None):
     """Fence notebooks in on this node: no instance metadata, no private address but the hub's API
     (``hub_ip``: the hub's private address; None on the hub itself)."""
-    rules = fence_rules(hub_ip or host.private_ip(), host.config.notebook_egress)
+    rules = fence_rules(hub_ip or host.private_ip(), host.config.notebook_egress, host.fact(RESOLVERS))
     host.ensure_dir("/etc/hubswarm", mode="700")
     changed = host.ensure_file(SCRIPT, file_text("hubswarm-fence"), mode="755")
     changed |= host.ensure_file(RULES, restore_file(rules), mode="600")

@@ -130,6 +130,9 @@ def fence_with(egress):
 def test_internet_egress_follows_the_setting(lab, notebook, internet):
     try:
         assert [reach(notebook, address, WEB_PORT) for address in INTERNET] == ["open", "open"]
+        # DNS only to the node's resolvers: port 53 anywhere else would tunnel past the setting.
+        assert reach(notebook, INTERNET[0], 53) == FENCED
+        assert reach(notebook, INTERNET[0], 54) == "refused"  # the same address reached, nothing listens
         run = fence_with("none")
         assert "apply the notebook fence" in run.output
         assert [reach(notebook, address, WEB_PORT) for address in INTERNET] == [FENCED, FENCED]

@@ -19,7 +19,13 @@ FIRST = [
     f"{FWD} -d 169.254.169.254/32 {REFUSE}",
     f"{FWD} -d {HUB}/32 -p tcp -m tcp --dport 8081 -j RETURN",
 ]
-DNS = [f"{FWD} -p udp -m udp --dport 53 -j RETURN", f"{FWD} -p tcp -m tcp --dport 53 -j RETURN"]
+RESOLVERS = ("10.0.0.2",)  # the VPC's resolver
+DNS = [
+    f"{FWD} -d 10.0.0.2/32 -p udp -m udp --dport 53 -j RETURN",
+    f"{FWD} -d 10.0.0.2/32 -p tcp -m tcp --dport 53 -j RETURN",
+    f"{FWD} -p udp -m udp --dport 53 {REFUSE}",  # DNS elsewhere: a tunnel past the egress setting
+    f"{FWD} -p tcp -m tcp --dport 53 {REFUSE}",
+]
 PRIVATE = [
     f"{FWD} -d {n} {REFUSE}"
     for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
@@ -50,13 +56,13 @@ INPUT = [
     ],
 )
 def test_fence_rules(egress, forwarded):
-    assert fence.fence_rules(HUB, egress) == [*forwarded, *INPUT]
+    assert fence.fence_rules(HUB, egress, RESOLVERS) == [*forwarded, *INPUT]
 
 
 def test_the_live_fence_is_read_out_of_the_whole_table():
     """As ``iptables -S`` prints the filter table: chains declared first, then every chain's
     rules, Docker's among them."""
-    rules = fence.fence_rules(HUB, "internet")
+    rules = fence.fence_rules(HUB, "internet", RESOLVERS)
     fwd = [r for r in rules if r.startswith(f"{FWD} ")]
     inp = [r for r in rules if r.startswith(f"{INP} ")]
     table = [
@@ -82,7 +88,7 @@ def test_the_live_fence_is_read_out_of_the_whole_table():
 
 
 def test_the_restore_file_empties_both_chains_first():
-    rules = fence.fence_rules(HUB, "internet")
+    rules = fence.fence_rules(HUB, "internet", RESOLVERS)
     text = fence.restore_file(rules)
     assert text.splitlines()[:3] == ["*filter", ":HUBSWARM-NOTEBOOKS - [0:0]", ":HUBSWARM-NOTEBOOKS-IN - [0:0]"]
     assert text.endswith("COMMIT\n") and all(rule in text.splitlines() for rule in rules)
@@ -93,9 +99,10 @@ def state(text, mode="644"):
 
 
 def converged(egress="internet"):
-    rules = fence.fence_rules(HUB, egress)
+    rules = fence.fence_rules(HUB, egress, RESOLVERS)
     return {
         "addresses": HUB,
+        "resolvers": "10.0.0.2\n",
         "notebook-fence": "\n".join(fence.live_rules(rules)),
         f"file:{fence.SCRIPT}": state(file_text("hubswarm-fence"), "755"),
         f"file:{fence.UNIT}": state(file_text("hubswarm-fence.service")),
@@ -115,7 +122,7 @@ def test_a_fenced_node_is_left_alone(make_host):
 
 
 def test_a_pristine_node_gets_the_fence(make_host):
-    host, runner = make_host({"addresses": HUB})
+    host, runner = make_host({"addresses": HUB, "resolvers": "10.0.0.2\n"})
     fence.notebook_fence(host)
     assert host.record.changes == [
         "make directory /etc/hubswarm (700 root:root)",
@@ -127,7 +134,7 @@ def test_a_pristine_node_gets_the_fence(make_host):
         "apply the notebook fence",
     ]
     assert runner.commands[-2:] == ["systemctl enable hubswarm-fence", RESTART]
-    assert fence.restore_file(fence.fence_rules(HUB, "internet")) in [c.stdin for c in runner.calls]
+    assert fence.restore_file(fence.fence_rules(HUB, "internet", RESOLVERS)) in [c.stdin for c in runner.calls]
 
 
 def test_rules_lost_on_the_node_are_applied_again(make_host):
@@ -146,12 +153,25 @@ def test_a_new_egress_setting_rewrites_the_rules_and_applies_them(make_host):
 
 
 def test_a_worker_fences_for_the_hubs_address(make_host):
-    host, runner = make_host({"addresses": "10.0.0.6"}, address="10.0.0.6")
+    host, runner = make_host({"addresses": "10.0.0.6", "resolvers": "10.0.0.2\n"}, address="10.0.0.6")
     fence.notebook_fence(host, HUB)
-    assert fence.restore_file(fence.fence_rules(HUB, "internet")) in [c.stdin for c in runner.calls]
+    assert fence.restore_file(fence.fence_rules(HUB, "internet", RESOLVERS)) in [c.stdin for c in runner.calls]
 
 
 def test_check_mode_predicts_the_fence_and_changes_nothing(make_host):
     host, runner = make_host({"addresses": HUB}, check=True)
     fence.notebook_fence(host)
     assert runner.calls == [] and "apply the notebook fence" in host.record.changes
+
+
+@pytest.mark.parametrize(
+    "nameservers, resolvers",
+    [
+        ("10.0.0.2\n", ("10.0.0.2",)),
+        ("10.0.0.2\nfe80::1\n10.0.0.2\n169.254.169.253\n", ("10.0.0.2", "169.254.169.253")),  # IPv4 ones, once
+        ("127.0.0.11\n", fence.DOCKER_DEFAULT_RESOLVERS),  # only a loopback one: Docker gives its own
+        ("", fence.DOCKER_DEFAULT_RESOLVERS),
+    ],
+)
+def test_notebooks_resolve_names_where_docker_sends_them(nameservers, resolvers):
+    assert fence.parse_resolvers(Answer(0, nameservers)) == resolvers
