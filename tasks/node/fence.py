@@ -37,6 +37,9 @@ PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "16
 INTERNET, NO_EGRESS = "internet", "none"
 REFUSE = "-j REJECT --reject-with icmp-admin-prohibited"
 ANSWERS = "-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"
+# New connections a notebook may open to the hub's API, per second (and in a burst): a running
+# server needs a few a minute; one flooding the API must leave the class's logins and spawns be.
+HUB_API_RATE, HUB_API_BURST = 20, 40
 
 
 # Docker gives containers these when the node names no resolver but a loopback one.
@@ -77,11 +80,21 @@ def fence_rules(hub_address, egress, resolvers):
     commas (those only, private ones included: the operator named them).
     """
     fwd, inp = FORWARD_CHAIN, INPUT_CHAIN
-    hub_api = f"-d {hub_address}/32 -p tcp -m tcp --dport {HUB_API_PORT} -j RETURN"
+    to_hub_api = f"-d {hub_address}/32 -p tcp -m tcp --dport {HUB_API_PORT}"
+    hub_api = f"{to_hub_api} -j RETURN"
+
+    def flood(chain, table):
+        """Refuse a notebook's new connections to the hub's API past the rate, per notebook."""
+        return (
+            f"-A {chain} {to_hub_api} -m conntrack --ctstate NEW -m hashlimit --hashlimit-above {HUB_API_RATE}/sec "
+            f"--hashlimit-burst {HUB_API_BURST} --hashlimit-mode srcip --hashlimit-name {table} {REFUSE}"
+        )
+
     rules = [
         f"-A {fwd} {ANSWERS}",  # replies to the hub and to users reaching the notebook
         f"-A {fwd} -o {BRIDGE} {REFUSE}",  # another notebook on this node
         f"-A {fwd} -d {METADATA} {REFUSE}",  # the instance's credentials
+        flood(fwd, "hubswarm-api"),
         f"-A {fwd} {hub_api}",
     ]
     if egress == NO_EGRESS:
@@ -93,7 +106,7 @@ def fence_rules(hub_address, egress, resolvers):
         rules += [f"-A {fwd} -d {network} {REFUSE}" for network in PRIVATE]
         if egress != INTERNET:
             rules.append(f"-A {fwd} {REFUSE}")
-    rules += [f"-A {inp} {ANSWERS}", f"-A {inp} {hub_api}", f"-A {inp} {REFUSE}"]
+    rules += [f"-A {inp} {ANSWERS}", flood(inp, "hubswarm-api-in"), f"-A {inp} {hub_api}", f"-A {inp} {REFUSE}"]
     return rules
 
 

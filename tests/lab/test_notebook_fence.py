@@ -6,6 +6,7 @@ The lab's stand-in for "the internet" is a public test address (198.51.100.0/24)
 metadata stand-in, routed there from the notebook's worker for the test only.
 """
 
+import ast
 import shlex
 import time
 
@@ -105,6 +106,19 @@ def test_a_notebook_reaches_the_hub_api_and_nothing_private(lab, notebook, conne
         f"curl -s -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://{imds.METADATA_ADDRESS}/latest/api/token",
     )
     assert token
+
+
+def test_a_notebook_flooding_the_hub_api_is_refused_then_reaches_it_again(lab, notebook):
+    """Past 20 new connections a second (40 at once) a notebook's are refused, so one student's
+    loop cannot take the hub from the class; its server's own few calls a minute are never."""
+    student, kernel, _ = notebook
+    code = f"tally = {{}}\nfor _ in range(300):\n    r = reach({lab.hub_ip!r}, 8081)\n    tally[r] = tally.get(r, 0) + 1\nprint(tally)"
+    tally = ast.literal_eval(student.execute(kernel, code, seconds=60))
+    assert tally.get(FENCED, 0) > 0 and tally.get("open", 0) >= 40, tally
+    deadline = time.monotonic() + 30
+    while reach(notebook, lab.hub_ip, 8081) != "open":
+        assert time.monotonic() < deadline, "the hub's API stayed refused"
+        time.sleep(0.2)
 
 
 def test_a_notebook_cannot_reach_another_notebook(lab, notebook, lab_users, connect):

@@ -17,6 +17,9 @@ FIRST = [
     f"{FWD} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
     f"{FWD} -o docker0 {REFUSE}",
     f"{FWD} -d 169.254.169.254/32 {REFUSE}",
+    # a notebook flooding the hub's API is refused past 20 new connections a second (40 at once)
+    f"{FWD} -d {HUB}/32 -p tcp -m tcp --dport 8081 -m conntrack --ctstate NEW -m hashlimit --hashlimit-above 20/sec"
+    f" --hashlimit-burst 40 --hashlimit-mode srcip --hashlimit-name hubswarm-api {REFUSE}",
     f"{FWD} -d {HUB}/32 -p tcp -m tcp --dport 8081 -j RETURN",
 ]
 RESOLVERS = ("10.0.0.2",)  # the VPC's resolver
@@ -32,6 +35,8 @@ PRIVATE = [
 ]
 INPUT = [
     f"{INP} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
+    f"{INP} -d {HUB}/32 -p tcp -m tcp --dport 8081 -m conntrack --ctstate NEW -m hashlimit --hashlimit-above 20/sec"
+    f" --hashlimit-burst 40 --hashlimit-mode srcip --hashlimit-name hubswarm-api-in {REFUSE}",
     f"{INP} -d {HUB}/32 -p tcp -m tcp --dport 8081 -j RETURN",
     f"{INP} {REFUSE}",
 ]
