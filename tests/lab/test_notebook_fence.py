@@ -121,6 +121,14 @@ def test_a_notebook_flooding_the_hub_api_is_refused_then_reaches_it_again(lab, n
         time.sleep(0.2)
 
 
+def test_a_notebook_holds_no_capability(notebook):
+    """Not even in its bounding set: nothing a student runs can use one (Docker's default set
+    otherwise: 00000000a80425fb)."""
+    student, kernel, _ = notebook
+    code = "print([line.split()[1] for line in open('/proc/self/status') if line.startswith(('CapBnd', 'CapPrm'))])"
+    assert ast.literal_eval(student.execute(kernel, code)) == ["0000000000000000", "0000000000000000"]
+
+
 def test_a_notebook_cannot_reach_another_notebook(lab, notebook, lab_users, connect):
     other = Student(lab.hub_ip, lab_users.admin, lab_users.admin_password)
     other.start_server()

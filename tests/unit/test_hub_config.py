@@ -97,7 +97,8 @@ def test_notebooks_run_on_swarm_with_homes_on_the_shared_storage(tmp_path, monke
     assert spawner.image == image
     assert spawner.cmd == ["setpriv", "--no-new-privs", "jupyterhub-singleuser"]
     assert spawner.extra_endpoint_spec == {"ports": {None: (8888, "tcp", "host")}}
-    assert spawner.extra_container_spec == {"hostname": "{{.Node.Hostname}}"}  # swarm's template, as is
+    # swarm's template, as is; no capability at all
+    assert spawner.extra_container_spec == {"hostname": "{{.Node.Hostname}}", "cap_drop": ["ALL"]}
     assert spawner.extra_placement_spec == {"constraints": ["node.labels.hubswarm.notebooks == true"]}
     assert spawner.start_timeout == 300
     assert spawner.extra_task_spec == {
