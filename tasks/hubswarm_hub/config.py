@@ -117,8 +117,9 @@ def update_notebooks(c, values):
     c.SwarmSpawner.cmd = ["setpriv", "--no-new-privs", "jupyterhub-singleuser"]
     c.SwarmSpawner.extra_endpoint_spec = {"ports": {None: (8888, "tcp", "host")}}
     # A notebook's hostname is its node's, so users (and tests) see where they run. It runs as
-    # its user with no capability at all, not even in its bounding set (it needs none).
-    c.SwarmSpawner.extra_container_spec = {"hostname": "{{.Node.Hostname}}", "cap_drop": ["ALL"]}
+    # its user with no capability at all, not even in its bounding set (it needs none), on a
+    # read-only root: it writes to its home and its /tmp (in memory), never to its node's disk.
+    c.SwarmSpawner.extra_container_spec = {"hostname": "{{.Node.Hostname}}", "cap_drop": ["ALL"], "read_only": True}
     c.SwarmSpawner.extra_placement_spec = {"constraints": [values["placement"]]}
     # A worker starting a whole class at once takes minutes to run every container (Zero to
     # JupyterHub allows 300 s as well); a notebook no node has room for is told within seconds.

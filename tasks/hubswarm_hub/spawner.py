@@ -4,6 +4,7 @@ import asyncio
 import os
 import time
 
+from docker.types import Mount
 from dockerspawner import SwarmSpawner
 from traitlets import Integer, Unicode
 
@@ -41,6 +42,11 @@ class HubswarmSpawner(SwarmSpawner):
         "/usr/local/sbin/hubswarm-home", config=True, help="Makes a home on first spawn; prints its owner's uid."
     )
     pids_limit = Integer(0, config=True, help="The most processes and threads a notebook may run (0: no limit).")
+    tmp_size = Integer(
+        512 * 2**20,
+        config=True,
+        help="The size of a notebook's /tmp, in memory (counted in its memory limit): its root is read-only.",
+    )
 
     async def prepare_home(self):
         """Make the user's home (stable id, starter notebooks) and run the notebook as its owner.
@@ -66,6 +72,12 @@ class HubswarmSpawner(SwarmSpawner):
         self.environment = {**self.environment, "HOME": "/home/jovyan"}
         labels = {**self.extra_create_kwargs.get("labels", {}), USER_LABEL: name}
         self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
+
+    @property
+    def mounts(self):
+        """The home, and /tmp in memory: with the root read-only, nothing a notebook writes
+        outside its home reaches its node's disk."""
+        return [*super().mounts, Mount(target="/tmp", source=None, type="tmpfs", tmpfs_size=self.tmp_size)]
 
     async def start(self, *args, **kwargs):
         await self.prepare_home()

@@ -129,6 +129,24 @@ def test_a_notebook_holds_no_capability(notebook):
     assert ast.literal_eval(student.execute(kernel, code)) == ["0000000000000000", "0000000000000000"]
 
 
+def test_a_notebook_cannot_write_to_its_nodes_disk(notebook):
+    """Its root is read-only and its /tmp is 512 MiB in memory (counted in its memory limit): what
+    it writes outside its home cannot fill the disk the other notebooks of its node need."""
+    student, kernel, _ = notebook
+    code = """
+import errno, os
+try:
+    open('/opt/notebook/fill', 'w').close()
+    root = 'written'
+except OSError as e:
+    root = errno.errorcode[e.errno]
+tmp = [line.split()[2] for line in open('/proc/mounts') if line.split()[1] == '/tmp']
+size = os.statvfs('/tmp').f_blocks * os.statvfs('/tmp').f_frsize
+print([root, tmp, size, os.access(os.path.expanduser('~'), os.W_OK)])
+"""
+    assert ast.literal_eval(student.execute(kernel, code)) == ["EROFS", ["tmpfs"], 512 * 2**20, True]
+
+
 def test_a_notebook_cannot_reach_another_notebook(lab, notebook, lab_users, connect):
     other = Student(lab.hub_ip, lab_users.admin, lab_users.admin_password)
     other.start_server()

@@ -97,8 +97,13 @@ def test_notebooks_run_on_swarm_with_homes_on_the_shared_storage(tmp_path, monke
     assert spawner.image == image
     assert spawner.cmd == ["setpriv", "--no-new-privs", "jupyterhub-singleuser"]
     assert spawner.extra_endpoint_spec == {"ports": {None: (8888, "tcp", "host")}}
-    # swarm's template, as is; no capability at all
-    assert spawner.extra_container_spec == {"hostname": "{{.Node.Hostname}}", "cap_drop": ["ALL"]}
+    # swarm's template, as is; no capability at all; the root read-only, /tmp in memory
+    assert spawner.extra_container_spec == {"hostname": "{{.Node.Hostname}}", "cap_drop": ["ALL"], "read_only": True}
+    spawner.volumes = {"/mnt/nfs/home/alice": "/home/jovyan"}
+    assert [dict(m) for m in spawner.mounts] == [
+        {"Target": "/home/jovyan", "Source": "/mnt/nfs/home/alice", "Type": "bind", "ReadOnly": False},
+        {"Target": "/tmp", "Source": None, "Type": "tmpfs", "ReadOnly": False, "TmpfsOptions": {"SizeBytes": 2**29}},
+    ]
     assert spawner.extra_placement_spec == {"constraints": ["node.labels.hubswarm.notebooks == true"]}
     assert spawner.start_timeout == 300
     assert spawner.extra_task_spec == {
