@@ -43,7 +43,9 @@ def ensure_log_settings(host):
     """The log settings in daemon.json, before Docker is installed or started: its start reads them."""
     current = host.fact(facts.file_content(DAEMON_JSON))  # ("" when there is none)
     host.ensure_dir("/etc/docker")
-    if host.ensure_file(DAEMON_JSON, daemon_settings(current)) and not host.fact(facts.systemd_unit("docker")).running:
+    # As bytes, so check mode shows its size, not its text: the operator's part may hold a proxy's password.
+    wanted = daemon_settings(current).encode()
+    if host.ensure_file(DAEMON_JSON, wanted) and not host.fact(facts.systemd_unit("docker")).running:
         host.ensure("record the settings Docker starts with", f"{fingerprint_command(DAEMON_SOURCES)} > {DAEMON_STAMP}")
 
 
@@ -51,6 +53,8 @@ def restart_for_settings(host):
     """Restart Docker when daemon.json changed since it last started, unless containers run on
     this node (a notebook would stop): then say so; a later, quiet run restarts it."""
     state = host.fact(facts.systemd_unit("docker"))
+    if not state.running:  # (check mode, before the install: the start install-docker makes reads them)
+        return
     changing = host.check and DAEMON_JSON in host.written
     what, command = restart_plan("docker", state, host.fact(DAEMON_INPUTS), DAEMON_SOURCES, DAEMON_STAMP, changing)
     if command and host.fact(RUNNING_CONTAINERS):

@@ -608,3 +608,13 @@ def test_pull_image_always_in_check_mode_asks_nobody(make_host, recap_out):
     images.pull_image(host)
     assert runner.commands == [] and host.record.changes == []
     assert f"would pull {IMAGE} if its tag moved (HUBSWARM_IMAGE_PULL=always)" in recap_out.getvalue()
+
+
+def test_check_mode_predicts_a_fresh_docker_once_and_hides_daemon_json(make_host):
+    """The start install-docker would make reads the settings: no second start predicted; and
+    daemon.json (an operator's part may hold a proxy's password) is shown by size only."""
+    host, runner = make_host({"os-release": DEBIAN_12}, check=True)
+    docker.install_docker(host)
+    changes = host.record.changes
+    assert [c for c in changes if "start docker" in c] == ["enable and start docker"]
+    assert "record the settings Docker starts with" in changes and runner.calls == []
