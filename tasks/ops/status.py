@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from fabric import task
+from fabric import Connection, task
 
-from ..cli.invocation import hub_for
+from ..cli.invocation import hub_for, run_of, targets
 from ..cluster.swarm_model import (
     NODES,
     NOTEBOOK_LABEL,
@@ -28,6 +28,7 @@ from ..cluster.swarm_model import (
     takes_notebooks,
 )
 from ..core import HubswarmError, facts, fail
+from ..core.run import on_every_host
 from ..core.words import plural
 from ..hub import proxy
 from ..hub.certs import cert_paths, hub_name, letsencrypt_files, public_name_probes, tls_files
@@ -39,6 +40,8 @@ from ..settings.validate import memory_bytes
 UNITS = ("jupyterhub", proxy.SERVICE, "nginx", "docker")
 CERT_MIN_DAYS = 14
 DISK_MIN_FREE_PERCENT = 10
+# Where a node's containers write (their layers and logs) and its images live.
+NODE_DISK = "/var/lib/docker"
 DAY = 24 * 3600
 GIB = 1 << 30
 
@@ -111,8 +114,24 @@ def disk_fact(path):
 
 
 def disk_paths(config):
-    """The hub's state folder and the homes."""
-    return [config.srv, config.homes_path]
+    """The hub's state folder, the homes, and the hub's Docker."""
+    return [config.srv, config.homes_path, NODE_DISK]
+
+
+def node_disks(run, hub, nodes):
+    """{hostname: Disk, or None when it cannot be read} of the other swarm nodes' Docker, each
+    read in one probe, in parallel (through the hub with HUBSWARM_GATEWAY)."""
+    others = [n for n in nodes if n.address and n.address != hub.private_ip()]
+    gateway = hub.connection if run.config.gateway else None
+    connections = [Connection(n.address, config=run.connection_config, gateway=gateway) for n in others]
+
+    def disk(host):
+        try:
+            return host.fact(disk_fact(NODE_DISK))
+        except HubswarmError:  # a node down is a row of its own already
+            return None
+
+    return {n.hostname: d for n, d in zip(others, on_every_host(targets(run, connections), disk), strict=True)}
 
 
 def probes(host):
@@ -129,6 +148,7 @@ def probes(host):
         NOTEBOOK_TASKS,
         routes_fact(config),
         *(disk_fact(path) for path in disk_paths(config)),
+        facts.addresses(),  # which of the swarm's nodes is the hub
     ]
 
 
@@ -348,7 +368,8 @@ def status(c):
     version and URL, the TLS certificate's days left, the swarm's nodes (with what
     notebooks reserve of each), the room for more notebooks, the notebook servers,
     proxy routes that point at no running notebook, and free disk for the hub's
-    state and the homes: one SSH connection, one probe. Unhealthy: a service not
+    state, the homes and every node's Docker: one probe of the hub, then one of
+    each other node, in parallel. Unhealthy: a service not
     active, a node not ready and not drained, no room for another notebook, a
     notebook waiting for a node, a route pointing nowhere, the certificate
     expiring within 14 days, less than 10% disk free. Example: fab status
@@ -359,6 +380,8 @@ def status(c):
         rows = assess(hub, f"https://{hub_name(hub)}/")
     except HubswarmError as exc:
         fail(f"{hub.name}: {exc}")
+    disks = node_disks(run_of(c), hub, swarm_of(hub).nodes)
+    rows += [disk_row(f"{name}:{NODE_DISK}", disk) for name, disk in sorted(disks.items())]
     print(table(rows), flush=True)  # before the one-line summary on stderr
     found = problems(rows)
     if found:

@@ -41,6 +41,8 @@ def test_status_healthy_then_names_the_stopped_proxy(lab, deploy_run, connect):
     assert set(nodes) >= {"hub", "worker1", "worker2"}
     assert set(nodes.values()) == {"ready"}, nodes
     assert rows[("routes", "proxy API")][1].endswith(", 0 pointing nowhere"), healthy.output
+    for node in ("worker1", "worker2"):  # every node's Docker disk, read from the node itself
+        assert rows[("disk", f"{node}:/var/lib/docker")][0].endswith("% free"), healthy.output
     assert [row for row in rows.values() if row[2]] == []
 
     hub_host = connect(lab.hub_ip)

@@ -19,6 +19,7 @@ from invoke.exceptions import Exit
 from fakehost import hub_config, invocation, parsed, unit_info
 from tasks.cli import inventory
 from tasks.cluster import swarm_model
+from tasks.core.errors import HubswarmError
 from tasks.core.host import Host
 from tasks.core.recap import Recap
 from tasks.core.run import Run
@@ -108,6 +109,8 @@ HEALTHY = {
     "proxy-routes": routes(alice="http://10.0.0.6:30001", bob="http://10.0.0.7:30002"),
     "disk:/srv/jupyterhub": "4096 10485760 5242880\n",  # 40 GiB, half free
     "disk:/mnt/nfs/home": "1048576 102400 51200\n",  # 100 GiB, half free
+    "disk:/var/lib/docker": "4096 5242880 2621440\n",  # 20 GiB, half free
+    "addresses": "10.0.0.5\n",
 }
 
 NO_MORE = "no room for another notebook: add a worker or lower HUBSWARM_MEM_GUARANTEE / HUBSWARM_CPU_GUARANTEE"
@@ -137,7 +140,12 @@ notebook  alice                     running   on worker1 (10.0.0.6:30001) for 2h
 notebook  bob                       running   on worker2 (10.0.0.7:30002) for 10m
 routes    proxy API                 ok        2 user routes, 0 pointing nowhere
 disk      /srv/jupyterhub           50% free  20.0 GiB free of 40.0 GiB
-disk      /mnt/nfs/home             50% free  50.0 GiB free of 100.0 GiB"""
+disk      /mnt/nfs/home             50% free  50.0 GiB free of 100.0 GiB
+disk      /var/lib/docker           50% free  10.0 GiB free of 20.0 GiB"""
+# What `fab status` adds, read from the other nodes.
+WORKER_DISKS = """
+disk      worker1:/var/lib/docker   50% free  10.0 GiB free of 20.0 GiB
+disk      worker2:/var/lib/docker   50% free  10.0 GiB free of 20.0 GiB"""
 
 
 def assessed(make_host, changes=None, **config):
@@ -603,6 +611,8 @@ def status_on(make_host, monkeypatch):
         host, runner = make_host({**HEALTHY, **(changes or {})}, **config)
         roles = []
         monkeypatch.setattr("tasks.cli.invocation.hosts_for", lambda c, role: roles.append(role) or [host])
+        half = status.Disk(20 * 2**30, 10 * 2**30)
+        monkeypatch.setattr(status, "node_disks", lambda run, hub, nodes: {"worker2": half, "worker1": half})
         return runner, roles, lambda: status.status.body(invocation(host.run))
 
     return make
@@ -613,7 +623,7 @@ def test_status_reads_everything_in_one_probe_and_changes_nothing(status_on, cap
     run()
     assert roles == [inventory.HUB]
     assert len(runner.probes) == 1 and runner.calls == []
-    assert capsys.readouterr().out == HEALTHY_TABLE + "\n"
+    assert capsys.readouterr().out == HEALTHY_TABLE + WORKER_DISKS + "\n"
 
 
 def test_status_unhealthy_prints_the_table_then_exits_1_with_one_line(status_on, capsys):
@@ -650,7 +660,9 @@ STUBS = {
     "date": '[ "$*" = +%s ] && echo 1767225600',
     "openssl": 'case "$*" in *"$SRV/ssl/hub.crt") echo "notAfter=Dec 31 00:00:00 2026 GMT" ;; *) exit 1 ;; esac',
     "stat": 'case "$*" in "-f -c %S %b %a -- $SRV") echo 4096 10485760 5242880 ;; '
-    '"-f -c %S %b %a -- $HOMES") echo 1048576 102400 51200 ;; *) exit 1 ;; esac',
+    '"-f -c %S %b %a -- $HOMES") echo 1048576 102400 51200 ;; '
+    '"-f -c %S %b %a -- /var/lib/docker") echo 4096 5242880 2621440 ;; *) exit 1 ;; esac',
+    "hostname": '[ "$*" = -I ] && echo 10.0.0.5',
     "docker": """case "$1 $2" in
   "node ls") printf '%s\\n' n-hub n-w1 n-w2 ;;
   "node inspect") [ "$5 $6 $7" = "n-hub n-w1 n-w2" ] && printf '%s' "$NODES" ;;
@@ -725,3 +737,27 @@ def test_probe_batch_in_real_bash_with_stubbed_commands(tmp_path, make_host):
     assert TOKEN not in called
     assert "curl -sf --max-time 5 -H @- http://127.0.0.1:8001/api/routes" in called
     assert shlex.split(swarm_model.NODES.command)[3] in called  # the Go template arrived whole
+
+
+def test_every_other_node_s_docker_disk_is_read_once_each_in_parallel(make_host, monkeypatch):
+    """The nodes the hub's swarm lists, but the hub; one that does not answer cannot be read."""
+    hub, _ = make_host({**HEALTHY})
+    hub.facts(*status.probes(hub))
+    asked = []
+
+    class Node:
+        def __init__(self, connection):
+            self.connection = connection
+
+        def fact(self, fact):
+            asked.append((self.connection.host, fact.key))
+            if self.connection.host == "10.0.0.7":
+                raise HubswarmError("10.0.0.7 does not answer")
+            return status.Disk(100, 5)
+
+    monkeypatch.setattr(status, "targets", lambda run, connections: [Node(c) for c in connections])
+    disks = status.node_disks(hub.run, hub, status.swarm_of(hub).nodes)
+    assert disks == {"worker1": status.Disk(100, 5), "worker2": None}
+    assert sorted(asked) == [("10.0.0.6", "disk:/var/lib/docker"), ("10.0.0.7", "disk:/var/lib/docker")]
+    assert status.disk_row("worker1:/var/lib/docker", disks["worker1"]).problem == "less than 10% free"
+    assert status.disk_row("worker2:/var/lib/docker", None).problem == "cannot read its free space"
