@@ -137,15 +137,26 @@ def lab_users(lab):
 
 
 @pytest.fixture(scope="session")
-def hub_run(lab):
-    """`fab setup-hub start-hub` on a pristine lab hub (made again unless the lab just made
-    it); the FabRun of that first run.
+def deploy_run(lab):
+    """`fab deploy`, hosts found by tag, on a pristine lab: the hub and every worker made again
+    unless the lab just made them. The whole cluster in one command, as a user's first run does
+    it (the workers get ready while the hub is set up); the FabRun of that first run.
 
-    HUBSWARM_TEST_REUSE=1 keeps the hub as it is (faster when working on tests).
+    HUBSWARM_TEST_REUSE=1 keeps the hosts as they are (faster when working on tests).
     """
-    if os.environ.get("HUBSWARM_TEST_REUSE") != "1" and "hub" not in lab.fresh:
-        lab_module.recreate_host("hub")
-    return fab("setup-hub", "start-hub")
+    if os.environ.get("HUBSWARM_TEST_REUSE") != "1":
+        for name in ["hub", *(f"worker{number}" for number in range(1, len(lab.worker_ips) + 1))]:
+            if name not in lab.fresh:
+                lab_module.recreate_host(name)
+    run = fab("deploy")
+    assert run.code == 0, run.output
+    return run
+
+
+@pytest.fixture(scope="session")
+def hub_run(deploy_run):
+    """The first run that set up the pristine hub (and started it): :func:`deploy_run`."""
+    return deploy_run
 
 
 @pytest.fixture
@@ -157,19 +168,6 @@ def fresh_host(lab):
 
 
 @pytest.fixture(scope="session")
-def cluster_run(lab, hub_run):
-    """`fab setup-hub join-workers` with hosts found by tag, on pristine workers (made again
-    unless the lab just made them)."""
-    if os.environ.get("HUBSWARM_TEST_REUSE") != "1":
-        for number in range(1, len(lab.worker_ips) + 1):
-            if f"worker{number}" not in lab.fresh:
-                lab_module.recreate_host(f"worker{number}")
-    return fab("setup-hub", "join-workers")
-
-
-@pytest.fixture(scope="session")
-def deploy_run(cluster_run):
-    """`fab deploy` on the lab cluster: everything in one command, found by tag."""
-    run = fab("deploy")
-    assert run.code == 0, run.output
-    return run
+def cluster_run(deploy_run):
+    """The first run that joined the pristine workers, found by tag: :func:`deploy_run`."""
+    return deploy_run
