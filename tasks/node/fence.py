@@ -20,7 +20,7 @@ is not fenced: hubswarm's own probes keep reading the instance metadata.
 
 import shlex
 
-from ..core import facts, step
+from ..core import HubswarmError, facts, step
 from ..core.services import ensure_service
 from ..core.templates import file_text
 
@@ -148,6 +148,7 @@ def fence_probes(host):
         facts.addresses(),
         LIVE,
         RESOLVERS,
+        BRIDGE_IPV6,
         facts.file_state(SCRIPT),
         facts.file_state(UNIT),
         facts.file_state(RULES),
@@ -162,7 +163,22 @@ def hub_address(host):
     return host.private_ip()
 
 
-@step("notebook-fence", probes=fence_probes)
+# IPv6 on Docker's default bridge: the fence (iptables, IPv4) would not hold notebooks' IPv6.
+BRIDGE_IPV6 = facts.Fact(
+    "bridge-ipv6", "docker network inspect bridge --format '{{.EnableIPv6}}'", parse=lambda a: a.ok and a.text == "true"
+)
+
+
+def fence_preflight(host, hub_ip=None):
+    """A Docker that gives notebooks IPv6 stops the run before any change: the fence holds IPv4."""
+    if host.fact(BRIDGE_IPV6):
+        raise HubswarmError(
+            f"Docker on {host.name} gives notebooks IPv6, which the notebook fence does not hold: "
+            'set "ipv6": false in /etc/docker/daemon.json and restart Docker'
+        )
+
+
+@step("notebook-fence", probes=fence_probes, preflight=fence_preflight)
 def notebook_fence(host, hub_ip=None):
     """Fence notebooks in on this node: no instance metadata, no private address but the hub's API
     (``hub_ip``: the hub's private address; None on the hub itself)."""

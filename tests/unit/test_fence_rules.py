@@ -6,6 +6,7 @@ import hashlib
 import pytest
 
 from fakehost import unit_info
+from tasks.core import HubswarmError
 from tasks.core.facts import Answer
 from tasks.core.templates import file_text
 from tasks.node import fence
@@ -180,3 +181,12 @@ def test_check_mode_predicts_the_fence_and_changes_nothing(make_host):
 )
 def test_notebooks_resolve_names_where_docker_sends_them(nameservers, resolvers):
     assert fence.parse_resolvers(Answer(0, nameservers)) == resolvers
+
+
+def test_a_docker_giving_notebooks_ipv6_is_refused_before_any_change(make_host):
+    """The fence is iptables (IPv4): notebooks with IPv6 would pass it."""
+    host, runner = make_host({**converged(), "bridge-ipv6": "true\n"})
+    with pytest.raises(HubswarmError, match='^Docker on 10.0.0.5 gives notebooks IPv6, .*"ipv6": false'):
+        fence.notebook_fence.check_first(host)
+    fence.notebook_fence.check_first(make_host(converged())[0])  # Docker's default: no IPv6
+    assert runner.calls == []
