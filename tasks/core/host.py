@@ -188,9 +188,12 @@ class Host(Target):
         """The parsed values of ``wanted`` facts, in their order, probing the unknown ones in one command."""
         missing = [f for f in dict.fromkeys(wanted) if f.key not in self._facts]
         if missing:
-            out = self.sudo(F.batch_script(missing), what="probe")
-            self._facts.update(F.parse_batch(out, missing))
+            self._facts.update(self._probe(missing))
         return tuple(f.parse(self._facts[f.key]) for f in wanted)
+
+    def _probe(self, facts):
+        """The :class:`facts.Answer` of each of ``facts``, by key: one command for all of them."""
+        return F.parse_batch(self.sudo(F.batch_script(facts), what="probe"), facts)
 
     def fact(self, wanted):
         """The parsed value of one fact (see :meth:`facts`)."""

@@ -45,6 +45,7 @@ def make_host(monkeypatch, test_run):
         host = Host(connection, address, test_run)
         runner = FakeRunner(dict(answers or {}))
         monkeypatch.setattr(host, "_exec", runner)
+        monkeypatch.setattr(host, "_probe", runner.probe)
         host.record = test_run.recap.start(host.name, "test-step", check)
         return host, runner
 

@@ -64,6 +64,7 @@ VERSION_ID=3.20.3
 PRETTY_NAME="Alpine Linux v3.20"
 """
 
+# What a batch looks like on the wire, for the tests of the batching itself and of its quoting.
 _KEY = re.compile(r"printf '\\n" + re.escape(F.MARKER) + r" %s %d\\n' (.+) \$\?$")
 
 
@@ -84,35 +85,6 @@ def frame(answers):
     return "".join(f"{out}\n{F.MARKER} {key} {rc}\n" for key, (rc, out) in answers)
 
 
-def joint_answer(members, answers):
-    """What a host prints for one probe of several facts (:class:`facts.Joint`), from
-    the facts' canned answers: the inverse of the joint's split."""
-    kind = members[0].partition(":")[0]
-    canned = [normalize(answers.get(m)) for m in members]
-    if kind == "unit":  # systemctl shows every unit, a missing one too
-        return 0, "\n\n".join(out.strip("\n") or "UnitFileState=" for _, out in canned) + "\n"
-    if kind == "file":
-        found = [out.split() if rc == 0 and out.strip() else None for rc, out in canned]
-        present = [words for words in found if words]
-        flags = ["0" if words is None else "1" for words in found]
-        return 0, "".join(
-            f"{line}\n" for line in flags + [" ".join(w[1:]) for w in present] + [f"{w[0]}  f" for w in present]
-        )
-    raise AssertionError(f"no canned joint answer for {kind} facts")
-
-
-def answer_for(key, answers):
-    """The canned (rc, out) of a probe's key, a joint probe's too."""
-    if key.startswith(F.JOINT):
-        return joint_answer(json.loads(key.removeprefix(F.JOINT)), answers)
-    return normalize(answers.get(key))
-
-
-def fact_keys(keys):
-    """The facts a batch's probe keys answer (a joint probe's stand for several)."""
-    return [m for k in keys for m in (json.loads(k.removeprefix(F.JOINT)) if k.startswith(F.JOINT) else [k])]
-
-
 def normalize(answer):
     """A canned answer: ``"text"`` (exit 0), ``(rc, "text")`` or ``None`` (exit 1, empty)."""
     if answer is None:
@@ -131,7 +103,7 @@ class Call:
 
 @dataclass
 class FakeRunner:
-    """Stands in for ``Host._exec``: answers probes, records changes (stdin as text)."""
+    """Stands in for ``Host._probe`` (canned answers) and ``Host._exec`` (records changes, stdin as text)."""
 
     answers: dict
     calls: list = field(default_factory=list)
@@ -143,17 +115,17 @@ class FakeRunner:
     # substring of a change script -> what it prints
     prints: dict = field(default_factory=dict)
 
+    def probe(self, facts):
+        """Stands in for ``Host._probe``: each fact's canned answer (how a batch runs them
+        together is tested in real bash, in test_facts_batch.py)."""
+        self.probes.append([f.key for f in facts])
+        return {f.key: F.Answer(*normalize(self.answers.get(f.key))) for f in facts}
+
     def __call__(self, command, stdin=None, binary=False):
         stdin = stdin.read().decode(errors="replace") if stdin is not None else None
         argv = shlex.split(command)
         assert argv[:4] == ["sudo", "-n", "bash", "-c"] and len(argv) == 5, command
         script = argv[4]
-        if F.MARKER in script:
-            keys = probe_keys(script)
-            assert keys, script
-            self.probes.append(fact_keys(keys))
-            out = frame((k, answer_for(k, self.answers)) for k in keys)
-            return 0, out, ""
         # Changes hold the host's change lock; the tables list the change itself.
         script = script.removeprefix(CHANGE_LOCK)
         self.calls.append(Call(script, stdin, command))

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from fakehost import frame, normalize, probe_keys
+from fakehost import frame, probe_keys
 from tasks.core import facts as F
 
 
@@ -209,20 +209,3 @@ def test_units_probed_together(answer, expected):
 )
 def test_files_answer_absent_when_the_joint_answer_does_not_add_up(out):
     assert F.files_split(F.Answer(0, out), ["/x", "/y"]) == [F.Answer(1, "")] * 2
-
-
-def test_the_fake_hosts_joint_answers_split_back(make_host):
-    """The unit tests' fake host answers a joint probe from each fact's canned answer:
-    what the facts parse to is what each would parse to alone."""
-    canned = {
-        "unit:a": "ActiveState=active\nUnitFileState=enabled",
-        "unit:b": None,
-        "file:/x": "0" * 64 + " 644 root root",
-        "file:/y": "",
-        "file:/z": "1" * 64 + " 600 admin admin",
-    }
-    wanted = [F.systemd_unit("a"), F.file_state("/x"), F.systemd_unit("b"), F.file_state("/y"), F.file_state("/z")]
-    host, runner = make_host(canned)
-    got = host.facts(*wanted)
-    assert runner.probed == ["unit:a", "unit:b", "file:/x", "file:/y", "file:/z"]
-    assert got == tuple(f.parse(F.Answer(*normalize(canned[f.key]))) for f in wanted)

@@ -51,6 +51,7 @@ def fake_hosts(monkeypatch):
             super().__init__(connection, name, run)
             answers = {f"dir:{FOLDER}": "755 root root"} if name == "a" else {}
             self._exec = runners.setdefault(name, FakeRunner(answers))
+            self._probe = self._exec.probe
 
     monkeypatch.setattr(core_run, "Host", FakeHost)
     return runners
