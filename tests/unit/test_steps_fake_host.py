@@ -6,28 +6,20 @@ import json
 import pytest
 
 from fakehost import (
-    ALPINE,
     AMAZON_2023,
     DEBIAN_12,
-    FEDORA_41,
-    UBUNTU_2404,
-    cert_info,
-    chp_info,
     docker_settings_done,
     hub_config,
-    parsed,
     swarm_info,
     unit_info,
     venv_info,
 )
 from tasks import pins
-from tasks.cluster import swarm
-from tasks.core import HubswarmError, services
-from tasks.core import facts as F
+from tasks.core import HubswarmError
 from tasks.core.secrets import MASK
-from tasks.hub import auth, certs, nginx, nodejs, proxy, python_env, users
+from tasks.hub import auth, certs, nginx, proxy, python_env, users
 from tasks.hub import jupyterhub as hub
-from tasks.node import docker, images, packages
+from tasks.node import docker, packages
 
 APT_ENV = (
     "export DEBIAN_FRONTEND=noninteractive; if dpkg --audit 2>/dev/null | grep -q .; then dpkg --configure -a; fi && "
@@ -36,68 +28,6 @@ APT_ENV = (
 
 def pkg_key(names_by_family):
     return packages.installed_fact(names_by_family).key
-
-
-HUB_PKGS = pkg_key(packages.HUB_PACKAGES)
-
-# --- install-packages ------------------------------------------------------------------
-
-
-def test_packages_debian_missing_nginx_stale_lists(make_host):
-    installed = "\n".join(n for n in packages.HUB_PACKAGES["apt"] if n != "nginx")
-    host, runner = make_host({"os-release": DEBIAN_12, HUB_PKGS: installed, "apt-lists-fresh": ""})
-    packages.install_hub_packages(host)
-    assert runner.probes == [["os-release"], [HUB_PKGS, "apt-lists-fresh"]]
-    assert runner.commands == [
-        APT_ENV
-        + "apt-get -o DPkg::Lock::Timeout=600 update -q && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nginx"
-    ]
-    assert host.record.changes == ["install nginx"]
-
-
-def test_packages_ubuntu_fresh_lists_skip_update(make_host):
-    fresh = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"
-    host, runner = make_host({"os-release": UBUNTU_2404, HUB_PKGS: "curl\nrsync", "apt-lists-fresh": fresh})
-    packages.install_hub_packages(host)
-    assert runner.commands == [
-        APT_ENV
-        + "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends ca-certificates nginx openssl python3-venv"
-    ]
-
-
-@pytest.mark.parametrize("release", [DEBIAN_12, AMAZON_2023])
-def test_packages_all_present_no_command(make_host, release):
-    family = packages.os_family(parsed(F.os_release(), release))
-    host, runner = make_host({"os-release": release, HUB_PKGS: "\n".join(packages.HUB_PACKAGES[family])})
-    packages.install_hub_packages(host)
-    assert runner.commands == []
-    assert host.record.changes == []
-
-
-@pytest.mark.parametrize(
-    "release, command",
-    [
-        (AMAZON_2023, "dnf install -y -q ca-certificates nginx openssl python3 rsync"),
-        (FEDORA_41, "dnf install -y -q ca-certificates nginx openssl python3 rsync"),
-    ],
-)
-def test_packages_rpm_families(make_host, release, command):
-    host, runner = make_host({"os-release": release, HUB_PKGS: ""})
-    packages.install_hub_packages(host)
-    assert runner.commands == [command]
-
-
-def test_worker_packages(make_host):
-    host, runner = make_host({"os-release": AMAZON_2023, pkg_key(packages.WORKER_PACKAGES): "curl"})
-    packages.install_worker_packages(host)
-    assert runner.commands == ["dnf install -y -q ca-certificates rsync"]
-
-
-def test_packages_unsupported_os(make_host):
-    host, runner = make_host({"os-release": ALPINE})
-    with pytest.raises(HubswarmError, match="unsupported OS Alpine Linux v3.20: use Debian"):
-        packages.install_hub_packages(host)
-    assert runner.commands == []
 
 
 # --- install-docker --------------------------------------------------------------------
@@ -148,18 +78,6 @@ DOCKER_DONE = {
 }
 
 
-def test_docker_command_missing_beside_the_engine_is_installed(make_host):
-    host, runner = make_host({**DOCKER_DONE, "command:docker": None})
-    docker.install_docker(host)
-    assert runner.commands == [docker.CLI_SCRIPT]
-
-
-def test_docker_in_place(make_host):
-    host, runner = make_host(DOCKER_DONE)
-    docker.install_docker(host)
-    assert runner.commands == []
-
-
 @pytest.mark.parametrize(
     "containers, restarts",
     [("", True), ("3f2a1c\n", False)],  # no container runs: restart now; a notebook runs: later
@@ -180,115 +98,6 @@ def test_new_log_settings_restart_a_quiet_docker_only(make_host, containers, res
     assert json.loads(runner.calls[0].stdin) == {**json.loads(own), **docker.LOG_SETTINGS}
     assert runner.commands[-1].endswith("systemctl restart docker") is restarts
     assert host.record.changes[-1].startswith("restart docker") is restarts
-
-
-def test_a_daemon_json_that_is_no_object_is_one_line(make_host):
-    host, runner = make_host(
-        {**DOCKER_DONE, f"file:{docker.DAEMON_JSON}": "abc 644 root root", f"content:{docker.DAEMON_JSON}": "[1"}
-    )
-    with pytest.raises(HubswarmError, match=f"^{docker.DAEMON_JSON} is not a JSON object: fix it"):
-        docker.install_docker(host)
-    assert runner.commands == []
-
-
-@pytest.mark.parametrize(
-    "state, command",
-    [
-        (unit_info("enabled", "inactive"), "systemctl start docker"),
-        (unit_info("disabled", "active"), "systemctl enable docker"),
-        ("", "systemctl enable docker && systemctl start docker"),
-    ],
-)
-def test_ensure_service(make_host, state, command):
-    host, runner = make_host({"unit:docker": state})
-    assert services.ensure_service(host, "docker") is True
-    assert runner.commands == [command]
-
-
-# --- install-nodejs ------------------------------------------------------------------------
-
-CHP_INSTALL = f"npm install --global --no-fund --no-audit configurable-http-proxy@{pins.CONFIGURABLE_HTTP_PROXY}"
-PINNED_CHP_INSTALL = f"{nodejs.PINNED_NPM} {CHP_INSTALL.removeprefix('npm ')}"
-
-
-@pytest.mark.parametrize(
-    "release, installed, install",
-    [
-        (
-            DEBIAN_12,
-            {},
-            [
-                APT_ENV + "apt-get -o DPkg::Lock::Timeout=600 update -q && "
-                "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nodejs",
-                nodejs.pinned_npm_script(),
-                PINNED_CHP_INSTALL,
-            ],
-        ),
-        (
-            AMAZON_2023,
-            {"npm-path": "/usr/bin/npm"},
-            ["dnf install -y -q nodejs nodejs-npm", CHP_INSTALL],
-        ),
-    ],
-)
-def test_node_from_scratch(make_host, release, installed, install):
-    """Debian's npm package brings hundreds of others: npm's own release installs the proxy there."""
-    host, runner = make_host({"os-release": release})
-    runner.after[" install -y -q "] = {"nodejs-version": "v20.11.1", **installed}
-    nodejs.install_nodejs(host)
-    assert runner.commands == install
-
-
-def test_node_present_chp_pinned_no_command(make_host):
-    host, runner = make_host({"nodejs-version": "v20.11.1", "chp-version": chp_info(pins.CONFIGURABLE_HTTP_PROXY)})
-    nodejs.install_nodejs(host)
-    assert runner.commands == []
-    assert runner.probes == [["nodejs-version", "npm-path", "pinned-npm-version", "chp-version"]]
-
-
-@pytest.mark.parametrize(
-    "npm, install",
-    [
-        ({"npm-path": "/usr/bin/npm"}, [CHP_INSTALL]),  # the distribution's npm, installed before
-        ({"pinned-npm-version": json.dumps({"name": "npm", "version": pins.NPM})}, [PINNED_CHP_INSTALL]),
-        (
-            {"pinned-npm-version": json.dumps({"name": "npm", "version": "10.0.0"})},
-            [nodejs.pinned_npm_script(), PINNED_CHP_INSTALL],
-        ),
-    ],
-)
-def test_node_present_chp_outdated(make_host, npm, install):
-    host, runner = make_host(
-        {
-            "os-release": DEBIAN_12,
-            "nodejs-version": "v18.19.0",
-            pkg_key(nodejs.NODEJS_PACKAGES): "nodejs",
-            "chp-version": chp_info("4.5.0"),
-            **npm,
-        }
-    )
-    nodejs.install_nodejs(host)
-    assert runner.commands == install
-
-
-@pytest.mark.parametrize("release, family", [(DEBIAN_12, "apt"), (AMAZON_2023, "dnf")])
-def test_node_too_old_after_install(make_host, release, family):
-    host, runner = make_host({"os-release": release})
-    runner.after[" install -y -q "] = {"nodejs-version": "v12.22.12"}
-    with pytest.raises(HubswarmError) as err:
-        nodejs.install_nodejs(host)
-    message = str(err.value)
-    assert message.startswith(f"Node.js 12 on 10.0.0.5 is older than {pins.NODEJS_MIN_MAJOR}")
-    assert message.endswith(f"(the {family} package is too old)")
-    assert "NodeSource" in message and "\n" not in message
-    assert CHP_INSTALL not in runner.commands
-
-
-def test_node_too_old_already_installed(make_host):
-    host, runner = make_host({"os-release": DEBIAN_12, "nodejs-version": "v16.20.2", "chp-version": ""})
-    with pytest.raises(HubswarmError, match="Node.js 16 .* older than 18"):
-        nodejs.install_nodejs.check_first(host)
-    assert runner.commands == []
 
 
 # --- the other hub steps ----------------------------------------------------------------
@@ -326,33 +135,6 @@ def test_make_cert(make_host):
     assert runner.commands[0] == "install -d -m 700 -o root -g root /srv/jupyterhub/ssl"
     assert "-subj /CN=hub.example.com" in runner.commands[1]
     assert len(runner.commands) == 2
-
-
-def test_make_cert_uses_the_address_without_domain(make_host):
-    host, runner = make_host(
-        {
-            "dir:/srv/jupyterhub": "700 root root",
-            "dir:/srv/jupyterhub/ssl": "700 root root",
-            "cert:/srv/jupyterhub/ssl/hub.crt": cert_info("IP Address:10.0.0.5"),
-        },
-        domain="",
-    )
-    certs.make_cert(host)
-    assert runner.commands == []
-
-
-@pytest.mark.parametrize(
-    "state, commands",
-    [
-        # Reached by name: it advertises the first of its own addresses.
-        (swarm_info(), ["docker swarm init --advertise-addr 54.1.2.3 >/dev/null"]),
-        (swarm_info("active", True, "c1"), []),
-    ],
-)
-def test_swarm_init(make_host, state, commands):
-    host, runner = make_host({"addresses": "54.1.2.3 10.0.0.5", "swarm-state": state}, address="hub.example.com")
-    swarm.swarm_init(host)
-    assert runner.commands == commands
 
 
 def test_nginx_debian_first_run(make_host):
@@ -573,41 +355,6 @@ def test_check_mode_does_not_predict_a_restart_for_other_files(make_host):
 
 
 # --- pull-image: missing, or (HUBSWARM_IMAGE_PULL=always) moved in the registry ----------
-
-IMAGE = "example.org/class/notebook:fall"
-OLD_ID, NEW_ID = "sha256:" + "a" * 64, "sha256:" + "b" * 64
-PULL = f"docker pull -q {IMAGE} >/dev/null"
-
-
-@pytest.mark.parametrize(
-    "policy, had, now, commands, changes",
-    [
-        ("missing", "", NEW_ID, [PULL], [f"pull {IMAGE}"]),
-        ("always", "", NEW_ID, [PULL], [f"pull {IMAGE}"]),
-        ("missing", OLD_ID, NEW_ID, [], []),  # a moved tag is not asked about
-        ("always", OLD_ID, OLD_ID, [f"{PULL} && {images.image_id_fact(IMAGE).command}"], []),
-        (
-            "always",
-            OLD_ID,
-            NEW_ID,
-            [f"{PULL} && {images.image_id_fact(IMAGE).command}"],
-            [f"pull {IMAGE}: its tag moved (aaaaaaaaaaaa -> bbbbbbbbbbbb)"],
-        ),
-    ],
-)
-def test_pull_image(make_host, policy, had, now, commands, changes):
-    host, runner = make_host({images.image_id_fact(IMAGE).key: had}, image=IMAGE, image_pull=policy)
-    runner.prints[PULL] = now + "\n"
-    images.pull_image(host)
-    assert runner.commands == commands
-    assert host.record.changes == changes
-
-
-def test_pull_image_always_in_check_mode_asks_nobody(make_host, recap_out):
-    host, runner = make_host({images.image_id_fact(IMAGE).key: OLD_ID}, check=True, image=IMAGE, image_pull="always")
-    images.pull_image(host)
-    assert runner.commands == [] and host.record.changes == []
-    assert f"would pull {IMAGE} if its tag moved (HUBSWARM_IMAGE_PULL=always)" in recap_out.getvalue()
 
 
 def test_check_mode_predicts_a_fresh_docker_once_and_hides_daemon_json(make_host):
