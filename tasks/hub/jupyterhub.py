@@ -161,9 +161,19 @@ def wait_for_hub(host):
         ) from None
 
 
+# The JupyterHub version that last opened the database, in the hub's folder: the unit upgrades
+# the database before a start when the version differs (an upgrade, a restored archive).
+DB_VERSION = ".db-version"
+
+
 def render_unit(config):
     return render(
-        "jupyterhub.service.j2", srv=config.srv, venv=config.venv, homes=config.homes_path, proxy=proxy.SERVICE
+        "jupyterhub.service.j2",
+        srv=config.srv,
+        venv=config.venv,
+        homes=config.homes_path,
+        proxy=proxy.SERVICE,
+        db_version=DB_VERSION,
     )
 
 

@@ -437,17 +437,30 @@ def recreate_host(host):
     Its EC2 instance and metadata identity are kept; .lab/known_hosts gets the new host key.
     Returns the IP.
     """
-    existing = lab_containers().get(host)
-    ip = existing["ip"] if existing else host_ip(host)
-    role = existing["role"] if existing else ("hub" if host == "hub" else "worker")
-    suite = existing["suite"] if existing else host_suite(host)
-    _ensure_standin()
-    _remove_container(host)
-    _create_host(host, ip, role, suite)
-    _wait_booted(host)
-    _check_sealed(host)
-    _write_known_hosts()
+    [ip] = recreate_hosts(host)
     return ip
+
+
+def recreate_hosts(*hosts):
+    """:func:`recreate_host` for each of HOSTS, booting side by side; their IPs."""
+    containers = lab_containers()
+    _ensure_standin()
+    ips = []
+    for host in hosts:
+        existing = containers.get(host)
+        ips.append(existing["ip"] if existing else host_ip(host))
+        _remove_container(host)
+        _create_host(
+            host,
+            ips[-1],
+            existing["role"] if existing else ("hub" if host == "hub" else "worker"),
+            existing["suite"] if existing else host_suite(host),
+        )
+    for host in hosts:
+        _wait_booted(host)
+        _check_sealed(host)
+    _write_known_hosts()
+    return ips
 
 
 def reboot_host(host):

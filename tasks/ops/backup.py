@@ -19,6 +19,7 @@ from fabric import task
 
 from ..cli.invocation import hub_for, run_of
 from ..core import HubswarmError, facts, fail, run_on, run_steps, step, stop_if_failed
+from ..hub import jupyterhub
 
 PROJECT = Path(__file__).resolve().parents[2]
 DATABASE = "jupyterhub.sqlite"
@@ -31,6 +32,7 @@ MEMBERS = {
     "env": ("srv", "env", "600"),
     "hubswarm-uids": ("homes_path", ".hubswarm-uids", "644"),
 }
+UIDS = "hubswarm-uids"
 # sqlite's online backup: a consistent copy while the hub writes.
 ONLINE_BACKUP = "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(d := sqlite3.connect(sys.argv[2])); d.close()"
 
@@ -98,43 +100,72 @@ def read_backup(host):
     return host.sudo(backup_script(host.config), what="backing up the hub", binary=True)
 
 
-def restore_probes(members):
-    return lambda host: [
+# What a restore puts back: the hub's state. The archive's env and userlist stay in it: the
+# operator's current settings (.env, HUBSWARM_USERLIST) are what setup-hub wrote.
+STATE = (DATABASE, "cookie_secret", "proxy.env", UIDS)
+CONFIGURED = ("env", "userlist")
+
+
+def merged_uids(current, archived):
+    """The ids file a restore leaves: every line the shared storage has (it outlived the
+    hub), then the archive's users it does not know, with an id no one there has."""
+    lines = [line for line in current.splitlines() if len(line.split()) == 2]
+    names, ids = {line.split()[0] for line in lines}, {line.split()[1] for line in lines}
+    for line in archived.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] not in names and words[1] not in ids:
+            lines.append(line)
+            names.add(words[0])
+            ids.add(words[1])
+    return "".join(f"{line}\n" for line in lines)
+
+
+def restore_probes(host):
+    return [
         facts.systemd_unit("jupyterhub"),
-        *(facts.dir_state(host.config[MEMBERS[m][0]]) for m in members),
-        *(facts.file_state(member_path(host.config, m)) for m in members),
+        *(facts.dir_state(host.config[folder]) for folder in ("srv", "homes_path")),
+        *(facts.file_state(member_path(host.config, m)) for m in STATE),
+        facts.file_content(member_path(host.config, UIDS)),
     ]
 
 
-def restore_step(members):
-    """Put every member of the archive in place; the hub is stopped first when its
-    database or secrets change under it."""
-
-    def restore(host):
-        config = host.config
-        changed = [
-            m
-            for m in members
-            if host.fact(facts.file_state(member_path(config, m))).split(" ")[:1] != [sha(members[m])]
-        ]
-        if any(MEMBERS[m][0] == "srv" for m in changed) and host.fact(facts.systemd_unit("jupyterhub")).running:
-            host.ensure(
-                "stop jupyterhub to restore its state (start it with fab start-hub)", "systemctl stop jupyterhub"
-            )
-        if DATABASE in changed:
-            # A WAL journal the old database left (a crashed hub) must not replay onto the restored one.
-            journals = [f"{member_path(config, DATABASE)}-{suffix}" for suffix in ("wal", "shm")]
-            host.ensure(
-                "remove the old database's journal",
-                "rm -f -- " + " ".join(shlex.quote(j) for j in journals),
-            )
-        # Each folder once: a write drops the cached facts, a second check would probe again.
-        for folder in sorted({MEMBERS[m][0] for m in members}):
-            host.ensure_dir(config[folder], mode="700" if folder == "srv" else "755")
-        for member in members:
-            host.ensure_file(member_path(config, member), members[member], mode=MEMBERS[member][2], secret=True)
-
-    return step("restore", probes=restore_probes(members))(restore)
+@step("restore", probes=restore_probes)
+def restore_state(host, members):
+    """Put the archive's state in place: the ids merged into those on the shared storage,
+    the rest as archived; the hub is stopped first when its database or secrets change
+    under it."""
+    config = host.config
+    current = host.fact(facts.file_content(member_path(config, UIDS))) if UIDS in members else ""
+    wanted = {m: members[m] for m in STATE if m in members}
+    if UIDS in wanted:
+        wanted[UIDS] = merged_uids(current, members[UIDS].decode(errors="replace")).encode()
+    changed = [
+        m for m in wanted if host.fact(facts.file_state(member_path(config, m))).split(" ")[:1] != [sha(wanted[m])]
+    ]
+    kept = [m for m in CONFIGURED if m in members]
+    if changed:
+        host.note(
+            f"restore {', '.join(changed)} from the archive"
+            + (" (its ids merged into the shared storage's)" if UIDS in changed else "")
+            + (f"; {' and '.join(kept)} left as configured (.env, HUBSWARM_USERLIST)" if kept else "")
+        )
+    if any(MEMBERS[m][0] == "srv" for m in changed) and host.fact(facts.systemd_unit("jupyterhub")).running:
+        host.ensure("stop jupyterhub to restore its state (start it with fab start-hub)", "systemctl stop jupyterhub")
+    if DATABASE in changed:
+        # A WAL journal the old database left (a crashed hub) must not replay onto the restored
+        # one; without the stamp of the version that last ran, the next start upgrades the
+        # restored database (made by an older JupyterHub, perhaps) before the hub opens it.
+        stale = [f"{member_path(config, DATABASE)}-{suffix}" for suffix in ("wal", "shm")]
+        stale.append(f"{config['srv']}/{jupyterhub.DB_VERSION}")
+        host.ensure(
+            "remove the old database's journal and version stamp",
+            "rm -f -- " + " ".join(shlex.quote(path) for path in stale),
+        )
+    # Each folder once: a write drops the cached facts, a second check would probe again.
+    for folder in sorted({MEMBERS[m][0] for m in wanted}):
+        host.ensure_dir(config[folder], mode="700" if folder == "srv" else "755")
+    for member, data in wanted.items():
+        host.ensure_file(member_path(config, member), data, mode=MEMBERS[member][2], secret=True)
 
 
 def sha(data):
@@ -157,8 +188,10 @@ def backup(c, to=None):
 
 @task(help={"archive": "a fab backup archive"})
 def restore(c, archive):
-    """Put a backup onto the hub (a rebuilt one, after setup-hub): database, cookie secret,
-    proxy token, userlist, env file, users' ids. Then run fab start-hub.
+    """Put a backup's state onto the hub (a rebuilt one, after setup-hub): database, cookie
+    secret, proxy token, users' ids (merged into those on the shared storage: a home keeps
+    its owner). The archive's env file and userlist are left: the current settings stay.
+    Then run fab start-hub; an archive from an older JupyterHub is upgraded as it starts.
 
     The archive is read and checked here before the hub is touched; files that are
     already as in the archive are left alone. Example: fab restore --archive backups/hubswarm-....tar.gz
@@ -171,4 +204,4 @@ def restore(c, archive):
     except HubswarmError as exc:
         fail(f"--archive {archive}: {exc}")
     hub = hub_for(c)
-    stop_if_failed(run_steps([hub], [restore_step(members)]))
+    stop_if_failed(run_steps([hub], [restore_state.bind(members)]))

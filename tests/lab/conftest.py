@@ -145,9 +145,8 @@ def deploy_run(lab):
     HUBSWARM_TEST_REUSE=1 keeps the hosts as they are (faster when working on tests).
     """
     if os.environ.get("HUBSWARM_TEST_REUSE") != "1":
-        for name in ["hub", *(f"worker{number}" for number in range(1, len(lab.worker_ips) + 1))]:
-            if name not in lab.fresh:
-                lab_module.recreate_host(name)
+        names = ["hub", *(f"worker{number}" for number in range(1, len(lab.worker_ips) + 1))]
+        lab_module.recreate_hosts(*(name for name in names if name not in lab.fresh))
     run = fab("deploy")
     assert run.code == 0, run.output
     return run

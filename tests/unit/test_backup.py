@@ -88,7 +88,7 @@ MEMBERS = {backup.DATABASE: b"db", "cookie_secret": b"secret", "hubswarm-uids": 
 def restored(make_host, answers, check=False):
     host, runner = make_host(answers, check=check)
     host.run.recap.start(host.name, "restore", check)
-    backup.restore_step(MEMBERS)(host)
+    backup.restore_state(host, MEMBERS)
     return host, runner
 
 
@@ -103,8 +103,12 @@ def test_restore_onto_a_rebuilt_hub_stops_it_and_writes_everything(make_host):
         make_host, {"unit:jupyterhub": unit_info("enabled", "active"), "dir:/srv/jupyterhub": "700 root root"}
     )
     assert runner.commands[0] == "systemctl stop jupyterhub"
-    # then the old database's WAL journal goes, before the restored database is written
-    assert runner.commands[1] == "rm -f -- /srv/jupyterhub/jupyterhub.sqlite-wal /srv/jupyterhub/jupyterhub.sqlite-shm"
+    # then the old database's WAL journal and version stamp go, before the restored database
+    # is written: the next start upgrades it
+    assert runner.commands[1] == (
+        "rm -f -- /srv/jupyterhub/jupyterhub.sqlite-wal /srv/jupyterhub/jupyterhub.sqlite-shm"
+        " /srv/jupyterhub/.db-version"
+    )
     written = [call.command for call in runner.calls if "mktemp" in call.script]
     assert len(written) == 3
     assert [c.stdin for c in runner.calls if "mktemp" in c.script] == ["db", "secret", "alice 10001\n"]
@@ -136,3 +140,37 @@ def test_restore_in_check_mode_says_what_it_would_do(make_host, recap_out):
     assert runner.calls == []
     assert "would stop jupyterhub to restore its state" in recap_out.getvalue()
     assert "would write /srv/jupyterhub/jupyterhub.sqlite (600 root:root)" in recap_out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "current, archived, merged",
+    [
+        ("", "alice 10001\nbob 10002\n", "alice 10001\nbob 10002\n"),  # the storage lost its file
+        ("alice 10001\nbob 10002\n", "alice 10001\nbob 10002\n", "alice 10001\nbob 10002\n"),
+        # users added after the backup stay; the archive never takes their ids
+        ("alice 10001\ncarol 10002\n", "alice 10001\nbob 10002\n", "alice 10001\ncarol 10002\n"),
+        ("alice 10001\n", "alice 10001\nbob 10002\n", "alice 10001\nbob 10002\n"),
+        ("alice 10005\n", "alice 10001\n", "alice 10005\n"),  # the storage's id wins
+        ("garbage\nalice 10001\n", "x y z\n", "alice 10001\n"),
+    ],
+)
+def test_a_restore_merges_the_ids_into_the_shared_storages(current, archived, merged):
+    assert backup.merged_uids(current, archived) == merged
+
+
+def test_a_restore_keeps_the_storages_ids_and_the_current_settings(make_host, recap_out):
+    archive = {**MEMBERS, "env": b"OAUTH_CLIENT_SECRET=old\n", "userlist": b"old@example.com\n"}
+    answers = {**RESTORED, "content:/mnt/nfs/home/.hubswarm-uids": "alice 10001\ncarol 10002\n"}
+    answers["file:/mnt/nfs/home/.hubswarm-uids"] = state_of(b"alice 10001\ncarol 10002\n", "644")
+    host, runner = make_host(answers)
+    host.run.recap.start(host.name, "restore", False)
+    backup.restore_state(host, {**archive, "hubswarm-uids": b"alice 10001\nbob 10002\n"})
+    assert runner.calls == []  # carol keeps her id; bob's would be hers: left out
+    host, runner = make_host({**answers, "file:/srv/jupyterhub/cookie_secret": state_of(b"other")})
+    host.run.recap.start(host.name, "restore", False)
+    backup.restore_state(host, archive)
+    assert [c.stdin for c in runner.calls if "mktemp" in c.script] == ["secret"]  # no env, no userlist
+    assert (
+        "restore cookie_secret from the archive; env and userlist left as configured (.env, HUBSWARM_USERLIST)"
+        in recap_out.getvalue()
+    )

@@ -68,6 +68,62 @@ def test_ensure_makes_the_home_in_the_given_folders(place):
     assert run("ensure", "bob").stdout == f"{FIRST_UID + 1}\n"
 
 
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="homes owned by other ids: needs root (CI runs as root)")
+
+
+def home_owned_by(homes, name, uid):
+    (homes / name).mkdir()
+    os.chown(homes / name, uid, uid)
+
+
+@needs_root
+def test_a_home_keeps_its_owner_whatever_the_ids_file_says(place):
+    """A restored or lost ids file: the home's owner is the user's id, and the file is put right."""
+    homes, _, _, run = place
+    home_owned_by(homes, "carol", FIRST_UID + 6)
+    (homes / ".hubswarm-uids").write_text(f"alice {FIRST_UID}\ncarol {FIRST_UID + 2}\n")
+    assert run("ensure", "carol").stdout == f"{FIRST_UID + 6}\n"
+    assert (homes / ".hubswarm-uids").read_text() == f"alice {FIRST_UID}\ncarol {FIRST_UID + 6}\n"
+    assert run("ensure", "carol").stdout == f"{FIRST_UID + 6}\n"
+
+
+@needs_root
+@pytest.mark.parametrize("first, second", [("carol", "dave"), ("dave", "carol")])
+def test_users_the_ids_file_lost_get_their_homes_back_in_either_order(place, first, second):
+    """Two users added after the backup a restore put back: each runs as their home's owner,
+    whoever logs in first, and a new user gets an id no home owns."""
+    homes, _, _, run = place
+    home_owned_by(homes, "carol", FIRST_UID + 2)
+    home_owned_by(homes, "dave", FIRST_UID + 3)
+    (homes / ".hubswarm-uids").write_text(f"alice {FIRST_UID}\nbob {FIRST_UID + 1}\n")
+    owners = {"carol": FIRST_UID + 2, "dave": FIRST_UID + 3}
+    for name in (first, second):
+        assert run("ensure", name).stdout == f"{owners[name]}\n"
+    assert run("ensure", "erin").stdout == f"{FIRST_UID + 4}\n"
+    assert sorted((homes / ".hubswarm-uids").read_text().splitlines()) == [
+        f"alice {FIRST_UID}",
+        f"bob {FIRST_UID + 1}",
+        f"carol {FIRST_UID + 2}",
+        f"dave {FIRST_UID + 3}",
+        f"erin {FIRST_UID + 4}",
+    ]
+
+
+@needs_root
+def test_an_id_that_owns_another_home_is_never_given_again(place):
+    """An old ids file names frank with the id carol's home now has: frank gets a new one."""
+    homes, _, _, run = place
+    home_owned_by(homes, "carol", FIRST_UID + 2)
+    (homes / ".hubswarm-uids").write_text(f"frank {FIRST_UID + 2}\n")
+    assert run("ensure", "frank").stdout == f"{FIRST_UID + 3}\n"
+    assert (homes / "frank").stat().st_uid == FIRST_UID + 3
+    assert run("ensure", "carol").stdout == f"{FIRST_UID + 2}\n"
+    assert sorted((homes / ".hubswarm-uids").read_text().splitlines()) == [
+        f"carol {FIRST_UID + 2}",
+        f"frank {FIRST_UID + 3}",
+    ]
+
+
 def test_modes_hold_under_the_hubs_umask(place):
     """The hub runs with umask 077: starter notebooks must still be readable (444)."""
     homes, _, _, run = place
