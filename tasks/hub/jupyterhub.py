@@ -10,6 +10,7 @@ from ..core.archives import folder_archive, manifest_fact, unpack_script
 from ..core.services import ensure_service, inputs_fact, restart_plan
 from ..core.templates import file_text
 from ..hubswarm_hub.labels import PLACEMENT
+from ..node import storage
 from ..settings.validate import memory_bytes
 from . import proxy
 from .auth import checked_authenticator
@@ -174,6 +175,7 @@ def render_unit(config):
         homes=config.homes_path,
         proxy=proxy.SERVICE,
         db_version=DB_VERSION,
+        marker=storage.HOMES_MARKER,
     )
 
 

@@ -65,7 +65,8 @@ class HubswarmSpawner(SwarmSpawner):
         )
         out, err = await tool.communicate()
         if tool.returncode:
-            raise RuntimeError(f"{self.home_tool} ensure {name} failed: {err.decode(errors='replace').strip()}")
+            # The tool's own words: the student reads them (the homes storage missing, say).
+            raise RuntimeError(err.decode(errors="replace").strip() or f"{self.home_tool} ensure {name} failed")
         uid = out.decode().strip()
         self.extra_container_spec = {**self.extra_container_spec, "user": f"{uid}:{uid}"}
         self.volumes = {os.path.join(self.homes_path, name): "/home/jovyan"}

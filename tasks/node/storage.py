@@ -16,6 +16,9 @@ NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,
 HOME_TOOL = "/usr/local/sbin/hubswarm-home"
 # The home tool's stamp (STAMP there), in the homes folder.
 SYNCED_STAMP = ".hubswarm-notebooks-synced"
+# The mark of the homes storage (MARKER in the home tool): homes are made only where it is.
+HOMES_MARKER = ".hubswarm-homes"
+MARKER_TEXT = "The homes of a hubswarm cluster: hubswarm makes homes only on the storage that holds this file.\n"
 
 
 def mount_fact(path):
@@ -76,9 +79,22 @@ def mount_efs(host):
     host.ensure(f"mount {efs} at {path}", mount_commands(efs, path, host.fact(fstab_fact(path)), docker.running))
 
 
-@step("homes", probes=lambda host: [facts.file_state(HOME_TOOL), facts.dir_state(f"{host.config.srv}/notebooks")])
+def marker_path(config):
+    return f"{config.homes_path}/{HOMES_MARKER}"
+
+
+@step(
+    "homes",
+    probes=lambda host: [
+        facts.file_state(marker_path(host.config)),
+        facts.file_state(HOME_TOOL),
+        facts.dir_state(f"{host.config.srv}/notebooks"),
+    ],
+)
 def homes(host):
-    """Install the tool that makes users' homes (stable ids, starter notebooks) on first spawn."""
+    """Mark the homes storage (mounted by mount-efs just before), then install the tool that
+    makes users' homes on it (stable ids, starter notebooks) on first spawn."""
+    host.ensure_file(marker_path(host.config), MARKER_TEXT)
     host.ensure_file(HOME_TOOL, file_text("hubswarm-home"), mode="755")
     host.ensure_dir(f"{host.config.srv}/notebooks")
 

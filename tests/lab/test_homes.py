@@ -7,6 +7,7 @@ import requests
 import urllib3
 
 from fabrun import PROJECT, fab
+from student import Student
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 HOMES = "/mnt/nfs/home"
@@ -113,3 +114,37 @@ def test_sync_notebooks_adds_new_ones_without_touching_user_files(lab, deploy_ru
     assert again.changed() == []
     restore = fab("sync-notebooks")  # the project's notebooks again on the hub
     assert restore.code == 0, restore.output
+
+
+def hub_answers(hub_ip):
+    try:
+        return requests.get(f"https://{hub_ip}/hub/login", verify=False, timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_the_hub_starts_only_on_the_homes_storage_and_by_itself_once_it_is_back(lab, deploy_run, lab_users, connect):
+    """The hub started without the homes storage (an empty folder where it mounts, as after a
+    boot without it): it does not start and makes nothing on the hub's own disk; once the
+    storage is back, it starts by itself, with no deploy, and so does a student's server."""
+    student = Student(lab.hub_ip, lab_users.student, lab_users.password)
+    student.stop_server()
+    hub = connect(lab.hub_ip)
+    hub.sudo(f"mount -t tmpfs -o size=1m,mode=755 not-the-homes {HOMES}", hide=True)
+    try:
+        hub.sudo("systemctl restart jupyterhub", hide=True, warn=True)
+        deadline = time.monotonic() + 60
+        said = f"the homes storage is not mounted on hub ({HOMES} has no .hubswarm-homes): mount it (fab mount-efs)"
+        while said not in hub.sudo("journalctl -u jupyterhub -n 50 -o cat --no-pager", hide=True).stdout:
+            assert time.monotonic() < deadline, "the hub's journal does not say why it waits"
+            time.sleep(0.5)
+        assert not hub_answers(lab.hub_ip)
+        assert hub.sudo(f"ls -A {HOMES}", hide=True).stdout == ""  # nothing made on the node's own disk
+    finally:
+        hub.sudo(f"umount {HOMES}", hide=True)
+    deadline = time.monotonic() + 60
+    while not hub_answers(lab.hub_ip):
+        assert time.monotonic() < deadline, "the hub did not start once the homes storage was back"
+        time.sleep(0.5)
+    student.start_server()
+    assert student.execute(student.start_kernel(), "print(6 * 7)") == "42"

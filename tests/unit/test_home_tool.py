@@ -28,6 +28,7 @@ def place(tmp_path):
     """(homes, notebooks, env, run): empty homes, one starter notebook, the tool runner."""
     homes, notebooks = tmp_path / "shared" / "home", tmp_path / "srv" / "notebooks"
     homes.mkdir(parents=True)
+    (homes / storage.HOMES_MARKER).write_text(storage.MARKER_TEXT)
     notebooks.mkdir(parents=True)
     (notebooks / "welcome.ipynb").write_text("{}\n")
     path = os.environ["PATH"]
@@ -199,6 +200,7 @@ def test_sync_stamps_the_notebooks_every_home_has(place):
     assert run("sync").stdout == "alice: 1 notebook(s)\n"
     assert stamp_now(homes) == storage.notebooks_archive(notebooks)[0]
     assert sorted(p.name for p in homes.iterdir()) == [
+        ".hubswarm-homes",
         ".hubswarm-notebooks-synced",
         ".hubswarm-uids",
         ".hubswarm-uids.lock",
@@ -246,14 +248,22 @@ def test_a_home_is_made_even_if_its_notebooks_cannot_be_copied(place, failing_rs
     assert (homes / "bob").is_dir()
 
 
-def test_sync_needs_the_homes_folder(place, tmp_path):
-    """No homes folder (not mounted yet): a one-line error, and nothing made or stamped."""
+@pytest.mark.parametrize("command", [["ensure", "alice"], ["sync"]])
+@pytest.mark.parametrize("mounted", [False, True], ids=["no folder", "a local folder"])
+def test_homes_are_made_only_on_the_marked_storage(place, tmp_path, command, mounted):
+    """The storage not mounted (no folder, or the mount point's own empty folder): a one-line
+    error that says so, and nothing made or stamped on the node's own disk."""
     *_, run = place
     missing = tmp_path / "not-mounted"
-    result = run("sync", HUBSWARM_HOMES=str(missing))
+    if mounted:
+        missing.mkdir()
+    result = run(*command, HUBSWARM_HOMES=str(missing))
     assert result.returncode == 1
-    assert result.stderr == f"{missing} not found: mount the homes first (fab mount-efs)\n"
-    assert not missing.exists()
+    host = subprocess.run(["hostname"], capture_output=True, text=True, check=True).stdout.strip()
+    assert result.stderr == (
+        f"the homes storage is not mounted on {host} ({missing} has no .hubswarm-homes): mount it (fab mount-efs)\n"
+    )
+    assert list(missing.iterdir()) == [] if mounted else not missing.exists()
 
 
 @pytest.mark.parametrize("unset", ["HUBSWARM_HOMES", "HUBSWARM_NOTEBOOKS"])
@@ -265,7 +275,7 @@ def test_the_folders_are_required(place, unset, args):
         assert result.returncode == 2
         assert result.stdout == ""
         assert result.stderr == "usage: HUBSWARM_HOMES=DIR HUBSWARM_NOTEBOOKS=DIR hubswarm-home ensure NAME | sync\n"
-    assert list(homes.iterdir()) == []
+    assert [p.name for p in homes.iterdir()] == [storage.HOMES_MARKER]
 
 
 def test_sync_notebooks_runs_the_tool_on_the_configured_folders(place, tmp_path):
