@@ -10,6 +10,7 @@ storage (the owners of their homes).
 import hashlib
 import io
 import os
+import re
 import shlex
 import tarfile
 import time
@@ -18,8 +19,10 @@ from pathlib import Path
 from fabric import task
 
 from ..cli.invocation import hub_for, run_of
-from ..core import HubswarmError, facts, fail, run_on, run_steps, step, stop_if_failed
+from ..core import HubswarmError, facts, fail, render, run_on, run_steps, step, stop_if_failed
+from ..core.services import ensure_service, stop_service
 from ..hub import jupyterhub
+from ..node import storage
 
 PROJECT = Path(__file__).resolve().parents[2]
 DATABASE = "jupyterhub.sqlite"
@@ -55,6 +58,113 @@ def backup_script(config):
         + "; ".join(copies)
         + '; tar -C "$d" -czf - --owner=0 --group=0 .'
     )
+
+
+# --- the hub's own backups, into the shared storage -------------------------------------
+
+BACKUPS = ".hubswarm-backups"  # in the homes folder: outside every home (names never start with a dot)
+BACKUP_TOOL = "/usr/local/sbin/hubswarm-backup"
+BACKUP_SERVICE = "hubswarm-backup.service"
+BACKUP_TIMER = "hubswarm-backup.timer"
+UNITS = "/etc/systemd/system"
+
+
+def backups_folder(config):
+    return f"{config.homes_path}/{BACKUPS}"
+
+
+def archive_name(cluster, stamp):
+    return f"hubswarm-{cluster}-{stamp}.tar.gz"
+
+
+def archive_pattern(cluster):
+    """The names of a cluster's archives, oldest first when sorted."""
+    return re.compile(re.escape(archive_name(cluster, "@")).replace("@", "[0-9]{8}T[0-9]{6}Z"))
+
+
+def backup_tool(config):
+    """The script the hub's timer runs: one archive more in the shared storage (0600 in a
+    0700 folder, written whole), then only the newest HUBSWARM_BACKUP_KEEP kept."""
+    folder = shlex.quote(backups_folder(config))
+    name = shlex.quote(archive_name(config.cluster, "@"))
+    pattern = shlex.quote(f"^{archive_pattern(config.cluster).pattern}$")
+    return (
+        "#!/bin/bash\n"
+        "# hubswarm-backup, written by hubswarm (setup-hub): the hub's state into the shared storage.\n"
+        "set -euo pipefail\n"
+        "umask 077\n"
+        f"folder={folder}\n"
+        'install -d -m 700 "$folder"\n'
+        'partial=$(mktemp "$folder/.partial.XXXXXX")\n'
+        "trap 'rm -f \"$partial\"' EXIT\n"
+        f'( {backup_script(config)} ) >"$partial"\n'
+        f"name={name}\n"
+        'mv -f "$partial" "$folder/${name/@/$(date -u +%Y%m%dT%H%M%SZ)}"\n'
+        f'ls -1 "$folder" | grep -E {pattern} | sort | head -n -{int(config.backup_keep)} |\n'
+        '    while read -r old; do rm -f -- "$folder/$old"; done\n'
+    )
+
+
+def stored_fact(config):
+    """The cluster's archives in the shared storage: [(name, size, mtime)], oldest first."""
+    folder = shlex.quote(backups_folder(config))
+    pattern = archive_pattern(config.cluster)
+
+    def parse(answer):
+        found = []
+        for line in answer.out.splitlines():
+            words = line.split(" ", 2)
+            if len(words) == 3 and words[0].isdigit() and words[1].isdigit() and pattern.fullmatch(words[2]):
+                found.append((words[2], int(words[1]), int(words[0])))
+        return sorted(found)
+
+    return facts.Fact(f"backups:{backups_folder(config)}", f"cd {folder} 2>/dev/null && stat -c '%Y %s %n' -- *", parse)
+
+
+def backup_probes(host):
+    return [
+        *(facts.file_state(path) for path in (BACKUP_TOOL, f"{UNITS}/{BACKUP_SERVICE}", f"{UNITS}/{BACKUP_TIMER}")),
+        facts.systemd_unit(BACKUP_TIMER),
+    ]
+
+
+@step("backups", probes=backup_probes)
+def scheduled_backups(host):
+    """Back the hub's state up by itself every HUBSWARM_BACKUP_EVERY seconds into the shared
+    storage (a systemd timer), keeping the newest HUBSWARM_BACKUP_KEEP archives."""
+    config = host.config
+    every = int(config.backup_every)
+    if not every:
+        stop_service(host, BACKUP_TIMER)
+        return
+    units = {"homes": config.homes_path, "marker": storage.HOMES_MARKER, "tool": BACKUP_TOOL, "every": every}
+    changed = host.ensure_file(BACKUP_TOOL, backup_tool(config), mode="700")
+    changed |= host.ensure_file(f"{UNITS}/{BACKUP_SERVICE}", render(f"{BACKUP_SERVICE}.j2", **units))
+    timer_changed = host.ensure_file(f"{UNITS}/{BACKUP_TIMER}", render(f"{BACKUP_TIMER}.j2", **units))
+    if changed or timer_changed:
+        host.ensure("reload systemd", "systemctl daemon-reload")
+    started = ensure_service(host, BACKUP_TIMER)
+    if timer_changed and not started:
+        host.ensure(f"back up every {every} s from now", f"systemctl restart {BACKUP_TIMER}")
+
+
+@step("backups", probes=lambda host: [stored_fact(host.config)])
+def stored_backups(host):
+    """The archives the hub took by itself, oldest first (see :func:`stored_fact`)."""
+    return host.fact(stored_fact(host.config))
+
+
+@step("backups")
+def read_latest(host):
+    """The newest archive the hub took by itself, as bytes; one line when there is none."""
+    stored = host.fact(stored_fact(host.config))
+    if not stored:
+        raise HubswarmError(
+            f"no backup in {backups_folder(host.config)} on {host.name}: give --archive PATH (a fab backup archive)"
+        )
+    name = stored[-1][0]
+    host.note(f"read {name}, the newest backup in the shared storage")
+    return name, host.sudo(f"cat -- {shlex.quote(backups_folder(host.config) + '/' + name)}", binary=True)
 
 
 def archive_members(data):
@@ -172,36 +282,59 @@ def sha(data):
     return hashlib.sha256(data).hexdigest()
 
 
-@task(help={"to": "the folder the archive goes to (default: backups/ in the clone)"})
-def backup(c, to=None):
+@task(
+    help={
+        "to": "the folder the archive goes to (default: backups/ in the clone)",
+        "list": "list the backups the hub took by itself in the shared storage instead",
+    }
+)
+def backup(c, to=None, list=False):  # noqa: A002 - the option's name on the command line
     """Back up the hub's state to a local, timestamped, 0600 archive: its database (sqlite's
     online backup), cookie secret, proxy token, userlist, env file, and the users' ids.
 
-    The hub keeps running. Example: fab backup   (restore with: fab restore --archive PATH)
+    The hub keeps running. The hub also backs itself up into the shared storage every
+    HUBSWARM_BACKUP_EVERY seconds: --list shows those. Example: fab backup   (restore
+    with: fab restore --archive PATH, or fab restore for the newest of the hub's own)
     """
     run = run_of(c)
+    if list:
+        stored = run_on(hub_for(c), stored_backups)
+        for name, size, mtime in stored or []:
+            print(f"{name}  {size} bytes  {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(mtime))}")
+        if stored is not None:
+            print(f"backup: {len(stored)} in {backups_folder(run.config)} on the hub", flush=True)
+        return
     data = run_on(hub_for(c), read_backup)
     if data is not None:
         path = write_archive(Path(to) if to else PROJECT / "backups", run.config.cluster, data)
         print(f"backup: {path} ({len(data)} bytes, 0600)")
 
 
-@task(help={"archive": "a fab backup archive"})
-def restore(c, archive):
+@task(help={"archive": "a fab backup archive (default: the newest backup the hub took in the shared storage)"})
+def restore(c, archive=None):
     """Put a backup's state onto the hub (a rebuilt one, after setup-hub): database, cookie
     secret, proxy token, users' ids (merged into those on the shared storage: a home keeps
     its owner). The archive's env file and userlist are left: the current settings stay.
     Then run fab start-hub; an archive from an older JupyterHub is upgraded as it starts.
 
-    The archive is read and checked here before the hub is touched; files that are
-    already as in the archive are left alone. Example: fab restore --archive backups/hubswarm-....tar.gz
+    Without --archive, the newest backup the hub took by itself in the shared storage. The
+    archive is read and checked before the hub is changed; files that are already as in the
+    archive are left alone. Example: fab restore --archive backups/hubswarm-....tar.gz
     """
     run_of(c)
-    try:
-        members = archive_members(Path(archive).expanduser().read_bytes())
-    except OSError as exc:
-        fail(f"--archive {archive}: {exc.strerror}")
-    except HubswarmError as exc:
-        fail(f"--archive {archive}: {exc}")
     hub = hub_for(c)
+    if archive is None:
+        found = run_on(hub, read_latest)
+        if found is None:
+            return
+        archive, data = found
+    else:
+        try:
+            data = Path(archive).expanduser().read_bytes()
+        except OSError as exc:
+            fail(f"--archive {archive}: {exc.strerror}")
+    try:
+        members = archive_members(data)
+    except HubswarmError as exc:
+        fail(f"{archive}: {exc}")
     stop_if_failed(run_steps([hub], [restore_state.bind(members)]))

@@ -36,6 +36,7 @@ from ..hub.jupyterhub import mem_guarantee
 from ..hub.nginx import letsencrypt_fact
 from ..hub.python_env import version_fact
 from ..settings.validate import memory_bytes
+from .backup import BACKUP_SERVICE, BACKUP_TIMER, backups_folder, stored_fact
 
 UNITS = ("jupyterhub", proxy.SERVICE, "nginx", "docker")
 CERT_MIN_DAYS = 14
@@ -149,6 +150,9 @@ def probes(host):
         routes_fact(config),
         *(disk_fact(path) for path in disk_paths(config)),
         facts.addresses(),  # which of the swarm's nodes is the hub
+        stored_fact(config),
+        facts.systemd_unit(BACKUP_TIMER),
+        facts.systemd_unit(BACKUP_SERVICE),
     ]
 
 
@@ -332,6 +336,30 @@ def disk_row(path, disk):
     return Row("disk", path, f"{percent}% free", detail, low)
 
 
+def backup_row(config, host, now):
+    """The hub's own backups: a problem when its timer is not active, its last run failed, or
+    its newest archive is older than twice HUBSWARM_BACKUP_EVERY (none yet is fine: a new hub
+    takes its first one HUBSWARM_BACKUP_EVERY seconds after it starts)."""
+    every = int(config.backup_every)
+    if not every:
+        return Row("backup", "shared storage", "off", "HUBSWARM_BACKUP_EVERY=0: fab backup only")
+    timer, service, stored = host.facts(
+        facts.systemd_unit(BACKUP_TIMER), facts.systemd_unit(BACKUP_SERVICE), stored_fact(config)
+    )
+    newest = stored[-1] if stored else None
+    state = f"{age(now - newest[2])} old" if newest else "none yet"
+    detail = f"{newest[0]}, {plural(len(stored), 'backup')} kept" if newest else backups_folder(config)
+    if not timer.running:
+        problem = f"{BACKUP_TIMER} is not active: fab setup-hub"
+    elif service.active == "failed":
+        problem = f"the last backup failed: journalctl -u {BACKUP_SERVICE}"
+    elif newest and now - newest[2] > 2 * every:
+        problem = f"older than twice HUBSWARM_BACKUP_EVERY ({every} s)"
+    else:
+        problem = ""
+    return Row("backup", "shared storage", state, detail, problem)
+
+
 def assess(host, url):
     """The table's rows from the hub's facts, all of :func:`probes` read in one batch;
     ``url``: the hub's public URL."""
@@ -347,6 +375,7 @@ def assess(host, url):
         *notebook_rows(seen.users, seen.tasks, seen.nodes, now),
         *route_rows(routes, seen.nodes, seen.tasks),
         *(disk_row(path, host.fact(disk_fact(path))) for path in disk_paths(config)),
+        backup_row(config, host, now),
     ]
 
 
@@ -372,7 +401,8 @@ def status(c):
     each other node, in parallel. Unhealthy: a service not
     active, a node not ready and not drained, no room for another notebook, a
     notebook waiting for a node, a route pointing nowhere, the certificate
-    expiring within 14 days, less than 10% disk free. Example: fab status
+    expiring within 14 days, less than 10% disk free, the hub's backups stopped,
+    failing or older than twice HUBSWARM_BACKUP_EVERY. Example: fab status
     """
     hub = hub_for(c)
     try:

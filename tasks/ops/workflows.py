@@ -16,6 +16,7 @@ from ..hub import jupyterhub as hub
 from ..hub.letsencrypt import letsencrypt as letsencrypt_step
 from ..hub.nginx import nginx as nginx_step
 from ..node import docker, fence, packages, storage, updates
+from . import backup
 
 HUB_SETUP = [
     packages.install_hub_packages,
@@ -30,6 +31,7 @@ HUB_SETUP = [
     storage.mount_efs,
     storage.homes,
     storage.sync_notebooks,
+    backup.scheduled_backups,
     hub.hub_config,
     nginx_step,
     swarm.swarm_init,

@@ -458,8 +458,22 @@ def count_problem(value):
     return ""
 
 
+def seconds_or_off_problem(value):
+    if not re.fullmatch(r"[0-9]+", value):
+        return "is not a whole number of seconds (0: off)"
+    return ""
+
+
+def at_least_one_problem(value):
+    if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
+        return "is not a whole number above 0"
+    return ""
+
+
 SECONDS = Kind(seconds_problem, normalise=_stripped)
+SECONDS_OR_OFF = Kind(seconds_or_off_problem, normalise=_stripped)
 COUNT = Kind(count_problem, normalise=_stripped)
+AT_LEAST_ONE = Kind(at_least_one_problem, normalise=_stripped)
 
 # --- the hub's env file: one line each, secrets never shown --------------------------
 

@@ -439,6 +439,26 @@ GROUPS = (
         ),
     ),
     Group(
+        "Backups the hub takes by itself, into the shared storage (a lost hub leaves them):\n"
+        "fab backup --list shows them, fab restore with no --archive restores the latest.",
+        (
+            Setting(
+                "HUBSWARM_BACKUP_EVERY",
+                kinds.SECONDS_OR_OFF,
+                "Seconds between the hub's own backups of its state into the shared storage (0: none).",
+                ("backup_every",),
+                "3600",
+            ),
+            Setting(
+                "HUBSWARM_BACKUP_KEEP",
+                kinds.AT_LEAST_ONE,
+                "How many of the hub's own backups the shared storage keeps (the oldest go).",
+                ("backup_keep",),
+                "48",
+            ),
+        ),
+    ),
+    Group(
         "Let's Encrypt (fab letsencrypt): extra names, contact, ACME server.",
         (
             Setting(

@@ -174,3 +174,106 @@ def test_a_restore_keeps_the_storages_ids_and_the_current_settings(make_host, re
         "restore cookie_secret from the archive; env and userlist left as configured (.env, HUBSWARM_USERLIST)"
         in recap_out.getvalue()
     )
+
+
+# --- the hub's own backups, into the shared storage -------------------------------------
+
+
+def test_the_hubs_own_backups_keep_the_newest_in_a_private_folder(hub_state, tmp_path):
+    """The timer's script in real bash, three times (a clock stub, one second apart), with
+    KEEP=2: the two newest stay, 0600 in a 0700 folder, each a whole archive."""
+    config, _ = hub_state
+    config["backup_keep"] = "2"
+    tool = tmp_path / "hubswarm-backup"
+    tool.write_text(backup.backup_tool(config))
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    (stubs / "date").write_text(f'#!/bin/bash\nn=$(cat {tmp_path}/tick); printf "20260101T00000%sZ\\n" "$n"\n')
+    (stubs / "date").chmod(0o755)
+    env = {"PATH": f"{stubs}:/usr/bin:/bin"}
+    for tick in range(3):
+        (tmp_path / "tick").write_text(str(tick))
+        subprocess.run(["bash", str(tool)], env=env, check=True, capture_output=True)
+    folder = tmp_path / "homes" / ".hubswarm-backups"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["hubswarm-hubswarm-20260101T000001Z.tar.gz", "hubswarm-hubswarm-20260101T000002Z.tar.gz"]
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    for name in names:
+        assert oct((folder / name).stat().st_mode & 0o777) == "0o600"
+        assert backup.archive_members((folder / name).read_bytes())[backup.DATABASE]
+
+
+STORED = "backups:/mnt/nfs/home/.hubswarm-backups"
+
+
+def test_the_stored_archives_are_the_clusters_oldest_first():
+    listing = (
+        "200 10 hubswarm-hubswarm-20260101T000200Z.tar.gz\n"
+        "100 10 hubswarm-hubswarm-20260101T000100Z.tar.gz\n"
+        "150 10 .partial.abc\n150 10 hubswarm-other-20260101T000150Z.tar.gz\n150 10 notes.txt\n"
+    )
+    fact = backup.stored_fact(hub_config())
+    assert fact.key == STORED
+    assert fact.parse(backup.facts.Answer(0, listing)) == [
+        ("hubswarm-hubswarm-20260101T000100Z.tar.gz", 10, 100),
+        ("hubswarm-hubswarm-20260101T000200Z.tar.gz", 10, 200),
+    ]
+    assert fact.parse(backup.facts.Answer(1, "")) == []  # no folder yet
+
+
+def test_restore_without_an_archive_reads_the_newest_stored_one(make_host):
+    listing = "100 3 hubswarm-hubswarm-20260101T000100Z.tar.gz\n200 3 hubswarm-hubswarm-20260101T000200Z.tar.gz\n"
+    host, runner = make_host({STORED: listing})
+    host.run.recap.start(host.name, "backups", False)
+    runner.prints["cat --"] = "tar"
+    name, data = backup.read_latest(host)
+    assert name == "hubswarm-hubswarm-20260101T000200Z.tar.gz" and data == "tar"
+    assert runner.commands == [f"cat -- /mnt/nfs/home/.hubswarm-backups/{name}"]
+    host, runner = make_host({STORED: ""})
+    with pytest.raises(
+        HubswarmError, match="^no backup in /mnt/nfs/home/.hubswarm-backups on 10.0.0.5: give --archive"
+    ):
+        backup.read_latest(host)
+
+
+def backup_units(config):
+    units = {"homes": config.homes_path, "marker": ".hubswarm-homes", "tool": backup.BACKUP_TOOL, "every": 3600}
+    return {
+        backup.BACKUP_TOOL: (backup.backup_tool(config), "700"),
+        f"{backup.UNITS}/{backup.BACKUP_SERVICE}": (backup.render(f"{backup.BACKUP_SERVICE}.j2", **units), "644"),
+        f"{backup.UNITS}/{backup.BACKUP_TIMER}": (backup.render(f"{backup.BACKUP_TIMER}.j2", **units), "644"),
+    }
+
+
+def in_place(config, **instead):
+    import hashlib
+
+    answers = {
+        f"file:{path}": f"{hashlib.sha256(text.encode()).hexdigest()} {mode} root root"
+        for path, (text, mode) in backup_units(config).items()
+    }
+    answers["unit:hubswarm-backup.timer"] = unit_info("enabled", "active")
+    return {**answers, **instead}
+
+
+def test_a_new_hub_backs_itself_up_from_now_on(make_host):
+    host, runner = make_host({})
+    backup.scheduled_backups(host)
+    assert [c.rsplit(" && ", 1)[-1] for c in runner.commands[3:]] == [
+        "systemctl daemon-reload",
+        "systemctl start hubswarm-backup.timer",
+    ]
+    assert "systemctl enable hubswarm-backup.timer" in runner.commands[4]
+    host, runner = make_host(in_place(host.config))
+    backup.scheduled_backups(host)
+    assert runner.commands == []
+
+
+def test_a_new_interval_restarts_the_timer_and_zero_stops_it(make_host):
+    host, _ = make_host({})
+    host, runner = make_host(in_place(host.config, **{f"file:{backup.UNITS}/{backup.BACKUP_TIMER}": "x 644 root root"}))
+    backup.scheduled_backups(host)
+    assert runner.commands[-2:] == ["systemctl daemon-reload", "systemctl restart hubswarm-backup.timer"]
+    host, runner = make_host(in_place(host.config), backup_every="0")
+    backup.scheduled_backups(host)
+    assert runner.commands == ["systemctl disable --now hubswarm-backup.timer"]

@@ -92,6 +92,7 @@ NODES = (
     + node("n-w1", "worker1", "worker", address="10.0.0.6", labels=NOTEBOOKS)
     + node("n-w2", "worker2", "worker", address="10.0.0.7", labels=NOTEBOOKS)
 )
+BACKUP = "hubswarm-hubswarm-{}.tar.gz"
 HEALTHY = {
     "unit:jupyterhub": unit_info("enabled", "active"),
     "unit:jupyterhub-proxy": unit_info("enabled", "active"),
@@ -111,6 +112,11 @@ HEALTHY = {
     "disk:/mnt/nfs/home": "1048576 102400 51200\n",  # 100 GiB, half free
     "disk:/var/lib/docker": "4096 5242880 2621440\n",  # 20 GiB, half free
     "addresses": "10.0.0.5\n",
+    "unit:hubswarm-backup.timer": unit_info("enabled", "active"),
+    "unit:hubswarm-backup.service": unit_info("static", "inactive"),
+    # the hub's own backups: the newest taken 20 minutes ago
+    "backups:/mnt/nfs/home/.hubswarm-backups": f"{NOW - 4800} 2048 {BACKUP.format('20251231T224000Z')}\n"
+    f"{NOW - 1200} 2048 {BACKUP.format('20251231T234000Z')}\n.partial.x\n",
 }
 
 NO_MORE = "no room for another notebook: add a worker or lower HUBSWARM_MEM_GUARANTEE / HUBSWARM_CPU_GUARANTEE"
@@ -141,7 +147,8 @@ notebook  bob                       running   on worker2 (10.0.0.7:30002) for 10
 routes    proxy API                 ok        2 user routes, 0 pointing nowhere
 disk      /srv/jupyterhub           50% free  20.0 GiB free of 40.0 GiB
 disk      /mnt/nfs/home             50% free  50.0 GiB free of 100.0 GiB
-disk      /var/lib/docker           50% free  10.0 GiB free of 20.0 GiB"""
+disk      /var/lib/docker           50% free  10.0 GiB free of 20.0 GiB
+backup    shared storage            20m old   hubswarm-hubswarm-20251231T234000Z.tar.gz, 2 backups kept"""
 # What `fab status` adds, read from the other nodes.
 WORKER_DISKS = """
 disk      worker1:/var/lib/docker   50% free  10.0 GiB free of 20.0 GiB
@@ -177,6 +184,22 @@ PROBLEM_CASES = [
     ("hub failed", {"unit:jupyterhub": unit_info("enabled", "failed")}, ["service jupyterhub: not active"]),
     ("nginx not installed", {"unit:nginx": ""}, ["service nginx: not active"]),
     ("a disabled unit that runs is fine", {"unit:nginx": unit_info("disabled", "active")}, []),
+    ("a new hub has taken no backup yet", {"backups:/mnt/nfs/home/.hubswarm-backups": ""}, []),
+    (
+        "the hub's backups stopped",
+        {"unit:hubswarm-backup.timer": unit_info("enabled", "inactive")},
+        ["backup shared storage: hubswarm-backup.timer is not active: fab setup-hub"],
+    ),
+    (
+        "the hub's last backup failed",
+        {"unit:hubswarm-backup.service": unit_info("static", "failed")},
+        ["backup shared storage: the last backup failed: journalctl -u hubswarm-backup.service"],
+    ),
+    (
+        "the hub's newest backup is older than twice its interval",
+        {"backups:/mnt/nfs/home/.hubswarm-backups": f"{NOW - 7201} 2048 {BACKUP.format('20251231T220000Z')}\n"},
+        ["backup shared storage: older than twice HUBSWARM_BACKUP_EVERY (3600 s)"],
+    ),
     (
         "docker down: no swarm answers",
         {
@@ -661,7 +684,8 @@ STUBS = {
     "openssl": 'case "$*" in *"$SRV/ssl/hub.crt") echo "notAfter=Dec 31 00:00:00 2026 GMT" ;; *) exit 1 ;; esac',
     "stat": 'case "$*" in "-f -c %S %b %a -- $SRV") echo 4096 10485760 5242880 ;; '
     '"-f -c %S %b %a -- $HOMES") echo 1048576 102400 51200 ;; '
-    '"-f -c %S %b %a -- /var/lib/docker") echo 4096 5242880 2621440 ;; *) exit 1 ;; esac',
+    '"-f -c %S %b %a -- /var/lib/docker") echo 4096 5242880 2621440 ;; '
+    '"-c %Y %s %n -- "*) [ "$PWD" = "$HOMES/.hubswarm-backups" ] && printf %s "$BACKUPS" ;; *) exit 1 ;; esac',
     "hostname": '[ "$*" = -I ] && echo 10.0.0.5',
     "docker": """case "$1 $2" in
   "node ls") printf '%s\\n' n-hub n-w1 n-w2 ;;
@@ -684,7 +708,7 @@ def test_probe_batch_in_real_bash_with_stubbed_commands(tmp_path, make_host):
     bash = shutil.which("bash")
     stubs, log = tmp_path / "bin", tmp_path / "argv.log"
     srv, homes, venv = tmp_path / "srv", tmp_path / "homes", tmp_path / "venv"
-    for folder in (stubs, srv, homes, venv / "bin"):
+    for folder in (stubs, srv, homes / ".hubswarm-backups", venv / "bin"):
         folder.mkdir(parents=True)
     (srv / "proxy.env").write_text(f"CONFIGPROXY_AUTH_TOKEN={TOKEN}\n")
     version = '[ "$*" = --version ] && echo 5.2.1'
@@ -715,6 +739,7 @@ def test_probe_batch_in_real_bash_with_stubbed_commands(tmp_path, make_host):
                 "HOMES": str(homes),
                 "EXPECTED_TOKEN": TOKEN,
                 "ROUTES": HEALTHY["proxy-routes"],
+                "BACKUPS": HEALTHY["backups:/mnt/nfs/home/.hubswarm-backups"],
                 **{name: HEALTHY[fact.key] for name, fact in answers.items()},
             },
         )
