@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..core import HubswarmError, facts, secret, step
+from . import homes_probe
 from .swarm_model import NODES, NOTEBOOK_LABEL, find_node
 
 
@@ -182,11 +183,13 @@ def nodes_plan(nodes, hub_takes_notebooks):
     ]
 
 
-@step("swarm-nodes")
+@step("swarm-nodes", probes=lambda host: [NODES, *homes_probe.probe_probes(host)])
 def swarm_nodes(host):
-    """Label the nodes that take notebooks (workers; the hub if configured) and drop stale entries."""
+    """Label the nodes that take notebooks (workers; the hub if configured), drop stale entries,
+    and keep new notebooks off nodes whose homes storage is missing (the homes probe)."""
     for what, command in nodes_plan(host.fact(NODES), host.config.hub_takes_notebooks):
         host.ensure(what, command)
+    homes_probe.ensure_probe(host)
 
 
 # --- remove-worker: drain on the hub, leave on the worker, node rm on the hub ---------

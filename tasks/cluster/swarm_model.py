@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from ..core import facts
-from ..hubswarm_hub.labels import NOTEBOOK_LABEL, USER_LABEL
+from ..hubswarm_hub.labels import NO_HOMES_LABEL, NOTEBOOK_LABEL, USER_LABEL
 
 # Nodes with this label set to true take notebooks (workers; the hub if configured).
 
@@ -166,4 +166,5 @@ def takes_notebooks(node):
     """Whether swarm may place a new notebook on ``node``: up, and matching the hub's placement
     constraint (swarm compares a label's value regardless of case)."""
     labelled = node.labels.get(NOTEBOOK_LABEL, "").lower() == "true"
-    return labelled and node.state == "ready" and node.availability == "active"
+    homes_missing = node.labels.get(NO_HOMES_LABEL, "").lower() == "true"
+    return labelled and not homes_missing and node.state == "ready" and node.availability == "active"

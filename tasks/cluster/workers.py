@@ -20,6 +20,7 @@ WORKER_SETUP = [
     docker.install_docker,
     updates.security_updates,
     storage.mount_efs,
+    storage.homes_watch,
 ]
 
 

@@ -120,7 +120,7 @@ def update_notebooks(c, values):
     # its user with no capability at all, not even in its bounding set (it needs none), on a
     # read-only root: it writes to its home and its /tmp (in memory), never to its node's disk.
     c.SwarmSpawner.extra_container_spec = {"hostname": "{{.Node.Hostname}}", "cap_drop": ["ALL"], "read_only": True}
-    c.SwarmSpawner.extra_placement_spec = {"constraints": [values["placement"]]}
+    c.SwarmSpawner.extra_placement_spec = {"constraints": list(values["placement"])}
     # A worker starting a whole class at once takes minutes to run every container (Zero to
     # JupyterHub allows 300 s as well); a notebook no node has room for is told within seconds.
     c.SwarmSpawner.start_timeout = 300

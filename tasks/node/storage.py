@@ -4,8 +4,9 @@ import io
 import shlex
 from pathlib import Path
 
-from ..core import HubswarmError, facts, step
+from ..core import HubswarmError, facts, render, step
 from ..core.archives import folder_archive, manifest_fact, unpack_script
+from ..core.services import ensure_service
 from ..core.templates import file_text
 from ..settings.kinds import NO_EFS
 from .packages import APT, DNF, ensure_packages
@@ -97,6 +98,27 @@ def homes(host):
     host.ensure_file(marker_path(host.config), MARKER_TEXT)
     host.ensure_file(HOME_TOOL, file_text("hubswarm-home"), mode="755")
     host.ensure_dir(f"{host.config.srv}/notebooks")
+
+
+WATCH_TOOL = "/usr/local/sbin/hubswarm-homes-watch"
+WATCH_SERVICE = "hubswarm-homes-watch.service"
+WATCH_UNIT = f"/etc/systemd/system/{WATCH_SERVICE}"
+
+
+@step(
+    "homes-watch",
+    probes=lambda host: [facts.file_state(WATCH_TOOL), facts.file_state(WATCH_UNIT), facts.systemd_unit(WATCH_SERVICE)],
+)
+def homes_watch(host):
+    """Keep this node's homes probe stopped while the homes storage is missing here, so that
+    the hub keeps new notebooks off it (files/hubswarm-homes-watch)."""
+    tool_changed = host.ensure_file(WATCH_TOOL, file_text("hubswarm-homes-watch"), mode="755")
+    unit_changed = host.ensure_file(WATCH_UNIT, render(f"{WATCH_SERVICE}.j2", mark=marker_path(host.config)))
+    if unit_changed:
+        host.ensure("reload systemd", "systemctl daemon-reload")
+    started = ensure_service(host, WATCH_SERVICE)
+    if (tool_changed or unit_changed) and not started:
+        host.ensure(f"restart {WATCH_SERVICE}", f"systemctl restart {WATCH_SERVICE}")
 
 
 def notebooks_archive(folder):

@@ -35,6 +35,7 @@ from ..hub.certs import cert_paths, hub_name, letsencrypt_files, public_name_pro
 from ..hub.jupyterhub import mem_guarantee
 from ..hub.nginx import letsencrypt_fact
 from ..hub.python_env import version_fact
+from ..hubswarm_hub.labels import NO_HOMES_LABEL
 from ..settings.validate import memory_bytes
 from .backup import BACKUP_SERVICE, BACKUP_TIMER, backups_folder, stored_fact
 
@@ -263,7 +264,9 @@ def node_rows(nodes, tasks, each):
             f"{used.nano_cpus / 1e9:g} of {cpus(node.capacity.nano_cpus)} reserved"
         )
         down = node.state != "ready" and node.availability != "drain"
-        rows.append(Row("node", node.hostname, node.state, detail, "not ready, not drained" if down else ""))
+        homes_missing = node.labels.get(NO_HOMES_LABEL, "").lower() == "true"
+        problem = "not ready, not drained" if down else "its homes storage is missing: no new notebook here"
+        rows.append(Row("node", node.hostname, node.state, detail, problem if down or homes_missing else ""))
     return [*rows, room_row(nodes, tasks, each)]
 
 

@@ -30,6 +30,7 @@ HUB_SETUP = [
     users.write_userlist,
     storage.mount_efs,
     storage.homes,
+    storage.homes_watch,
     storage.sync_notebooks,
     backup.scheduled_backups,
     hub.hub_config,

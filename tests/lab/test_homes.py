@@ -148,3 +148,33 @@ def test_the_hub_starts_only_on_the_homes_storage_and_by_itself_once_it_is_back(
         time.sleep(0.5)
     student.start_server()
     assert student.execute(student.start_kernel(), "print(6 * 7)") == "42"
+
+
+def test_a_worker_without_the_homes_storage_takes_no_new_notebook(lab, deploy_run, lab_users, connect):
+    """The homes storage missing on worker1 (an empty folder where it mounts): the hub marks it,
+    a student's new server starts on worker2 and nothing is made on worker1's own disk; once the
+    storage is back, the mark goes, with no deploy."""
+    worker, hub = connect(lab.worker_ips[0]), connect(lab.hub_ip)
+
+    def marked():
+        label = '{{index .Spec.Labels "hubswarm.no-homes"}}'
+        return hub.sudo(f"docker node inspect -f '{label}' worker1", hide=True).stdout.strip() == "true"
+
+    def wait_until(condition, what):
+        deadline = time.monotonic() + 90
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(1)
+
+    student = Student(lab.hub_ip, lab_users.student, lab_users.password)
+    student.stop_server()
+    worker.sudo(f"mount -t tmpfs -o size=1m,mode=755 not-the-homes {HOMES}", hide=True)
+    try:
+        wait_until(marked, "the hub did not mark worker1, whose homes storage is missing")
+        student.start_server()
+        assert node_of(connect, lab.hub_ip, student.name) == "worker2"
+        assert worker.sudo(f"ls -A {HOMES}", hide=True).stdout == ""  # nothing made on worker1's own disk
+        student.stop_server()
+    finally:
+        worker.sudo(f"umount {HOMES}", hide=True)
+    wait_until(lambda: not marked(), "worker1 stayed marked once its homes storage was back")

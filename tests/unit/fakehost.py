@@ -272,3 +272,22 @@ def docker_settings_done(current=""):
 def with_input(steps, needed):
     """``steps`` with the local input ``needed`` (by step name) bound, as gather_needs binds it."""
     return [s.bind(needed[s.name]) if s.name in needed else s for s in steps]
+
+
+def homes_probe_done(config=None):
+    """The canned answers of a hub whose homes probe and labelling loop are as wanted."""
+    from tasks.cluster import homes_probe
+    from tasks.core.templates import file_text, render
+    from tasks.node.storage import marker_path
+
+    config = config or hub_config()
+
+    def state(text, mode="644"):
+        return f"{hashlib.sha256(text.encode()).hexdigest()} {mode} root root"
+
+    return {
+        homes_probe.PROBE_FACT.key: f"{config.image} {marker_path(config)}",
+        f"file:{homes_probe.LABELS_TOOL}": state(file_text("hubswarm-homes-labels"), "755"),
+        f"file:{homes_probe.LABELS_UNIT}": state(render(f"{homes_probe.LABELS_SERVICE}.j2")),
+        f"unit:{homes_probe.LABELS_SERVICE}": unit_info("enabled", "active"),
+    }

@@ -72,57 +72,57 @@ def test_ensure_makes_the_home_in_the_given_folders(place):
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="homes owned by other ids: needs root (CI runs as root)")
 
 
-def home_owned_by(homes, name, uid):
-    (homes / name).mkdir()
-    os.chown(homes / name, uid, uid)
+BOTH_LOST = {"carol": 2, "dave": 3}  # two users whose ids a restored file lacks
+BEFORE_THEM = {"alice": 0, "bob": 1}
 
 
 @needs_root
-def test_a_home_keeps_its_owner_whatever_the_ids_file_says(place):
-    """A restored or lost ids file: the home's owner is the user's id, and the file is put right."""
+@pytest.mark.parametrize(
+    "owners, ids_file, ensured, ids_after",
+    [
+        pytest.param(
+            {"carol": 6},
+            {"alice": 0, "carol": 2},
+            [("carol", 6), ("carol", 6)],
+            {"alice": 0, "carol": 6},
+            id="a home keeps its owner whatever the ids file says, and the file is put right",
+        ),
+        pytest.param(
+            BOTH_LOST,
+            BEFORE_THEM,
+            [("carol", 2), ("dave", 3), ("erin", 4)],
+            {**BEFORE_THEM, **BOTH_LOST, "erin": 4},
+            id="users the ids file lost get their homes back, a new one an id no home owns",
+        ),
+        pytest.param(
+            BOTH_LOST,
+            BEFORE_THEM,
+            [("dave", 3), ("carol", 2), ("erin", 4)],
+            {**BEFORE_THEM, **BOTH_LOST, "erin": 4},
+            id="the same in the other order of first login",
+        ),
+        pytest.param(
+            {"carol": 2},
+            {"frank": 2},
+            [("frank", 3), ("carol", 2)],
+            {"carol": 2, "frank": 3},
+            id="an id that owns another home is never given again",
+        ),
+    ],
+)
+def test_a_users_id_is_the_owner_of_their_home(place, owners, ids_file, ensured, ids_after):
+    """Ids above the first one: the owners of the homes there are, what the ids file says
+    (restored, or lost with the hub), the ids ``ensure`` gives in turn, the file after."""
     homes, _, _, run = place
-    home_owned_by(homes, "carol", FIRST_UID + 6)
-    (homes / ".hubswarm-uids").write_text(f"alice {FIRST_UID}\ncarol {FIRST_UID + 2}\n")
-    assert run("ensure", "carol").stdout == f"{FIRST_UID + 6}\n"
-    assert (homes / ".hubswarm-uids").read_text() == f"alice {FIRST_UID}\ncarol {FIRST_UID + 6}\n"
-    assert run("ensure", "carol").stdout == f"{FIRST_UID + 6}\n"
-
-
-@needs_root
-@pytest.mark.parametrize("first, second", [("carol", "dave"), ("dave", "carol")])
-def test_users_the_ids_file_lost_get_their_homes_back_in_either_order(place, first, second):
-    """Two users added after the backup a restore put back: each runs as their home's owner,
-    whoever logs in first, and a new user gets an id no home owns."""
-    homes, _, _, run = place
-    home_owned_by(homes, "carol", FIRST_UID + 2)
-    home_owned_by(homes, "dave", FIRST_UID + 3)
-    (homes / ".hubswarm-uids").write_text(f"alice {FIRST_UID}\nbob {FIRST_UID + 1}\n")
-    owners = {"carol": FIRST_UID + 2, "dave": FIRST_UID + 3}
-    for name in (first, second):
-        assert run("ensure", name).stdout == f"{owners[name]}\n"
-    assert run("ensure", "erin").stdout == f"{FIRST_UID + 4}\n"
-    assert sorted((homes / ".hubswarm-uids").read_text().splitlines()) == [
-        f"alice {FIRST_UID}",
-        f"bob {FIRST_UID + 1}",
-        f"carol {FIRST_UID + 2}",
-        f"dave {FIRST_UID + 3}",
-        f"erin {FIRST_UID + 4}",
-    ]
-
-
-@needs_root
-def test_an_id_that_owns_another_home_is_never_given_again(place):
-    """An old ids file names frank with the id carol's home now has: frank gets a new one."""
-    homes, _, _, run = place
-    home_owned_by(homes, "carol", FIRST_UID + 2)
-    (homes / ".hubswarm-uids").write_text(f"frank {FIRST_UID + 2}\n")
-    assert run("ensure", "frank").stdout == f"{FIRST_UID + 3}\n"
-    assert (homes / "frank").stat().st_uid == FIRST_UID + 3
-    assert run("ensure", "carol").stdout == f"{FIRST_UID + 2}\n"
-    assert sorted((homes / ".hubswarm-uids").read_text().splitlines()) == [
-        f"carol {FIRST_UID + 2}",
-        f"frank {FIRST_UID + 3}",
-    ]
+    for name, uid in owners.items():
+        (homes / name).mkdir()
+        os.chown(homes / name, FIRST_UID + uid, FIRST_UID + uid)
+    (homes / ".hubswarm-uids").write_text("".join(f"{n} {FIRST_UID + u}\n" for n, u in ids_file.items()))
+    for name, uid in ensured:
+        assert run("ensure", name).stdout == f"{FIRST_UID + uid}\n"
+        assert (homes / name).stat().st_uid == FIRST_UID + uid
+    recorded = dict(line.split() for line in (homes / ".hubswarm-uids").read_text().splitlines())
+    assert recorded == {name: str(FIRST_UID + uid) for name, uid in ids_after.items()}
 
 
 def test_modes_hold_under_the_hubs_umask(place):

@@ -104,7 +104,9 @@ def test_notebooks_run_on_swarm_with_homes_on_the_shared_storage(tmp_path, monke
         {"Target": "/home/jovyan", "Source": "/mnt/nfs/home/alice", "Type": "bind", "ReadOnly": False},
         {"Target": "/tmp", "Source": None, "Type": "tmpfs", "ReadOnly": False, "TmpfsOptions": {"SizeBytes": 2**29}},
     ]
-    assert spawner.extra_placement_spec == {"constraints": ["node.labels.hubswarm.notebooks == true"]}
+    assert spawner.extra_placement_spec == {
+        "constraints": ["node.labels.hubswarm.notebooks == true", "node.labels.hubswarm.no-homes != true"]
+    }
     assert spawner.start_timeout == 300
     assert spawner.extra_task_spec == {
         "restart_policy": {"Condition": "any", "Delay": 5 * 10**9, "MaxAttempts": 3, "Window": 120 * 10**9}

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 from invoke.exceptions import Exit
 
-from fakehost import hub_config, invocation, swarm_info
+from fakehost import homes_probe_done, hub_config, invocation, swarm_info
 from tasks.aws import ec2 as aws
 from tasks.cli import inventory
 from tasks.cluster import swarm, swarm_model, workers
@@ -229,6 +229,7 @@ def fleet(ec2, make_host, test_run, monkeypatch):
             swarm_model.NODES.key: nodes_answer(ips),
             swarm_model.NOTEBOOK_TASKS.key: tasks_answer(notebooks),
             swarm_model.NOTEBOOK_SERVICES.key: services_answer(notebooks),
+            **homes_probe_done(config()),
         }
         hub, runner = make_host(answers, address=HUB, config=config(), check=test_run.check)
         runner.prints["swarm join-token -q worker"] = "SWMTKN-1-scale\n"

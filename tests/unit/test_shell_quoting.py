@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 from traitlets.config import Config
 
 from fakehost import frame, hub_config, node_info, normalize, probe_keys, swarm_info, unit_info
-from tasks.cluster import swarm, swarm_model
+from tasks.cluster import homes_probe, swarm, swarm_model
 from tasks.core import facts as F
 from tasks.core import services
 from tasks.core.facts import Answer
@@ -52,7 +52,7 @@ from tasks.hub import certs, letsencrypt, nginx, proxy, python_env
 from tasks.hub import jupyterhub as hub
 from tasks.hubswarm_hub import config as hub_side_config
 from tasks.node import docker, images, packages, storage
-from tasks.ops import status
+from tasks.ops import backup, status
 
 BASE = Path(tempfile.gettempdir()) / f"hubswarm-quoting-{os.getpid()}"
 MARKER = BASE / "pwned"
@@ -725,6 +725,27 @@ CASES = [
         ],
     ),
     Case("storage.manifest_fact", fact(storage.manifest_fact), lambda v, b: [argv("cd", v)]),
+    Case(
+        "homes_probe.create_command",
+        script(lambda v: homes_probe.create_command(v, v)),
+        lambda v, b: [
+            pair("docker", "--mount", f"type=bind,source={v},target=/hubswarm-homes,readonly"),
+            pair("docker", "--", v),
+        ],
+    ),
+    Case(
+        "backup.stored_fact",
+        fact(lambda v: backup.stored_fact(hub_config(homes_path=v))),
+        lambda v, b: [argv("cd", v + "/.hubswarm-backups")],
+    ),
+    Case(
+        "backup.backup_tool",
+        script(lambda v: backup.backup_tool(hub_config(homes_path=v, srv=v, venv=v))),
+        lambda v, b: [
+            argv("install", "-d", "-m", "700", v + "/.hubswarm-backups"),
+            argv("mktemp", v + "/.hubswarm-backups/.partial.XXXXXX"),
+        ],
+    ),
     Case(
         "storage.unpack_script",
         script(storage.unpack_script, stdin=lambda v: "tar"),

@@ -186,6 +186,15 @@ PROBLEM_CASES = [
     ("a disabled unit that runs is fine", {"unit:nginx": unit_info("disabled", "active")}, []),
     ("a new hub has taken no backup yet", {"backups:/mnt/nfs/home/.hubswarm-backups": ""}, []),
     (
+        "a worker whose homes storage is missing",
+        {
+            swarm_model.NODES.key: node("n-hub", "hub", "manager")
+            + node("n-w1", "worker1", "worker", address="10.0.0.6", labels={**NOTEBOOKS, "hubswarm.no-homes": "true"})
+            + node("n-w2", "worker2", "worker", address="10.0.0.7", labels=NOTEBOOKS)
+        },
+        ["node worker1: its homes storage is missing: no new notebook here"],
+    ),
+    (
         "the hub's backups stopped",
         {"unit:hubswarm-backup.timer": unit_info("enabled", "inactive")},
         ["backup shared storage: hubswarm-backup.timer is not active: fab setup-hub"],

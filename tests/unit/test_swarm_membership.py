@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 from invoke.exceptions import Exit
 
-from fakehost import invocation, node_info, parsed, swarm_info
-from tasks.cluster import swarm, swarm_model, workers
+from fakehost import homes_probe_done, invocation, node_info, parsed, swarm_info
+from tasks.cluster import homes_probe, swarm, swarm_model, workers
 from tasks.core import HubswarmError, Run, Step
 from tasks.node import fence, images
 
@@ -302,7 +302,7 @@ NODE_CASES = [
 
 @pytest.mark.parametrize("answer, hub_takes, commands", [c[1:] for c in NODE_CASES], ids=[c[0] for c in NODE_CASES])
 def test_swarm_nodes(make_host, answer, hub_takes, commands):
-    host, runner = make_host({NODES: answer}, hub_takes_notebooks=hub_takes)
+    host, runner = make_host({NODES: answer, **homes_probe_done()}, hub_takes_notebooks=hub_takes)
     swarm.swarm_nodes(host)
     assert runner.commands == commands
     plan = swarm.nodes_plan(parsed(swarm_model.NODES, answer), hub_takes)
@@ -501,6 +501,7 @@ def join_run(make_host, monkeypatch):
                 NODES: details(
                     "hubnode manager ready hub {}", f"w1 worker ready worker1 {YES}", "w2 worker ready worker2 {}"
                 ),
+                **homes_probe_done(),
             },
             address=HUB,
             **config,
@@ -653,3 +654,39 @@ def test_side_by_side_runs_every_command_and_fails_when_one_did(tmp_path, comman
     done = subprocess.run(["bash", "-c", swarm.side_by_side(commands)], cwd=tmp_path, check=False)
     assert done.returncode == rc
     assert set((tmp_path / "log").read_text().split()) == ran
+
+
+IMAGE, MARK = "hubswarm/singleuser:6.1.1", "/mnt/nfs/home/.hubswarm-homes"
+
+
+@pytest.mark.parametrize(
+    "held, command",
+    [
+        ("", homes_probe.create_command(IMAGE, MARK)),
+        (f"{IMAGE} {MARK}", ""),
+        (f"{IMAGE}@sha256:{'a' * 64} {MARK}", ""),  # swarm added the image's digest
+        (
+            f"hubswarm/singleuser:5.5.4 {MARK}",
+            "docker service rm hubswarm-homes >/dev/null && " + homes_probe.create_command(IMAGE, MARK),
+        ),
+        (
+            f"{IMAGE} /elsewhere/.hubswarm-homes",
+            "docker service rm hubswarm-homes >/dev/null && " + homes_probe.create_command(IMAGE, MARK),
+        ),
+    ],
+)
+def test_the_homes_probe_is_made_again_when_its_image_or_mark_moved(held, command):
+    assert homes_probe.probe_command(held, IMAGE, MARK) == command
+
+
+def test_the_homes_probe_runs_as_no_one_where_notebooks_may_run():
+    created = homes_probe.create_command(IMAGE, MARK)
+    for part in (
+        "--mode global",
+        "--constraint 'node.labels.hubswarm.notebooks == true'",
+        f"--mount type=bind,source={MARK},target=/hubswarm-homes,readonly",
+        "--user 65534:65534 --read-only --cap-drop ALL",
+        "--no-resolve-image",
+        f"-- {IMAGE} sleep infinity",
+    ):
+        assert part in created
