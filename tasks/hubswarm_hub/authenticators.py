@@ -1,6 +1,6 @@
 """The hub's authenticators, for the people on the userlist only.
 
-The userlist is the source of truth: a user taken off it is refused at the
+The userlist is the source of truth, for groups too: a user taken off it is refused at the
 hub's next start (deleted from its database, so their login cookie dies too)
 and their notebook services stop; their home stays. The admin page cannot add
 a user: it says where users are managed.
@@ -57,6 +57,13 @@ def managed_by_userlist(name, remove=remove_notebooks):
             result = super().add_user(user)
             if inspect.isawaitable(result):
                 await result
+            # The userlist names a user's groups: load_groups adds them to those (after
+            # this, at the hub's start, which commits), and here they leave any other.
+            groups = getattr(self.parent, "load_groups", {})
+            wanted = {name for name, group in groups.items() if user.name in group.get("users", ())}
+            for group in [g for g in user.groups if g.name not in wanted]:
+                user.groups.remove(group)
+                self.log.info("%s left group %s: their userlist line does not name it", user.name, group.name)
 
     UserlistAuthenticator.__name__ = UserlistAuthenticator.__qualname__ = f"Userlist{base.__name__}"
     return UserlistAuthenticator

@@ -86,6 +86,9 @@ def update_users(c, values):
     # cookies with them) and their servers stop; their homes stay. The admin page
     # cannot add users: it says they are managed in the userlist.
     c.Authenticator.delete_invalid_users = True
+    # The userlist's groups (instructors among them), with just its members: the
+    # authenticator takes every user out of the groups their line does not name.
+    c.JupyterHub.load_groups = {group: {"users": sorted(members)} for group, members in sorted(users.groups.items())}
 
 
 def update_authenticator(c, values, environ):

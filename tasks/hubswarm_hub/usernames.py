@@ -26,9 +26,16 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$"
 #: DockerSpawner names a user's service ``jupyter-<escaped name>``.
 SERVICE_PREFIX = "jupyter-"
 SERVICE_NAME_MAX = 63
-ROLES = ("admin",)
+#: The words a userlist line may have after its email (and any number of ``group:NAME``).
+ROLES = ("admin", "instructor")
+#: The group every user a line marks ``instructor`` is in: the course's teachers.
+INSTRUCTORS = "instructors"
+#: A group's name, after ``group:``.
+GROUP_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
+WORDS = "write 'email [admin] [instructor] [group:NAME ...]'"
 
 _NAME = re.compile(NAME_PATTERN)
+_GROUP = re.compile(GROUP_PATTERN)
 _OTHER = re.compile(r"[^a-z0-9._-]+")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SERVICE_SAFE = set(string.ascii_lowercase + string.digits)
@@ -36,6 +43,18 @@ _SERVICE_SAFE = set(string.ascii_lowercase + string.digits)
 
 class UserlistError(ValueError):
     """A userlist line that cannot become a user: what is wrong and the fix."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One userlist line's user: their email, name on the hub, roles and groups."""
+
+    number: int
+    email: str
+    name: str
+    admin: bool = False
+    instructor: bool = False
+    groups: tuple = ()
 
 
 def service_name(name):
@@ -48,12 +67,12 @@ def check_email(email):
     email = unicodedata.normalize("NFC", email).lower()
     local, at, domain = email.rpartition("@")
     if not at or not local or "@" in local:
-        raise UserlistError(f"{email!r} is not an email address: write 'email [admin]'")
+        raise UserlistError(f"{email!r} is not an email address: {WORDS}")
     labels = domain.split(".")
     if len(labels) < 2 or len(domain) > 253 or not all(_DNS_LABEL.match(label) for label in labels):
         raise UserlistError(
             f"{email!r} is not an email address (its domain {domain!r} is not a DNS name; "
-            "write an international domain in its xn-- form): write 'email [admin]'"
+            "write an international domain in its xn-- form): " + WORDS
         )
     return email
 
@@ -76,44 +95,55 @@ def username(email):
     return name
 
 
-def parse_line(raw):
-    """(email, name, admin) of one userlist line, None for a blank or comment line."""
+def parse_line(raw, number=0):
+    """The :class:`Line` of one userlist line, None for a blank or comment line."""
     words = raw.split("#", 1)[0].split()
     if not words:
         return None
-    email, roles = check_email(words[0]), words[1:]
-    if len(roles) > 1:
-        raise UserlistError("too many words: write 'email [admin]'")
-    if roles and roles[0] not in ROLES:
-        raise UserlistError(f"unknown role {roles[0]!r}: the only role word is 'admin'")
-    return email, username(email), bool(roles)
+    email, roles, groups = check_email(words[0]), [], []
+    for word in words[1:]:
+        if word in roles or (word.startswith("group:") and word.removeprefix("group:") in groups):
+            raise UserlistError(f"{word!r} twice: {WORDS}")
+        if word in ROLES:
+            roles.append(word)
+        elif word.startswith("group:"):
+            group = word.removeprefix("group:")
+            if group == INSTRUCTORS:
+                raise UserlistError(f"{word!r}: the {INSTRUCTORS} group is the lines marked 'instructor': {WORDS}")
+            if not _GROUP.match(group):
+                raise UserlistError(
+                    f"{word!r} is no group name (letters a-z, digits, '.', '_' and '-', at most 64): {WORDS}"
+                )
+            groups.append(group)
+        else:
+            raise UserlistError(f"unknown word {word!r}: {WORDS}")
+    return Line(number, email, username(email), "admin" in roles, "instructor" in roles, tuple(groups))
 
 
 def parse_userlist(text):
-    """(users, problems): ``(line number, email, name, admin)`` of every good line, and
-    ``(line number, message)`` of every bad one, a second line of a name included."""
+    """(lines, problems): the :class:`Line` of every good line, and ``(line number,
+    message)`` of every bad one, a second line of a name included."""
     users, problems, seen = [], [], {}
     for number, raw in enumerate(text.splitlines(), start=1):
         try:
-            parsed = parse_line(raw)
+            line = parse_line(raw, number)
         except UserlistError as exc:
             problems.append((number, str(exc)))
             continue
-        if parsed is None:
+        if line is None:
             continue
-        email, name, admin = parsed
-        if name in seen:
-            first, first_email = seen[name]
+        if line.name in seen:
+            first = seen[line.name]
             problems.append(
                 (
                     number,
-                    f"{email!r} and {first_email!r} on line {first} both become user {name!r}: "
+                    f"{line.email!r} and {first.email!r} on line {first.number} both become user {line.name!r}: "
                     "keep one line per person, or use another address for one of them",
                 )
             )
             continue
-        seen[name] = (number, email)
-        users.append((number, email, name, admin))
+        seen[line.name] = line
+        users.append(line)
     return users, problems
 
 
@@ -124,6 +154,7 @@ class HubUsers:
     allowed: set
     admins: set
     logins: dict  # an email, as a login may spell it -> the user name
+    groups: dict  # a group's name -> its members' names (the instructors' group too)
 
 
 def hub_users(path):
@@ -136,12 +167,15 @@ def hub_users(path):
         users, problems = parse_userlist(f.read())
     for number, problem in problems:
         print(f"userlist line {number} left out: {problem}", file=sys.stderr)
-    logins = {}
-    for _, email, name, _ in users:
+    logins, groups = {}, {}
+    for line in users:
         for form in ("NFC", "NFD"):
-            logins[unicodedata.normalize(form, email)] = name
+            logins[unicodedata.normalize(form, line.email)] = line.name
+        for group in (*((INSTRUCTORS,) if line.instructor else ()), *line.groups):
+            groups.setdefault(group, set()).add(line.name)
     return HubUsers(
-        allowed={name for _, _, name, _ in users},
-        admins={name for _, _, name, admin in users if admin},
+        allowed={line.name for line in users},
+        admins={line.name for line in users if line.admin},
         logins=logins,
+        groups=groups,
     )

@@ -431,7 +431,7 @@ GROUPS = (
             Setting(
                 "HUBSWARM_USERLIST",
                 kinds.LOCAL_PATH,
-                "The hub's users: one `email [admin]` per line.",
+                "The hub's users: one `email [admin] [instructor] [group:NAME ...]` per line.",
                 ("userlist",),
                 in_project("userlist"),
                 example="userlist",

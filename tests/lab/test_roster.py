@@ -1,20 +1,35 @@
 """Class-roster addresses on a real hub: every kind the user-name rule accepts logs in and
-spawns; what it refuses stops before any host is touched."""
+spawns, and the groups the lines name are the hub's; what it refuses stops before any host
+is touched."""
 
 import pytest
 from test_homes import HOMES, spawn, stop
 
 from fabrun import fab
+from student import Student
 from tasks.hubswarm_hub import usernames
 
-ROSTER = ["first.last+cs101@lab.example", "o'brien@lab.example", "rené@lab.example"]
+ROSTER = {
+    "first.last+cs101@lab.example": "group:cs101",
+    "o'brien@lab.example": "group:cs101 group:lab-2",
+    "rené@lab.example": "instructor",
+}
+
+
+def roster_text(lab_users, roster):
+    return lab_users.path.read_text() + "".join(f"{email} {words}\n" for email, words in roster.items())
+
+
+def hub_groups(lab, lab_users):
+    admin = Student(lab.hub_ip, lab_users.admin, lab_users.admin_password)
+    return {group["name"]: sorted(group["users"]) for group in admin.hub_api("GET", "groups").json()}
 
 
 @pytest.fixture
 def roster_userlist(lab, lab_users, tmp_path):
     """The lab's userlist plus the roster addresses, deployed; the lab's own put back after."""
     path = tmp_path / "userlist"
-    path.write_text(lab_users.path.read_text() + "".join(f"{email}\n" for email in ROSTER))
+    path.write_text(roster_text(lab_users, ROSTER))
     run = fab("userlist", "start-hub", env={"HUBSWARM_USERLIST": str(path)})
     assert run.code == 0, run.output
     yield path
@@ -31,6 +46,17 @@ def test_every_accepted_kind_of_address_logs_in_and_spawns(lab, deploy_run, lab_
             assert int(owner) >= 10001, (email, name)
         finally:
             stop(session, lab.hub_ip, name)
+    assert hub_groups(lab, lab_users) == {
+        "cs101": ["first.last-cs101", "o-brien"],
+        "instructors": ["rene"],
+        "lab-2": ["o-brien"],
+    }
+    # o'brien's line now names cs101 only: at the hub's start, o-brien leaves lab-2.
+    roster_userlist.write_text(roster_text(lab_users, {**ROSTER, "o'brien@lab.example": "group:cs101"}))
+    run = fab("userlist", "start-hub", env={"HUBSWARM_USERLIST": str(roster_userlist)})
+    assert run.code == 0, run.output
+    groups = hub_groups(lab, lab_users)
+    assert groups["cs101"] == ["first.last-cs101", "o-brien"] and groups["lab-2"] == []
 
 
 def test_refused_addresses_stop_before_any_host(lab, tmp_path):

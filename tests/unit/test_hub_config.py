@@ -55,6 +55,22 @@ def test_the_userlist_is_read_with_the_same_rule(tmp_path, monkeypatch):
     assert logins["ren\u00e9@x.io"] == logins["rene\u0301@x.io"] == "rene"
 
 
+def test_the_userlists_groups_are_the_hubs_with_their_members_only(tmp_path, monkeypatch):
+    roster = (
+        "teacher@x.io admin instructor\nta@x.io instructor group:cs101\n"
+        "ann@x.io group:cs101 group:lab-2\nbob@x.io group:lab-2\ncarl@x.io\n"
+    )
+    app, _ = load_hub_config(tmp_path, monkeypatch, userlist=roster)
+    assert app.load_groups == {
+        "cs101": {"users": ["ann", "ta"]},
+        "instructors": {"users": ["ta", "teacher"]},
+        "lab-2": {"users": ["ann", "bob"]},
+    }
+    (tmp_path / "none").mkdir()
+    app, _ = load_hub_config(tmp_path / "none", monkeypatch, userlist="teacher@x.io admin\n")
+    assert app.load_groups == {}
+
+
 OAUTH_SECRETS = {
     "client_id": SECRETS["OAUTH_CLIENT_ID"],
     "client_secret": SECRETS["OAUTH_CLIENT_SECRET"],

@@ -90,8 +90,20 @@ def userlist_authenticator(tmp_path, monkeypatch):
 
 def test_a_user_on_the_list_is_added(tmp_path, monkeypatch):
     authenticator, removed = userlist_authenticator(tmp_path, monkeypatch)
-    run_async(authenticator.add_user(SimpleNamespace(name="student")))
+    run_async(authenticator.add_user(SimpleNamespace(name="student", groups=[])))
     assert removed == []
+
+
+def test_a_user_leaves_the_groups_their_userlist_line_does_not_name(tmp_path, monkeypatch):
+    """At the hub's start (load_groups then adds them to those it names)."""
+    roster = "teacher@x.io admin instructor\nstudent@x.io group:cs101\n"
+    app, package = load_hub_config(tmp_path, monkeypatch, userlist=roster)
+    module = importlib.import_module(f"{package.__name__}.authenticators")
+    authenticator = module.managed_by_userlist("shared-password", remove=lambda name: [])(parent=app)
+    cs101, instructors, other = (SimpleNamespace(name=n) for n in ("cs101", "instructors", "made-on-the-admin-page"))
+    student = SimpleNamespace(name="student", groups=[cs101, instructors, other])
+    run_async(authenticator.add_user(student))
+    assert student.groups == [cs101]
 
 
 def test_a_user_off_the_list_is_refused_and_their_notebooks_removed(tmp_path, monkeypatch):

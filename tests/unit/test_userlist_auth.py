@@ -9,6 +9,7 @@ from tasks import settings
 from tasks.core import HubswarmError
 from tasks.core.secrets import MASK, mask
 from tasks.hub import auth, users
+from tasks.hubswarm_hub.usernames import WORDS
 from tasks.settings import validate
 
 # --- userlist ------------------------------------------------------------------------
@@ -32,20 +33,32 @@ def test_parse_userlist_valid():
 
 
 def test_render_userlist_round_trip():
-    parsed = users.parse_userlist("a@x.io admin\nb@x.io\n")
-    assert users.render_userlist(parsed) == "a@x.io admin\nb@x.io\n"
+    text = "a@x.io admin\nb@x.io\nc@x.io instructor group:cs101 group:lab-2\nd@x.io admin instructor\n"
+    parsed = users.parse_userlist(text)
+    assert users.render_userlist(parsed) == text
     assert users.parse_userlist(users.render_userlist(parsed)) == parsed
+    assert parsed[2] == users.User("c@x.io", False, True, ("cs101", "lab-2"))
+    # any order of the words after the email, one line in the hub's userlist
+    assert users.render_userlist(users.parse_userlist("d@x.io group:z instructor admin\n")) == (
+        "d@x.io admin instructor group:z\n"
+    )
 
 
 @pytest.mark.parametrize(
     "text, line, words",
     [
-        ("a@x.io admin\nnot-an-email\n", 2, ["'not-an-email' is not an email address", "write 'email [admin]'"]),
+        ("a@x.io admin\nnot-an-email\n", 2, ["'not-an-email' is not an email address", WORDS]),
         ("a@x.io admin\nb@localhost\n", 2, ["'b@localhost' is not an email address"]),
         ("a@x.io admin\nadmin b@x.io\n", 2, ["'admin' is not an email address"]),
-        ("# c\n\na@x.io admin extra\n", 3, ["too many words", "write 'email [admin]'"]),
-        ("a@x.io root\n", 1, ["unknown role 'root'", "the only role word is 'admin'"]),
-        ("a@x.io Admin\n", 1, ["unknown role 'Admin'"]),
+        ("# c\n\na@x.io admin extra\n", 3, ["unknown word 'extra'", WORDS]),
+        ("a@x.io root\n", 1, ["unknown word 'root'", WORDS]),
+        ("a@x.io Admin\n", 1, ["unknown word 'Admin'"]),
+        ("a@x.io admin admin\n", 1, ["'admin' twice"]),
+        ("a@x.io admin group:cs101 group:cs101\n", 1, ["'group:cs101' twice"]),
+        ("a@x.io admin group:CS101\n", 1, ["'group:CS101' is no group name"]),
+        ("a@x.io admin group:\n", 1, ["'group:' is no group name"]),
+        ("a@x.io admin group:a;b\n", 1, ["'group:a;b' is no group name"]),
+        ("a@x.io admin group:instructors\n", 1, ["the instructors group is the lines marked 'instructor'"]),
         (
             "alice@x.io admin\n# c\nALICE@y.org\n",
             3,
@@ -82,7 +95,7 @@ def test_read_userlist_names_the_file(tmp_path):
     path.write_text("a@x.io admin\nb@x.io boss\n")
     with pytest.raises(HubswarmError) as err:
         users.read_userlist(hub_config(userlist=str(path)))
-    assert str(err.value).startswith(f"{path} line 2: unknown role 'boss'")
+    assert str(err.value).startswith(f"{path} line 2: unknown word 'boss'")
     path.write_text("a@x.io admin\n")
     assert users.read_userlist(hub_config(userlist=str(path))) == [users.User("a@x.io", True)]
 

@@ -63,7 +63,7 @@ def test_parse_userlist_reports_every_bad_line_and_both_lines_of_a_clash():
     users, problems = usernames.parse_userlist(
         "a@x.io admin\n..@x.io\no'brien@x.io\n# c\no.brien@x.io\nO-Brien@y.org\n"
     )
-    assert [(n, name) for n, _, name, _ in users] == [(1, "a"), (3, "o-brien"), (5, "o.brien")]
+    assert [(line.number, line.name) for line in users] == [(1, "a"), (3, "o-brien"), (5, "o.brien")]
     assert [n for n, _ in problems] == [2, 6]
     assert "'o-brien@y.org' and \"o'brien@x.io\" on line 3 both become user 'o-brien'" in problems[1][1]
 
