@@ -89,11 +89,16 @@ class Student:
         return reply.json().get("servers", {}).get("", {})
 
     def wait_for_the_hubs_check(self, seconds=SPAWN_SECONDS):
-        """Wait while the hub checks the server it knew before its restart (it takes no start or
-        stop meanwhile: 400 "pending check"), as a user waits on its spinner."""
+        """Wait while the hub starts (it answers 503) and then checks the server it knew before
+        (it takes no start or stop meanwhile: 400 "pending check"), as a user waits on its spinner."""
         deadline = time.monotonic() + seconds
-        while self.server().get("pending") == "check":
-            assert time.monotonic() < deadline, f"the hub still checks {self.name}'s server after {seconds} s"
+        while True:
+            try:
+                if self.server().get("pending") != "check":
+                    return
+            except Refused:  # the hub is still starting
+                pass
+            assert time.monotonic() < deadline, f"the hub still starts or checks {self.name}'s server after {seconds} s"
             time.sleep(0.5)
 
     def start_server(self):
