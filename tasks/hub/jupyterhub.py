@@ -187,6 +187,7 @@ def start_probes(host):
         HUB_ANSWERS,
         *proxy.proxy_probes(host),
         *public_name_probes(host),
+        *storage.marker_probes(host),
     ]
 
 
@@ -198,6 +199,9 @@ def start_hub(host):
     # Before the proxy had a service of its own, the running hub ran it, on the port
     # the service needs: that hub stops once (its users' servers with it).
     moving = was.running and not host.fact(facts.file_state(proxy.UNIT))
+    # The hub's unit starts it only on the marked homes storage: a hub set up before the mark
+    # gets it here, or it would not start again.
+    storage.mark_homes(host)
     units_changed = proxy.ensure_proxy(host)
     units_changed |= host.ensure_file(UNIT, render_unit(config))
     if units_changed:

@@ -84,10 +84,26 @@ def marker_path(config):
     return f"{config.homes_path}/{HOMES_MARKER}"
 
 
+def marker_probes(host):
+    return [facts.file_state(marker_path(host.config)), mount_fact(host.config.homes_path)]
+
+
+def mark_homes(host):
+    """Mark the homes storage, once it is mounted (or the homes stay on this node: HUBSWARM_EFS=none);
+    a hub whose storage is not mounted is told to mount it, and nothing is marked."""
+    config = host.config
+    if host.fact(facts.file_state(marker_path(config))):
+        return
+    # (In check mode, mount-efs just before would have mounted it.)
+    if config.efs != NO_EFS and not host.check and not host.fact(mount_fact(config.homes_path)):
+        raise HubswarmError(f"{config.homes_path} is not mounted on {host.name}: mount it (fab mount-efs)")
+    host.ensure_file(marker_path(config), MARKER_TEXT)
+
+
 @step(
     "homes",
     probes=lambda host: [
-        facts.file_state(marker_path(host.config)),
+        *marker_probes(host),
         facts.file_state(HOME_TOOL),
         facts.dir_state(f"{host.config.srv}/notebooks"),
     ],
@@ -95,7 +111,7 @@ def marker_path(config):
 def homes(host):
     """Mark the homes storage (mounted by mount-efs just before), then install the tool that
     makes users' homes on it (stable ids, starter notebooks) on first spawn."""
-    host.ensure_file(marker_path(host.config), MARKER_TEXT)
+    mark_homes(host)
     host.ensure_file(HOME_TOOL, file_text("hubswarm-home"), mode="755")
     host.ensure_dir(f"{host.config.srv}/notebooks")
 

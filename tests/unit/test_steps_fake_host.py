@@ -19,7 +19,7 @@ from tasks.core import HubswarmError
 from tasks.core.secrets import MASK
 from tasks.hub import auth, certs, nginx, proxy, python_env, users
 from tasks.hub import jupyterhub as hub
-from tasks.node import docker, packages
+from tasks.node import docker, packages, storage
 
 APT_ENV = (
     "export DEBIAN_FRONTEND=noninteractive; if dpkg --audit 2>/dev/null | grep -q .; then dpkg --configure -a; fi && "
@@ -173,7 +173,9 @@ def test_nginx_amazon_in_place(make_host):
     assert runner.commands == []
 
 
+MARKED = {"file:/mnt/nfs/home/.hubswarm-homes": "0" * 64 + " 644 root root"}
 FIRST_START = {
+    **MARKED,
     "addresses": "10.0.0.5",
     "unit:jupyterhub": unit_info("disabled", "inactive"),
     "inputs:jupyterhub": "abc",
@@ -323,6 +325,7 @@ def converged_hub_answers():
         return f"{hashlib.sha256(text.encode()).hexdigest()} 644 root root"
 
     return {
+        **MARKED,
         "addresses": "10.0.0.5",
         f"file:{hub.UNIT}": state(hub.render_unit(hub_config())),
         "unit:jupyterhub": unit_info("enabled", "active"),
@@ -365,3 +368,18 @@ def test_check_mode_predicts_a_fresh_docker_once_and_hides_daemon_json(make_host
     changes = host.record.changes
     assert [c for c in changes if "start docker" in c] == ["enable and start docker"]
     assert "record the settings Docker starts with" in changes and runner.calls == []
+
+
+def test_a_hub_set_up_before_the_homes_mark_gets_it_at_its_next_start(make_host):
+    """Its new unit starts it only on the marked storage: start-hub marks a mounted one first,
+    and stops before any change when it is not mounted."""
+    unmarked = {**converged_hub_answers(), "file:/mnt/nfs/home/.hubswarm-homes": ""}
+    host, runner = make_host({**unmarked, "mount:/mnt/nfs/home": "fs-1:/ nfs4"})
+    hub.start_hub(host)
+    assert runner.calls[0].stdin == storage.MARKER_TEXT and "/mnt/nfs/home/.hubswarm-homes" in runner.commands[0]
+    host, runner = make_host(unmarked)
+    with pytest.raises(
+        HubswarmError, match=r"^/mnt/nfs/home is not mounted on 10\.0\.0\.5: mount it \(fab mount-efs\)$"
+    ):
+        hub.start_hub(host)
+    assert runner.commands == []
