@@ -108,6 +108,13 @@ BEFORE_THEM = {"alice": 0, "bob": 1}
             {"carol": 2, "frank": 3},
             id="an id that owns another home is never given again",
         ),
+        pytest.param(
+            {".hubswarm-backups": 65534 - FIRST_UID},
+            {},
+            [("alice", 0)],
+            {"alice": 0},
+            id="hubswarm's own folders are no homes",
+        ),
     ],
 )
 def test_a_users_id_is_the_owner_of_their_home(place, owners, ids_file, ensured, ids_after):
