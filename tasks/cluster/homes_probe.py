@@ -6,7 +6,7 @@ is), and on the hub the loop that labels the nodes where it does not run
 import shlex
 
 from ..core import facts, render
-from ..core.services import ensure_service
+from ..core.services import UNIT_DIR, ensure_installed
 from ..core.templates import file_text
 from ..hubswarm_hub.labels import NOTEBOOK_LABEL
 from ..node.storage import marker_path
@@ -15,7 +15,7 @@ PROBE = "hubswarm-homes"
 PROBE_TARGET = "/hubswarm-homes"
 LABELS_TOOL = "/usr/local/sbin/hubswarm-homes-labels"
 LABELS_SERVICE = "hubswarm-homes-labels.service"
-LABELS_UNIT = f"/etc/systemd/system/{LABELS_SERVICE}"
+LABELS_UNIT = f"{UNIT_DIR}/{LABELS_SERVICE}"
 
 # The probe as swarm holds it: its image and the file it binds ("" when there is none).
 PROBE_FACT = facts.Fact(
@@ -65,10 +65,8 @@ def ensure_probe(host):
         f"run the homes probe ({PROBE}) on every node that takes notebooks",
         probe_command(host.fact(PROBE_FACT), image, mark),
     )
-    tool_changed = host.ensure_file(LABELS_TOOL, file_text("hubswarm-homes-labels"), mode="755")
-    unit_changed = host.ensure_file(LABELS_UNIT, render(f"{LABELS_SERVICE}.j2"))
-    if unit_changed:
-        host.ensure("reload systemd", "systemctl daemon-reload")
-    started = ensure_service(host, LABELS_SERVICE)
-    if (tool_changed or unit_changed) and not started:
-        host.ensure(f"restart {LABELS_SERVICE}", f"systemctl restart {LABELS_SERVICE}")
+    files = {
+        LABELS_TOOL: (file_text("hubswarm-homes-labels"), "755"),
+        LABELS_UNIT: (render(f"{LABELS_SERVICE}.j2"), "644"),
+    }
+    ensure_installed(host, LABELS_SERVICE, files)

@@ -16,6 +16,22 @@ def ensure_service(host, unit, enabled=True, running=True):
     return host.ensure(f"enable and start {unit}", " && ".join(commands))
 
 
+UNIT_DIR = "/etc/systemd/system"
+
+
+def ensure_installed(host, unit, files, restart_on=None, restarted="restart {unit}"):
+    """A service (or timer) of hubswarm's own: ``files`` ({path: (text, mode)}, its unit file
+    among them) written, systemd reloaded when a unit file changed, ``unit`` enabled and
+    started, and restarted when one of ``restart_on`` (default: every file) changed under it
+    while it ran; ``restarted`` says so."""
+    changed = {path for path, (text, mode) in files.items() if host.ensure_file(path, text, mode=mode)}
+    if any(path.startswith(f"{UNIT_DIR}/") for path in changed):
+        host.ensure("reload systemd", "systemctl daemon-reload")
+    started = ensure_service(host, unit)
+    if changed & set(files if restart_on is None else restart_on) and not started:
+        host.ensure(restarted.format(unit=unit), f"systemctl restart {shlex.quote(unit)}")
+
+
 def stop_service(host, unit):
     """Disable and stop a systemd unit when it is enabled or running."""
     state = host.fact(facts.systemd_unit(unit))

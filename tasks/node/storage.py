@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..core import HubswarmError, facts, render, step
 from ..core.archives import folder_archive, manifest_fact, unpack_script
-from ..core.services import ensure_service
+from ..core.services import UNIT_DIR, ensure_installed
 from ..core.templates import file_text
 from ..settings.kinds import NO_EFS
 from .packages import APT, DNF, ensure_packages
@@ -118,7 +118,7 @@ def homes(host):
 
 WATCH_TOOL = "/usr/local/sbin/hubswarm-homes-watch"
 WATCH_SERVICE = "hubswarm-homes-watch.service"
-WATCH_UNIT = f"/etc/systemd/system/{WATCH_SERVICE}"
+WATCH_UNIT = f"{UNIT_DIR}/{WATCH_SERVICE}"
 
 
 @step(
@@ -128,13 +128,11 @@ WATCH_UNIT = f"/etc/systemd/system/{WATCH_SERVICE}"
 def homes_watch(host):
     """Keep this node's homes probe stopped while the homes storage is missing here, so that
     the hub keeps new notebooks off it (files/hubswarm-homes-watch)."""
-    tool_changed = host.ensure_file(WATCH_TOOL, file_text("hubswarm-homes-watch"), mode="755")
-    unit_changed = host.ensure_file(WATCH_UNIT, render(f"{WATCH_SERVICE}.j2", mark=marker_path(host.config)))
-    if unit_changed:
-        host.ensure("reload systemd", "systemctl daemon-reload")
-    started = ensure_service(host, WATCH_SERVICE)
-    if (tool_changed or unit_changed) and not started:
-        host.ensure(f"restart {WATCH_SERVICE}", f"systemctl restart {WATCH_SERVICE}")
+    files = {
+        WATCH_TOOL: (file_text("hubswarm-homes-watch"), "755"),
+        WATCH_UNIT: (render(f"{WATCH_SERVICE}.j2", mark=marker_path(host.config)), "644"),
+    }
+    ensure_installed(host, WATCH_SERVICE, files)
 
 
 def notebooks_archive(folder):

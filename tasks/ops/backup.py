@@ -20,7 +20,7 @@ from fabric import task
 
 from ..cli.invocation import hub_for, run_of
 from ..core import HubswarmError, facts, fail, render, run_on, run_steps, step, stop_if_failed
-from ..core.services import ensure_service, stop_service
+from ..core.services import UNIT_DIR, ensure_installed, stop_service
 from ..hub import jupyterhub
 from ..node import storage
 
@@ -66,7 +66,6 @@ BACKUPS = ".hubswarm-backups"  # in the homes folder: outside every home (names 
 BACKUP_TOOL = "/usr/local/sbin/hubswarm-backup"
 BACKUP_SERVICE = "hubswarm-backup.service"
 BACKUP_TIMER = "hubswarm-backup.timer"
-UNITS = "/etc/systemd/system"
 
 
 def backups_folder(config):
@@ -123,7 +122,10 @@ def stored_fact(config):
 
 def backup_probes(host):
     return [
-        *(facts.file_state(path) for path in (BACKUP_TOOL, f"{UNITS}/{BACKUP_SERVICE}", f"{UNITS}/{BACKUP_TIMER}")),
+        *(
+            facts.file_state(path)
+            for path in (BACKUP_TOOL, f"{UNIT_DIR}/{BACKUP_SERVICE}", f"{UNIT_DIR}/{BACKUP_TIMER}")
+        ),
         facts.systemd_unit(BACKUP_TIMER),
     ]
 
@@ -138,14 +140,14 @@ def scheduled_backups(host):
         stop_service(host, BACKUP_TIMER)
         return
     units = {"homes": config.homes_path, "marker": storage.HOMES_MARKER, "tool": BACKUP_TOOL, "every": every}
-    changed = host.ensure_file(BACKUP_TOOL, backup_tool(config), mode="700")
-    changed |= host.ensure_file(f"{UNITS}/{BACKUP_SERVICE}", render(f"{BACKUP_SERVICE}.j2", **units))
-    timer_changed = host.ensure_file(f"{UNITS}/{BACKUP_TIMER}", render(f"{BACKUP_TIMER}.j2", **units))
-    if changed or timer_changed:
-        host.ensure("reload systemd", "systemctl daemon-reload")
-    started = ensure_service(host, BACKUP_TIMER)
-    if timer_changed and not started:
-        host.ensure(f"back up every {every} s from now", f"systemctl restart {BACKUP_TIMER}")
+    timer = f"{UNIT_DIR}/{BACKUP_TIMER}"
+    files = {
+        BACKUP_TOOL: (backup_tool(config), "700"),
+        f"{UNIT_DIR}/{BACKUP_SERVICE}": (render(f"{BACKUP_SERVICE}.j2", **units), "644"),
+        timer: (render(f"{BACKUP_TIMER}.j2", **units), "644"),
+    }
+    # The timer counts from its (re)start: only its own change restarts it.
+    ensure_installed(host, BACKUP_TIMER, files, restart_on=[timer], restarted=f"back up every {every} s from now")
 
 
 @step("backups", probes=lambda host: [stored_fact(host.config)])

@@ -240,8 +240,8 @@ def backup_units(config):
     units = {"homes": config.homes_path, "marker": ".hubswarm-homes", "tool": backup.BACKUP_TOOL, "every": 3600}
     return {
         backup.BACKUP_TOOL: (backup.backup_tool(config), "700"),
-        f"{backup.UNITS}/{backup.BACKUP_SERVICE}": (backup.render(f"{backup.BACKUP_SERVICE}.j2", **units), "644"),
-        f"{backup.UNITS}/{backup.BACKUP_TIMER}": (backup.render(f"{backup.BACKUP_TIMER}.j2", **units), "644"),
+        f"{backup.UNIT_DIR}/{backup.BACKUP_SERVICE}": (backup.render(f"{backup.BACKUP_SERVICE}.j2", **units), "644"),
+        f"{backup.UNIT_DIR}/{backup.BACKUP_TIMER}": (backup.render(f"{backup.BACKUP_TIMER}.j2", **units), "644"),
     }
 
 
@@ -271,7 +271,9 @@ def test_a_new_hub_backs_itself_up_from_now_on(make_host):
 
 def test_a_new_interval_restarts_the_timer_and_zero_stops_it(make_host):
     host, _ = make_host({})
-    host, runner = make_host(in_place(host.config, **{f"file:{backup.UNITS}/{backup.BACKUP_TIMER}": "x 644 root root"}))
+    host, runner = make_host(
+        in_place(host.config, **{f"file:{backup.UNIT_DIR}/{backup.BACKUP_TIMER}": "x 644 root root"})
+    )
     backup.scheduled_backups(host)
     assert runner.commands[-2:] == ["systemctl daemon-reload", "systemctl restart hubswarm-backup.timer"]
     host, runner = make_host(in_place(host.config), backup_every="0")
