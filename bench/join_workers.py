@@ -36,10 +36,10 @@ def tag_workers(count):
 
 def leave_swarm(info):
     for number in range(1, len(info.worker_ips) + 1):
-        lab.docker("exec", f"hubswarm-lab-worker{number}", "docker", "swarm", "leave", "--force", check=False)
+        lab.docker("exec", f"{lab.CONTAINER_PREFIX}worker{number}", "docker", "swarm", "leave", "--force", check=False)
     lab.docker(
         "exec",
-        "hubswarm-lab-hub",
+        f"{lab.CONTAINER_PREFIX}hub",
         "sh",
         "-c",
         "docker node rm --force $(docker node ls -q --filter role=worker) 2>/dev/null",

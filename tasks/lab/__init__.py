@@ -18,6 +18,11 @@ images, they survive `lab.down` unless --images is given.
 Instance metadata: every lab host reaches 169.254.169.254 only through the lab's stand-in
 (tasks/lab/imds.py), with its own identity; the rest of 169.254.0.0/16 is blackholed in every host.
 
+Several labs can run side by side (bin/test runs two): HUBSWARM_LAB_SLOT=N (1 to 9) names
+everything of lab N apart from the first's (slot 0, the default): its folder .lab-N, network
+hubswarm-labN on 10.213.N.0/24, containers hubswarm-labN-*, label hubswarm.lab=N+1, and its EC2
+API on port 5055+N. The images and download caches serve them all.
+
 Python API (used by tests and bench): ensure_lab, recreate_host, spare_host, remove_host, destroy;
 follow_launch and follow_termination are the EC2 API's.
 """
@@ -42,17 +47,26 @@ from invoke.exceptions import Exit
 from . import ec2 as lab_ec2
 from . import image as lab_image
 from . import imds as lab_imds
-from .docker import LAB_DIR, LAB_LABEL, docker, docker_answers, ensure_docker_daemon, make_lab_dir
+from .docker import (
+    LAB_DIR,
+    LAB_LABEL,
+    NAME,
+    NETWORK_PREFIX,
+    docker,
+    docker_answers,
+    ensure_docker_daemon,
+    make_lab_dir,
+)
 
-NETWORK = "hubswarm-lab"
-SUBNET = "10.213.0.0/24"
-IP_PREFIX = "10.213.0."
+NETWORK = NAME
+SUBNET = f"{NETWORK_PREFIX}0/24"
+IP_PREFIX = NETWORK_PREFIX
 HUB_HOST_NUMBER = 10
-CONTAINER_PREFIX = "hubswarm-lab-"
+CONTAINER_PREFIX = f"{NAME}-"
 # The fleet hosts the tests run on Debian 13 (trixie), so every deployment they make proves a
 # mixed cluster; the others, and every host of `fab lab.up` without --mixed, run Debian 12.
 MIXED = ("worker2",)
-HOME_VOLUME = "hubswarm-lab-home"
+HOME_VOLUME = f"{NAME}-home"
 HOMES_PATH = "/mnt/nfs/home"
 LAB_DOMAIN = "hub.lab.example"
 APT_VOLUME = "hubswarm-lab-apt"
@@ -144,13 +158,15 @@ def fleet(workers):
 
 def lab_containers():
     """Lab containers, as host name -> {container, id, state, ip, role}."""
-    # Filtered on the host label: images built FROM the lab image inherit LAB_LABEL.
+    # Filtered on the host label too: images built FROM the lab image inherit its label.
     rows = docker(
         "container",
         "ls",
         "--all",
         "--filter",
         "label=hubswarm.lab.host",
+        "--filter",
+        f"label={LAB_LABEL}",
         "--format",
         '{{.Names}}\t{{.ID}}\t{{.State}}\t{{.Label "hubswarm.lab.host"}}\t{{.Label "hubswarm.lab.ip"}}'
         '\t{{.Label "hubswarm.lab.role"}}\t{{.Label "hubswarm.lab.suite"}}',
@@ -253,7 +269,7 @@ def _create_host(host, ip, role, suite=lab_image.DEBIAN_12):
         f"{LAB_DOMAIN}:{host_ip('hub')}",
         # Where the host routes 169.254.169.254 (files/lab/imds-route, at every boot).
         "--add-host",
-        f"{lab_imds.CONTAINER}:{lab_imds.STANDIN_IP}",
+        f"{lab_imds.HOSTS_NAME}:{lab_imds.STANDIN_IP}",
         # An ext4-backed /var/lib/docker lets the host's own Docker use overlay2, as on EC2.
         "--volume",
         f"{docker_volume}:/var/lib/docker",
@@ -541,19 +557,18 @@ def follow_termination(ip):
 
 
 def destroy(images=False):
-    """Remove everything labelled hubswarm.lab=1 (containers with the metadata stand-in and the
-    hosts made for `fab scale`, network, volumes), stop the lab's EC2 API.
+    """Remove everything labelled as this lab (the first's: hubswarm.lab=1): containers with the
+    metadata stand-in and the hosts made for `fab scale`, network, volumes; stop its EC2 API.
 
     With IMAGES, also remove the lab images and the apt cache volume.
     """
-    for container in docker("container", "ls", "--all", "--quiet", "--filter", f"label={LAB_LABEL}").split():
-        docker("container", "rm", "--force", "--volumes", container)
-    for network in docker("network", "ls", "--quiet", "--filter", f"label={LAB_LABEL}").split():
-        docker("network", "rm", network)
-    labels = [LAB_LABEL, CACHE_LABEL] if images else [LAB_LABEL]
-    for label in labels:
-        for volume in docker("volume", "ls", "--quiet", "--filter", f"label={label}").split():
-            docker("volume", "rm", "--force", volume)
+    if containers := docker("container", "ls", "--all", "--quiet", "--filter", f"label={LAB_LABEL}").split():
+        docker("container", "rm", "--force", "--volumes", *containers)
+    if networks := docker("network", "ls", "--quiet", "--filter", f"label={LAB_LABEL}").split():
+        docker("network", "rm", *networks)
+    for label in [LAB_LABEL, CACHE_LABEL] if images else [LAB_LABEL]:
+        if volumes := docker("volume", "ls", "--quiet", "--filter", f"label={label}").split():
+            docker("volume", "rm", "--force", *volumes)
     if images:
         lab_image.remove_images()
     lab_ec2.stop_moto()
@@ -574,14 +589,15 @@ def up(c, workers=2, mixed=False):
     info = ensure_lab(workers=int(workers), debian13=MIXED if mixed else None)
     print(f"lab is up: hub {info.hub_ip}, workers {' '.join(info.worker_ips) or '(none)'}")
     print(f"EC2 API: {info.env['AWS_ENDPOINT_URL_EC2']} (moto, cluster `lab`)")
-    print("Later `fab` commands in this project load .lab/lab.env and so deploy to the lab.")
-    print(f"SSH by hand: ssh -i .lab/id_ed25519 -o UserKnownHostsFile=.lab/known_hosts admin@{info.hub_ip}")
+    folder = LAB_DIR.name
+    print(f"Later `fab` commands in this project load {folder}/lab.env and so deploy to the lab.")
+    print(f"SSH by hand: ssh -i {folder}/id_ed25519 -o UserKnownHostsFile={folder}/known_hosts admin@{info.hub_ip}")
     print("See it with `fab lab.status`; remove it with `fab lab.down`.")
 
 
 @task(help={"images": "also remove the lab images and the apt cache volume (next lab.up rebuilds)"})
 def down(c, images=False):
-    """Remove the lab: everything labelled hubswarm.lab=1, the lab's EC2 API and .lab/lab.env.
+    """Remove the lab: everything labelled as this lab, the lab's EC2 API and .lab/lab.env.
 
     Images and the apt cache are kept unless --images is given.
     """

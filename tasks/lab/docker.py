@@ -12,9 +12,20 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
+from ..settings import SETTING, lab_folder, lab_slot
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-LAB_DIR = PROJECT_ROOT / ".lab"
-LAB_LABEL = "hubswarm.lab=1"
+# Which lab this process works on: bin/test runs two side by side, each with its own folder,
+# network, names and labels (slot 0 keeps the names a lab always had).
+SLOT = lab_slot(os.environ)
+if SLOT is None:
+    sys.exit(SETTING["HUBSWARM_LAB_SLOT"].line(os.environ["HUBSWARM_LAB_SLOT"].strip().lower()))
+LAB_DIR = lab_folder(PROJECT_ROOT, os.environ)
+LAB_LABEL = f"hubswarm.lab={SLOT + 1}"
+# The lab's images serve every slot.
+IMAGE_LABEL = "hubswarm.lab=1"
+NAME = "hubswarm-lab" if SLOT == 0 else f"hubswarm-lab{SLOT}"
+NETWORK_PREFIX = f"10.213.{SLOT}."
 DAEMON_WAIT_SECONDS = 60
 
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from .docker import LAB_DIR, PROJECT_ROOT, make_lab_dir
+from .docker import LAB_DIR, NETWORK_PREFIX, PROJECT_ROOT, SLOT, make_lab_dir
 
 REGION = "us-west-2"
 VPC_CIDR = "10.213.0.0/16"
-SUBNET_CIDR = "10.213.0.0/24"
+SUBNET_CIDR = f"{NETWORK_PREFIX}0/24"
 IMAGE_ID = "ami-12c6146b"
 CLUSTER = "lab"
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -41,9 +41,9 @@ GONE = ("terminated", "shutting-down")
 
 # Name, private IP, cluster, role, state: instances the deployment must NOT pick as lab hosts.
 DECOYS = [
-    ("lab-decoy-stopped", "10.213.0.200", CLUSTER, "worker", "stopped"),
-    ("other-hub", "10.213.0.201", "other", "hub", "running"),
-    ("other-worker1", "10.213.0.202", "other", "worker", "running"),
+    ("lab-decoy-stopped", f"{NETWORK_PREFIX}200", CLUSTER, "worker", "stopped"),
+    ("other-hub", f"{NETWORK_PREFIX}201", "other", "hub", "running"),
+    ("other-worker1", f"{NETWORK_PREFIX}202", "other", "worker", "running"),
 ]
 
 
@@ -56,8 +56,9 @@ def urlopen(url, timeout, method=None):
 
 
 def moto_port():
-    """Port of the lab's moto_server: env HUBSWARM_LAB_MOTO_PORT, default 5055."""
-    return int(os.environ.get("HUBSWARM_LAB_MOTO_PORT", "5055"))
+    """Port of the lab's moto_server: env HUBSWARM_LAB_MOTO_PORT, default 5055 (the next ones for
+    the labs of other slots)."""
+    return int(os.environ.get("HUBSWARM_LAB_MOTO_PORT", str(5055 + SLOT)))
 
 
 def endpoint():

@@ -8,6 +8,7 @@ tagged with a hash of what made them:
   files/lab plus the machine's local CA certificates. Rebuilt only when one of those changes.
 """
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from .docker import LAB_LABEL, PROJECT_ROOT, apt_install, can_install_here, docker
+from .docker import IMAGE_LABEL, PROJECT_ROOT, apt_install, can_install_here, docker
 
 RECIPE_DIR = PROJECT_ROOT / "files" / "lab"
 PACKAGES_FILE = RECIPE_DIR / "packages.txt"
@@ -27,6 +28,8 @@ DEBIAN_12, DEBIAN_13 = "bookworm", "trixie"
 MIRROR = "http://deb.debian.org/debian"
 ROOTFS_REPOSITORY = "hubswarm-lab-rootfs"
 IMAGE_REPOSITORY = "hubswarm-lab"
+# The images are this machine's Docker's, whichever project or slot builds them.
+BUILD_LOCK = Path(tempfile.gettempdir()) / "hubswarm-lab-image.lock"
 
 
 def repository(name, suite):
@@ -76,13 +79,21 @@ def ensure_image(suite=DEBIAN_12):
     tag = image_tag(suite)
     if image_exists(tag):
         return tag
+    # Labs of other slots may want it at the same time: one builds, the others wait for it.
+    with open(BUILD_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not image_exists(tag):
+            _build(tag, suite)
+    return tag
+
+
+def _build(tag, suite):
     base = rootfs_tag(suite)
     if not image_exists(base):
         build_rootfs(base, suite)
         _remove_stale(repository(ROOTFS_REPOSITORY, suite), base)
     build_image(tag, base, suite)
     _remove_stale(repository(IMAGE_REPOSITORY, suite), tag)
-    return tag
 
 
 def _remove_stale(repository, keep):
@@ -113,7 +124,7 @@ def build_rootfs(tag, suite):
             raise Exit(f"lab: debootstrap failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}", code=1)
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         imported = subprocess.run(
-            ["docker", "import", "--change", f"LABEL {LAB_LABEL}", "-", tag],
+            ["docker", "import", "--change", f"LABEL {IMAGE_LABEL}", "-", tag],
             stdin=tar.stdout,
             capture_output=True,
             text=True,
@@ -147,7 +158,7 @@ def build_image(tag, base, suite):
 
 def remove_images():
     """Remove every image labelled hubswarm.lab=1 (lab images and cached rootfs)."""
-    images = docker("image", "ls", "--filter", f"label={LAB_LABEL}", "--format", "{{.Repository}}:{{.Tag}}").split()
+    images = docker("image", "ls", "--filter", f"label={IMAGE_LABEL}", "--format", "{{.Repository}}:{{.Tag}}").split()
     if images:
         docker("image", "rm", "--force", *images)
     return images

@@ -22,10 +22,12 @@ import time
 
 from invoke.exceptions import Exit
 
-from .docker import LAB_DIR, LAB_LABEL, PROJECT_ROOT, docker
+from .docker import LAB_DIR, LAB_LABEL, NAME, NETWORK_PREFIX, PROJECT_ROOT, docker
 
-CONTAINER = "hubswarm-lab-imds"
-STANDIN_IP = "10.213.0.2"
+CONTAINER = f"{NAME}-imds"
+# The name every lab host knows it by, in its /etc/hosts (files/lab/imds-route reads it).
+HOSTS_NAME = "hubswarm-lab-imds"
+STANDIN_IP = f"{NETWORK_PREFIX}2"
 METADATA_ADDRESS = "169.254.169.254"
 SERVER_DIR = PROJECT_ROOT / "files" / "lab-imds"
 DATA_DIR = LAB_DIR / "imds"

@@ -13,7 +13,7 @@ from pathlib import Path
 from dotenv import dotenv_values, load_dotenv
 
 from .kinds import as_flag
-from .table import CONFIG_SETTINGS, PROJECT
+from .table import CONFIG_SETTINGS, PROJECT, SETTING
 
 
 def load_environment(project=PROJECT, environ=os.environ):
@@ -22,7 +22,7 @@ def load_environment(project=PROJECT, environ=os.environ):
     ``HUBSWARM_LAB=0`` (in the environment or ``.env``) ignores the lab. Returns
     the lab's env file when it was loaded, else None.
     """
-    lab_env, dot_env = Path(project) / ".lab" / "lab.env", Path(project) / ".env"
+    lab_env, dot_env = lab_folder(project, environ) / "lab.env", Path(project) / ".env"
     wanted = environ.get("HUBSWARM_LAB")
     if wanted is None and dot_env.is_file():
         wanted = dotenv_values(dot_env).get("HUBSWARM_LAB")
@@ -32,6 +32,20 @@ def load_environment(project=PROJECT, environ=os.environ):
         _load(lab_env, environ)
     _load(dot_env, environ)
     return lab_env if use_lab else None
+
+
+def lab_slot(environ):
+    """The number of the lab this process works on (HUBSWARM_LAB_SLOT); None when it is no number
+    of a lab (the run's checks then say so)."""
+    setting = SETTING["HUBSWARM_LAB_SLOT"]
+    value = setting.kind.normalise(setting.value_in(environ))
+    return None if setting.line(value) else int(value)
+
+
+def lab_folder(project, environ):
+    """The folder of that lab's key, settings and state: ``.lab``, or ``.lab-N`` beside it."""
+    slot = lab_slot(environ)
+    return Path(project) / (".lab" if not slot else f".lab-{slot}")
 
 
 def _load(path, environ):

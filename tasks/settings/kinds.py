@@ -9,7 +9,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,6 +59,10 @@ def choice(*options):
         return "" if value in options else f"is not one of {', '.join(options)}: set it to one of them"
 
     return Kind(check, normalise=_lowered)
+
+
+# The lab this process works on (tasks.lab): a blank one is the first.
+LAB_SLOT = replace(choice(*"0123456789"), blank_is_unset=True)
 
 
 # --- flags -----------------------------------------------------------------------------

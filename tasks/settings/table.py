@@ -572,6 +572,13 @@ GROUPS = (
                 False,
             ),
             Setting(
+                "HUBSWARM_LAB_SLOT",
+                kinds.LAB_SLOT,
+                "Which lab on this machine: 0 (its folder `.lab`) or 1 to 9 (`.lab-N`, its own network).",
+                ("lab_slot",),
+                "0",
+            ),
+            Setting(
                 "HUBSWARM_LAB_SUBNET",
                 kinds.NETWORK,
                 "The lab's network: only its hosts may be targets (`fab lab.up` writes it).",

@@ -162,7 +162,7 @@ def hub_run(deploy_run):
 @pytest.fixture
 def fresh_host(lab):
     """A pristine lab host, not in EC2, thrown away after the test: its IP."""
-    ip = lab_module.spare_host("spare1", "10.213.0.101")
+    ip = lab_module.spare_host("spare1", f"{lab_module.IP_PREFIX}101")
     yield ip
     lab_module.remove_host("spare1")
 

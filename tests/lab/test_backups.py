@@ -19,7 +19,7 @@ def test_the_hub_backs_itself_up_into_the_shared_storage(lab, deploy_run, connec
     try:
         run = fab("setup-hub", env=every_two_seconds)
         assert run.code == 0, run.output
-        assert "[10.213.0.10] backups: back up every 2 s from now" in run.output
+        assert f"[{lab.hub_ip}] backups: back up every 2 s from now" in run.output
         seen, deadline = set(), time.monotonic() + 60
         while len(seen) < 3 or len(names := stored(every_two_seconds)) != 2:  # three taken, two kept
             seen |= set(stored(every_two_seconds))

@@ -11,7 +11,7 @@ from tasks import lab as lab_module
 from tasks.lab import ec2 as lab_ec2
 from tasks.lab import imds as lab_imds
 
-SPARE_IP = "10.213.0.100"
+SPARE_IP = f"{lab_module.IP_PREFIX}100"
 
 
 @pytest.fixture(params=["hub", "worker1", "worker2"])

@@ -1,6 +1,6 @@
 """lab destroy: runs after every other test of the session (marker lab_teardown, see conftest).
 
-It removes the whole lab and checks nothing labelled hubswarm.lab=1 is left: the next run
+It removes the whole lab and checks nothing labelled as this lab is left: the next run
 starts from a lab made fresh (its images and download caches are kept), with no host to make again.
 """
 

@@ -73,7 +73,9 @@ def test_scale_launches_a_lab_host_joins_it_then_removes_it(two_workers, connect
     assert {("lab-worker3", "launch"), (ip, "swarm-join")} <= set(up.changed())
     assert nodes(connect, lab.hub_ip) == {**TWO_WORKERS, "worker3": "Ready"}
     image = lab.env.get("HUBSWARM_IMAGE", "hubswarm/singleuser:6.1.1")
-    inside = lab_module.docker("exec", "hubswarm-lab-worker3", "docker", "image", "inspect", "-f", "{{.Id}}", image)
+    inside = lab_module.docker(
+        "exec", f"{lab_module.CONTAINER_PREFIX}worker3", "docker", "image", "inspect", "-f", "{{.Id}}", image
+    )
     assert inside.startswith("sha256:")
 
     again = fab("scale", "--workers", "3", timeout=QUICK)

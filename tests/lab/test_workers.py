@@ -6,7 +6,7 @@ import subprocess
 from fabrun import fab
 from tasks import lab as lab_module
 
-CONTAINER = "hubswarm-lab-{}"
+CONTAINER = lab_module.CONTAINER_PREFIX + "{}"
 
 
 def nodes(connect, hub_ip):

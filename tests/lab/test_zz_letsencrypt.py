@@ -15,9 +15,10 @@ import time
 import pytest
 
 from fabrun import fab
+from tasks import lab as lab_module
 from tasks.lab import LAB_DOMAIN
 
-GATEWAY = "10.213.0.1"  # this machine, on the lab network
+GATEWAY = f"{lab_module.IP_PREFIX}1"  # this machine, on the lab network
 ACME_DIRECTORY = f"https://{GATEWAY}:14000/dir"
 
 
@@ -82,7 +83,7 @@ def pebble(lab, hub_run, tmp_path_factory):
     """pebble + its mock DNS on this machine; yields the listener CA file."""
     folder = tmp_path_factory.mktemp("pebble")
     # pebble forgets accounts and certificates when it stops: so must the hub.
-    subprocess.run(["docker", "exec", "hubswarm-lab-hub", "rm", "-rf", "/etc/letsencrypt"], check=True)
+    subprocess.run(["docker", "exec", f"{lab_module.CONTAINER_PREFIX}hub", "rm", "-rf", "/etc/letsencrypt"], check=True)
     make_listener_ca(folder)
     pebble = {
         "listenAddress": f"{GATEWAY}:14000",
