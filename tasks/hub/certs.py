@@ -51,15 +51,15 @@ def cert_fact(cert):
     )
 
 
-def cert_commands(current, name, cert, key):
-    """The openssl command that (re)makes the pair, or "" when the ``current``
-    :class:`Certificate` is fine."""
-    san = subject_alt_name(name)
-    if current.lasts and san in current.names:
+def cert_commands(current, name, cert, key, subdomains=False):
+    """The openssl command that (re)makes the pair for ``name`` (and, with ``subdomains``, every
+    name under it), or "" when the ``current`` :class:`Certificate` is fine."""
+    sans = [subject_alt_name(name), *([f"DNS:*.{name}"] if subdomains else [])]
+    if current.lasts and set(sans) <= current.names:
         return ""
     return (
         f"umask 077; openssl req -x509 -nodes -newkey rsa:2048 -days {CERT_DAYS} "
-        f"-subj {shlex.quote('/CN=' + name)} -addext {shlex.quote('subjectAltName=' + san)} "
+        f"-subj {shlex.quote('/CN=' + name)} -addext {shlex.quote('subjectAltName=' + ','.join(sans))} "
         f"-keyout {shlex.quote(key)} -out {shlex.quote(cert)} 2>/dev/null && "
         f"chmod 600 {shlex.quote(key)} && chmod 644 {shlex.quote(cert)}"
     )
@@ -132,13 +132,14 @@ def cert_probes(host):
 
 @step("make-cert", probes=cert_probes, preflight=hub_name)
 def make_cert(host):
-    """Make a self-signed certificate and 0600 key for the hub when missing, expiring or for another name."""
+    """Make a self-signed certificate and 0600 key for the hub (and its users' servers' names) when
+    missing, expiring or for other names."""
     srv = host.config.srv
     host.ensure_dir(srv, mode="700")
     host.ensure_dir(f"{srv}/ssl", mode="700")
     cert, key = cert_paths(host.config)
-    name = hub_name(host)
+    name, subdomains = hub_name(host), not host.config.single_origin
     host.ensure(
-        f"make a self-signed certificate for {name}",
-        cert_commands(host.fact(cert_fact(cert)), name, cert, key),
+        f"make a self-signed certificate for {name}{f' and *.{name}' if subdomains else ''}",
+        cert_commands(host.fact(cert_fact(cert)), name, cert, key, subdomains),
     )

@@ -16,6 +16,7 @@ from . import proxy
 from .auth import checked_authenticator
 from .certs import hub_name, public_name_probes
 from .python_env import package_glob
+from .records import subdomain_probes, subdomains_point_at_the_hub
 
 UNIT = "/etc/systemd/system/jupyterhub.service"
 HUB_WAIT_SECONDS = 120
@@ -73,6 +74,7 @@ def hub_values(config, hub_ip, public_name):
     return {
         "srv": config.srv,
         "public_url": f"https://{public_name}/",
+        "subdomain_host": "" if config.single_origin else f"https://{public_name}",
         "hub_ip": hub_ip,
         "proxy_api_url": proxy.API_URL,
         "authenticator": config.authenticator,
@@ -107,7 +109,9 @@ def values_text(values):
         facts.file_state(values_path(host.config)),
         manifest_fact(config_d_path(host.config)),
         *public_name_probes(host),
+        *subdomain_probes(host),
     ],
+    preflight=subdomains_point_at_the_hub,
 )
 def hub_config(host, needed):
     """Write jupyterhub_config.py into /srv/jupyterhub with the values it reads (hubswarm.json: authenticator, SwarmSpawner, limits, idle culler, hub behind nginx), and the operator's jupyterhub_config.d/*.py beside it."""

@@ -8,11 +8,12 @@ certbot's own timer; a deploy hook reloads nginx.
 import shlex
 from pathlib import Path
 
-from ..core import HubswarmError, facts, step
+from ..core import HubswarmError, step
 from ..core.services import ensure_service
 from ..node.packages import APT, DNF, ensure_packages, family_of
 from . import nginx
 from .certs import cert_fact, letsencrypt_files
+from .records import dns_problem, hub_addresses, resolve_fact
 
 CERTBOT_PACKAGES = {APT: ["certbot"], DNF: ["certbot"]}
 RENEW_TIMER = {APT: "certbot.timer", DNF: "certbot-renew.timer"}
@@ -35,27 +36,6 @@ def checked_request(config):
     return list(dict.fromkeys(domains)), ca
 
 
-def resolve_fact(domain):
-    """The IPv4 addresses ``domain`` resolves to on the host."""
-    return facts.Fact(
-        f"resolve:{domain}",
-        f"getent ahostsv4 {shlex.quote(domain)} | awk '{{print $1}}' | sort -u",
-        parse=facts.words,
-    )
-
-
-def dns_problem(domain, resolved, hub_addresses):
-    """A one-line error when ``domain`` does not point at the hub, else ""."""
-    if not resolved:
-        return f"{domain} does not resolve: point its A record at the hub ({', '.join(hub_addresses)}) first"
-    if not set(resolved) & set(hub_addresses):
-        return (
-            f"{domain} resolves to {', '.join(resolved)}, not to the hub ({', '.join(hub_addresses)}): "
-            "fix its A record (or wait for DNS) before asking for a certificate"
-        )
-    return ""
-
-
 def certificate_is_fine(current, domains):
     """Whether the :class:`~tasks.hub.certs.Certificate` lasts and names every domain."""
     return current.lasts and all(f"DNS:{d}" in current.names for d in domains)
@@ -74,13 +54,6 @@ def certbot_command(config, domains, ca_file):
         f"{names} --non-interactive --agree-tos {contact} --server {shlex.quote(config.acme_server)} "
         "--keep-until-expiring --expand --deploy-hook 'systemctl reload nginx' -q"
     )
-
-
-def hub_addresses(host):
-    """Addresses the domain may point at: the hub's own and its EC2 public IP."""
-    own = host.fact(facts.addresses()) + [host.connection.host]
-    own += host.fact(facts.instance_metadata("public-ipv4")).split()
-    return sorted(set(own))
 
 
 @step("letsencrypt", needs=checked_request)

@@ -80,7 +80,8 @@ def render_site(config, server_name, letsencrypt_ready=False, staple=None):
     cert, key = tls_files(config, letsencrypt_ready)
     return render(
         "nginx-jupyterhub.conf.j2",
-        server_name=server_name,
+        # Users' servers answer on names of their own under the hub's.
+        server_names=[server_name] if config.single_origin else [server_name, f"*.{server_name}"],
         cert=cert,
         key=key,
         ciphers=CIPHERS,

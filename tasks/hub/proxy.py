@@ -52,7 +52,14 @@ def proxy_inputs(config):
 
 
 def render_unit(config, hub_ip):
-    return render("jupyterhub-proxy.service.j2", srv=config.srv, path=PATH, hub_url=f"http://{hub_ip}:8081")
+    # Users' servers on names of their own: the proxy routes on the name, then the path.
+    return render(
+        "jupyterhub-proxy.service.j2",
+        srv=config.srv,
+        path=PATH,
+        hub_url=f"http://{hub_ip}:8081",
+        host_routing=not config.single_origin,
+    )
 
 
 def proxy_probes(host):

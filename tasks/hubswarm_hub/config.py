@@ -18,7 +18,8 @@ from .usernames import hub_users
 
 #: The values the hub uses where hubswarm.json has none (a hub whose package is newer than
 #: its file still starts): hubswarm's own defaults. Only hubswarm knows the hub's address,
-#: public URL and notebook image, so they have none.
+#: public URL, users' servers' names and notebook image, so they have none (a file without
+#: the users' servers' names keeps all on the hub's origin).
 DEFAULTS = {
     "srv": "/srv/jupyterhub",
     "proxy_api_url": "http://127.0.0.1:8001",
@@ -51,6 +52,16 @@ def update_urls(c, values):
     hub_url = f"http://{values['hub_ip']}:8081"
     c.JupyterHub.hub_bind_url = hub_url
     c.JupyterHub.hub_connect_url = hub_url
+
+
+def update_origins(c, values):
+    """Each user's server on a name of its own under the hub's (``https://NAME.hub.example.com``),
+    so a page it serves never runs on the hub's origin nor gets the hub's login cookie; or,
+    where the operator accepted one origin for all, no user's own server configuration."""
+    if values.get("subdomain_host"):
+        c.JupyterHub.subdomain_host = values["subdomain_host"]
+    else:
+        c.Spawner.disable_user_config = True
 
 
 def update_state(c, values):
@@ -189,6 +200,7 @@ def apply(c, values, environ=os.environ):
     (hubswarm.json, over :data:`DEFAULTS`) and the secrets in ``environ``."""
     values = {**DEFAULTS, **values}
     update_urls(c, values)
+    update_origins(c, values)
     update_state(c, values)
     update_restarts(c, values)
     update_users(c, values)

@@ -267,6 +267,9 @@ def _create_host(host, ip, role, suite=lab_image.DEBIAN_12):
         # The lab's stand-in for the hub's public DNS name (letsencrypt checks it on the hub).
         "--add-host",
         f"{LAB_DOMAIN}:{host_ip('hub')}",
+        # The lab's DNS, which answers for the hub's zone (files/lab-imds/dns.py).
+        "--dns",
+        lab_imds.STANDIN_IP,
         # Where the host routes 169.254.169.254 (files/lab/imds-route, at every boot).
         "--add-host",
         f"{lab_imds.HOSTS_NAME}:{lab_imds.STANDIN_IP}",
@@ -315,7 +318,7 @@ def _check_sealed(host):
 
 def _ensure_standin():
     """The metadata stand-in, up before any lab host boots."""
-    lab_imds.ensure_standin(lab_image.ensure_image(), NETWORK)
+    lab_imds.ensure_standin(lab_image.ensure_image(), NETWORK, {LAB_DOMAIN: host_ip("hub")})
 
 
 def _write_known_hosts():
@@ -366,6 +369,9 @@ def lab_env(subnet_id):
         "HUBSWARM_AMI": lab_ec2.IMAGE_ID,
         "HUBSWARM_KEY_NAME": lab_ec2.KEY_NAME,
         "HUBSWARM_HOMES_PATH": HOMES_PATH,
+        # Its hosts are reached by address: users' servers share the hub's origin, unless a test
+        # gives the hub the lab's DNS name (LAB_DOMAIN), under which the lab's DNS answers too.
+        "HUBSWARM_SINGLE_ORIGIN": "1",
         "HUBSWARM_USERLIST": str(USERLIST_PATH),
         # No registry in the lab: the notebook image is built here on the lab's base and pushed.
         "HUBSWARM_IMAGE_SOURCE": "push",

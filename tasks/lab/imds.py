@@ -9,6 +9,10 @@ lab host, nor a container inside one, ever reaches this machine's own link-local
 Each caller gets the identity of its source IP from .lab/imds/identities.json, which the stand-in
 re-reads on every request: ensure_lab writes the fleet's (moto instance id, lab IP, no public
 address), spare_host a made-up one; tests change them with set_identity.
+
+The same container is the lab's DNS (files/lab-imds/dns.py on STANDIN_IP:53, every lab host's
+resolver): the hub's lab name and every name under it (its users' servers') resolve to the hub,
+as the records an operator makes for subdomains would; other names are asked upstream.
 """
 
 import contextlib
@@ -17,6 +21,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import subprocess
 import time
 
@@ -36,11 +41,18 @@ CONFIG_LABEL = "hubswarm.lab.imds"
 REGION = "us-west-2"
 START_SECONDS = 30
 
-# The stand-in's own network namespace is sealed too: link-local goes nowhere but to itself.
-_START = (
-    f"ip route replace blackhole 169.254.0.0/16 && ip addr replace {METADATA_ADDRESS}/32 dev lo "
-    "&& exec python3 -u /srv/imds/imds.py"
-)
+
+def _start(zone):
+    """The stand-in's command: the lab's DNS answering for ZONE ({name: address}) in the
+    background, then the metadata service. Its own network namespace is sealed too:
+    link-local goes nowhere but to itself."""
+    names = " ".join(shlex.quote(f"{name}={address}") for name, address in sorted(zone.items()))
+    return (
+        f"ip route replace blackhole 169.254.0.0/16 && ip addr replace {METADATA_ADDRESS}/32 dev lo "
+        f"&& {{ python3 -u /srv/imds/dns.py {names} & }} && exec python3 -u /srv/imds/imds.py"
+    )
+
+
 # Asked from inside the stand-in, from 169.254.169.254 itself: binding to it fails unless the address
 # is already local there, so this can never reach another metadata service.
 _READY = (
@@ -51,10 +63,10 @@ _READY = (
 )
 
 
-def _config_hash(image):
+def _config_hash(image, start):
     """What the running stand-in was made from: the image, the server, its folders (another
     checkout of the project has its own) and the start command."""
-    sha = hashlib.sha256(f"{image}\0{STANDIN_IP}\0{_START}\0".encode())
+    sha = hashlib.sha256(f"{image}\0{STANDIN_IP}\0{start}\0".encode())
     # The mounted folders themselves, not only their paths: a clone made again at the same
     # path has new folders, which a running stand-in's mounts would not see.
     for folder in (SERVER_DIR, DATA_DIR):
@@ -65,12 +77,14 @@ def _config_hash(image):
     return sha.hexdigest()[:12]
 
 
-def ensure_standin(image, network):
-    """Make the stand-in run (created from IMAGE on NETWORK, or recreated when out of date) and answer."""
+def ensure_standin(image, network, zone):
+    """Make the stand-in run (created from IMAGE on NETWORK, or recreated when out of date) and
+    answer, its DNS answering for ZONE."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     if not IDENTITIES_PATH.exists():
         _write({})
-    wanted = _config_hash(image)
+    start = _start(zone)
+    wanted = _config_hash(image, start)
     found = docker(
         "container",
         "inspect",
@@ -116,7 +130,7 @@ def ensure_standin(image, network):
             "/bin/sh",
             image,
             "-c",
-            _START,
+            start,
         )
     elif running != "true":
         docker("container", "start", CONTAINER)

@@ -48,8 +48,9 @@ def member_path(config, member):
 def backup_script(config):
     """Prints a gzipped tar of every member the hub has (none is required)."""
     q = {m: shlex.quote(member_path(config, m)) for m in MEMBERS}
+    # (`command`: a venv path with a "=" in it is still the command, not an assignment)
     copies = [
-        f"if [ -e {q[DATABASE]} ]; then {shlex.quote(config.venv)}/bin/python -c {shlex.quote(ONLINE_BACKUP)} "
+        f"if [ -e {q[DATABASE]} ]; then command {shlex.quote(config.venv + '/bin/python')} -c {shlex.quote(ONLINE_BACKUP)} "
         f'{q[DATABASE]} "$d/{DATABASE}"; fi'
     ]
     copies += [f'if [ -e {q[m]} ]; then cp {q[m]} "$d/{m}"; fi' for m in MEMBERS if m != DATABASE]

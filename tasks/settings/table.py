@@ -128,7 +128,15 @@ GROUPS = (
                 "The hub's DNS name: its certificate, URL and OAuth callback (unset: its EC2 public host name).",
                 ("domain",),
                 example="hub.example.com",
-                note="The hub's DNS name (lower-cased).",
+                note="The hub's DNS name (lower-cased); it and *.it must point at the hub.",
+            ),
+            Setting(
+                "HUBSWARM_SINGLE_ORIGIN",
+                kinds.FLAG,
+                "Serve every user's server on the hub's own name, not on a name of its own under it "
+                "(no HUBSWARM_DOMAIN needed): a page a student's server serves can then act as whoever opens it.",
+                ("single_origin",),
+                False,
             ),
         ),
     ),

@@ -98,12 +98,23 @@ def _tag_keys_problem(cluster_key, role_key):
     return ""
 
 
+def _subdomains_need_a_domain(domain, single_origin):
+    if domain or as_flag(single_origin) is not False:
+        return ""
+    return (
+        "HUBSWARM_DOMAIN is not set, and each user's server needs a name of its own under the hub's: "
+        "set HUBSWARM_DOMAIN (it and *.it pointing at the hub), "
+        "or HUBSWARM_SINGLE_ORIGIN=1 to accept one origin for all (README: Security)"
+    )
+
+
 # (rule, the settings whose values it reads)
 RULES = (
     (_memory_guarantee_problem, ("HUBSWARM_MEM_LIMIT", "HUBSWARM_MEM_GUARANTEE")),
     (_cpu_guarantee_problem, ("HUBSWARM_CPU_LIMIT", "HUBSWARM_CPU_GUARANTEE")),
     (_password_outside_the_lab, ("HUBSWARM_AUTHENTICATOR", "HUBSWARM_LAB")),
     (_tag_keys_problem, ("HUBSWARM_TAG_CLUSTER", "HUBSWARM_TAG_ROLE")),
+    (_subdomains_need_a_domain, ("HUBSWARM_DOMAIN", "HUBSWARM_SINGLE_ORIGIN")),
 )
 
 

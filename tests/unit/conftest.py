@@ -1,6 +1,7 @@
 """Fixtures for the unit tests (helpers live in fakehost.py)."""
 
 import io
+import os
 from types import SimpleNamespace
 
 import boto3
@@ -11,6 +12,9 @@ from fakehost import FakeRunner, hub_config
 from tasks.core import Run, secrets
 from tasks.core.host import Host
 from tasks.core.recap import Recap
+
+# The hub of the tests that run tasks in this process has a DNS name, as fakehost's has.
+os.environ.setdefault("HUBSWARM_DOMAIN", "hub.example.com")
 
 
 @pytest.fixture(autouse=True)

@@ -185,7 +185,8 @@ def invocation(run, *named):
 
 
 def run_fab(*args, **env):
-    """``fab ARGS`` in the project, as a user runs it: no lab, no AWS, no settings but ``env``."""
+    """``fab ARGS`` in the project, as a user runs it: no lab, no AWS, no settings but the hub's
+    DNS name and ``env``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSWARM_", "AWS_", "OAUTH_"))}
     return subprocess.run(
         [sys.executable, "-m", "fabric", *args],
@@ -194,7 +195,13 @@ def run_fab(*args, **env):
         capture_output=True,
         text=True,
         timeout=60,
-        env={**base, "HUBSWARM_LAB": "0", "AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:9", **env},
+        env={
+            **base,
+            "HUBSWARM_LAB": "0",
+            "HUBSWARM_DOMAIN": "hub.example.com",
+            "AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:9",
+            **env,
+        },
     )
 
 

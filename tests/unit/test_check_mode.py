@@ -20,7 +20,7 @@ from tasks import pins
 from tasks.cluster import swarm, swarm_model, workers
 from tasks.core import run
 from tasks.hub import jupyterhub as hub
-from tasks.hub import letsencrypt, nginx, proxy, users
+from tasks.hub import letsencrypt, nginx, proxy, records, users
 from tasks.node import docker, images, packages, storage
 from tasks.ops import workflows
 
@@ -53,6 +53,8 @@ PRISTINE_HUB = {
     "addresses": HUB_ADDRESS,
     "swarm-state": swarm_info(),
     "resolve:hub.example.com": HUB_ADDRESS,
+    # (its users' servers' names, under its own)
+    f"resolve:{records.UNDER_THE_HUB}.hub.example.com": HUB_ADDRESS,
 }
 PRISTINE_WORKER = {"os-release": DEBIAN_12, "addresses": WORKER_ADDRESS, "swarm-state": swarm_info()}
 

@@ -19,7 +19,12 @@ def test_the_values_hubswarm_writes_by_default_are_the_hubs_defaults():
     """A hub whose package is newer than its hubswarm.json starts as hubswarm's defaults would."""
     config = hub_config()
     values = hub.hub_values(config, "10.0.0.5", "hub.example.com")
-    only_hubswarm_knows = {"hub_ip": "10.0.0.5", "public_url": "https://hub.example.com/", "image": config.image}
+    only_hubswarm_knows = {
+        "hub_ip": "10.0.0.5",
+        "public_url": "https://hub.example.com/",
+        "subdomain_host": "https://hub.example.com",
+        "image": config.image,
+    }
     assert values == {**hub_side_config.DEFAULTS, **only_hubswarm_knows}
 
 
@@ -227,3 +232,14 @@ def test_the_operators_own_settings_load_last(tmp_path, monkeypatch):
     app, _ = load_hub_config(tmp_path, monkeypatch, active_server_limit="150")
     assert app.template_vars == {"announcement": "Lab closes at 6"}
     assert app.active_server_limit == 7  # after hubswarm's value
+
+
+def test_each_users_server_has_a_name_of_its_own_unless_one_origin_is_accepted(tmp_path, monkeypatch):
+    (tmp_path / "subdomains").mkdir()
+    (tmp_path / "one-origin").mkdir()
+    app, _ = load_hub_config(tmp_path / "subdomains", monkeypatch)
+    assert app.subdomain_host == "https://hub.example.com"
+    assert "disable_user_config" not in app.config.Spawner
+    app, _ = load_hub_config(tmp_path / "one-origin", monkeypatch, single_origin=True)
+    assert app.subdomain_host == ""
+    assert app.config.Spawner.disable_user_config is True  # a server's own config could serve pages

@@ -27,19 +27,6 @@ def test_request_with_a_missing_ca_file():
 
 
 @pytest.mark.parametrize(
-    "resolved, problem",
-    [
-        (["54.1.2.3"], ""),
-        ([], "hub.example.com does not resolve: point its A record at the hub (10.0.0.5, 54.1.2.3) first"),
-        (["9.9.9.9"], "hub.example.com resolves to 9.9.9.9, not to the hub (10.0.0.5, 54.1.2.3): fix its A record"),
-    ],
-)
-def test_dns_problem(resolved, problem):
-    found = letsencrypt.dns_problem("hub.example.com", resolved, ["10.0.0.5", "54.1.2.3"])
-    assert found.startswith(problem) if problem else found == ""
-
-
-@pytest.mark.parametrize(
     "answer, fine",
     [
         (cert_info("DNS:hub.example.com, DNS:example.com"), True),

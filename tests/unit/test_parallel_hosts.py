@@ -66,7 +66,7 @@ def fab(monkeypatch):
 
     def run(*argv, tasks):
         ns = Collection(workflows.check, *tasks)
-        ns.configure(settings.defaults({}))
+        ns.configure(settings.defaults({"HUBSWARM_DOMAIN": "hub.example.com"}))
         program = Fab(namespace=ns, executor_class=task_invocation.Executor, config_class=fabric.Config)
         try:
             program.run(["fab", *argv])

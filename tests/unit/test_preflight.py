@@ -46,7 +46,7 @@ def test_one_bad_host_stops_every_host_before_any_change(make_host, recap_out, b
 def test_oauth_without_a_public_name_stops_before_the_installs(make_host):
     """A non-EC2 host with no domain: write-env cannot have a callback URL, found before
     the packages step installs anything (it used to take 46 s of installs)."""
-    host, runner = make_host({"os-release": DEBIAN_12}, domain="", authenticator="google")
+    host, runner = make_host({"os-release": DEBIAN_12}, domain="", single_origin=True, authenticator="google")
     needed = {"write-env": {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "secret"}}
     with pytest.raises(Exit) as stop:
         run_steps([host], with_input([packages.install_hub_packages, auth.write_env], needed))
@@ -58,6 +58,7 @@ def test_public_host_name_from_metadata_makes_the_callback(make_host):
     host, runner = make_host(
         {"os-release": DEBIAN_12, "imds:public-hostname": "ec2-203-0-113-5.compute.amazonaws.com"},
         domain="",
+        single_origin=True,
         authenticator="google",
     )
     values = auth.env_values(host, {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "s"})
@@ -94,7 +95,7 @@ def test_a_public_host_name_that_is_no_dns_name_is_refused(make_host):
     from tasks.core import HubswarmError
     from tasks.hub import certs
 
-    host, _ = make_host({"imds:public-hostname": "x.example;include /etc/passwd"}, domain="")
+    host, _ = make_host({"imds:public-hostname": "x.example;include /etc/passwd"}, domain="", single_origin=True)
     with pytest.raises(HubswarmError, match="gives the public host name .* which is not a DNS name"):
         certs.hub_name(host)
 
@@ -107,7 +108,7 @@ def test_any_public_host_name_answer_is_a_dns_name_or_refused(make_host, answer)
     from tasks.core.names import dns_problem
     from tasks.hub import certs
 
-    host, _ = make_host({"imds:public-hostname": answer}, domain="")
+    host, _ = make_host({"imds:public-hostname": answer}, domain="", single_origin=True)
     try:
         name = certs.hub_name(host)
     except HubswarmError:

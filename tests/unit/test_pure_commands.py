@@ -423,6 +423,25 @@ def test_cert_round_trip_with_real_openssl(tmp_path, name):
     assert probe() == certs.Certificate(frozenset({certs.subject_alt_name(name)}), False)
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+def test_a_certificate_for_users_servers_names_too_with_real_openssl(tmp_path):
+    """With users' servers on names of their own, the one certificate holds the hub's name and
+    every name under it; one for the hub's name alone is remade."""
+    cert, key = str(tmp_path / "hub.crt"), str(tmp_path / "hub.key")
+    fact = certs.cert_fact(cert)
+
+    def probe():
+        done = subprocess.run(["bash", "-c", fact.command], capture_output=True, text=True, timeout=30)
+        return parsed(fact, done.stdout, done.returncode)
+
+    subprocess.run(["bash", "-c", certs.cert_commands(probe(), "hub.example.com", cert, key)], check=True, timeout=30)
+    assert certs.cert_commands(probe(), "hub.example.com", cert, key, subdomains=True)
+    command = certs.cert_commands(probe(), "hub.example.com", cert, key, subdomains=True)
+    subprocess.run(["bash", "-c", command], check=True, timeout=30)
+    assert probe().names == {"DNS:hub.example.com", "DNS:*.hub.example.com"}
+    assert certs.cert_commands(probe(), "hub.example.com", cert, key, subdomains=True) == ""
+
+
 # --- swarm ---------------------------------------------------------------------------
 
 

@@ -32,11 +32,12 @@ from tasks.settings.table import SETTING, SETTINGS, Derived
 
 
 def problems(**env):
-    return validate.problems(settings.defaults(env)["hubswarm"])
+    return validate.problems(section(**env))
 
 
 def section(**env):
-    return settings.defaults(env)["hubswarm"]
+    """The defaults for ``env``, the hub's DNS name set unless ``env`` sets it."""
+    return settings.defaults({"HUBSWARM_DOMAIN": "hub.example.com", **env})["hubswarm"]
 
 
 # --- one line per bad setting ---------------------------------------------------------
@@ -44,6 +45,12 @@ def section(**env):
 
 def test_the_defaults_have_no_problem():
     assert problems() == []
+
+
+def test_users_servers_need_the_hubs_dns_name_unless_one_origin_is_accepted():
+    [line] = problems(HUBSWARM_DOMAIN="")
+    assert line.startswith("HUBSWARM_DOMAIN is not set") and "HUBSWARM_SINGLE_ORIGIN=1" in line
+    assert problems(HUBSWARM_DOMAIN="", HUBSWARM_SINGLE_ORIGIN="1") == []
 
 
 BAD = [
@@ -368,7 +375,9 @@ def test_known_hosts_must_not_be_a_folder(tmp_path):
 
 
 def fab_config(**env):
-    return Config(overrides=settings.defaults(env))
+    return Config(
+        overrides={"hubswarm": section(**env), **{k: v for k, v in settings.defaults({}).items() if k != "hubswarm"}}
+    )
 
 
 def configure(config):

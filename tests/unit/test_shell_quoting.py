@@ -48,7 +48,7 @@ from tasks.core.facts import Answer
 from tasks.core.host import LOCK_FILE, Host, HubswarmError
 from tasks.core.recap import Recap
 from tasks.core.run import Run
-from tasks.hub import certs, letsencrypt, nginx, proxy, python_env
+from tasks.hub import certs, letsencrypt, nginx, proxy, python_env, records
 from tasks.hub import jupyterhub as hub
 from tasks.hubswarm_hub import config as hub_side_config
 from tasks.node import docker, images, packages, storage
@@ -666,7 +666,7 @@ CASES = [
         ],
     ),
     # letsencrypt
-    Case("letsencrypt.resolve_fact", fact(letsencrypt.resolve_fact), lambda v, b: [argv("getent", "ahostsv4", v)]),
+    Case("records.resolve_fact", fact(records.resolve_fact), lambda v, b: [argv("getent", "ahostsv4", v)]),
     Case(
         "letsencrypt.certbot_command",
         script(lambda v: letsencrypt.certbot_command(hub_config(letsencrypt_email=v, acme_server=v), [v, v + "2"], v)),

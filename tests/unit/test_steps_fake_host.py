@@ -253,6 +253,7 @@ def test_write_env_callback_from_instance_metadata(make_host):
             "imds:public-hostname": "ec2-54-1-2-3.us-west-2.compute.amazonaws.com",
         },
         domain="",
+        single_origin=True,
     )
     auth.write_env(host, env_values())
     assert (
@@ -262,7 +263,7 @@ def test_write_env_callback_from_instance_metadata(make_host):
 
 
 def test_write_env_no_callback_name(make_host):
-    host, runner = make_host({"dir:/srv/jupyterhub": "700 root root"}, domain="")
+    host, runner = make_host({"dir:/srv/jupyterhub": "700 root root"}, domain="", single_origin=True)
     with pytest.raises(HubswarmError, match="no public name for the OAuth callback on 10.0.0.5: set HUBSWARM_DOMAIN"):
         auth.write_env(host, env_values())
     assert runner.commands == []
@@ -309,7 +310,7 @@ def test_check_mode_hub_setup_runs_only_probes(make_host):
     assert "install docker.io" in changes
     assert "install unattended-upgrades" in changes
     assert f"install configurable-http-proxy {pins.CONFIGURABLE_HTTP_PROXY} from npm" in changes
-    assert "make a self-signed certificate for hub.example.com" in changes
+    assert "make a self-signed certificate for hub.example.com and *.hub.example.com" in changes
     assert "write /srv/jupyterhub/env (600 root:root)" in changes
     assert "write /srv/jupyterhub/jupyterhub_config.py (600 root:root)" in changes
     assert "write /srv/jupyterhub/hubswarm.json (600 root:root)" in changes

@@ -62,7 +62,7 @@ def test_nginx_site(letsencrypt_ready):
         'add_header Strict-Transport-Security "max-age=63072000" always;',
         "proxy_set_header Upgrade $http_upgrade;",
         "proxy_set_header Connection $connection_upgrade;",
-        "server_name hub.example.com;",
+        "server_name hub.example.com *.hub.example.com;",
         f"ssl_certificate {cert};",
         f"ssl_certificate_key {key};",
         f"root {nginx.ACME_ROOT};",
@@ -107,12 +107,18 @@ def test_proxy_unit():
     for line in (
         "EnvironmentFile=/srv/jupyterhub/proxy.env",
         "ExecStart=configurable-http-proxy --ip 127.0.0.1 --port 8000 --api-ip 127.0.0.1 --api-port 8001 "
-        "--error-target http://10.0.0.5:8081/hub/error",
+        "--error-target http://10.0.0.5:8081/hub/error --host-routing",
         "DynamicUser=yes",
         "Restart=always",
         "WantedBy=multi-user.target",
     ):
         assert line in lines
+
+
+def test_one_origin_for_all_serves_and_routes_the_hubs_name_only():
+    config = hub_config(domain="", single_origin=True)
+    assert "server_name 10.0.0.5;" in nginx.render_site(config, "10.0.0.5")
+    assert "--host-routing" not in proxy.render_unit(config, "10.0.0.5")
 
 
 def test_a_run_readies_the_templates_once_its_first_host_is_connected(monkeypatch):

@@ -192,7 +192,9 @@ def test_password_authenticator_is_lab_only():
         auth.hub_secrets(
             cfg("password", lab=False), {"HUBSWARM_HUB_PASSWORD": USER_PW, "HUBSWARM_HUB_ADMIN_PASSWORD": ADMIN_PW}
         )
-    assert [str(err.value)] == validate.problems(settings.defaults({"HUBSWARM_AUTHENTICATOR": "password"})["hubswarm"])
+    assert [str(err.value)] == validate.problems(
+        settings.defaults({"HUBSWARM_AUTHENTICATOR": "password", "HUBSWARM_DOMAIN": "hub.example.com"})["hubswarm"]
+    )
     assert "for the lab only: use google or github" in str(err.value)
     assert auth.checked_authenticator(cfg("password", lab=True)) == "password"
 
