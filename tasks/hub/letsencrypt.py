@@ -27,6 +27,12 @@ def checked_request(config):
         domains.append(config.static_domain)
     if not domains:
         raise HubswarmError("no domain to certify: set HUBSWARM_DOMAIN to the hub's DNS name")
+    if not config.single_origin:
+        raise HubswarmError(
+            f"users' servers answer on names under {config.domain}, which Let's Encrypt certifies only "
+            "through DNS (not asked for by hubswarm): keep the self-signed certificate, "
+            "or set HUBSWARM_SINGLE_ORIGIN=1"
+        )
     ca = ""
     if config.acme_ca_bundle:
         path = Path(config.acme_ca_bundle)

@@ -129,6 +129,7 @@ GROUPS = (
                 ("domain",),
                 example="hub.example.com",
                 note="The hub's DNS name (lower-cased); it and *.it must point at the hub.",
+                fill_in=True,
             ),
             Setting(
                 "HUBSWARM_SINGLE_ORIGIN",

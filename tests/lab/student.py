@@ -41,8 +41,11 @@ def log_in(session, hub_ip, name, password):
 
 
 class Student:
-    def __init__(self, hub_ip, name, password):
+    def __init__(self, hub_ip, name, password, subdomains=False):
+        """``hub_ip``: the hub's address or name; ``subdomains``: the user's server answers on a
+        name of its own under it."""
         self.hub, self.name = f"https://{hub_ip}", name
+        self.server_url = f"https://{name}.{hub_ip}" if subdomains else self.hub
         self.session = requests.Session()
         if not log_in(self.session, hub_ip, name, password):
             raise Refused(f"{name} cannot log in")
@@ -68,7 +71,7 @@ class Student:
         """A request to the student's own server, through nginx and the proxy, with their token."""
         return requests.request(
             method,
-            f"{self.hub}/user/{self.name}/api/{path}",
+            f"{self.server_url}/user/{self.name}/api/{path}",
             headers={"Authorization": f"token {self.token}"},
             timeout=timeout,
             verify=False,
@@ -173,7 +176,7 @@ class Student:
 
     def execute(self, kernel, code, seconds=60):
         """Run ``code`` in ``kernel`` over its websocket; what it printed (stdout), stripped."""
-        url = f"wss://{self.hub.split('://', 1)[1]}/user/{self.name}/api/kernels/{kernel}/channels"
+        url = f"wss://{self.server_url.split('://', 1)[1]}/user/{self.name}/api/kernels/{kernel}/channels"
         ws = websocket.create_connection(
             url, header=[f"Authorization: token {self.token}"], sslopt={"cert_reqs": 0}, timeout=seconds
         )

@@ -11,19 +11,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from browsing import CHROMIUM, CHROMIUM_ARGS
 from fabrun import PROJECT
 
 ARTIFACTS = PROJECT / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SPAWN_SECONDS = 180
 KERNEL_SECONDS = 120
 CODE = "import socket; print(socket.gethostname())"

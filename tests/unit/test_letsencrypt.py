@@ -16,14 +16,22 @@ def test_request_lists_every_name_once(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("CA")
     config = hub_config(
-        letsencrypt_domains="www.example.com, hub.example.com", static_domain="example.com", acme_ca_bundle=str(ca)
+        letsencrypt_domains="www.example.com, hub.example.com",
+        static_domain="example.com",
+        acme_ca_bundle=str(ca),
+        single_origin=True,
     )
     assert letsencrypt.checked_request(config) == (["hub.example.com", "www.example.com", "example.com"], "CA")
 
 
 def test_request_with_a_missing_ca_file():
     with pytest.raises(HubswarmError, match="HUBSWARM_ACME_CA_BUNDLE: /nope not found"):
-        letsencrypt.checked_request(hub_config(acme_ca_bundle="/nope"))
+        letsencrypt.checked_request(hub_config(acme_ca_bundle="/nope", single_origin=True))
+
+
+def test_users_servers_names_are_not_certified_over_http():
+    with pytest.raises(HubswarmError, match="certifies only through DNS"):
+        letsencrypt.checked_request(hub_config())
 
 
 @pytest.mark.parametrize(
