@@ -11,7 +11,7 @@ from ..core.services import ensure_service, inputs_fact, restart_plan
 from ..core.templates import file_text
 from ..hubswarm_hub.labels import PLACEMENT
 from ..node import storage
-from ..settings.validate import memory_bytes
+from ..settings.kinds import memory_bytes
 from . import proxy
 from .auth import checked_authenticator
 from .certs import hub_name, public_name_probes

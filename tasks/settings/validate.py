@@ -11,7 +11,7 @@ through it (:func:`tasks.cli.invocation.run_of`) before it opens a connection.
 import ipaddress
 
 from ..core import fail
-from .kinds import as_flag, cpus_problem, memory_bytes, memory_or_none_problem, memory_problem
+from .kinds import as_flag, cpus_over_limit, memory_over_limit
 from .table import CONFIG_SETTINGS, PASSWORD, SETTING
 
 _MISSING = object()
@@ -71,17 +71,13 @@ def checked(section):
 
 
 def _memory_guarantee_problem(limit, guarantee):
-    if (
-        memory_problem(limit)
-        or memory_or_none_problem(guarantee)
-        or (memory_bytes(guarantee) or 0) <= memory_bytes(limit)
-    ):
+    if not memory_over_limit(limit, guarantee):
         return ""
     return f"HUBSWARM_MEM_GUARANTEE: {guarantee!r} is more than HUBSWARM_MEM_LIMIT ({limit!r}): guarantee at most the limit"
 
 
 def _cpu_guarantee_problem(limit, guarantee):
-    if cpus_problem(limit) or cpus_problem(guarantee) or not float(limit) or float(guarantee) <= float(limit):
+    if not cpus_over_limit(limit, guarantee):
         return ""
     return f"HUBSWARM_CPU_GUARANTEE: {guarantee!r} is more than HUBSWARM_CPU_LIMIT ({limit!r}): guarantee at most the limit"
 
