@@ -286,6 +286,10 @@ LOGIN = Kind(_matches(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", "is not a login name (e.
 KEY_FILE = _file("key file", "point it at the private key of the instances' key pair")
 CA_FILE = _file("CA file", "point it at the ACME server's CA certificate")
 KNOWN_HOSTS = Kind(known_hosts_problem, normalise=_local_path, show=NAMED)
+# Its content is checked with the cluster's settings it falls back on (tasks.settings.profiles).
+PROFILES_FILE = _file(
+    "profiles file", "point it at your profiles (see profiles.example.yaml), or leave it empty for none"
+)
 LOCAL_PATH = Kind(_fine, normalise=_local_path)
 
 

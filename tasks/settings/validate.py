@@ -11,6 +11,7 @@ through it (:func:`tasks.cli.invocation.run_of`) before it opens a connection.
 import ipaddress
 
 from ..core import fail
+from . import profiles
 from .kinds import as_flag, cpus_over_limit, memory_over_limit
 from .table import CONFIG_SETTINGS, PASSWORD, SETTING
 
@@ -54,7 +55,7 @@ def problems(section):
         values = [_get(section, SETTING[variable].key) for variable in variables]
         if all(value is not _MISSING for value in values):
             lines.append(rule(*values))
-    return [line for line in lines if line]
+    return [line for line in lines if line] + profile_problems(section)
 
 
 def checked(section):
@@ -92,6 +93,17 @@ def _tag_keys_problem(cluster_key, role_key):
     if cluster_key and cluster_key == role_key:
         return f"HUBSWARM_TAG_ROLE: {role_key!r} is HUBSWARM_TAG_CLUSTER's key too: use two different keys"
     return ""
+
+
+def profile_problems(section):
+    """One line per problem of the profiles file: quiet when there is none, or when the file
+    itself has a problem (its setting's line names it) or a setting it reads is missing."""
+    path = _get(section, SETTING["HUBSWARM_PROFILES"].key)
+    if path in (_MISSING, None, "") or SETTING["HUBSWARM_PROFILES"].line(path):
+        return []
+    if any(_get(section, (key,)) is _MISSING for key in profiles.FROM_CLUSTER):
+        return []
+    return profiles.read(path, section)[1]
 
 
 # (rule, the settings whose values it reads)
