@@ -14,26 +14,18 @@ from pathlib import Path
 import yaml
 
 from ..core import HubswarmError
+from ..hubswarm_hub.profiles import NAME_PATTERN, NODE_LABEL_PATTERN
+from ..hubswarm_hub.profiles import shown as _shown
 from ..hubswarm_hub.usernames import GROUP_PATTERN, INSTRUCTORS
 from . import kinds
 
-#: A profile's name: the user option ``profile``, and its value in the spawn page's form.
-NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
-# Each side of a swarm node label: nothing a placement constraint would read as an operator.
-_LABEL_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9])?"
-NODE_LABEL = re.compile(rf"(?P<key>{_LABEL_PART})=(?P<value>{_LABEL_PART})")
+NAME = re.compile(NAME_PATTERN)
+NODE_LABEL = re.compile(NODE_LABEL_PATTERN)
 # hubswarm's own node labels (hubswarm_hub.labels) say where notebooks may run at all.
 OWN_LABELS = "hubswarm."
 _GROUP = re.compile(GROUP_PATTERN)
 DESCRIPTION_MAX = 200
-SHOWN_MAX = 60
 EXAMPLE = "see profiles.example.yaml"
-
-
-def _shown(value):
-    """``value`` as a problem line shows it: quoted and escaped (a hostile string stays data), short."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 3] + "..."
 
 
 def name_problem(value):
