@@ -37,17 +37,22 @@ def read_join_info(hub):
 
 
 def image_step(run, source=None):
-    """push-image (built here, streamed) or pull-image; ``source`` defaults to the setting."""
+    """push-image (the notebook image built here, every profile's as it is here, streamed) or
+    pull-image; ``source`` defaults to the setting. A push stops here, before any host is
+    changed, when an image is not to be had on this machine."""
     config = run.config
     if (source or config.image_source) == "pull":
         return images.pull_image
-    if run.check:  # no build in check mode: compare with what is built already
-        return images.push_image.bind(images.existing_image_id(config.image))
     try:
-        image_id = images.build_local(config.image, config.image_base, PROJECT)
+        # Those hubswarm does not build first: one missing stops the push before a build.
+        others = {image: images.profile_image_id(image) for image in images.notebook_images(config)[1:]}
+        if run.check:  # no build in check mode: compare with what is built already
+            built = images.existing_image_id(config.image)
+        else:
+            built = images.build_local(config.image, config.image_base, PROJECT)
     except HubswarmError as exc:
         fail(str(exc))
-    return images.push_image.bind(image_id)
+    return images.push_image.bind({config.image: built, **others})
 
 
 def ready_steps(hub_ip, image):
@@ -120,11 +125,11 @@ def notebook_fence(c, hub=None):
 
 @task
 def push_image(c):
-    """Build the notebook image here (files/singleuser) and stream it to every node that lacks it."""
+    """Build the notebook image here (files/singleuser) and stream it, and every profile's image as it is here, to every node that lacks it."""
     stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(run_of(c), "push")]))
 
 
 @task
 def pull_image(c):
-    """Pull the configured notebook image on every node where it is missing, in parallel."""
+    """Pull the configured notebook image and every profile's image on every node where it is missing, in parallel."""
     stop_if_failed(run_steps(hosts_for(c, inventory.NODE), [image_step(run_of(c), "pull")]))

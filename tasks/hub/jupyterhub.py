@@ -11,7 +11,8 @@ from ..core.services import ensure_service, inputs_fact, restart_plan
 from ..core.templates import file_text
 from ..hubswarm_hub.labels import PLACEMENT
 from ..node import storage
-from ..settings.validate import memory_bytes
+from ..settings import profiles
+from ..settings.kinds import memory_bytes
 from . import proxy
 from .auth import checked_authenticator
 from .certs import hub_name, public_name_probes
@@ -61,11 +62,22 @@ def inputs(config):
     return [config_path(config), values_path(config), f"{srv}/env", f"{srv}/userlist", proxy.token_path(config), UNIT]
 
 
-def mem_guarantee(config):
-    """The memory each notebook is guaranteed: the setting, or half the limit; None for none."""
-    if config.mem_guarantee in ("", None):  # not set
-        return int(memory_bytes(config.mem_limit) // 2)
-    return config.mem_guarantee if memory_bytes(config.mem_guarantee) else None
+def mem_guarantee(settings):
+    """The memory each notebook is guaranteed: the setting, or half the limit; None for none.
+    ``settings``: the cluster's, or a profile's."""
+    if settings["mem_guarantee"] in ("", None):  # not set
+        return int(memory_bytes(settings["mem_limit"]) // 2)
+    return settings["mem_guarantee"] if memory_bytes(settings["mem_guarantee"]) else None
+
+
+def resources(settings):
+    """What a notebook may use, as the hub takes it, from ``settings``: the cluster's, or a profile's."""
+    return {
+        "mem_limit": settings["mem_limit"],
+        "mem_guarantee": mem_guarantee(settings),
+        "cpu_limit": float(settings["cpu_limit"]) or None,
+        "cpu_guarantee": float(settings["cpu_guarantee"]) or None,
+    }
 
 
 def hub_values(config, hub_ip, public_name):
@@ -83,15 +95,13 @@ def hub_values(config, hub_ip, public_name):
         "homes_path": config.homes_path,
         "named_servers": bool(config.named_servers),
         "named_server_limit": int(config.named_server_limit),
-        "mem_limit": config.mem_limit,
-        "mem_guarantee": mem_guarantee(config),
-        "cpu_limit": float(config.cpu_limit) or None,
-        "cpu_guarantee": float(config.cpu_guarantee) or None,
+        **resources(config),
         "pids_limit": int(config.pids_limit),
         "concurrent_spawn_limit": int(config.concurrent_spawn_limit),
         "active_server_limit": int(config.active_server_limit),
         "cull_idle": int(config.cull_idle),
         "cull_max_age": int(config.cull_max_age),
+        "profiles": [{**profile, **resources(profile)} for profile in profiles.resolved(config)],
     }
 
 

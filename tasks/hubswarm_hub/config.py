@@ -37,6 +37,7 @@ DEFAULTS = {
     "active_server_limit": 0,
     "cull_idle": 3600,
     "cull_max_age": 0,
+    "profiles": [],
 }
 
 #: hubswarm's OAuth authenticators, and the config section each reads.
@@ -168,6 +169,11 @@ def update_limits(c, values):
     c.JupyterHub.active_server_limit = values["active_server_limit"]
 
 
+def update_profiles(c, values):
+    """The profiles a user chooses from as their server starts (none: no choice, the values above)."""
+    c.HubswarmSpawner.profiles = values["profiles"]
+
+
 def add_service(c, service, scopes):
     """Add a hub service, with a role of its own (its name) holding ``scopes``."""
     role = {"name": service["name"], "scopes": scopes, "services": [service["name"]]}
@@ -207,5 +213,6 @@ def apply(c, values, environ=os.environ):
     update_authenticator(c, values, environ)
     update_notebooks(c, values)
     update_limits(c, values)
+    update_profiles(c, values)
     update_culler(c, values)
     update_metrics(c, environ)

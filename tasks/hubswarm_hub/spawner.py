@@ -1,14 +1,18 @@
-"""The hub's spawner: notebooks as swarm services in host mode, homes on the shared storage."""
+"""The hub's spawner: notebooks as swarm services in host mode, homes on the shared storage,
+and the profiles a user chooses from."""
 
 import asyncio
+import html
 import os
 import time
 
 from docker.types import Mount
 from dockerspawner import SwarmSpawner
-from traitlets import Integer, Unicode
+from tornado import web
+from traitlets import Dict, Integer, List, Unicode, default
 
 from .labels import USER_LABEL
+from .profiles import constraint, default_of, open_to, shown
 
 # Desired states of a task swarm runs or is about to run again.
 ALIVE = {"running", "ready"}
@@ -24,6 +28,18 @@ NO_ROOM_CHECK_SECONDS = 5
 # a worker busy starting a class): a starting notebook waits this long for it.
 PORT_SECONDS = 30
 PORT_CHECK_SECONDS = 1
+# What a profile sets on the spawner, as the cluster's settings do without profiles.
+PROFILE_TRAITS = ("image", "mem_limit", "mem_guarantee", "cpu_limit", "cpu_guarantee")
+# One choice of the spawn page's form (JupyterHub's pages are Bootstrap 5).
+PROFILE_CHOICE = """<div class="form-check">
+  <input class="form-check-input" type="radio" name="profile" id="profile-{name}" value="{name}"{checked}>
+  <label class="form-check-label" for="profile-{name}"><strong>{name}</strong> {description}</label>
+</div>"""
+
+
+def profile_from_form(formdata):
+    """The user option ``profile`` from the spawn page's form (or its query: /hub/spawn?profile=big)."""
+    return {"profile": formdata["profile"][0]} if formdata.get("profile") else {}
 
 
 class HubswarmSpawner(SwarmSpawner):
@@ -34,6 +50,10 @@ class HubswarmSpawner(SwarmSpawner):
     the worker that runs the notebook, as the original deployment did. When swarm
     starts the notebook again elsewhere (its worker rebooted or was lost, the server
     exited), the next poll routes the user to where it runs now.
+
+    With :attr:`profiles`, the user option ``profile`` (the spawn page's form, or a start
+    through the REST API) chooses the notebook's image, resources and node label, as
+    Zero to JupyterHub's profile list does; one the user may not use is refused.
     """
 
     homes_path = Unicode("/mnt/nfs/home", config=True, help="Where users' homes live on every node.")
@@ -47,6 +67,83 @@ class HubswarmSpawner(SwarmSpawner):
         config=True,
         help="The size of a notebook's /tmp, in memory (counted in its memory limit): its root is read-only.",
     )
+    profiles = List(
+        Dict(),
+        config=True,
+        help="The profiles a user chooses from (hubswarm's HUBSWARM_PROFILES), each with every key: name, "
+        "description, image, mem_limit, mem_guarantee, cpu_limit, cpu_guarantee, node_label ('' for any node), "
+        "groups (None for everyone), default. Empty: no choice, the spawner's own settings.",
+    )
+
+    @default("options_form")
+    def _profiles_form_default(self):
+        # Asked at every visit of the spawn page, so the form follows the user's groups.
+        return type(self).profiles_form
+
+    @default("options_from_form")
+    def _profile_from_form_default(self):
+        return profile_from_form
+
+    @default("apply_user_options")
+    def _apply_profile_default(self):
+        # JupyterHub's hook for user options: run before every start, its 403 shown as it is.
+        return type(self).apply_profile
+
+    def allowed_profiles(self):
+        """The profiles the user may use: those for everyone, and those of a group they are in."""
+        return open_to([group.name for group in self.user.groups], self.profiles)
+
+    def profiles_form(self):
+        """The spawn page's choice among the user's profiles, their default checked; "" (no
+        form) when they have no choice to make."""
+        allowed = self.allowed_profiles()
+        # A choice stored from an earlier start that the user may no longer make (the profiles or
+        # their groups changed) is what a start without the form would use: the form asks again.
+        stored = self.user_options.get("profile")
+        stale = stored is not None and stored not in [p["name"] for p in allowed]
+        if not allowed or (len(allowed) == 1 and not stale):
+            return ""
+        checked = default_of(allowed)
+        return "\n".join(
+            PROFILE_CHOICE.format(
+                name=html.escape(p["name"]),
+                description=html.escape(p["description"]),
+                checked=" checked" if p is checked else "",
+            )
+            for p in allowed
+        )
+
+    def apply_profile(self, user_options):
+        """Start with the profile the user chose (none without profiles)."""
+        profile = self.chosen_profile(user_options)
+        if profile:
+            self.use_profile(profile)
+
+    def chosen_profile(self, user_options):
+        """The profile the user option ``profile`` names, the user's default when it names none;
+        None without profiles. A profile the user may not use (or none at all) is refused: 403."""
+        if not self.profiles:
+            return None
+        allowed = self.allowed_profiles()
+        if not allowed:
+            raise web.HTTPError(403, "no profile on this hub is open to you: ask the hub's admin")
+        name = user_options.get("profile")
+        if name is None:
+            return default_of(allowed)
+        for profile in allowed:
+            if profile["name"] == name:
+                return profile
+        names = ", ".join(p["name"] for p in allowed)
+        raise web.HTTPError(403, f"there is no profile {shown(name)} you may use: choose one of {names}")
+
+    def use_profile(self, profile):
+        """Run the notebook with ``profile``'s image and resources, on a node with its label."""
+        for trait in PROFILE_TRAITS:
+            setattr(self, trait, profile[trait])
+        if profile["node_label"]:
+            # A spawner starts once: JupyterHub makes a new one for the next start.
+            constraints = [*self.extra_placement_spec.get("constraints", []), constraint(profile["node_label"])]
+            self.extra_placement_spec = {**self.extra_placement_spec, "constraints": constraints}
 
     async def prepare_home(self):
         """Make the user's home (stable id, starter notebooks) and run the notebook as its owner.

@@ -2,7 +2,8 @@
 
 There may be no registry (the lab, private images): ``push-image`` streams a
 locally built image to the nodes that lack it, so a user's first spawn never
-waits on a pull.
+waits on a pull. Every profile's image (``HUBSWARM_PROFILES``) goes the same way as the
+notebook image: pushed as this machine has it, or pulled.
 """
 
 import os
@@ -11,8 +12,18 @@ import subprocess
 
 from .. import pins
 from ..core import HubswarmError, facts, step
+from ..settings import profiles
 
 RECIPE = "files/singleuser"
+
+
+def notebook_images(config):
+    """Every image a notebook may run: the notebook image, then each profile's, once each."""
+    return list(dict.fromkeys([config.image, *(profile["image"] for profile in profiles.resolved(config))]))
+
+
+def image_facts(host):
+    return [image_id_fact(image) for image in notebook_images(host.config)]
 
 
 def image_id_fact(image):
@@ -68,31 +79,49 @@ def build_local(image, base, project_dir):
     return local_image_id(image)
 
 
+def profile_image_id(image):
+    """The local ID of a profile's image, which push-image sends as this machine has it (it
+    builds the notebook image only); HubswarmError when there is none here."""
+    try:
+        return local_image_id(image)
+    except HubswarmError:
+        raise HubswarmError(
+            f"{image}, a profile's image, is not on this machine: pull or build it here "
+            f"(docker pull {image}), or set HUBSWARM_IMAGE_SOURCE=pull"
+        ) from None
+
+
 def saved_image(image):
     """A binary stream of ``docker save IMAGE`` from this machine."""
     return subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE).stdout
 
 
-@step("push-image", probes=lambda host: [image_id_fact(host.config.image)])
-def push_image(host, wanted_id):
-    """Load the locally built notebook image on a node that lacks it (the same image ID, ``wanted_id``)."""
-    image = host.config.image
-    if host.fact(image_id_fact(image)) == wanted_id:
-        return
-    host.ensure(
-        f"load {image} ({wanted_id[7:19]}) from this machine",
-        "docker load -q >/dev/null",
-        stdin=lambda: saved_image(image),
-    )
+@step("push-image", probes=image_facts)
+def push_image(host, wanted):
+    """Load each notebook image on a node that lacks it, as this machine has it (``wanted``: image -> ID)."""
+    had = host.facts(*[image_id_fact(image) for image in wanted])
+    for (image, image_id), has in zip(wanted.items(), had, strict=True):
+        if has != image_id:
+            host.ensure(
+                f"load {image} ({image_id[7:19]}) from this machine",
+                "docker load -q >/dev/null",
+                stdin=lambda image=image: saved_image(image),
+            )
 
 
-@step("pull-image", probes=lambda host: [image_id_fact(host.config.image)])
+@step("pull-image", probes=image_facts)
 def pull_image(host):
-    """Pull the notebook image where it is missing; with HUBSWARM_IMAGE_PULL=always, also
+    """Pull each notebook image where it is missing; with HUBSWARM_IMAGE_PULL=always, also
     where its tag moved in the registry."""
-    image = host.config.image
+    images = notebook_images(host.config)
+    for image, had in zip(images, host.facts(*[image_id_fact(image) for image in images]), strict=True):
+        pull_one(host, image, had)
+
+
+def pull_one(host, image, had):
+    """Pull ``image`` where the node has none (``had``: its ID there, "" for none); pulling always,
+    also where its tag moved."""
     pull = f"docker pull -q {shlex.quote(image)} >/dev/null"
-    had = host.fact(image_id_fact(image))
     if not had:
         host.ensure(f"pull {image}", pull)
     elif host.config.image_pull == "always":

@@ -36,7 +36,7 @@ from ..hub.jupyterhub import mem_guarantee
 from ..hub.nginx import letsencrypt_fact
 from ..hub.python_env import version_fact
 from ..hubswarm_hub.labels import NO_HOMES_LABEL
-from ..settings.validate import memory_bytes
+from ..settings.kinds import memory_bytes
 from .backup import BACKUP_SERVICE, BACKUP_TIMER, backups_folder, stored_fact
 
 UNITS = ("jupyterhub", proxy.SERVICE, "nginx", "docker")

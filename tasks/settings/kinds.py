@@ -256,7 +256,7 @@ def _local_path(value):
     return home_path(value) if value else value
 
 
-def _shown_path(value):
+def shown_path(value):
     """A local path as it can be shown on one line."""
     return value if value.isprintable() else repr(value)
 
@@ -266,11 +266,11 @@ def _file(what, fix):
         if not value:
             return ""
         if not os.path.exists(value):
-            return f"{what} {_shown_path(value)} not found: {fix}"
+            return f"{what} {shown_path(value)} not found: {fix}"
         if not os.path.isfile(value):
-            return f"{what} {_shown_path(value)} is not a file: {fix}"
+            return f"{what} {shown_path(value)} is not a file: {fix}"
         if not os.access(value, os.R_OK):
-            return f"{what} {_shown_path(value)} cannot be read: check its owner and mode"
+            return f"{what} {shown_path(value)} cannot be read: check its owner and mode"
         return ""
 
     return Kind(check, normalise=_local_path, show=NAMED)
@@ -278,7 +278,7 @@ def _file(what, fix):
 
 def known_hosts_problem(value):
     if value and os.path.isdir(value):
-        return f"{_shown_path(value)} is a folder: point it at a known_hosts file"
+        return f"{shown_path(value)} is a folder: point it at a known_hosts file"
     return ""
 
 
@@ -286,6 +286,10 @@ LOGIN = Kind(_matches(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", "is not a login name (e.
 KEY_FILE = _file("key file", "point it at the private key of the instances' key pair")
 CA_FILE = _file("CA file", "point it at the ACME server's CA certificate")
 KNOWN_HOSTS = Kind(known_hosts_problem, normalise=_local_path, show=NAMED)
+# Its content is checked with the cluster's settings it falls back on (tasks.settings.profiles).
+PROFILES_FILE = _file(
+    "profiles file", "point it at your profiles (see profiles.example.yaml), or leave it empty for none"
+)
 LOCAL_PATH = Kind(_fine, normalise=_local_path)
 
 
@@ -417,6 +421,20 @@ def cpus_problem(value):
     if not re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", value):
         return "is not a number of CPUs (e.g. 1.5; 0 for none)"
     return ""
+
+
+def memory_over_limit(limit, guarantee):
+    """The memory ``guarantee`` is more than ``limit``; False when either names no size of its kind."""
+    if memory_problem(limit) or memory_or_none_problem(guarantee):
+        return False
+    return (memory_bytes(guarantee) or 0) > memory_bytes(limit)
+
+
+def cpus_over_limit(limit, guarantee):
+    """The CPUs ``guarantee`` are more than ``limit`` (0: none); False when either is no number of CPUs."""
+    if cpus_problem(limit) or cpus_problem(guarantee):
+        return False
+    return float(limit) > 0 and float(guarantee) > float(limit)
 
 
 def _egress(value):

@@ -310,6 +310,16 @@ GROUPS = (
                 note="The most processes and threads one notebook may run (a fork bomb stops there); 0 for none.",
             ),
             Setting(
+                "HUBSWARM_PROFILES",
+                kinds.PROFILES_FILE,
+                "A YAML file of profiles a user chooses from as their server starts: image, memory, CPUs, "
+                "node label, groups (unset: none, no choice).",
+                ("profiles",),
+                example="profiles.yaml",
+                note="Profiles: a YAML file of environments a user chooses from on the spawn page (see\n"
+                "profiles.example.yaml); a key a profile leaves out takes the setting above. Unset: none.",
+            ),
+            Setting(
                 "HUBSWARM_HUB_TAKES_NOTEBOOKS",
                 kinds.FLAG,
                 "The hub runs notebooks too, besides the workers.",

@@ -11,7 +11,8 @@ through it (:func:`tasks.cli.invocation.run_of`) before it opens a connection.
 import ipaddress
 
 from ..core import fail
-from .kinds import as_flag, cpus_problem, memory_bytes, memory_or_none_problem, memory_problem
+from . import profiles
+from .kinds import as_flag, cpus_over_limit, memory_over_limit
 from .table import CONFIG_SETTINGS, PASSWORD, SETTING
 
 _MISSING = object()
@@ -54,7 +55,7 @@ def problems(section):
         values = [_get(section, SETTING[variable].key) for variable in variables]
         if all(value is not _MISSING for value in values):
             lines.append(rule(*values))
-    return [line for line in lines if line]
+    return [line for line in lines if line] + profile_problems(section)
 
 
 def checked(section):
@@ -71,17 +72,13 @@ def checked(section):
 
 
 def _memory_guarantee_problem(limit, guarantee):
-    if (
-        memory_problem(limit)
-        or memory_or_none_problem(guarantee)
-        or (memory_bytes(guarantee) or 0) <= memory_bytes(limit)
-    ):
+    if not memory_over_limit(limit, guarantee):
         return ""
     return f"HUBSWARM_MEM_GUARANTEE: {guarantee!r} is more than HUBSWARM_MEM_LIMIT ({limit!r}): guarantee at most the limit"
 
 
 def _cpu_guarantee_problem(limit, guarantee):
-    if cpus_problem(limit) or cpus_problem(guarantee) or not float(limit) or float(guarantee) <= float(limit):
+    if not cpus_over_limit(limit, guarantee):
         return ""
     return f"HUBSWARM_CPU_GUARANTEE: {guarantee!r} is more than HUBSWARM_CPU_LIMIT ({limit!r}): guarantee at most the limit"
 
@@ -106,6 +103,17 @@ def _subdomains_need_a_domain(domain, single_origin):
         "set HUBSWARM_DOMAIN (it and *.it pointing at the hub), "
         "or HUBSWARM_SINGLE_ORIGIN=1 to accept one origin for all (README: Security)"
     )
+
+
+def profile_problems(section):
+    """One line per problem of the profiles file: quiet when there is none, or when the file
+    itself has a problem (its setting's line names it) or a setting it reads is missing."""
+    path = _get(section, SETTING["HUBSWARM_PROFILES"].key)
+    if path in (_MISSING, None, "") or SETTING["HUBSWARM_PROFILES"].line(path):
+        return []
+    if any(_get(section, (key,)) is _MISSING for key in profiles.FROM_CLUSTER):
+        return []
+    return profiles.read(path, section)[1]
 
 
 # (rule, the settings whose values it reads)

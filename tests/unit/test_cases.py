@@ -5,7 +5,9 @@ import pytest
 from cases import load, merged, plain
 
 from fakehost import parsed
+from tasks import settings
 from tasks.core import HubswarmError
+from tasks.settings import profiles, validate
 
 STEPS = [case for name in ("node", "hub", "cluster") for case in load(name, "steps")]
 
@@ -51,3 +53,24 @@ def test_fact(case):
     if "command" in case:
         assert fact.command == case["command"]
     assert plain(parsed(fact, case.get("out", ""), case.get("rc", 0))) == plain(case["value"])
+
+
+PROFILES = load("profiles", "profiles")
+
+
+@pytest.mark.parametrize("case", PROFILES)
+def test_profiles_file(tmp_path, case):
+    """A case: the profiles ``file`` (text, or bytes) and any other settings (``env``); the
+    settings' ``problems`` (the file's path written FILE) or none, and then each of the
+    ``profiles`` it gives, with the keys the case names."""
+    path = tmp_path / "profiles.yaml"
+    getattr(path, "write_bytes" if isinstance(case["file"], bytes) else "write_text")(case["file"])
+    env = {"HUBSWARM_DOMAIN": "hub.example.com", **case.get("env", {}), "HUBSWARM_PROFILES": str(path)}
+    section = settings.defaults(env)["hubswarm"]
+    lines = [line.replace(str(path), "FILE") for line in validate.problems(section)]
+    assert lines == case.get("problems", [])
+    if "profiles" in case:
+        found, _ = profiles.read(path, section)
+        wanted = case["profiles"]
+        assert len(found) == len(wanted)
+        assert [{key: profile[key] for key in keys} for profile, keys in zip(found, wanted, strict=True)] == wanted

@@ -192,7 +192,7 @@ def test_check_mode_runs_only_probes(check_run, scenario):
     run_task([hub_host], workflows.HUB_SETUP)
     run_task([hub_host], [hub.start_hub])
     info = workers.read_join_info(hub_host)
-    image = images.push_image.bind(IMAGE_ID)
+    image = images.push_image.bind({hub_config_value("image"): IMAGE_ID})
     join = swarm.swarm_join.bind(info, True)
     run_task([worker], [*workers.WORKER_SETUP, join, image])
     run_task([worker], [images.pull_image])

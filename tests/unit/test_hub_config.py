@@ -5,7 +5,7 @@ with real traitlets; the tests read the resulting traits, one table per concern.
 import sys
 
 import pytest
-from test_hub_side import spawner_for
+from test_hub_side import profiled_hub, spawner_for
 
 from fakehost import hub_config
 from hubside import SECRETS, load_hub_config
@@ -157,6 +157,54 @@ def test_what_a_notebook_may_use(tmp_path, monkeypatch, settings, traits):
     app, package = load_hub_config(tmp_path, monkeypatch, **settings)
     spawner = spawner_for(app, package)
     assert {trait: getattr(spawner, trait) for trait in traits} == traits
+
+
+def test_the_profiles_reach_the_spawner_with_every_key_as_the_hub_takes_it(tmp_path, monkeypatch):
+    app, package = profiled_hub(tmp_path, monkeypatch, mem_guarantee="512M")
+    image = hub_config().image
+    assert spawner_for(app, package).profiles == [
+        {
+            "name": "small",
+            "description": "The course's notebook.",
+            "image": image,
+            "mem_limit": "2G",
+            "mem_guarantee": "512M",
+            "cpu_limit": None,
+            "cpu_guarantee": None,
+            "node_label": "",
+            "groups": None,
+            "default": False,
+        },
+        {
+            "name": "big",
+            "description": "More <b>memory</b> & CPUs.",
+            "image": image,
+            "mem_limit": "8G",
+            "mem_guarantee": "512M",
+            "cpu_limit": 2.0,
+            "cpu_guarantee": 1.0,
+            "node_label": "",
+            "groups": None,
+            "default": True,
+        },
+        {
+            "name": "gpu",
+            "description": "",
+            "image": "registry.example.com/course/gpu:1",
+            "mem_limit": "2G",
+            "mem_guarantee": "512M",
+            "cpu_limit": None,
+            "cpu_guarantee": None,
+            "node_label": "gpu=true",
+            "groups": ["staff"],
+            "default": False,
+        },
+    ]
+
+
+def test_a_profiles_memory_guarantee_is_half_its_own_limit_when_none_is_set(tmp_path, monkeypatch):
+    app, package = profiled_hub(tmp_path, monkeypatch)
+    assert [p["mem_guarantee"] for p in spawner_for(app, package).profiles] == [GiB, 4 * GiB, GiB]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,10 @@ from jupyterhub.objects import Server
 
 from fakehost import make_venv
 from hubside import load_hub_config
+from tasks import pins
 from tasks.hub import python_env
+
+GiB = 1024**3
 
 
 def run_async(coroutine):
@@ -22,10 +25,19 @@ def run_async(coroutine):
         return pool.submit(asyncio.run, coroutine).result()
 
 
-def spawner_for(app, package, name="alice", proxy=None):
+def spawner_for(app, package, name="alice", proxy=None, groups=(), user_options=None):
+    """A spawner of user ``name``, a member of ``groups``, with the ``user_options`` stored from their last start."""
     spawner_module = importlib.import_module(f"{package.__name__}.spawner")
-    user = SimpleNamespace(name=name, escaped_name=name, url=f"/user/{name}/", settings={"proxy": proxy})
-    return spawner_module.HubswarmSpawner(config=app.config, user=user, _deprecated_db_session=None)
+    user = SimpleNamespace(
+        name=name,
+        escaped_name=name,
+        url=f"/user/{name}/",
+        settings={"proxy": proxy},
+        groups=[SimpleNamespace(name=group) for group in groups],
+    )
+    return spawner_module.HubswarmSpawner(
+        config=app.config, user=user, user_options=user_options or {}, _deprecated_db_session=None
+    )
 
 
 def test_the_spawner_reaches_the_notebook_on_its_node_and_host_port(tmp_path, monkeypatch):
@@ -349,3 +361,170 @@ def test_a_restarted_hub_checks_the_notebook_where_it_runs_now(tmp_path, monkeyp
     spawner.server.base_url = "/user/alice/"
     monkeypatch.setattr(sys.modules[spawner.__module__], "PORT_SECONDS", 0)
     assert run_async(spawner.get_url()) == url
+
+
+# --- profiles: the spawn page's choice, and the profile a start uses ---------------------------
+
+PROFILES = """\
+- name: small
+  description: The course's notebook.
+- name: big
+  description: More <b>memory</b> & CPUs.
+  mem_limit: 8G
+  cpu_limit: 2
+  cpu_guarantee: 1
+  default: true
+- name: gpu
+  image: registry.example.com/course/gpu:1
+  node_label: gpu=true
+  groups: [staff]
+"""
+STAFF_ONLY = """\
+- name: gpu
+  groups: [staff]
+"""
+
+
+def profiled_hub(tmp_path, monkeypatch, profiles=PROFILES, **settings):
+    """(app, package) of a hub whose profiles file holds ``profiles``."""
+    path = tmp_path / "profiles.yaml"
+    path.write_text(profiles)
+    return load_hub_config(tmp_path, monkeypatch, profiles=str(path), **settings)
+
+
+def choice(name, description, checked=False):
+    return (
+        f'<div class="form-check">\n'
+        f'  <input class="form-check-input" type="radio" name="profile" id="profile-{name}" value="{name}"'
+        f"{' checked' if checked else ''}>\n"
+        f'  <label class="form-check-label" for="profile-{name}"><strong>{name}</strong> {description}</label>\n'
+        f"</div>"
+    )
+
+
+SMALL = choice("small", "The course&#x27;s notebook.")
+BIG = choice("big", "More &lt;b&gt;memory&lt;/b&gt; &amp; CPUs.", checked=True)
+
+
+@pytest.mark.parametrize(
+    "profiles, groups, stored, form",
+    [
+        pytest.param(PROFILES, [], {}, f"{SMALL}\n{BIG}", id="those-for-everyone-the-default-checked"),
+        pytest.param(
+            PROFILES, ["staff"], {}, f"{SMALL}\n{BIG}\n" + choice("gpu", ""), id="a-groups-profile-for-its-members"
+        ),
+        pytest.param(STAFF_ONLY, ["staff"], {}, "", id="one-profile-no-form"),
+        pytest.param(STAFF_ONLY, [], {}, "", id="no-profile-no-form"),
+        pytest.param(
+            STAFF_ONLY + "- name: small\n",
+            [],
+            {"profile": "gpu"},
+            choice("small", "", checked=True),
+            id="a-stale-choice",
+        ),
+        pytest.param(STAFF_ONLY + "- name: small\n", [], {"profile": "small"}, "", id="a-choice-still-open"),
+    ],
+)
+def test_the_spawn_page_offers_the_profiles_a_user_may_use(tmp_path, monkeypatch, profiles, groups, stored, form):
+    app, package = profiled_hub(tmp_path, monkeypatch, profiles)
+    spawner = spawner_for(app, package, groups=groups, user_options=stored)
+    assert run_async(spawner.get_options_form()) == form
+
+
+def test_without_profiles_there_is_no_form_and_the_choice_is_the_profile(tmp_path, monkeypatch):
+    app, package = load_hub_config(tmp_path, monkeypatch)
+    spawner = spawner_for(app, package)
+    assert run_async(spawner.get_options_form()) == ""
+    assert spawner.run_options_from_form({"profile": ["big"], "image": ["evil"]}) == {"profile": "big"}
+    assert spawner.run_options_from_form({}) == {}
+
+
+def started(spawner, package, monkeypatch, made=None):
+    """What the spawner starts (the traits SwarmSpawner reads), applying the user options first
+    as JupyterHub does, and the users whose home it made (into ``made``)."""
+    made = [] if made is None else made
+
+    async def prepare_home():
+        made.append(spawner.user.name)
+
+    async def start(self):
+        placement = self.extra_placement_spec["constraints"]
+        return {trait: getattr(self, trait) for trait in package.spawner.PROFILE_TRAITS} | {"placement": placement}
+
+    async def spawn():
+        await spawner._run_apply_user_options(spawner.user_options)
+        return await spawner.start()
+
+    spawner.prepare_home = prepare_home
+    monkeypatch.setattr(package.spawner.SwarmSpawner, "start", start)
+    return run_async(spawn()), made
+
+
+PLACEMENT = ["node.labels.hubswarm.notebooks == true", "node.labels.hubswarm.no-homes != true"]
+IMAGE = f"hubswarm/singleuser:{pins.JUPYTERHUB}"
+SMALL_STARTED = {
+    "image": IMAGE,
+    "mem_limit": 2 * GiB,
+    "mem_guarantee": GiB,
+    "cpu_limit": None,
+    "cpu_guarantee": None,
+    "placement": PLACEMENT,
+}
+
+
+@pytest.mark.parametrize(
+    "groups, options, wanted",
+    [
+        pytest.param(
+            [],
+            {},
+            {**SMALL_STARTED, "mem_limit": 8 * GiB, "mem_guarantee": 4 * GiB, "cpu_limit": 2.0, "cpu_guarantee": 1.0},
+            id="none-named-the-default",
+        ),
+        pytest.param([], {"profile": "small"}, SMALL_STARTED, id="one-for-everyone"),
+        pytest.param(
+            ["staff"],
+            {"profile": "gpu"},
+            {
+                **SMALL_STARTED,
+                "image": "registry.example.com/course/gpu:1",
+                "placement": [*PLACEMENT, "node.labels.gpu==true"],
+            },
+            id="a-groups-profile-on-a-node-with-its-label",
+        ),
+    ],
+)
+def test_a_start_uses_the_chosen_profile(tmp_path, monkeypatch, groups, options, wanted):
+    app, package = profiled_hub(tmp_path, monkeypatch)
+    spawner = spawner_for(app, package, groups=groups, user_options=options)
+    assert started(spawner, package, monkeypatch) == (wanted, ["alice"])
+
+
+@pytest.mark.parametrize(
+    "profiles, options, message",
+    [
+        (PROFILES, {"profile": "gpu"}, "there is no profile 'gpu' you may use: choose one of small, big"),
+        (PROFILES, {"profile": "huge"}, "there is no profile 'huge' you may use: choose one of small, big"),
+        (PROFILES, {"profile": ["big"]}, "there is no profile ['big'] you may use: choose one of small, big"),
+        (PROFILES, {"profile": "x" * 100}, f"there is no profile '{'x' * 56}... you may use"),
+        (STAFF_ONLY, {}, "no profile on this hub is open to you: ask the hub's admin"),
+    ],
+)
+def test_a_profile_the_user_may_not_use_is_refused_before_anything_is_made(
+    tmp_path, monkeypatch, profiles, options, message
+):
+    from tornado import web
+
+    app, package = profiled_hub(tmp_path, monkeypatch, profiles)
+    spawner = spawner_for(app, package, user_options=options)
+    made = []
+    with pytest.raises(web.HTTPError) as refused:
+        started(spawner, package, monkeypatch, made)
+    assert refused.value.status_code == 403 and message in refused.value.log_message
+    assert made == []  # no home
+
+
+def test_without_profiles_a_start_is_as_the_settings_say(tmp_path, monkeypatch):
+    app, package = load_hub_config(tmp_path, monkeypatch)
+    spawner = spawner_for(app, package, user_options={"profile": "big"})  # stored before profiles were gone
+    assert started(spawner, package, monkeypatch) == (SMALL_STARTED, ["alice"])

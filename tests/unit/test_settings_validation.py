@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import paramiko
 import pytest
+import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fabric import Config, Connection
@@ -26,7 +27,7 @@ from tasks.core import HubswarmError
 from tasks.core.host import Host
 from tasks.core.recap import Recap
 from tasks.core.run import Run
-from tasks.settings import docs, validate
+from tasks.settings import docs, profiles, validate
 from tasks.settings.kinds import HIDDEN
 from tasks.settings.table import SETTING, SETTINGS, Derived
 
@@ -138,6 +139,8 @@ BAD = [
     ("HUBSWARM_SSH_KEY", "/nonexistent/aws.pem", "key file /nonexistent/aws.pem not found"),
     ("HUBSWARM_ACME_CA_BUNDLE", "/nonexistent/ca.pem", "CA file /nonexistent/ca.pem not found"),
     ("HUBSWARM_LAB_SUBNET", "10.213.0.0/33", "is not a network"),
+    ("HUBSWARM_PROFILES", "/nonexistent/profiles.yaml", "profiles file /nonexistent/profiles.yaml not found"),
+    ("HUBSWARM_PROFILES", "/", "profiles file / is not a file"),
 ]
 
 
@@ -202,6 +205,7 @@ GOOD = [
     ("AWS_DEFAULT_REGION", "ap-southeast-4"),
     ("HUBSWARM_SSH_USER", "ec2-user"),
     ("HUBSWARM_LAB_SUBNET", "10.213.0.0/24"),
+    ("HUBSWARM_PROFILES", str(ROOT / "profiles.example.yaml")),
 ]
 
 
@@ -239,7 +243,7 @@ def test_the_examples_of_env_example_pass():
         for line in (ROOT / ".env.example").read_text().splitlines()
         if line.startswith(("#HUBSWARM_", "#AWS_"))
     )
-    for local_file in ("HUBSWARM_SSH_KEY", "HUBSWARM_ACME_CA_BUNDLE"):
+    for local_file in ("HUBSWARM_SSH_KEY", "HUBSWARM_ACME_CA_BUNDLE", "HUBSWARM_PROFILES"):
         examples.pop(local_file)
     assert len(examples) > 25
     assert problems(**examples) == []
@@ -268,6 +272,33 @@ def test_any_value_gives_lines_never_a_traceback(setting, value):
         assert lines or not any(ord(c) < 32 or ord(c) == 127 for c in value)
     assert all(line.startswith((f"{setting.variable}: ", f"{setting.variable} ", "HUBSWARM_")) for line in lines)
     assert all("\n" not in line and "\r" not in line for line in lines)
+
+
+# Anything a profile's key may hold in YAML: text (control characters too), numbers, lists...
+YAML_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=30)),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+PROFILE_ENTRIES = st.one_of(
+    st.dictionaries(st.sampled_from([*profiles.KEYS, "colour"]), YAML_VALUES, max_size=6),
+    YAML_VALUES,
+)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.one_of(st.lists(PROFILE_ENTRIES, max_size=4), YAML_VALUES).map(yaml.safe_dump) | st.text(max_size=80))
+@example('- name: a\n  description: "\\u2028\\x1b[31m"\n  node_label: "gpu=true\\nx=y"\n')
+def test_any_profiles_file_gives_lines_never_a_traceback(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("profiles") / "profiles.yaml"
+    path.write_text(text)
+    config = section(HUBSWARM_PROFILES=str(path))
+    lines = validate.problems(config)
+    assert all(line.startswith(f"HUBSWARM_PROFILES: {path}") and line.isprintable() for line in lines)
+    if not lines:  # every key filled, exactly one the default
+        found, _ = profiles.read(path, config)
+        assert all(tuple(profile) == profiles.KEYS for profile in found)
+        assert [profile["default"] for profile in found].count(True) == 1
 
 
 @hypothesis_settings(max_examples=100, deadline=None)

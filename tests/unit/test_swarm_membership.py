@@ -6,6 +6,7 @@ remove-worker tasks on fake hosts (``make_host``), asserting the exact
 commands each host is asked to run.
 """
 
+import io
 import json
 import subprocess
 from types import SimpleNamespace
@@ -13,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from invoke.exceptions import Exit
 
-from fakehost import homes_probe_done, invocation, node_info, parsed, swarm_info
+from fakehost import homes_probe_done, hub_config, invocation, node_info, parsed, swarm_info
 from tasks.cluster import homes_probe, swarm, swarm_model, workers
 from tasks.core import HubswarmError, Run, Step
 from tasks.node import fence, images
@@ -583,8 +584,22 @@ def test_hub_host(monkeypatch, make_host, test_run):
         workers.hub_host(c, "10.9.9.9")
 
 
-def test_image_step(monkeypatch):
-    c = Run(SimpleNamespace(image_source="build", image="hubswarm/singleuser:1", image_base="base:1"))
+PROFILE_IMAGE = "registry.example.com/course/gpu:1"
+
+
+def image_run(tmp_path, profiles=""):
+    """A run that pushes hubswarm/singleuser:1, with a profiles file holding ``profiles`` (YAML)."""
+    path = tmp_path / "profiles.yaml"
+    if profiles:
+        path.write_text(profiles)
+    profiles_file = str(path) if profiles else ""
+    return Run(
+        hub_config(image_source="push", image="hubswarm/singleuser:1", image_base="base:1", profiles=profiles_file)
+    )
+
+
+def test_image_step(monkeypatch, tmp_path):
+    c = image_run(tmp_path)
     assert workers.image_step(c, "pull") is images.pull_image
     made = []
     monkeypatch.setattr(images, "push_image", SimpleNamespace(bind=lambda wanted: made.append(wanted) or "push"))
@@ -593,7 +608,7 @@ def test_image_step(monkeypatch):
     c.check = True
     monkeypatch.setattr(images, "existing_image_id", lambda image: "sha256:existing")
     assert workers.image_step(c) == "push"
-    assert made == ["sha256:built", "sha256:existing"]
+    assert made == [{"hubswarm/singleuser:1": "sha256:built"}, {"hubswarm/singleuser:1": "sha256:existing"}]
     c.check = False
 
     def broken(*args):
@@ -602,6 +617,52 @@ def test_image_step(monkeypatch):
     monkeypatch.setattr(images, "build_local", broken)
     with pytest.raises(Exit, match="docker build failed"):
         workers.image_step(c)
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_a_push_sends_every_profiles_image_as_it_is_here(monkeypatch, tmp_path, check):
+    profiles = f"- name: small\n- name: gpu\n  image: {PROFILE_IMAGE}\n- name: again\n  image: {PROFILE_IMAGE}\n"
+    c = image_run(tmp_path, profiles)
+    c.check = check
+    monkeypatch.setattr(images, "push_image", SimpleNamespace(bind=lambda wanted: wanted))
+    monkeypatch.setattr(images, "build_local", lambda image, base, project: "sha256:built")
+    monkeypatch.setattr(images, "existing_image_id", lambda image: "sha256:existing")
+    monkeypatch.setattr(images, "local_image_id", {PROFILE_IMAGE: "sha256:gpu"}.__getitem__)
+    built = "sha256:existing" if check else "sha256:built"
+    assert workers.image_step(c) == {"hubswarm/singleuser:1": built, PROFILE_IMAGE: "sha256:gpu"}
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_a_push_stops_before_any_build_when_a_profiles_image_is_not_here(monkeypatch, tmp_path, check):
+    c = image_run(tmp_path, f"- name: gpu\n  image: {PROFILE_IMAGE}\n")
+    c.check = check
+    built = []
+    monkeypatch.setattr(images, "build_local", lambda *args: built.append(args))
+    monkeypatch.setattr(images, "existing_image_id", lambda *args: built.append(args))
+
+    def missing(*args, what):
+        raise HubswarmError(f"{what} failed: Error: No such image: {PROFILE_IMAGE}")
+
+    monkeypatch.setattr(images, "local_docker", missing)
+    with pytest.raises(Exit) as stopped:
+        workers.image_step(c)
+    assert str(stopped.value.message) == (
+        f"{PROFILE_IMAGE}, a profile's image, is not on this machine: pull or build it here "
+        f"(docker pull {PROFILE_IMAGE}), or set HUBSWARM_IMAGE_SOURCE=pull"
+    )
+    assert built == []
+
+
+def test_a_push_streams_each_image_a_node_lacks_from_this_machine(monkeypatch, make_host, tmp_path):
+    c = image_run(tmp_path, f"- name: gpu\n  image: {PROFILE_IMAGE}\n")
+    monkeypatch.setattr(images, "saved_image", lambda image: io.BytesIO(f"saved {image}".encode()))
+    facts = {images.image_id_fact("hubswarm/singleuser:1").key: "", images.image_id_fact(PROFILE_IMAGE).key: ""}
+    host, runner = make_host(facts, config=c.config)
+    images.push_image(host, {"hubswarm/singleuser:1": "sha256:" + "1" * 64, PROFILE_IMAGE: "sha256:" + "2" * 64})
+    assert [(call.script, call.stdin) for call in runner.calls] == [
+        ("docker load -q >/dev/null", "saved hubswarm/singleuser:1"),
+        ("docker load -q >/dev/null", f"saved {PROFILE_IMAGE}"),
+    ]
 
 
 def test_hosts_table(monkeypatch, capsys):
