@@ -133,8 +133,19 @@ class HubswarmSpawner(SwarmSpawner):
         for profile in allowed:
             if profile["name"] == name:
                 return profile
+        self.forget_choice()
         names = ", ".join(p["name"] for p in allowed)
         raise web.HTTPError(403, f"there is no profile {shown(name)} you may use: choose one of {names}")
+
+    def forget_choice(self):
+        """JupyterHub keeps the options of the last start for the next one that names none: a
+        refused profile must not be the choice of every later start."""
+        if self.orm_spawner is not None and "profile" in (self.orm_spawner.user_options or {}):
+            self.orm_spawner.user_options = {
+                key: value for key, value in self.orm_spawner.user_options.items() if key != "profile"
+            }
+            if self.db is not None:
+                self.db.commit()
 
     def use_profile(self, profile):
         """Run the notebook with ``profile``'s image and resources, on a node with its label."""

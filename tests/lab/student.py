@@ -104,11 +104,12 @@ class Student:
             assert time.monotonic() < deadline, f"the hub still starts or checks {self.name}'s server after {seconds} s"
             time.sleep(0.5)
 
-    def start_server(self):
-        """Start the default server and wait until the hub calls it ready and it answers."""
+    def start_server(self, **options):
+        """Start the default server (with the user ``options``: a profile...) and wait until the
+        hub calls it ready and it answers."""
         self.wait_for_the_hubs_check()
         if not self.server().get("ready"):
-            self.hub_api("POST", f"users/{self.name}/server")
+            self.hub_api("POST", f"users/{self.name}/server", json=options or None)
         self.wait_for_server(SPAWN_SECONDS)
 
     def stop_server(self, seconds=120):

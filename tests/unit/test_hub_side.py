@@ -517,11 +517,16 @@ def test_a_profile_the_user_may_not_use_is_refused_before_anything_is_made(
 
     app, package = profiled_hub(tmp_path, monkeypatch, profiles)
     spawner = spawner_for(app, package, user_options=options)
+    # What JupyterHub stored of this start, for the next one that names no profile.
+    spawner.orm_spawner, commits = SimpleNamespace(user_options={**options, "other": 1}, server=None, name=""), []
+    spawner.db = SimpleNamespace(commit=lambda: commits.append(True))
     made = []
     with pytest.raises(web.HTTPError) as refused:
         started(spawner, package, monkeypatch, made)
     assert refused.value.status_code == 403 and message in refused.value.log_message
     assert made == []  # no home
+    assert spawner.orm_spawner.user_options == {"other": 1}  # the next start is not refused again
+    assert commits == ([True] if "profile" in options else [])
 
 
 def test_without_profiles_a_start_is_as_the_settings_say(tmp_path, monkeypatch):

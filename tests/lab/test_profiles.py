@@ -1,0 +1,87 @@
+"""Profiles: a teacher in the group a profile names gets the spawn page's choice and a server with
+that profile's memory on the node with its label; a student, who may use the class's profile only,
+is refused the other one by the hub itself (the REST API, not only the form)."""
+
+import json
+
+import pytest
+
+from fabrun import fab
+from student import Refused, Student
+
+LABEL = "hubswarm-test.big=yes"
+PROFILES = [
+    {"name": "small", "description": "The class's notebook.", "mem_limit": "1G", "default": True},
+    {
+        "name": "big",
+        "description": "More memory, on the staff's worker.",
+        "mem_limit": "3G",
+        "mem_guarantee": "1G",
+        "node_label": LABEL,
+        "groups": ["staff"],
+    },
+]
+
+
+def hub_shell(connect, lab, command):
+    return connect(lab.hub_ip).sudo(command, hide=True).stdout.strip()
+
+
+def service(connect, lab, name):
+    """(memory limit in bytes, placement constraints, node of its running task) of NAME's notebook."""
+    spec = json.loads(hub_shell(connect, lab, f"docker service inspect --format '{{{{json .Spec}}}}' jupyter-{name}"))
+    node = hub_shell(
+        connect,
+        lab,
+        f"docker service ps -f desired-state=running --format '{{{{.Node}}}}' jupyter-{name}",
+    )
+    template = spec["TaskTemplate"]
+    return template["Resources"]["Limits"]["MemoryBytes"], template["Placement"]["Constraints"], node
+
+
+@pytest.fixture
+def profiles(lab, deploy_run, lab_users, tmp_path, connect):
+    """The hub with PROFILES, the teacher in the group staff, worker1 labelled for big."""
+    (tmp_path / "profiles.yaml").write_text(json.dumps(PROFILES))  # (JSON is YAML)
+    lines = lab_users.path.read_text().splitlines()
+    (tmp_path / "userlist").write_text(
+        "".join(f"{line} group:staff\n" if line.startswith(f"{lab_users.admin}@") else f"{line}\n" for line in lines)
+    )
+    hub_shell(connect, lab, f"docker node update --label-add {LABEL} worker1")
+    env = {"HUBSWARM_PROFILES": str(tmp_path / "profiles.yaml"), "HUBSWARM_USERLIST": str(tmp_path / "userlist")}
+    try:
+        run = fab("setup-hub", "start-hub", env=env)
+        assert run.code == 0, run.output
+        yield
+    finally:
+        for name in (lab_users.admin, lab_users.student):
+            hub_shell(connect, lab, f"docker service rm jupyter-{name} >/dev/null 2>&1 || true")
+        hub_shell(connect, lab, f"docker node update --label-rm {LABEL.split('=')[0]} worker1")
+        back = fab("setup-hub", "start-hub")
+        assert back.code == 0, back.output
+
+
+def test_each_gets_the_profiles_they_may_use_and_no_other(lab, lab_users, profiles, connect):
+    teacher = Student(lab.hub_ip, lab_users.admin, lab_users.admin_password)
+    student = Student(lab.hub_ip, lab_users.student, lab_users.password)
+    for person in (teacher, student):
+        person.stop_server()  # (started by another test)
+
+    form = teacher.session.get(f"{teacher.hub}/hub/spawn", timeout=30, verify=False).text
+    assert 'value="small"' in form and 'value="big"' in form  # two to choose from: the form
+
+    with pytest.raises(Refused, match="403"):
+        student.hub_api("POST", f"users/{student.name}/server", json={"profile": "big"})
+    assert student.server() == {}
+
+    teacher.start_server(profile="big")
+    memory, constraints, node = service(connect, lab, teacher.name)
+    assert (memory, node) == (3 * 2**30, "worker1")
+    assert f"node.labels.{LABEL.replace('=', '==')}" in constraints
+
+    student.start_server()  # no choice named: the class's
+    memory, constraints, _ = service(connect, lab, student.name)
+    assert memory == 2**30
+    assert not any("hubswarm-test" in constraint for constraint in constraints)
+    kernel = student.start_kernel()
+    assert student.execute(kernel, "print(6 * 7)") == "42"
