@@ -1,4 +1,12 @@
-"""Debian's chromium, as the lab's browser tests drive it with Playwright (no browser download)."""
+"""Debian's chromium, as the lab's browser tests drive it with Playwright (no browser download):
+one browser a session (Playwright's sync API runs one at a time)."""
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tasks.lab import LAB_DOMAIN
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -10,3 +18,15 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@pytest.fixture(scope="session")
+def browser(lab):
+    """The browser, resolving the hub's lab name and every name under it to the hub, as the
+    lab's DNS answers its hosts."""
+    assert Path(CHROMIUM).exists(), "install Debian's chromium (bin/setup does)"
+    rules = f"--host-resolver-rules=MAP {LAB_DOMAIN} {lab.hub_ip}, MAP *.{LAB_DOMAIN} {lab.hub_ip}"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, rules])
+        yield chromium
+        chromium.close()

@@ -15,6 +15,7 @@ import pytest
 from dotenv import dotenv_values
 from fabric import Connection
 
+from browsing import browser  # noqa: F401 - the session's browser, a fixture
 from fabrun import fab
 from tasks import lab as lab_module
 

@@ -6,12 +6,10 @@ self-signed certificate is accepted by this test only.
 
 import re
 import time
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from browsing import CHROMIUM, CHROMIUM_ARGS
 from fabrun import PROJECT
 
 ARTIFACTS = PROJECT / "artifacts"
@@ -20,15 +18,6 @@ KERNEL_SECONDS = 120
 CODE = "import socket; print(socket.gethostname())"
 # JupyterLab asks each user once (a toast) whether to fetch Jupyter news; it may cover the page.
 NEWS_PROMPT = "Would you like to get notified about official Jupyter news?"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    assert Path(CHROMIUM).exists(), "install Debian's chromium (bin/setup does)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

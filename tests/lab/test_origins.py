@@ -12,9 +12,7 @@ address) the same script gets its token, so the test tests something.
 import socket
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from browsing import CHROMIUM, CHROMIUM_ARGS
 from fabrun import fab
 from student import Student
 from tasks.lab import LAB_DOMAIN
@@ -60,27 +58,23 @@ def stolen_tokens(admin):
     return [token["id"] for token in tokens if token["note"] == "taken by a student"]
 
 
-def attack(lab, hub, server, teacher, password):
+def attack(browser, hub, server, teacher, password):
     """The teacher logs in at ``hub`` and opens the student's ``server`` page: what its script got."""
-    with sync_playwright() as playwright:
-        rules = f"MAP {LAB_DOMAIN} {lab.hub_ip}, MAP *.{LAB_DOMAIN} {lab.hub_ip}"
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--host-resolver-rules={rules}"]
-        )
-        try:
-            page = browser.new_context(ignore_https_errors=True).new_page()
-            page.goto(f"{hub}/hub/login?next=/hub/home")  # (not the teacher's own server)
-            page.fill("#username_input", teacher)
-            page.fill("#password_input", password)
-            page.click("#login_submit")
-            page.wait_for_url(f"{hub}/hub/home")
-            page.goto(server)  # (a page of the student's server anyone gets: its "not found")
-            return page.evaluate(ATTACK, [hub, teacher])
-        finally:
-            browser.close()
+    context = browser.new_context(ignore_https_errors=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{hub}/hub/login?next=/hub/home")  # (not the teacher's own server)
+        page.fill("#username_input", teacher)
+        page.fill("#password_input", password)
+        page.click("#login_submit")
+        page.wait_for_url(f"{hub}/hub/home")
+        page.goto(server)  # (a page of the student's server anyone gets: its "not found")
+        return page.evaluate(ATTACK, [hub, teacher])
+    finally:
+        context.close()
 
 
-def test_a_students_page_cannot_act_as_the_teacher_who_opens_it(lab, deploy_run, lab_users, lab_names):
+def test_a_students_page_cannot_act_as_the_teacher_who_opens_it(lab, deploy_run, lab_users, lab_names, browser):
     student = Student(lab.hub_ip, lab_users.student, lab_users.password)
     student.start_server()
     kernel = student.start_kernel()
@@ -88,7 +82,7 @@ def test_a_students_page_cannot_act_as_the_teacher_who_opens_it(lab, deploy_run,
     teacher = Student(lab.hub_ip, lab_users.admin, lab_users.admin_password)
 
     one_origin = attack(
-        lab,
+        browser,
         f"https://{lab.hub_ip}",
         f"https://{lab.hub_ip}/user/{student.name}/page",
         teacher.name,
@@ -110,7 +104,7 @@ def test_a_students_page_cannot_act_as_the_teacher_who_opens_it(lab, deploy_run,
         assert Student(LAB_DOMAIN, student.name, lab_users.password).server_api("GET", "status").status_code != 200
 
         own_names = attack(
-            lab,
+            browser,
             f"https://{LAB_DOMAIN}",
             f"https://{student.name}.{LAB_DOMAIN}/user/{student.name}/page",
             teacher.name,

@@ -21,8 +21,9 @@ def roster_text(lab_users, roster):
 
 
 def hub_groups(lab, lab_users):
+    """The hub's groups that have members (one no line names any more stays, empty)."""
     admin = Student(lab.hub_ip, lab_users.admin, lab_users.admin_password)
-    return {group["name"]: sorted(group["users"]) for group in admin.hub_api("GET", "groups").json()}
+    return {group["name"]: sorted(group["users"]) for group in admin.hub_api("GET", "groups").json() if group["users"]}
 
 
 @pytest.fixture
@@ -55,8 +56,7 @@ def test_every_accepted_kind_of_address_logs_in_and_spawns(lab, deploy_run, lab_
     roster_userlist.write_text(roster_text(lab_users, {**ROSTER, "o'brien@lab.example": "group:cs101"}))
     run = fab("userlist", "start-hub", env={"HUBSWARM_USERLIST": str(roster_userlist)})
     assert run.code == 0, run.output
-    groups = hub_groups(lab, lab_users)
-    assert groups["cs101"] == ["first.last-cs101", "o-brien"] and groups["lab-2"] == []
+    assert hub_groups(lab, lab_users) == {"cs101": ["first.last-cs101", "o-brien"], "instructors": ["rene"]}
 
 
 def test_refused_addresses_stop_before_any_host(lab, tmp_path):
