@@ -4,7 +4,7 @@ import ipaddress
 import shlex
 from dataclasses import dataclass
 
-from ..core import facts, render, step
+from ..core import HubswarmError, facts, render, step
 from ..core.services import ensure_service
 from ..node.packages import APT, DNF, family_of
 from .certs import hub_name, letsencrypt_chain, letsencrypt_files, public_name_probes, tls_files
@@ -131,7 +131,19 @@ def nginx_probes(host):
     ]
 
 
-@step("nginx", probes=nginx_probes)
+def certificate_holds_every_name(host, *_):
+    """Stop (one line, before any change) where Let's Encrypt's certificate, which names the hub
+    only, would be served to users' servers on names of their own."""
+    domain = host.config.domain
+    if domain and not host.config.single_origin and host.fact(letsencrypt_fact(domain)):
+        raise HubswarmError(
+            f"the Let's Encrypt certificate for {domain} does not hold *.{domain}, the names of users' "
+            f"servers: set HUBSWARM_SINGLE_ORIGIN=1 to keep serving it, or remove it "
+            f"(certbot delete --cert-name {domain}) to serve the self-signed one"
+        )
+
+
+@step("nginx", probes=nginx_probes, preflight=certificate_holds_every_name)
 def nginx(host):
     """Write the hub's nginx site (80 redirects to 443, Mozilla's intermediate TLS, HSTS, no version banners, websockets), check it with nginx -t, reload only on change."""
     site, link, default_link = site_paths(family_of(host))

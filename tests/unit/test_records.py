@@ -57,3 +57,24 @@ def test_one_origin_for_all_asks_no_name(make_host):
     host, _ = make_host({}, single_origin=True)
     assert records.subdomain_probes(host) == []
     records.subdomains_point_at_the_hub(host)
+
+
+@pytest.mark.parametrize(
+    "single_origin, letsencrypt, problem",
+    [
+        (False, True, "does not hold \\*.hub.example.com, the names of users' servers"),
+        (False, False, ""),
+        (True, True, ""),  # one origin: the hub's name is every name served
+    ],
+)
+def test_lets_encrypts_certificate_is_never_served_to_users_servers_names(
+    make_host, single_origin, letsencrypt, problem
+):
+    from tasks.hub import nginx
+
+    host, _ = make_host({"letsencrypt:hub.example.com": "" if letsencrypt else None}, single_origin=single_origin)
+    if problem:
+        with pytest.raises(HubswarmError, match=problem):
+            nginx.certificate_holds_every_name(host)
+    else:
+        nginx.certificate_holds_every_name(host)
