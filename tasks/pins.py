@@ -11,6 +11,10 @@ IDLE_CULLER = "2.0.0"
 JUPYTERLAB = "4.6.6"
 IPYKERNEL = "7.4.0"
 CONFIGURABLE_HTTP_PROXY = "5.3.0"
+# jsonschema 4.25 made its format-nongpl extra (which the hub and the notebook servers get through
+# jupyter-events) install rfc3987-syntax, whose import builds a grammar: a second of CPU at every
+# hub and server start. 4.24 checks the same formats without it.
+JSONSCHEMA = "4.24.1"
 # configurable-http-proxy 5.x supports Node.js 18 and newer.
 NODEJS_MIN_MAJOR = 18
 # The npm that installs the proxy where the distribution's npm is not there already (npm 10.9
@@ -26,4 +30,5 @@ HUB_REQUIREMENTS = {
     "oauthenticator": OAUTHENTICATOR,
     "dockerspawner": DOCKERSPAWNER,
     "jupyterhub-idle-culler": IDLE_CULLER,
+    "jsonschema": JSONSCHEMA,
 }

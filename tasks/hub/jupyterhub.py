@@ -16,7 +16,7 @@ from ..settings.kinds import memory_bytes
 from . import proxy
 from .auth import checked_authenticator
 from .certs import hub_name, public_name_probes
-from .python_env import package_glob
+from .python_env import package_glob, version_command
 from .records import subdomain_probes, subdomains_point_at_the_hub
 
 UNIT = "/etc/systemd/system/jupyterhub.service"
@@ -186,6 +186,7 @@ def render_unit(config):
         "jupyterhub.service.j2",
         srv=config.srv,
         venv=config.venv,
+        version=version_command(config.venv),
         homes=config.homes_path,
         proxy=proxy.SERVICE,
         db_version=DB_VERSION,

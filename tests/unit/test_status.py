@@ -480,7 +480,7 @@ def test_without_a_domain_the_url_is_the_public_name_and_the_certificate_self_si
 def test_every_value_reaching_the_shell_is_quoted():
     config = hub_config(srv="/srv/a b", venv="/opt/$(x)", homes_path="/mnt/it's")
     commands = {f.key: f.command for f in status.probes(SimpleNamespace(config=config))}
-    assert commands["jupyterhub-version:/opt/$(x)"] == "'/opt/$(x)'/bin/jupyterhub --version"
+    assert commands["jupyterhub-version:/opt/$(x)"].startswith("'/opt/$(x)'/bin/python -c ")
     assert commands["disk:/mnt/it's"] == "stat -f -c '%S %b %a' -- '/mnt/it'\"'\"'s'"
     assert commands["proxy-routes"].startswith("( . '/srv/a b/proxy.env' && ")
 
@@ -722,8 +722,8 @@ def test_probe_batch_in_real_bash_with_stubbed_commands(tmp_path, make_host):
     for folder in (stubs, srv, homes / ".hubswarm-backups", venv / "bin"):
         folder.mkdir(parents=True)
     (srv / "proxy.env").write_text(f"CONFIGPROXY_AUTH_TOKEN={TOKEN}\n")
-    version = '[ "$*" = --version ] && echo 5.2.1'
-    for path, body in [*((stubs / name, body) for name, body in STUBS.items()), (venv / "bin" / "jupyterhub", version)]:
+    version = '[ "$1" = -c ] && echo 5.2.1'
+    for path, body in [*((stubs / name, body) for name, body in STUBS.items()), (venv / "bin" / "python", version)]:
         path.write_text(f'#!{bash}\nprintf "%s %s\\n" "${{0##*/}}" "$*" >> "$LOG"\n{body}\n')
         path.chmod(0o755)
     for name in ("mktemp", "rm"):  # where the batch keeps its answers
