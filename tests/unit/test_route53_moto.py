@@ -7,8 +7,9 @@ from types import SimpleNamespace
 import pytest
 from invoke.exceptions import Exit
 
-from fakehost import FakeRunner, hub_config, invocation
+from fakehost import FakeRunner, hub_config, invocation, run_fab
 from tasks.aws import route53 as dns
+from tasks.cli import inventory
 from tasks.core import HubswarmError, Run
 from tasks.core.host import Host
 from tasks.core.recap import Recap
@@ -274,3 +275,18 @@ def test_the_names_resolve_check_reads_what_the_run_pointed(make_host, check, po
         assert str(err.value).startswith(problem)
     else:
         records.subdomains_point_at_the_hub(host)
+
+
+def test_fab_dns_records_without_the_zone_is_one_line():
+    run = run_fab("-H", "203.0.113.5", "dns-records")
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        "dns-records: HUBSWARM_ROUTE53_ZONE is not set: set it to the hosted zone that holds HUBSWARM_DOMAIN, "
+        "or make the two records yourself (README: Security)"
+    ]
+
+
+def test_the_route53_endpoint_is_boto3s_own_setting(aws, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ROUTE_53", "http://127.0.0.1:5055")
+    client = inventory.aws_client(hub_config(), "route53")
+    assert client.meta.endpoint_url == "http://127.0.0.1:5055"

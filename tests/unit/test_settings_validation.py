@@ -610,6 +610,7 @@ def test_the_environment_wins_over_both(project):
         ["hosts"],
         ["launch"],
         ["security-groups"],
+        ["dns-records"],
         ["harden-metadata"],
         ["deploy"],
         ["push-image"],
