@@ -5,9 +5,9 @@ with login user `admin` (passwordless sudo, the lab's own ed25519 key), a fixed 
 network `hubswarm-lab` (10.213.0.0/24: hub .10, workerN .10+N) and the power to run its own
 Docker daemon. A local moto server answers the EC2 API for them (see tasks/lab/ec2.py), and
 Route53 too, with a hosted zone (LAB_ZONE) for the hub's lab name, from whose records the lab's
-DNS answers (tasks/lab/imds.py); `.lab/lab.env` points the deployment at all of it. That EC2 API is the lab's own
-(tasks/lab/ec2_api.py): for each worker `fab scale` launches it makes a lab host at the IP moto
-gave the instance (follow_launch), and removes it when the instance is terminated
+DNS answers (tasks/lab/imds.py); `.lab/lab.env` points the deployment at all of it. That EC2 API
+is the lab's own (tasks/lab/ec2_api.py): for each worker `fab scale` launches it makes a lab host
+at the IP moto gave the instance (follow_launch), and removes it when the instance is terminated
 (follow_termination); ensure_lab brings the lab back to its fixed hosts.
 
 Shared storage: the docker volume hubswarm-lab-home is mounted at /mnt/nfs/home in every host,

@@ -78,7 +78,8 @@ def deploy(c, workers=None):
 
     The workers get ready (packages, Docker, fence, image) while the hub is set up.
     The hub is the -H host, else found by its EC2 tags; the workers are --workers,
-    else found by their tags. With HUBSWARM_ROUTE53_ZONE, dns-records comes first.
+    else found by their tags. With HUBSWARM_ROUTE53_ZONE, dns-records comes before the
+    hub is checked and set up.
     Safe to rerun (a converged cluster reports no change).
     Example: fab deploy; fab -H HUB deploy; fab -H HUB deploy --workers W1,W2
     """
