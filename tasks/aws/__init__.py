@@ -1,1 +1,1 @@
-"""The cluster's AWS account: security groups, instances, their metadata options."""
+"""The cluster's AWS account: security groups, instances, their metadata options, the hub's DNS records."""

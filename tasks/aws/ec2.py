@@ -95,15 +95,21 @@ def missing_rules(wanted, existing_ip_permissions):
     return [rule for rule in wanted if not covered(rule)]
 
 
-def with_ec2(body, run, *args):
-    """``body(run, ec2 client, *args)``; any error ends the run in one line. What
-    discovery found before is forgotten: ``body`` may launch or terminate instances."""
+def in_one_line(body, *args):
+    """``body(*args)``; any error ends the run in one line."""
     try:
-        return body(run, inventory.client_of(run), *args)
+        return body(*args)
     except HubswarmError as exc:
         fail(str(exc))
     except Exception as exc:  # botocore's many errors: credentials, endpoint, permissions
         fail(f"AWS: {one_line(exc)}")
+
+
+def with_ec2(body, run, *args):
+    """``body(run, ec2 client, *args)``; any error ends the run in one line. What
+    discovery found before is forgotten: ``body`` may launch or terminate instances."""
+    try:
+        return in_one_line(lambda: body(run, inventory.client_of(run), *args))
     finally:
         run.found.clear()
 

@@ -28,12 +28,18 @@ class Instance:
         return value or self.private_ip
 
 
-def ec2_client(config):
-    """An EC2 client of the configured profile and region (the standard credential chain)."""
+def aws_client(config, service):
+    """A boto3 client of ``service`` with the configured profile and region (the standard credential
+    chain; its endpoint as boto3 finds it, e.g. AWS_ENDPOINT_URL_EC2)."""
     import boto3  # here, not at the top: boto3 costs ~0.1 s of every fab start, -H runs need none
 
     session = boto3.session.Session(profile_name=config.profile or None, region_name=config.region)
-    return session.client("ec2")
+    return session.client(service)
+
+
+def ec2_client(config):
+    """An EC2 client of the configured profile and region."""
+    return aws_client(config, "ec2")
 
 
 def describe(config, role, client=None, states=("running",)):

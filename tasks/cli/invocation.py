@@ -102,19 +102,22 @@ def targets(run, connections):
     return list(dict.fromkeys(run.host(connection) for connection in connections))
 
 
-def execute(c, steps, role="hub"):
-    """Check local input, then run ``steps`` on the targets of ``role``."""
+def execute(c, steps, role="hub", before_steps=None):
+    """Check local input, then ``before_steps(c)`` when given, then run ``steps`` on the targets of ``role``."""
     steps = gather_needs(run_of(c), steps)
+    if before_steps:
+        before_steps(c)
     hosts = hosts_for(c, role)
     stop_if_failed(run_steps(hosts, steps))
     return hosts
 
 
-def host_task(*steps, name=None, role="hub", doc=None, aliases=()):
-    """A ``fab`` task that runs ``steps`` on the hosts of ``role``."""
+def host_task(*steps, name=None, role="hub", doc=None, aliases=(), before_steps=None):
+    """A ``fab`` task that runs ``steps`` on the hosts of ``role`` (``before_steps(c)`` first, when
+    given: work on this machine that the steps' checks read)."""
 
     def body(c):
-        return execute(c, steps, role)
+        return execute(c, steps, role, before_steps)
 
     body.__doc__ = doc or steps[0].apply.__doc__
     body.__name__ = (name or steps[0].name).replace("-", "_")

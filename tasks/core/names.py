@@ -19,3 +19,8 @@ def dns_problem(value):
     if value.rsplit(".", 1)[-1].isdigit():
         return "looks like an IP address, not a DNS name"
     return ""
+
+
+def in_zone(name, zone):
+    """Whether DNS ``name`` is ``zone`` or a name under it (both lower-cased, without the final dot)."""
+    return name == zone or name.endswith("." + zone)

@@ -44,6 +44,9 @@ class Run:
     #: discovery found by role, asked once for every task of a chain.
     ec2: object = None
     found: dict = field(default_factory=dict)
+    #: The hub's DNS records this run pointed at it in Route53 ({name: address}; in check mode,
+    #: those it would have), once it looked (None before): the hub may not resolve them yet.
+    dns_pointed: dict | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     warming: bool = False
 

@@ -4,9 +4,10 @@ Each lab host is a Docker container labelled hubswarm.lab=1 running systemd as P
 with login user `admin` (passwordless sudo, the lab's own ed25519 key), a fixed IP on the docker
 network `hubswarm-lab` (10.213.0.0/24: hub .10, workerN .10+N) and the power to run its own
 Docker daemon. A local moto server answers the EC2 API for them (see tasks/lab/ec2.py), and
-`.lab/lab.env` points the deployment at all of it. That EC2 API is the lab's own
-(tasks/lab/ec2_api.py): for each worker `fab scale` launches it makes a lab host at the IP moto
-gave the instance (follow_launch), and removes it when the instance is terminated
+Route53 too, with a hosted zone (LAB_ZONE) for the hub's lab name, from whose records the lab's
+DNS answers (tasks/lab/imds.py); `.lab/lab.env` points the deployment at all of it. That EC2 API
+is the lab's own (tasks/lab/ec2_api.py): for each worker `fab scale` launches it makes a lab host
+at the IP moto gave the instance (follow_launch), and removes it when the instance is terminated
 (follow_termination); ensure_lab brings the lab back to its fixed hosts.
 
 Shared storage: the docker volume hubswarm-lab-home is mounted at /mnt/nfs/home in every host,
@@ -69,6 +70,8 @@ MIXED = ("worker2",)
 HOME_VOLUME = f"{NAME}-home"
 HOMES_PATH = "/mnt/nfs/home"
 LAB_DOMAIN = "hub.lab.example"
+# The lab's Route53 hosted zone that holds it (as example.com holds hub.example.com).
+LAB_ZONE = LAB_DOMAIN.split(".", 1)[1]
 APT_VOLUME = "hubswarm-lab-apt"
 APT_SHARED_PATH = "/var/cache/apt/lab-shared"
 # Lab-only speedup, like the apt cache: every hub the tests make again downloads the same
@@ -355,6 +358,8 @@ def lab_env(subnet_id):
         USERLIST_PATH.write_text(LAB_USERLIST)
     return {
         "AWS_ENDPOINT_URL_EC2": lab_ec2.endpoint(),
+        # The same moto answers Route53 (its zone LAB_ZONE): boto3's own setting, as for EC2.
+        "AWS_ENDPOINT_URL_ROUTE_53": lab_ec2.endpoint(),
         "AWS_DEFAULT_REGION": lab_ec2.REGION,
         "AWS_ACCESS_KEY_ID": lab_ec2.FAKE_CREDENTIALS["aws_access_key_id"],
         "AWS_SECRET_ACCESS_KEY": lab_ec2.FAKE_CREDENTIALS["aws_secret_access_key"],
@@ -370,7 +375,8 @@ def lab_env(subnet_id):
         "HUBSWARM_KEY_NAME": lab_ec2.KEY_NAME,
         "HUBSWARM_HOMES_PATH": HOMES_PATH,
         # Its hosts are reached by address: users' servers share the hub's origin, unless a test
-        # gives the hub the lab's DNS name (LAB_DOMAIN), under which the lab's DNS answers too.
+        # gives the hub the lab's DNS name (LAB_DOMAIN), under which the lab's DNS answers too,
+        # and maybe the lab's Route53 zone (HUBSWARM_ROUTE53_ZONE=LAB_ZONE) to keep its records.
         "HUBSWARM_SINGLE_ORIGIN": "1",
         "HUBSWARM_USERLIST": str(USERLIST_PATH),
         # No registry in the lab: the notebook image is built here on the lab's base and pushed.
@@ -438,7 +444,8 @@ def ensure_lab(workers=2, debian13=MIXED):
             _check_sealed(host)
     _write_known_hosts()
     lab_ec2.ensure_moto()
-    subnet_id = lab_ec2.ensure_instances(wanted)
+    subnet_id = lab_ec2.ensure_instances(wanted)  # (may reset moto: the zone too)
+    lab_ec2.ensure_hosted_zone(LAB_ZONE)
     by_name = lab_ec2.lab_instances()
     lab_imds.write_fleet({ip: by_name[f"lab-{host}"] for host, ip in wanted.items()})
     env = lab_env(subnet_id)

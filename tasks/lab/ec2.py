@@ -1,4 +1,5 @@
-"""The lab's EC2 API: a local moto server holding one instance per lab host, plus decoys.
+"""The lab's EC2 API: a local moto server holding one instance per lab host, plus decoys, and
+the lab's Route53 (the same server) holding the hosted zone of the hub's lab name.
 
 The deployment finds its hosts through the EC2 API (tags `hubswarm:cluster`, `hubswarm:role`,
 state running). The lab answers that API with moto on 127.0.0.1, seeded so that each lab
@@ -184,11 +185,11 @@ def stop_moto():
     MOTO_PID_FILE.unlink()
 
 
-def client():
-    """boto3 EC2 client for the lab's moto_server (explicit fake credentials; ~/.aws is not read)."""
+def client(service="ec2"):
+    """boto3 client of SERVICE for the lab's moto_server (explicit fake credentials; ~/.aws is not read)."""
     import boto3  # here, not at the top: boto3 costs ~0.1 s of every fab start
 
-    return boto3.client("ec2", region_name=REGION, endpoint_url=endpoint(), **FAKE_CREDENTIALS)
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint(), **FAKE_CREDENTIALS)
 
 
 def _instances(ec2, gone=False):
@@ -284,6 +285,17 @@ def ensure_instances(hosts):
     if extra:
         ec2.terminate_instances(InstanceIds=extra)
     return subnet_id
+
+
+def ensure_hosted_zone(name):
+    """Make moto's Route53 hold a public hosted zone NAME (with no record of the lab's own: the
+    deployment makes them); return its id."""
+    route53 = client("route53")
+    listed = route53.list_hosted_zones_by_name(DNSName=name)["HostedZones"]
+    found = [zone["Id"] for zone in listed if zone["Name"] == f"{name}."]
+    if not found:
+        found = [route53.create_hosted_zone(Name=name, CallerReference=f"lab-{time.time_ns()}")["HostedZone"]["Id"]]
+    return found[0].rsplit("/", 1)[-1]
 
 
 def lab_instances():

@@ -8,6 +8,11 @@ cluster `lab`, the lab makes a lab host at each new IP before answering (tasks.l
 when a TerminateInstances has terminated workers of cluster `lab`, it removes their hosts
 (tasks.lab.follow_termination). A host it cannot make turns the answer into an error, and the
 instances just launched are terminated: the deployment never finds one without its host.
+
+moto answers Route53 at the same address (AWS_ENDPOINT_URL_ROUTE_53): its dispatcher finds the
+service in the request's signature. After each request that may change records (any Route53
+request but a read, and moto's reset), the lab's DNS is given the A records of every hosted zone
+moto then holds (tasks.lab.imds.write_zones); when it cannot be, the answer is an error.
 """
 
 import argparse
@@ -17,14 +22,22 @@ import os
 import sys
 import threading
 import xml.etree.ElementTree as ET
+from functools import partial
 from urllib.parse import parse_qsl, urlencode
 
 from tasks import lab as lab_module
+from tasks.aws.route53 import plain_name
 
 from . import ec2 as lab_ec2
 
 FOLLOWED = ("RunInstances", "TerminateInstances")
 CLUSTER_TAG, ROLE_TAG = "hubswarm:cluster", "hubswarm:role"
+ROUTE53_API = "/2013-04-01"
+MOTO_RESET = "/moto-api/reset"
+# moto finds a request's service in its signature, and checks nothing else of it: Route53's (us-east-1).
+ROUTE53_SIGNATURE = (
+    "AWS4-HMAC-SHA256 Credential=testing/20130401/us-east-1/route53/aws4_request, SignedHeaders=host, Signature=lab"
+)
 
 
 def _form(environ):
@@ -89,17 +102,35 @@ def _lab_workers(instances):
     ]
 
 
-def _error(message):
-    """An EC2 error answer. 400, not 500: botocore retries a 500, and each retry would launch again."""
-    xml = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>LabHostFailed</Code>'
-        f"<Message>{_escape(message)}</Message></Error></Errors><RequestID>lab</RequestID></Response>"
-    ).encode()
+def _error(message, route53=False):
+    """An EC2 error answer (Route53's, with ROUTE53). 400, not 500: botocore retries a 500, and each
+    retry would launch again."""
+    code = "LabDnsFailed" if route53 else "LabHostFailed"
+    error = f"<Error><Code>{code}</Code><Message>{_escape(message)}</Message></Error>"
+    document = (
+        f"<ErrorResponse>{error}<RequestId>lab</RequestId></ErrorResponse>"
+        if route53
+        else f"<Response><Errors>{error}</Errors><RequestID>lab</RequestID></Response>"
+    )
+    xml = f'<?xml version="1.0" encoding="UTF-8"?>\n{document}'.encode()
     return "400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(xml)))], xml
 
 
 def _escape(text):
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _changes_records(environ):
+    """Whether the request may change Route53's records: any but a read, and moto's reset."""
+    path = environ.get("PATH_INFO", "")
+    return environ.get("REQUEST_METHOD") != "GET" and (path.startswith(f"{ROUTE53_API}/") or path == MOTO_RESET)
+
+
+def _route53_read(path):
+    """A WSGI request for moto's Route53: GET PATH of its API."""
+    from werkzeug.test import EnvironBuilder  # moto's server brings werkzeug
+
+    return EnvironBuilder(path=f"{ROUTE53_API}{path}", headers={"Authorization": ROUTE53_SIGNATURE}).get_environ()
 
 
 def _reason(exc):
@@ -123,17 +154,50 @@ class Follower:
                 "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(self.identity)))]
             )
             return [self.identity]
-        form = _form(environ)
-        if form.get("Action") not in FOLLOWED:
-            return self.app(environ, start_response)
+        route53 = _changes_records(environ)
+        if route53:
+            follow, what = self._records, "Route53's records"
+        else:
+            form = _form(environ)
+            if form.get("Action") not in FOLLOWED:
+                return self.app(environ, start_response)
+            follow = partial(self._run if form["Action"] == "RunInstances" else self._terminate, form=form)
+            what = form["Action"]
         with self.lock:
             try:
-                answer = (self._run if form["Action"] == "RunInstances" else self._terminate)(environ, form)
+                status, headers, body = follow(environ)
             except Exception as exc:  # noqa: BLE001 - any failure must reach the caller as an answer
-                answer = _error(f"the lab could not follow {form['Action']}: {_reason(exc)}")
-        status, headers, body = answer
+                status, headers, body = _error(f"the lab could not follow {what}: {_reason(exc)}", route53)
         start_response(status, headers)
         return [body]
+
+    def _records(self, environ):
+        """moto's answer to a request that may change records, once the lab's DNS has them."""
+        answer = _call(self.app, environ)
+        if answer[0].startswith("2"):
+            self.follow_records()
+        return answer
+
+    def follow_records(self):
+        """Give the lab's DNS the A records of every hosted zone moto holds."""
+        zones = {}
+        for zone in self._route53_get("/hostedzone").iterfind(".//{*}HostedZone"):
+            listed = self._route53_get(f"/hostedzone/{zone.findtext('{*}Id').rsplit('/', 1)[-1]}/rrset")
+            zones[plain_name(zone.findtext("{*}Name"))] = {
+                plain_name(record.findtext("{*}Name")): [
+                    value.text for value in record.iterfind("{*}ResourceRecords/{*}ResourceRecord/{*}Value")
+                ]
+                for record in listed.iterfind(".//{*}ResourceRecordSet")
+                if record.findtext("{*}Type") == "A"
+            }
+        self.lab.lab_imds.write_zones(zones)
+
+    def _route53_get(self, path):
+        """moto's Route53 answer to GET PATH, parsed."""
+        status, _, body = _call(self.app, _route53_read(path))
+        if not status.startswith("2"):
+            raise RuntimeError(f"moto's Route53 answered {status} to GET {path}")
+        return ET.fromstring(body)
 
     def _inner(self, environ, form, action, ids):
         """moto's answer to ACTION on the instance IDS, asked as the request ENVIRON (FORM) was."""
@@ -187,6 +251,7 @@ def main(argv=None):
     from werkzeug.serving import make_server
 
     app = Follower(DomainDispatcherApplication(create_backend_app))
+    app.follow_records()  # none yet: the lab's DNS forgets the last server's
     print(f"lab EC2 API on 127.0.0.1:{args.port} (pid {os.getpid()})", file=sys.stderr, flush=True)
     make_server("127.0.0.1", args.port, app, threaded=True).serve_forever()
 

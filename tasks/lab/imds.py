@@ -11,7 +11,10 @@ re-reads on every request: ensure_lab writes the fleet's (moto instance id, lab 
 address), spare_host a made-up one; tests change them with set_identity.
 
 The same container is the lab's DNS (files/lab-imds/dns.py on STANDIN_IP:53, every lab host's
-resolver): the hub's lab name and every name under it (its users' servers') resolve to the hub,
+resolver). A name in a hosted zone of the lab's Route53 that holds A records is answered from
+them: .lab/imds/zones.json, which the lab's EC2 API (moto, which holds them) rewrites after each
+change of records (write_zones) and which the DNS re-reads on every question. Where no such zone
+holds it, the hub's lab name and every name under it (its users' servers') resolve to the hub,
 as the records an operator makes for subdomains would; other names are asked upstream.
 """
 
@@ -37,16 +40,17 @@ METADATA_ADDRESS = "169.254.169.254"
 SERVER_DIR = PROJECT_ROOT / "files" / "lab-imds"
 DATA_DIR = LAB_DIR / "imds"
 IDENTITIES_PATH = DATA_DIR / "identities.json"
+ZONES_PATH = DATA_DIR / "zones.json"
 CONFIG_LABEL = "hubswarm.lab.imds"
 REGION = "us-west-2"
 START_SECONDS = 30
 
 
-def _start(zone):
-    """The stand-in's command: the lab's DNS answering for ZONE ({name: address}) in the
-    background, then the metadata service. Its own network namespace is sealed too:
-    link-local goes nowhere but to itself."""
-    names = " ".join(shlex.quote(f"{name}={address}") for name, address in sorted(zone.items()))
+def _start(names_under):
+    """The stand-in's command: the lab's DNS answering each name of NAMES_UNDER ({name: address})
+    and every name under it in the background, then the metadata service. Its own network
+    namespace is sealed too: link-local goes nowhere but to itself."""
+    names = " ".join(shlex.quote(f"{name}={address}") for name, address in sorted(names_under.items()))
     return (
         f"ip route replace blackhole 169.254.0.0/16 && ip addr replace {METADATA_ADDRESS}/32 dev lo "
         f"&& {{ python3 -u /srv/imds/dns.py {names} & }} && exec python3 -u /srv/imds/imds.py"
@@ -77,13 +81,14 @@ def _config_hash(image, start):
     return sha.hexdigest()[:12]
 
 
-def ensure_standin(image, network, zone):
+def ensure_standin(image, network, names_under):
     """Make the stand-in run (created from IMAGE on NETWORK, or recreated when out of date) and
-    answer, its DNS answering for ZONE."""
+    answer, its DNS answering each name of NAMES_UNDER ({name: address}) and every name under it
+    where the lab's Route53 holds no record for them."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     if not IDENTITIES_PATH.exists():
         _write({})
-    start = _start(zone)
+    start = _start(names_under)
     wanted = _config_hash(image, start)
     found = docker(
         "container",
@@ -172,12 +177,22 @@ def _read():
 
 
 def _write(identities):
-    """Replace the identities file in one step (the stand-in may read it at any moment)."""
+    _replace(IDENTITIES_PATH, identities)
+
+
+def _replace(path, data):
+    """Replace the JSON file PATH in one step (the stand-in may read it at any moment)."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = DATA_DIR / f".identities.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(identities, indent=2, sort_keys=True) + "\n")
+    tmp = DATA_DIR / f".{path.stem}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.chmod(0o644)
-    tmp.replace(IDENTITIES_PATH)
+    tmp.replace(path)
+
+
+def write_zones(zones):
+    """The lab's DNS answers from ZONES from now on: {zone: {record name: [addresses]}}, the A
+    records of every hosted zone the lab's Route53 holds (names lower-cased, without the final dot)."""
+    _replace(ZONES_PATH, zones)
 
 
 def identity(ip):
@@ -250,6 +265,6 @@ def write_fleet(instances):
 
 
 def remove():
-    """Remove the identities (the stand-in container itself goes with everything labelled)."""
-    for path in (IDENTITIES_PATH, DATA_DIR / ".lock"):
+    """Remove the identities and the zones (the stand-in container itself goes with everything labelled)."""
+    for path in (IDENTITIES_PATH, ZONES_PATH, DATA_DIR / ".lock"):
         path.unlink(missing_ok=True)

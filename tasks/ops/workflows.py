@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fabric import task
 
+from ..aws import route53
 from ..cli import inventory
 from ..cli.invocation import found_hosts, host_task, hub_for, named_hosts, run_of
 from ..cluster import swarm
@@ -66,7 +67,8 @@ letsencrypt = host_task(letsencrypt_step)
 setup_hub = host_task(
     *HUB_SETUP,
     name="setup-hub",
-    doc="Set up the hub host: " + ", ".join(s.name for s in HUB_SETUP) + ".",
+    doc="Set up the hub host: dns-records (with HUBSWARM_ROUTE53_ZONE), " + ", ".join(s.name for s in HUB_SETUP) + ".",
+    before_steps=route53.hub_records,
 )
 
 
@@ -76,16 +78,20 @@ def deploy(c, workers=None):
 
     The workers get ready (packages, Docker, fence, image) while the hub is set up.
     The hub is the -H host, else found by its EC2 tags; the workers are --workers,
-    else found by their tags. Safe to rerun (a converged cluster reports no change).
+    else found by their tags. With HUBSWARM_ROUTE53_ZONE, dns-records comes before the
+    hub is checked and set up.
+    Safe to rerun (a converged cluster reports no change).
     Example: fab deploy; fab -H HUB deploy; fab -H HUB deploy --workers W1,W2
     """
     run = run_of(c)
-    hub_steps = [*HUB_SETUP, hub.start_hub]
+    hub_steps = gather_needs(run, [*HUB_SETUP, hub.start_hub])
     hub_node = hub_for(c)
     worker_nodes = named_hosts(run, workers.split(",")) if workers else found_hosts(run, inventory.WORKER)
-    # Whatever the probes can tell stops the deploy before the first change on any host.
-    preflight([hub_node], gather_needs(run, hub_steps))
+    # Whatever the probes can tell stops the deploy before the first change on any host; the
+    # hub's check that its names resolve to it reads what dns-records made.
     preflight(worker_nodes, WORKER_SETUP)
+    route53.hub_records(c)
+    preflight([hub_node], hub_steps)
     image = image_step(run)
     hub_ip = run_on(hub_node, fence.hub_address)
     # The workers get ready (packages, Docker, fence, image) while the hub is set up; they

@@ -242,6 +242,37 @@ KEY_NAME = Kind(
 # Anything goes: boto3 names a profile it does not know.
 TEXT = Kind(_fine)
 
+
+def zone_by_name(zone):
+    """Whether a HUBSWARM_ROUTE53_ZONE names its hosted zone by name (it has a dot), not by id."""
+    return "." in zone
+
+
+def _route53_zone(value):
+    """An id upper-cased (without the ``/hostedzone/`` Route53 puts before it), a name lower-cased
+    without its final dot (``example.com.`` and ``example.com`` are the same zone)."""
+    text = str(value).strip().removeprefix("/hostedzone/")
+    if not zone_by_name(text):
+        return text.upper()
+    text = text.lower()
+    return text[:-1] if text.endswith(".") and zone_by_name(text[:-1]) else text
+
+
+def route53_zone_problem(value):
+    if not value:
+        return ""
+    if not zone_by_name(value):
+        return "" if re.fullmatch(r"[A-Z0-9]{1,32}", value) else "is not a hosted zone id (letters and digits)"
+    problem = dns_problem(value)
+    return f"is not a hosted zone name: {problem}" if problem else ""
+
+
+ROUTE53_ZONE = Kind(
+    route53_zone_problem,
+    normalise=_route53_zone,
+    fix="set the id of the hosted zone that holds HUBSWARM_DOMAIN (Z0123456789ABCDEFGHIJ) or its name (example.com)",
+)
+
 # --- SSH and local files ---------------------------------------------------------------
 
 

@@ -139,6 +139,17 @@ GROUPS = (
                 ("single_origin",),
                 False,
             ),
+            Setting(
+                "HUBSWARM_ROUTE53_ZONE",
+                kinds.ROUTE53_ZONE,
+                "The Route53 hosted zone (its id, or its name) that holds HUBSWARM_DOMAIN: hubswarm keeps the A "
+                "records of the domain and of `*.` the domain pointing at the hub (unset: you make them).",
+                ("route53_zone",),
+                example="example.com",
+                note="The Route53 hosted zone (its id Z..., or its name) that holds HUBSWARM_DOMAIN: setup-hub and\n"
+                "deploy make or fix its A records HUBSWARM_DOMAIN and *.HUBSWARM_DOMAIN, pointing them at the\n"
+                "hub's public IPv4 address, with this machine's AWS credentials. Unset: you make the two records.",
+            ),
         ),
     ),
     Group(

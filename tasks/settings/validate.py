@@ -11,8 +11,9 @@ through it (:func:`tasks.cli.invocation.run_of`) before it opens a connection.
 import ipaddress
 
 from ..core import fail
+from ..core.names import in_zone
 from . import profiles
-from .kinds import as_flag, cpus_over_limit, memory_over_limit
+from .kinds import as_flag, cpus_over_limit, memory_over_limit, zone_by_name
 from .table import CONFIG_SETTINGS, PASSWORD, SETTING
 
 _MISSING = object()
@@ -105,6 +106,22 @@ def _subdomains_need_a_domain(domain, single_origin):
     )
 
 
+def _route53_zone_holds_the_domain(domain, zone):
+    if not zone or SETTING["HUBSWARM_ROUTE53_ZONE"].line(zone) or SETTING["HUBSWARM_DOMAIN"].line(domain):
+        return ""
+    if not domain:
+        return (
+            "HUBSWARM_ROUTE53_ZONE: the records it keeps are HUBSWARM_DOMAIN's, which is not set: "
+            "set HUBSWARM_DOMAIN to the hub's name in that zone, or unset HUBSWARM_ROUTE53_ZONE"
+        )
+    if zone_by_name(zone) and not in_zone(domain, zone):
+        return (
+            f"HUBSWARM_ROUTE53_ZONE: the zone {zone} does not hold HUBSWARM_DOMAIN ({domain}): "
+            "set the zone that holds it"
+        )
+    return ""
+
+
 def profile_problems(section):
     """One line per problem of the profiles file: quiet when there is none, or when the file
     itself has a problem (its setting's line names it) or a setting it reads is missing."""
@@ -123,6 +140,7 @@ RULES = (
     (_password_outside_the_lab, ("HUBSWARM_AUTHENTICATOR", "HUBSWARM_LAB")),
     (_tag_keys_problem, ("HUBSWARM_TAG_CLUSTER", "HUBSWARM_TAG_ROLE")),
     (_subdomains_need_a_domain, ("HUBSWARM_DOMAIN", "HUBSWARM_SINGLE_ORIGIN")),
+    (_route53_zone_holds_the_domain, ("HUBSWARM_DOMAIN", "HUBSWARM_ROUTE53_ZONE")),
 )
 
 

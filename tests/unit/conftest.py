@@ -57,9 +57,16 @@ def make_host(monkeypatch, test_run):
 
 
 @pytest.fixture
-def ec2(monkeypatch, tmp_path):
-    """A moto EC2 client in us-west-2, with no real AWS setting able to leak in."""
-    for name in ("AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN"):
+def aws(monkeypatch, tmp_path):
+    """moto's AWS, in this process, with no real AWS setting able to leak in."""
+    for name in (
+        "AWS_ENDPOINT_URL_EC2",
+        "AWS_ENDPOINT_URL_ROUTE_53",
+        "AWS_ENDPOINT_URL",
+        "AWS_PROFILE",
+        "AWS_CA_BUNDLE",
+        "AWS_SESSION_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -69,4 +76,16 @@ def ec2(monkeypatch, tmp_path):
     # moto builds its thousands of sample AMIs per test otherwise; its EC2 takes any ImageId.
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with mock_aws():
-        yield boto3.client("ec2", region_name="us-west-2")
+        yield
+
+
+@pytest.fixture
+def ec2(aws):
+    """A moto EC2 client in us-west-2."""
+    return boto3.client("ec2", region_name="us-west-2")
+
+
+@pytest.fixture
+def route53(aws):
+    """A moto Route53 client."""
+    return boto3.client("route53", region_name="us-west-2")

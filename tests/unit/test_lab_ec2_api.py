@@ -20,7 +20,7 @@ from moto.core.botocore_stubber import MockRawResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.test import Client
 
-from fakehost import hub_config
+from fakehost import hub_config, invocation
 from tasks import lab
 from tasks.aws import ec2 as aws
 from tasks.core import HubswarmError, Run
@@ -66,13 +66,46 @@ def hosts(monkeypatch):
     monkeypatch.setattr(lab, "_write_known_hosts", lambda: None)
     monkeypatch.setattr(lab.lab_imds, "set_identity", set_identity)
     monkeypatch.setattr(lab.lab_imds, "forget", lambda *ips: [state.identities.pop(ip, None) for ip in ips])
+    state.zones = []  # each time the lab's DNS was given the zones' records
+    monkeypatch.setattr(lab.lab_imds, "write_zones", state.zones.append)
     return state
+
+
+def in_process(app, service, sent=None):
+    """A boto3 client of SERVICE whose requests go straight into the WSGI APP (werkzeug's test
+    client; botocore's before-send hook, no socket); SENT(body) sees each request's body."""
+    client = boto3.client(
+        service,
+        region_name=lab_ec2.REGION,
+        endpoint_url="http://lab-ec2-api.invalid",
+        **lab_ec2.FAKE_CREDENTIALS,
+    )
+
+    def send(request, **kwargs):
+        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        body = request.body or b""
+        if sent:
+            sent(body.decode() if isinstance(body, bytes) else body)
+        url = urlsplit(request.url)
+        answer = app.open(url.path, query_string=url.query, method=request.method, headers=headers, data=body)
+        return AWSResponse(request.url, answer.status_code, dict(answer.headers), MockRawResponse(answer.data))
+
+    client.meta.events.register("before-send", send)
+    return client
 
 
 @pytest.fixture
 def api(monkeypatch, tmp_path, hosts):
-    """A boto3 EC2 client of the lab's EC2 API, in-process, on a fresh moto; .requests counts the Actions."""
-    for name in ("AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN"):
+    """A boto3 EC2 client of the lab's EC2 API, in-process, on a fresh moto; .requests counts the
+    Actions; .route53: a Route53 client of the same API."""
+    for name in (
+        "AWS_ENDPOINT_URL_EC2",
+        "AWS_ENDPOINT_URL_ROUTE_53",
+        "AWS_ENDPOINT_URL",
+        "AWS_PROFILE",
+        "AWS_CA_BUNDLE",
+        "AWS_SESSION_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
@@ -83,27 +116,15 @@ def api(monkeypatch, tmp_path, hosts):
     app = Client(ec2_api.Follower(DomainDispatcherApplication(create_backend_app)))
     requests = []
 
-    def send(request, **kwargs):
-        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
-        body = request.body or b""
-        requests.append(
-            dict(p.split("=", 1) for p in (body.decode() if isinstance(body, bytes) else body).split("&"))["Action"]
-        )
-        url = urlsplit(request.url)
-        answer = app.open(url.path, query_string=url.query, method=request.method, headers=headers, data=body)
-        return AWSResponse(request.url, answer.status_code, dict(answer.headers), MockRawResponse(answer.data))
+    def action(body):
+        requests.append(dict(p.split("=", 1) for p in body.split("&"))["Action"])
 
     app.post("/moto-api/reset")
-    client = boto3.client(
-        "ec2",
-        region_name=lab_ec2.REGION,
-        endpoint_url="http://lab-ec2-api.invalid",
-        **lab_ec2.FAKE_CREDENTIALS,
-    )
-    client.meta.events.register("before-send.ec2", send)
+    client = in_process(app, "ec2", action)
     client.requests = requests
     client.app = app
-    monkeypatch.setattr(lab_ec2, "client", lambda: client)
+    client.route53 = in_process(app, "route53")
+    monkeypatch.setattr(lab_ec2, "client", lambda service="ec2": {"ec2": client, "route53": client.route53}[service])
     monkeypatch.setattr(lab_ec2, "reset_moto", lambda: app.post("/moto-api/reset"))
     yield client
     app.post("/moto-api/reset")
@@ -254,3 +275,72 @@ def test_the_pid_listening_on_a_port_is_found():
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         assert lab_ec2._listener_pid(listening.getsockname()[1]) == os.getpid()
+
+
+# --- Route53 at the same address, and the lab's DNS following its records ---------------------
+
+
+def upsert(route53, zone_id, name, address):
+    record = {"Name": name, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": address}]}
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]}
+    )
+
+
+def test_the_lab_zone_is_made_once_and_the_dns_learns_of_it(api, hosts):
+    zone_id = lab_ec2.ensure_hosted_zone(lab.LAB_ZONE)
+    assert lab_ec2.ensure_hosted_zone(lab.LAB_ZONE) == zone_id
+    [zone] = api.route53.list_hosted_zones()["HostedZones"]
+    assert (zone["Name"], zone["Config"]["PrivateZone"]) == ("lab.example.", False)
+    assert hosts.zones[-1] == {"lab.example": {}}  # no A record: the lab's DNS keeps its fixed rule
+
+
+def test_the_dns_is_given_every_change_of_records_and_the_reset(api, hosts):
+    zone_id = lab_ec2.ensure_hosted_zone(lab.LAB_ZONE)
+    upsert(api.route53, zone_id, f"*.{lab.LAB_DOMAIN}", "10.213.0.10")
+    upsert(api.route53, zone_id, f"{lab.LAB_DOMAIN}.", "10.213.0.11")
+    assert hosts.zones[-1] == {
+        "lab.example": {"hub.lab.example": ["10.213.0.11"], "*.hub.lab.example": ["10.213.0.10"]}
+    }
+
+    given = len(hosts.zones)
+    api.route53.list_resource_record_sets(HostedZoneId=zone_id)
+    api.describe_instances()
+    assert len(hosts.zones) == given  # reads change nothing
+
+    api.app.post("/moto-api/reset")
+    assert hosts.zones[-1] == {}
+
+
+def test_a_dns_that_cannot_follow_is_an_error_of_the_change(api, hosts, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    zone_id = lab_ec2.ensure_hosted_zone(lab.LAB_ZONE)
+
+    def full(zones):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lab.lab_imds, "write_zones", full)
+    with pytest.raises(ClientError) as failed:
+        upsert(api.route53, zone_id, lab.LAB_DOMAIN, "10.213.0.10")
+    assert failed.value.response["Error"]["Code"] == "LabDnsFailed"
+    assert "the lab could not follow Route53's records: [Errno 28] No space left on device" in str(failed.value)
+
+
+def test_dns_records_through_the_lab_give_the_lab_dns_the_hubs_records(api, hosts, monkeypatch):
+    """dns-records against the lab's API, as a run of the lab's settings makes it (its client
+    aside: boto3's AWS_ENDPOINT_URL_ROUTE_53 points a real run's at the lab's port)."""
+    from tasks.aws import route53 as dns
+    from tasks.cli import inventory
+
+    lab_ec2.ensure_hosted_zone(lab.LAB_ZONE)
+    monkeypatch.setattr(inventory, "aws_client", lambda config, service: api.route53)
+    hub = SimpleNamespace(name="10.213.0.10", fact=lambda fact: "10.213.0.10")  # its public-ipv4, as the test gives it
+    monkeypatch.setattr(dns, "hub_for", lambda c: hub)
+    for _ in range(2):
+        run = Run(hub_config(domain=lab.LAB_DOMAIN, route53_zone=lab.LAB_ZONE), recap=Recap(stream=io.StringIO()))
+        dns.hub_records(invocation(run))
+    assert [r.status for r in run.recap.records] == ["ok"]
+    assert hosts.zones[-1] == {
+        "lab.example": {"hub.lab.example": ["10.213.0.10"], "*.hub.lab.example": ["10.213.0.10"]}
+    }

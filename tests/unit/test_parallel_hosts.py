@@ -14,8 +14,9 @@ from fabric.main import Fab
 from invoke import Collection
 from invoke.exceptions import Exit
 
-from fakehost import FakeRunner, invocation, run_fab
+from fakehost import FakeRunner, hub_config, invocation, run_fab
 from tasks import settings
+from tasks.aws import route53
 from tasks.cli import inventory
 from tasks.cli import invocation as task_invocation
 from tasks.cluster import workers
@@ -173,6 +174,7 @@ def deploy_done(monkeypatch, make_host):
     monkeypatch.setattr(workflows, "gather_needs", no_input)
     monkeypatch.setattr(task_invocation, "gather_needs", no_input)
     monkeypatch.setattr(workflows, "preflight", lambda hosts, steps: done.append(("preflight", names(hosts), steps)))
+    monkeypatch.setattr(route53, "hub_records", lambda c: done.append(("dns-records",)))
     monkeypatch.setattr(
         task_invocation, "run_steps", lambda hosts, steps: done.append(("run", names(hosts), list(steps))) or []
     )
@@ -210,17 +212,19 @@ READY = [*(s.name for s in workers.WORKER_SETUP), "notebook-fence", "push-image"
 )
 def test_deploy(deploy_done, tagged, test_run, capsys, named, option, hub_address, worker_addresses, looked_up):
     workflows.deploy.body(invocation(test_run, *named), workers=option)
-    assert deploy_done[:3] == [
-        ("preflight", [hub_address], [*workflows.HUB_SETUP, hub.start_hub]),
+    # The hub's check that its names resolve to it reads what dns-records made.
+    assert deploy_done[:4] == [
         ("preflight", worker_addresses, workers.WORKER_SETUP),
+        ("dns-records",),
+        ("preflight", [hub_address], [*workflows.HUB_SETUP, hub.start_hub]),
         ("hub-address", hub_address),
     ]
     # The workers get ready while the hub is set up, then join.
-    assert sorted(deploy_done[3:5]) == [
+    assert sorted(deploy_done[4:6]) == [
         ("ready", worker_addresses, READY),
         ("run", [hub_address], workflows.HUB_SETUP),
     ]
-    assert deploy_done[5:] == [
+    assert deploy_done[6:] == [
         ("join", hub_address, worker_addresses, "push-image"),
         ("run", [hub_address], [hub.start_hub]),
     ]
@@ -234,6 +238,20 @@ def test_a_worker_that_fails_to_get_ready_is_not_joined_and_fails_the_deploy(dep
         workflows.deploy.body(invocation(test_run, HUB))
     assert ("join", HUB, [W2], "push-image") in deploy_done
     assert deploy_done[-1] == ("run", [HUB], [hub.start_hub])  # the hub starts for the others
+
+
+def test_setup_hub_points_the_hubs_records_after_its_input_is_checked_before_its_steps(
+    deploy_done, tagged, test_run, aws, monkeypatch
+):
+    def point(run, client, hub_node):
+        deploy_done.append(("dns-records", hub_node.name))
+        run.dns_pointed = {}
+
+    monkeypatch.setattr(route53, "point_records", point)
+    monkeypatch.setattr(task_invocation, "gather_needs", lambda run, steps: deploy_done.append("needs") or steps)
+    test_run.config = hub_config(route53_zone="example.com")
+    workflows.setup_hub.body(invocation(test_run))
+    assert deploy_done == ["needs", ("dns-records", HUB), ("run", [HUB], workflows.HUB_SETUP)]
 
 
 def test_deploy_takes_one_hub(deploy_done, tagged, test_run):

@@ -54,6 +54,25 @@ def test_users_servers_need_the_hubs_dns_name_unless_one_origin_is_accepted():
     assert problems(HUBSWARM_DOMAIN="", HUBSWARM_SINGLE_ORIGIN="1") == []
 
 
+def test_the_records_route53_keeps_are_the_hubs_dns_names():
+    [line] = problems(HUBSWARM_DOMAIN="", HUBSWARM_SINGLE_ORIGIN="1", HUBSWARM_ROUTE53_ZONE="example.com")
+    assert line.startswith("HUBSWARM_ROUTE53_ZONE: the records it keeps are HUBSWARM_DOMAIN's, which is not set")
+
+
+@pytest.mark.parametrize(
+    "given, kept",
+    [
+        ("Z0123ABC", "Z0123ABC"),
+        (" /hostedzone/z0123abc ", "Z0123ABC"),  # as Route53 writes ids, in any case
+        ("Example.COM.", "example.com"),
+        ("example.com", "example.com"),
+    ],
+)
+def test_a_zone_is_an_id_or_a_name(given, kept):
+    assert section(HUBSWARM_ROUTE53_ZONE=given)["route53_zone"] == kept
+    assert validate.normalise({"route53_zone": kept})["route53_zone"] == kept  # normalised once for all
+
+
 BAD = [
     ("HUBSWARM_ADDRESS", "bogus", "'bogus' is not one of private, public, dns"),
     ("HUBSWARM_IMAGE_SOURCE", "pul", "'pul' is not one of push, pull"),
@@ -141,6 +160,10 @@ BAD = [
     ("HUBSWARM_LAB_SUBNET", "10.213.0.0/33", "is not a network"),
     ("HUBSWARM_PROFILES", "/nonexistent/profiles.yaml", "profiles file /nonexistent/profiles.yaml not found"),
     ("HUBSWARM_PROFILES", "/", "profiles file / is not a file"),
+    ("HUBSWARM_ROUTE53_ZONE", "Z12 34", "'Z12 34' is not a hosted zone id (letters and digits); set the id"),
+    ("HUBSWARM_ROUTE53_ZONE", "example..com", "is not a hosted zone name: has an empty label"),
+    ("HUBSWARM_ROUTE53_ZONE", "example.org", "the zone example.org does not hold HUBSWARM_DOMAIN (hub.example.com)"),
+    ("HUBSWARM_ROUTE53_ZONE", "ub.example.com", "the zone ub.example.com does not hold"),
 ]
 
 
@@ -206,6 +229,10 @@ GOOD = [
     ("HUBSWARM_SSH_USER", "ec2-user"),
     ("HUBSWARM_LAB_SUBNET", "10.213.0.0/24"),
     ("HUBSWARM_PROFILES", str(ROOT / "profiles.example.yaml")),
+    ("HUBSWARM_ROUTE53_ZONE", "Z0123456789ABCDEFGHIJ"),
+    ("HUBSWARM_ROUTE53_ZONE", "/hostedzone/z0123456789abcdefghij"),
+    ("HUBSWARM_ROUTE53_ZONE", "Example.COM."),
+    ("HUBSWARM_ROUTE53_ZONE", "hub.example.com"),
 ]
 
 
@@ -583,6 +610,7 @@ def test_the_environment_wins_over_both(project):
         ["hosts"],
         ["launch"],
         ["security-groups"],
+        ["dns-records"],
         ["harden-metadata"],
         ["deploy"],
         ["push-image"],
