@@ -11,7 +11,7 @@ from ..cluster import swarm
 from ..cluster.workers import WORKER_SETUP, image_step, join, ready_steps
 from ..core import gather_needs, run_on, run_steps, stop_if_failed
 from ..core.run import preflight
-from ..hub import auth, certs, nodejs, python_env, users
+from ..hub import auth, certs, course, nodejs, python_env, users
 from ..hub import jupyterhub as hub
 from ..hub.letsencrypt import letsencrypt as letsencrypt_step
 from ..hub.nginx import nginx as nginx_step
@@ -37,6 +37,8 @@ HUB_SETUP = [
     nginx_step,
     swarm.swarm_init,
 ]
+# The hub's start: the course folders of its userlist's groups first, as the hub will load them.
+HUB_START = [course.course_folders, hub.start_hub]
 
 
 @task
@@ -58,7 +60,11 @@ userlist = host_task(users.write_userlist)
 hub_config = host_task(hub.hub_config)
 nginx = host_task(nginx_step)
 swarm_init = host_task(swarm.swarm_init)
-start_hub = host_task(hub.start_hub)
+start_hub = host_task(
+    *HUB_START,
+    name="start-hub",
+    doc="Start the hub: " + ", then ".join(s.name for s in HUB_START) + ". " + hub.start_hub.apply.__doc__,
+)
 mount_efs = host_task(storage.mount_efs, role="node")
 security_updates = host_task(updates.security_updates, role="node")
 sync_notebooks = host_task(storage.sync_notebooks)
@@ -80,7 +86,7 @@ def deploy(c, workers=None):
     Example: fab deploy; fab -H HUB deploy; fab -H HUB deploy --workers W1,W2
     """
     run = run_of(c)
-    hub_steps = [*HUB_SETUP, hub.start_hub]
+    hub_steps = [*HUB_SETUP, *HUB_START]
     hub_node = hub_for(c)
     worker_nodes = named_hosts(run, workers.split(",")) if workers else found_hosts(run, inventory.WORKER)
     # Whatever the probes can tell stops the deploy before the first change on any host.

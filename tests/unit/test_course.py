@@ -1,0 +1,109 @@
+"""A course on the hub: its folders made in real bash as the course-folders step makes them (its
+table of cases is cases/course.yaml), and the folders a user's server gets and the groups it runs
+with (the hub-side package, in a real spawner)."""
+
+import os
+import subprocess
+
+import pytest
+from test_hub_side import run_async, spawner_for
+
+from hubside import load_hub_config
+from tasks.core import facts as F
+from tasks.hub import course, users
+from tasks.hubswarm_hub.course import COURSE, SHARED
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="folders of other ids: needs root (CI runs as root)")
+
+ROSTER = "teacher@x.io admin instructor\nann@x.io group:cs101\nbob@x.io group:cs101 group:lab-2\n"
+INSTRUCTORS, CS101, LAB2 = 1000002, 1000001, 1000003
+
+
+def probed(fact):
+    """``fact``'s value, probed in real bash as a host's batch probes it."""
+    out = subprocess.run(["bash", "-c", F.batch_script([fact])], capture_output=True, text=True, check=True).stdout
+    return fact.parse(F.parse_batch(out, [fact])[fact.key])
+
+
+@needs_root
+def test_the_folders_made_are_those_wanted_and_a_second_run_changes_nothing(tmp_path):
+    homes = str(tmp_path)
+    (tmp_path / SHARED).mkdir(mode=0o700)  # drifted: a mode to put right
+    groups = course.userlist_groups(users.parse_userlist(ROSTER))
+    fact = course.folders_fact(homes)
+    found = probed(fact)
+    changes = course.folder_changes(homes, course.wanted_folders(groups, found), found)
+    subprocess.run(["bash", "-c", " && ".join(command for _, command in changes)], check=True, umask=0o077)
+    made = probed(fact)
+    assert made == {
+        COURSE: course.Folder(0o2775, 0, INSTRUCTORS),
+        SHARED: course.Folder(0o755, 0, 0),
+        f"{SHARED}/cs101": course.Folder(0o2770, 0, CS101),
+        f"{SHARED}/instructors": course.Folder(0o2770, 0, INSTRUCTORS),
+        f"{SHARED}/lab-2": course.Folder(0o2770, 0, LAB2),
+    }
+    assert course.folder_changes(homes, course.wanted_folders(groups, made), made) == []
+
+
+@pytest.fixture
+def storage(tmp_path):
+    """A homes storage with the course folders of ROSTER, and a folder of a group made otherwise."""
+    homes = tmp_path / "home"
+    for path, gid in {
+        COURSE: INSTRUCTORS,
+        f"{SHARED}/cs101": CS101,
+        f"{SHARED}/instructors": INSTRUCTORS,
+        f"{SHARED}/lab-2": LAB2,
+        f"{SHARED}/by-hand": 10001,  # a user's id: no group's
+    }.items():
+        (homes / path).mkdir(parents=True)
+        os.chown(homes / path, 0, gid)
+    return homes
+
+
+COURSE_RO = {"bind": "/home/jovyan/course", "mode": "ro"}
+SHARED_RW = {"bind": "/home/jovyan/shared", "mode": "rw"}
+
+
+@needs_root
+@pytest.mark.parametrize(
+    "groups, volumes, ids",
+    [
+        pytest.param([], {COURSE: COURSE_RO}, [], id="in-no-group-the-course-to-read"),
+        pytest.param(["cs101", "lab-2"], {COURSE: COURSE_RO, SHARED: SHARED_RW}, [CS101, LAB2], id="a-student"),
+        pytest.param(
+            ["instructors"], {COURSE: {**COURSE_RO, "mode": "rw"}, SHARED: SHARED_RW}, [INSTRUCTORS], id="an-instructor"
+        ),
+        pytest.param(
+            ["by-hand", "../.shared/cs101", "last-term"], {COURSE: COURSE_RO}, [], id="no-group-id-no-path-no-folder"
+        ),
+    ],
+)
+def test_a_server_gets_the_course_and_the_ids_of_its_users_groups(storage, groups, volumes, ids):
+    from tasks.hubswarm_hub.course import server_view
+
+    got_volumes, got_ids = server_view(str(storage), groups, "/home/jovyan")
+    assert got_volumes == {str(storage / path): bind for path, bind in volumes.items()}
+    assert got_ids == ids
+
+
+@needs_root
+def test_a_storage_without_the_course_folders_still_starts_servers(tmp_path):
+    from tasks.hubswarm_hub.course import server_view
+
+    assert server_view(str(tmp_path), ["instructors", "cs101"], "/home/jovyan") == ({}, [])
+
+
+@needs_root
+def test_the_spawner_mounts_them_and_runs_the_notebook_with_the_groups_ids(tmp_path, monkeypatch, storage):
+    app, package = load_hub_config(tmp_path, monkeypatch, homes_path=str(storage))
+    spawner = spawner_for(app, package, groups=["cs101", "instructors"])
+    spawner.volumes = {str(storage / "alice"): "/home/jovyan"}  # (prepare_home's)
+    run_async(spawner.prepare_course())
+    assert [(m["Source"], m["Target"], m["ReadOnly"]) for m in spawner.mounts if m["Type"] == "bind"] == [
+        (str(storage / "alice"), "/home/jovyan", False),
+        (str(storage / COURSE), "/home/jovyan/course", False),
+        (str(storage / SHARED), "/home/jovyan/shared", False),
+    ]
+    assert spawner.extra_container_spec["groups"] == [str(CS101), str(INSTRUCTORS)]
+    assert spawner.extra_container_spec["read_only"] is True  # the rest kept
