@@ -73,6 +73,8 @@ def build_local(image, base, project_dir):
         f"JUPYTERLAB_VERSION={pins.JUPYTERLAB}",
         "--build-arg",
         f"IPYKERNEL_VERSION={pins.IPYKERNEL}",
+        "--build-arg",
+        f"NBGITPULLER_VERSION={pins.NBGITPULLER}",
         str(project_dir / RECIPE),
         what=f"building {image}",
     )
