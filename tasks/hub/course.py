@@ -1,25 +1,32 @@
-"""A course on the hub: its folders on the homes storage, made from the userlist.
+"""A course on the hub: its folders on the homes storage, made from the userlist, and the links
+that bring a course's material from git into users' servers (nbgitpuller, in the notebook image).
 
 The folders' layout, modes and ids, and why they are enforced, are in
 :mod:`tasks.hubswarm_hub.course`, which the hub's spawner reads too.
 """
 
+import re
 import shlex
 from dataclasses import dataclass
 from itertools import count
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from ..core import facts, step
 from ..hubswarm_hub.course import (
     COURSE,
+    COURSE_IN_SERVER,
     COURSE_MODE,
     FIRST_GROUP_ID,
     GROUP_MODE,
     SHARED,
+    SHARED_IN_SERVER,
     SHARED_MODE,
     is_group_id,
 )
+from ..hubswarm_hub.profiles import shown
 from ..hubswarm_hub.usernames import INSTRUCTORS
 from ..node import storage
+from ..settings import profiles
 from .users import read_userlist
 
 
@@ -113,3 +120,107 @@ def course_folders(host, users):
     found = host.fact(folders_fact(homes))
     changes = folder_changes(homes, wanted_folders(userlist_groups(users), found), found)
     host.ensure([what for what, _ in changes], " && ".join(command for _, command in changes))
+
+
+# --- course links ------------------------------------------------------------------------
+
+#: What a user's server clones a repository from: URLs of these, with no credentials.
+REPO_SCHEMES = ("https", "http", "git")
+#: The folder a repository goes to in a user's home (its name, without .git).
+REPO_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]*")
+
+
+def repo_folder(repo):
+    """The folder ``repo`` (a URL) is cloned to in a user's home: its last name, without .git."""
+    return unquote(urlsplit(repo).path.rstrip("/").rpartition("/")[2]).removesuffix(".git")
+
+
+def url_of(repo):
+    """``repo`` split as a URL; None when it is none (a space, a control character, a bad address)."""
+    if not repo.isprintable() or " " in repo:
+        return None
+    try:
+        return urlsplit(repo)
+    except ValueError:
+        return None
+
+
+def repo_problem(repo):
+    if repo is None:
+        return "--repo is missing: give the git repository's URL (e.g. --repo https://github.com/ORG/REPO)"
+    url = url_of(repo)
+    if url is None or url.scheme not in REPO_SCHEMES or not url.hostname or url.query or url.fragment:
+        return f"--repo {shown(repo)} is no https:// (http://, git://) URL of a repository: give the one users' servers clone it from"
+    if url.username or url.password:
+        return f"--repo {shown(repo)} holds credentials, which everyone with the link reads: make the repository public"
+    folder = repo_folder(repo)
+    if not REPO_FOLDER.fullmatch(folder) or folder.endswith("."):
+        return f"--repo {shown(repo)} names no repository (letters, digits, '.', '_' and '-'): give its URL, e.g. https://github.com/ORG/REPO"
+    if folder in (COURSE_IN_SERVER, SHARED_IN_SERVER):
+        return f"--repo {shown(repo)} would go to ~/{folder}, the course's folder of that name: give the repository another name"
+    return ""
+
+
+def is_branch(name):
+    """Whether ``name`` is a branch (or tag) name git takes, of letters, digits, '.', '_', '/' and '-'."""
+    return (
+        bool(BRANCH.fullmatch(name))
+        and ".." not in name
+        and "//" not in name
+        and not name.endswith(("/", ".", ".lock"))
+    )
+
+
+def branch_problem(branch):
+    if branch is None or is_branch(branch):
+        return ""
+    return f"--branch {shown(branch)} is no branch name: give it as git shows it (e.g. main)"
+
+
+def path_problem(path):
+    parts = (path or "").strip("/").split("/")
+    if path is None or (path.isprintable() and not {"", ".", ".."} & set(parts)):
+        return ""
+    return (
+        f"--path {shown(path)} is no path in the repository: give it from the repository's top (e.g. week1/intro.ipynb)"
+    )
+
+
+def profile_problem(profile, config):
+    if profile is None:
+        return ""
+    names = [p["name"] for p in profiles.resolved(config)]
+    if not names:
+        return (
+            f"--profile {shown(profile)}: this hub has no profiles (HUBSWARM_PROFILES is not set): leave --profile out"
+        )
+    if profile not in names:
+        return f"--profile {shown(profile)} is no profile of {config.profiles}: give one of {', '.join(names)}"
+    return ""
+
+
+def link_problems(config, repo=None, branch=None, path=None, profile=None):
+    """One line per problem with a course link's options (the problem and the fix); none when they are good."""
+    found = [repo_problem(repo), branch_problem(branch), path_problem(path), profile_problem(profile, config)]
+    return [problem for problem in found if problem]
+
+
+def course_link(hub_name, repo, branch=None, path=None, profile=None):
+    """The link that brings ``repo`` (its ``branch``, else its default) into the user's server with
+    nbgitpuller and opens ``path`` in it (else its folder) in JupyterLab; with ``profile``, a server
+    that is not running starts with that profile first (the user option ``profile``)."""
+    folder = repo_folder(repo)
+    opened = "/".join([folder, *([path.strip("/")] if path else [])])
+    pull = {
+        "repo": repo,
+        **({"branch": branch} if branch else {}),
+        # (nbgitpuller's own choice keeps a trailing .git)
+        "targetpath": folder,
+        "urlpath": f"lab/tree/{quote(opened)}",
+    }
+    pulled = "/hub/user-redirect/git-pull?" + urlencode(pull, quote_via=quote, safe="/:")
+    if profile:
+        # The spawn page starts a server with the user options its query names (opt-NAME), then goes to next.
+        return f"https://{hub_name}/hub/spawn?" + urlencode({"opt-profile": profile, "next": pulled}, quote_via=quote)
+    return f"https://{hub_name}{pulled}"

@@ -1,5 +1,5 @@
-"""The hub's ``fab`` commands: each step alone, the composites that chain them, and
-``deploy`` (``fabfile.py`` declares the namespace)."""
+"""The hub's ``fab`` commands: each step alone, the composites that chain them, ``deploy``,
+and a course's links (``fabfile.py`` declares the namespace)."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,7 +9,7 @@ from ..cli import inventory
 from ..cli.invocation import found_hosts, host_task, hub_for, named_hosts, run_of
 from ..cluster import swarm
 from ..cluster.workers import WORKER_SETUP, image_step, join, ready_steps
-from ..core import gather_needs, run_on, run_steps, stop_if_failed
+from ..core import HubswarmError, fail, gather_needs, run_on, run_steps, stop_if_failed
 from ..core.run import preflight
 from ..hub import auth, certs, course, nodejs, python_env, users
 from ..hub import jupyterhub as hub
@@ -111,3 +111,34 @@ def deploy(c, workers=None):
             "HUBSWARM_HUB_PASSWORD, or as its admin with HUBSWARM_HUB_ADMIN_PASSWORD, "
             "both in .lab/lab.env (the certificate is self-signed: accept it in the browser)."
         )
+
+
+@task(
+    help={
+        "repo": "the git repository's URL (https://, http:// or git://), public: users' servers clone it",
+        "branch": "its branch (default: the repository's own)",
+        "path": "the file or folder opened, from the repository's top (default: the repository's folder)",
+        "profile": "the profile a server that is not running starts with (HUBSWARM_PROFILES)",
+    }
+)
+def course_link(c, repo=None, branch=None, path=None, profile=None):
+    """Print the link that brings a git repository's material into a user's server and opens it in JupyterLab.
+
+    Put it on the course's page: the user's server clones the repository into its folder of the
+    same name (nbgitpuller, in the notebook image), and every later click pulls the changes,
+    keeping the user's own edits. The hub's name is HUBSWARM_DOMAIN, else read from the hub.
+    Example: fab course-link --repo https://github.com/ORG/REPO --path week1/intro.ipynb
+    """
+    run = run_of(c)
+    problems = course.link_problems(run.config, repo, branch, path, profile)
+    if problems:
+        fail("\n".join(problems))
+    if run.config.domain:
+        name = run.config.domain
+    else:
+        hub_node = hub_for(c)
+        try:
+            name = certs.hub_name(hub_node)
+        except HubswarmError as exc:
+            fail(f"{hub_node.name}: {exc}")
+    print(course.course_link(name, repo, branch, path, profile))

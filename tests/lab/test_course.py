@@ -1,11 +1,18 @@
 """A course on a real hub, tried from inside users' servers: the course folder, which instructors
 write and students only read, and a group's folder, which its members write and read and nobody
 else may even list, both on the shared storage and enforced by the kernel there (ids and modes,
-no ACL)."""
+no ACL); and a course link: a git repository served by a lab host (reached by notebooks because
+HUBSWARM_NOTEBOOK_EGRESS names that host), brought into a student's server by the link in a
+browser, then the teacher's changes brought again with the student's own edits kept."""
 
+import re
 import shlex
+import shutil
+import subprocess
 
 import pytest
+from playwright.sync_api import expect
+from test_browser import decline_news, log_in, page  # noqa: F401 - page: a fixture
 from test_homes import HOMES
 
 from fabrun import fab
@@ -136,3 +143,101 @@ def test_a_groups_folder_is_its_members_to_write_and_nobody_elses_to_read(lab, c
     assert outsider.attempt("write", f"~/shared/{TEAM}/mine.md", "mine") == "EACCES"
     assert outsider.attempt("write", "~/shared/mine.md", "mine") == "EACCES"  # the groups' folder itself
     assert outsider.attempt("write", f"~/shared/{OTHER_TEAM}/notes.md", "ours") == "written"
+
+
+# --- a course link ---------------------------------------------------------------------------
+
+REPO = "course-material"
+GIT_FOLDER = "/srv/course-git"
+GIT_UNIT = "hubswarm-test-git"
+
+
+def git(*args, cwd=None):
+    subprocess.run(
+        ["git", "-c", "user.name=Teacher", "-c", "user.email=teacher@lab.example", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def course_repository(lab, deploy_run, connect, tmp_path):
+    """publish(files, message): the teacher's commit of ``files`` ({path: text}) to a repository the
+    hub lab host serves with git's own daemon (git://HUB/REPO.git), which notebooks may reach; the
+    lab's own egress, and a hub without git, again after."""
+    hub = connect(lab.hub_ip)
+    apt = "DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600"
+    hub_shell(connect, lab, f"{apt} update >/dev/null && {apt} install -y --no-install-recommends git >/dev/null")
+    hub_shell(
+        connect,
+        lab,
+        f"install -d {GIT_FOLDER} && systemd-run --unit={GIT_UNIT} --collect git daemon --reuseaddr --export-all "
+        f"--base-path={GIT_FOLDER} --listen={lab.hub_ip} --port=9418 {GIT_FOLDER}",
+    )
+    fenced = fab("notebook-fence", env={"HUBSWARM_NOTEBOOK_EGRESS": f"{lab.hub_ip}/32"})
+    assert fenced.code == 0, fenced.output
+    work = tmp_path / "work"
+    git("init", "-q", "-b", "main", str(work))
+
+    def publish(files, message):
+        for name, text in files.items():
+            (work / name).write_text(text)
+        git("add", "-A", cwd=work)
+        git("commit", "-q", "-m", message, cwd=work)
+        bare = tmp_path / f"{REPO}.git"
+        shutil.rmtree(bare, ignore_errors=True)
+        git("clone", "-q", "--bare", str(work), str(bare))
+        subprocess.run(["tar", "-czf", str(tmp_path / "repo.tgz"), "-C", str(tmp_path), bare.name], check=True)
+        hub.put(str(tmp_path / "repo.tgz"), "/tmp/course-repo.tgz")
+        hub_shell(
+            connect,
+            lab,
+            f"rm -rf {GIT_FOLDER}/{REPO}.git && tar -xzf /tmp/course-repo.tgz --no-same-owner -C {GIT_FOLDER} "
+            "&& rm /tmp/course-repo.tgz",
+        )
+
+    try:
+        yield publish
+    finally:
+        hub_shell(connect, lab, f"systemctl stop {GIT_UNIT} || true; rm -rf {GIT_FOLDER}")
+        hub_shell(connect, lab, f"{apt} purge -y --autoremove git >/dev/null")
+        back = fab("notebook-fence")
+        assert back.code == 0, back.output
+
+
+def open_link(page, link, name, opened):  # noqa: F811 - page: the fixture's
+    """Open the course link as the student's browser does: nbgitpuller's page pulls, then JupyterLab opens ``opened``."""
+    page.goto(link)
+    page.wait_for_url(re.compile(f"/user/{re.escape(name)}/lab/tree/{re.escape(opened)}"), timeout=180_000)
+    expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
+
+
+def test_a_course_link_brings_the_material_then_the_teachers_changes_keeping_the_students_edits(
+    lab,
+    lab_users,
+    course_repository,
+    connect,
+    page,  # noqa: F811 - page: the fixture
+):
+    publish = course_repository
+    publish({"lesson.md": "# Week 1\n", "exercise.py": "answer = None\n"}, "Week 1")
+    made = fab("course-link", "--repo", f"git://{lab.hub_ip}/{REPO}.git", "--branch", "main", "--path", "lesson.md")
+    assert made.code == 0, made.output
+    link = made.output.strip().splitlines()[-1]
+    assert link.startswith(f"https://{lab.hub_ip}/hub/user-redirect/git-pull?repo=git://{lab.hub_ip}/{REPO}.git&")
+
+    hub_shell(connect, lab, f"rm -rf {HOMES}/{lab_users.student}/{REPO}")  # (an earlier run's)
+    student = Member(Student(lab.hub_ip, lab_users.student, lab_users.password))
+    log_in(page, lab.hub_ip, student.name, lab_users.password)
+    page.wait_for_url(re.compile(f"/user/{re.escape(student.name)}/lab"), timeout=180_000)
+    decline_news(page)
+    open_link(page, link, student.name, f"{REPO}/lesson.md")
+    assert student.attempt("read", f"~/{REPO}/lesson.md") == "# Week 1\n"
+    assert student.attempt("write", f"~/{REPO}/exercise.py", "answer = 42\n") == "written"
+
+    publish({"lesson.md": "# Week 1\n\nRead chapter 2.\n", "week2.md": "# Week 2\n"}, "Week 2")
+    open_link(page, link, student.name, f"{REPO}/lesson.md")
+    assert student.attempt("read", f"~/{REPO}/lesson.md") == "# Week 1\n\nRead chapter 2.\n"
+    assert student.attempt("read", f"~/{REPO}/week2.md") == "# Week 2\n"
+    assert student.attempt("read", f"~/{REPO}/exercise.py") == "answer = None\nanswer = 42\n"
