@@ -164,19 +164,10 @@ def git(*args, cwd=None):
 @pytest.fixture
 def course_repository(lab, deploy_run, connect, tmp_path):
     """publish(files, message): the teacher's commit of ``files`` ({path: text}) to a repository the
-    hub lab host serves with git's own daemon (git://HUB/REPO.git), which notebooks may reach; the
-    lab's own egress, and a hub without git, again after."""
+    hub lab host serves with git's own daemon (git://HUB/REPO.git), which notebooks may reach (the
+    egress list names the hub only); the lab's own egress, and a hub without git, again after."""
     hub = connect(lab.hub_ip)
     apt = "DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600"
-    hub_shell(connect, lab, f"{apt} update >/dev/null && {apt} install -y --no-install-recommends git >/dev/null")
-    hub_shell(
-        connect,
-        lab,
-        f"install -d {GIT_FOLDER} && systemd-run --unit={GIT_UNIT} --collect git daemon --reuseaddr --export-all "
-        f"--base-path={GIT_FOLDER} --listen={lab.hub_ip} --port=9418 {GIT_FOLDER}",
-    )
-    fenced = fab("notebook-fence", env={"HUBSWARM_NOTEBOOK_EGRESS": f"{lab.hub_ip}/32"})
-    assert fenced.code == 0, fenced.output
     work = tmp_path / "work"
     git("init", "-q", "-b", "main", str(work))
 
@@ -198,10 +189,21 @@ def course_repository(lab, deploy_run, connect, tmp_path):
         )
 
     try:
+        hub_shell(connect, lab, f"{apt} update >/dev/null && {apt} install -y --no-install-recommends git >/dev/null")
+        hub_shell(
+            connect,
+            lab,
+            f"systemctl stop {GIT_UNIT} 2>/dev/null; install -d {GIT_FOLDER} && "
+            f"systemd-run --unit={GIT_UNIT} --collect git daemon --reuseaddr --export-all "
+            f"--base-path={GIT_FOLDER} --listen={lab.hub_ip} --port=9418 {GIT_FOLDER}",
+        )
+        fenced = fab("notebook-fence", env={"HUBSWARM_NOTEBOOK_EGRESS": f"{lab.hub_ip}/32"})
+        assert fenced.code == 0, fenced.output
         yield publish
     finally:
-        hub_shell(connect, lab, f"systemctl stop {GIT_UNIT} || true; rm -rf {GIT_FOLDER}")
-        hub_shell(connect, lab, f"{apt} purge -y --autoremove git >/dev/null")
+        hub_shell(
+            connect, lab, f"systemctl stop {GIT_UNIT} 2>/dev/null; rm -rf {GIT_FOLDER}; {apt} purge -y git >/dev/null"
+        )
         back = fab("notebook-fence")
         assert back.code == 0, back.output
 
