@@ -94,15 +94,15 @@ def wanted_folders(groups, found):
 
 def folder_changes(homes, wanted, found):
     """[(what, command)] that make the ``wanted`` folders under ``homes`` as they are ``found``.
-    The mode has a leading 0 so that it also clears a setgid bit (GNU install keeps a folder's
-    otherwise)."""
+    Modes are written in five digits: GNU install keeps a folder's setgid bit unless the mode's
+    digits say otherwise (00755 clears it, 0755 does not)."""
     changes = []
     for path, folder in wanted.items():
         now = found.get(path)
         if now == folder:
             continue
         what = f"make {homes}/{path} ({folder})" if now is None else f"set {homes}/{path} to {folder} (was {now})"
-        command = f"install -d -m 0{folder.mode:o} -o {folder.uid} -g {folder.gid} {shlex.quote(f'{homes}/{path}')}"
+        command = f"install -d -m {folder.mode:05o} -o {folder.uid} -g {folder.gid} {shlex.quote(f'{homes}/{path}')}"
         changes.append((what, command))
     return changes
 

@@ -33,7 +33,8 @@ def probed(fact):
 @needs_root
 def test_the_folders_made_are_those_wanted_and_a_second_run_changes_nothing(tmp_path):
     homes = str(tmp_path)
-    (tmp_path / SHARED).mkdir(mode=0o700)  # drifted: a mode to put right
+    (tmp_path / SHARED).mkdir()
+    (tmp_path / SHARED).chmod(0o2700)  # drifted: a mode to put right, the setgid bit to clear
     groups = course.userlist_groups(users.parse_userlist(ROSTER))
     fact = course.folders_fact(homes)
     found = probed(fact)
