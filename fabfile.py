@@ -57,6 +57,8 @@ ns = Collection(
     workers.push_image,
     workers.pull_image,
     workflows.deploy,
+    # a course
+    workflows.course_link,
     # a term with the hub up
     backup.backup,
     backup.restore,

@@ -10,6 +10,8 @@ DOCKERSPAWNER = "14.0.0"
 IDLE_CULLER = "2.0.0"
 JUPYTERLAB = "4.6.6"
 IPYKERNEL = "7.4.0"
+# In the notebook image: course links pull a course's material from git (fab course-link).
+NBGITPULLER = "1.3.0"
 CONFIGURABLE_HTTP_PROXY = "5.3.0"
 # jsonschema 4.25 made its format-nongpl extra (which the hub and the notebook servers get through
 # jupyter-events) install rfc3987-syntax, whose import builds a grammar: a second of CPU at every

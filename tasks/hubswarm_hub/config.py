@@ -129,7 +129,10 @@ def update_notebooks(c, values):
     c.SwarmSpawner.image = values["image"]
     # Named, so the hub never inspects the image: it may live on the workers only. setpriv
     # (util-linux, in every Debian and Ubuntu image) runs it with no way to gain privileges.
-    c.SwarmSpawner.cmd = ["setpriv", "--no-new-privs", "jupyterhub-singleuser"]
+    # What a user makes is writable by its group (umask 002): in the home, the user's own group,
+    # theirs alone; in a course or group folder, the folder's, so its members edit each other's files.
+    group_writable = ["sh", "-c", 'umask 002 && exec "$@"', "sh"]
+    c.SwarmSpawner.cmd = [*group_writable, "setpriv", "--no-new-privs", "jupyterhub-singleuser"]
     c.SwarmSpawner.extra_endpoint_spec = {"ports": {None: (8888, "tcp", "host")}}
     # A notebook's hostname is its node's, so users (and tests) see where they run. It runs as
     # its user with no capability at all, not even in its bounding set (it needs none), on a

@@ -1,5 +1,5 @@
-"""The hub's spawner: notebooks as swarm services in host mode, homes on the shared storage,
-and the profiles a user chooses from."""
+"""The hub's spawner: notebooks as swarm services in host mode, homes and course folders on the
+shared storage, and the profiles a user chooses from."""
 
 import asyncio
 import html
@@ -11,9 +11,12 @@ from dockerspawner import SwarmSpawner
 from tornado import web
 from traitlets import Dict, Integer, List, Unicode, default
 
+from .course import server_view
 from .labels import USER_LABEL
 from .profiles import constraint, default_of, open_to, shown
 
+# Where a user's home is in their server.
+HOME_IN_SERVER = "/home/jovyan"
 # Desired states of a task swarm runs or is about to run again.
 ALIVE = {"running", "ready"}
 # Swarm's word for a task no node can take: "no suitable node (insufficient resources on 2 nodes)".
@@ -44,7 +47,8 @@ def profile_from_form(formdata):
 
 class HubswarmSpawner(SwarmSpawner):
     """A SwarmSpawner that reaches each notebook at its node's address and host-mode
-    published port, and runs it as the owner of the user's home on the shared storage.
+    published port, and runs it as the owner of the user's home on the shared storage, with the
+    course folders there that the user may use (:mod:`.course`).
 
     Host-mode publishing needs no ingress routing mesh: the hub talks straight to
     the worker that runs the notebook, as the original deployment did. When swarm
@@ -177,19 +181,29 @@ class HubswarmSpawner(SwarmSpawner):
             raise RuntimeError(err.decode(errors="replace").strip() or f"{self.home_tool} ensure {name} failed")
         uid = out.decode().strip()
         self.extra_container_spec = {**self.extra_container_spec, "user": f"{uid}:{uid}"}
-        self.volumes = {os.path.join(self.homes_path, name): "/home/jovyan"}
-        self.environment = {**self.environment, "HOME": "/home/jovyan"}
+        self.volumes = {os.path.join(self.homes_path, name): HOME_IN_SERVER}
+        self.environment = {**self.environment, "HOME": HOME_IN_SERVER}
         labels = {**self.extra_create_kwargs.get("labels", {}), USER_LABEL: name}
         self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
 
+    async def prepare_course(self):
+        """Mount the course folder (read-only but for instructors) and the groups' folders, and run
+        the notebook with the ids of the user's groups, by which the kernel lets it in."""
+        groups = [group.name for group in self.user.groups]
+        # (The folders are on the shared storage: looked at off the hub's event loop.)
+        volumes, ids = await asyncio.to_thread(server_view, self.homes_path, groups, HOME_IN_SERVER)
+        self.volumes = {**self.volumes, **volumes}
+        self.extra_container_spec = {**self.extra_container_spec, "groups": [str(gid) for gid in ids]}
+
     @property
     def mounts(self):
-        """The home, and /tmp in memory: with the root read-only, nothing a notebook writes
-        outside its home reaches its node's disk."""
+        """The home (and the course folders), and /tmp in memory: with the root read-only, nothing
+        a notebook writes outside them reaches its node's disk."""
         return [*super().mounts, Mount(target="/tmp", source=None, type="tmpfs", tmpfs_size=self.tmp_size)]
 
     async def start(self, *args, **kwargs):
         await self.prepare_home()
+        await self.prepare_course()
         return await super().start(*args, **kwargs)
 
     async def docker(self, method, *args, **kwargs):

@@ -75,6 +75,8 @@ def build_local(image, base, project_dir):
         f"IPYKERNEL_VERSION={pins.IPYKERNEL}",
         "--build-arg",
         f"JSONSCHEMA_VERSION={pins.JSONSCHEMA}",
+        "--build-arg",
+        f"NBGITPULLER_VERSION={pins.NBGITPULLER}",
         str(project_dir / RECIPE),
         what=f"building {image}",
     )

@@ -1,5 +1,5 @@
-"""The hub's ``fab`` commands: each step alone, the composites that chain them, and
-``deploy`` (``fabfile.py`` declares the namespace)."""
+"""The hub's ``fab`` commands: each step alone, the composites that chain them, ``deploy``,
+and a course's links (``fabfile.py`` declares the namespace)."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,9 +10,9 @@ from ..cli import inventory
 from ..cli.invocation import found_hosts, host_task, hub_for, named_hosts, run_of
 from ..cluster import swarm
 from ..cluster.workers import WORKER_SETUP, image_step, join, ready_steps
-from ..core import gather_needs, run_on, run_steps, stop_if_failed
+from ..core import HubswarmError, fail, gather_needs, run_on, run_steps, stop_if_failed
 from ..core.run import preflight
-from ..hub import auth, certs, nodejs, python_env, users
+from ..hub import auth, certs, course, nodejs, python_env, users
 from ..hub import jupyterhub as hub
 from ..hub.letsencrypt import letsencrypt as letsencrypt_step
 from ..hub.nginx import nginx as nginx_step
@@ -38,6 +38,8 @@ HUB_SETUP = [
     nginx_step,
     swarm.swarm_init,
 ]
+# The hub's start: the course folders of its userlist's groups first, as the hub will load them.
+HUB_START = [course.course_folders, hub.start_hub]
 
 
 @task
@@ -59,7 +61,11 @@ userlist = host_task(users.write_userlist)
 hub_config = host_task(hub.hub_config)
 nginx = host_task(nginx_step)
 swarm_init = host_task(swarm.swarm_init)
-start_hub = host_task(hub.start_hub)
+start_hub = host_task(
+    *HUB_START,
+    name="start-hub",
+    doc="Start the hub: " + ", then ".join(s.name for s in HUB_START) + ". " + hub.start_hub.apply.__doc__,
+)
 mount_efs = host_task(storage.mount_efs, role="node")
 security_updates = host_task(updates.security_updates, role="node")
 sync_notebooks = host_task(storage.sync_notebooks)
@@ -84,7 +90,7 @@ def deploy(c, workers=None):
     Example: fab deploy; fab -H HUB deploy; fab -H HUB deploy --workers W1,W2
     """
     run = run_of(c)
-    hub_steps = gather_needs(run, [*HUB_SETUP, hub.start_hub])
+    hub_steps = gather_needs(run, [*HUB_SETUP, *HUB_START])
     hub_node = hub_for(c)
     worker_nodes = named_hosts(run, workers.split(",")) if workers else found_hosts(run, inventory.WORKER)
     # Whatever the probes can tell stops the deploy before the first change on any host; the
@@ -111,3 +117,34 @@ def deploy(c, workers=None):
             "HUBSWARM_HUB_PASSWORD, or as its admin with HUBSWARM_HUB_ADMIN_PASSWORD, "
             "both in .lab/lab.env (the certificate is self-signed: accept it in the browser)."
         )
+
+
+@task(
+    help={
+        "repo": "the git repository's URL (https://, http:// or git://), public: users' servers clone it",
+        "branch": "its branch (default: the repository's own)",
+        "path": "the file or folder opened, from the repository's top (default: the repository's folder)",
+        "profile": "the profile a server that is not running starts with (HUBSWARM_PROFILES)",
+    }
+)
+def course_link(c, repo=None, branch=None, path=None, profile=None):
+    """Print the link that brings a git repository's material into a user's server and opens it in JupyterLab.
+
+    Put it on the course's page: the user's server clones the repository into its folder of the
+    same name (nbgitpuller, in the notebook image), and every later click pulls the changes,
+    keeping the user's own edits. The hub's name is HUBSWARM_DOMAIN, else read from the hub.
+    Example: fab course-link --repo https://github.com/ORG/REPO --path week1/intro.ipynb
+    """
+    run = run_of(c)
+    problems = course.link_problems(run.config, repo, branch, path, profile)
+    if problems:
+        fail("\n".join(problems))
+    if run.config.domain:
+        name = run.config.domain
+    else:
+        hub_node = hub_for(c)
+        try:
+            name = certs.hub_name(hub_node)
+        except HubswarmError as exc:
+            fail(f"{hub_node.name}: {exc}")
+    print(course.course_link(name, repo, branch, path, profile))

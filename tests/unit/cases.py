@@ -18,12 +18,27 @@ import fakehost
 from tasks import pins
 from tasks.cluster import swarm
 from tasks.core import HubswarmError, facts, services
-from tasks.hub import auth, certs, nginx, nodejs, proxy, python_env, users
+from tasks.hub import auth, certs, course, nginx, nodejs, proxy, python_env, users
 from tasks.hub import jupyterhub as hub
 from tasks.node import docker, fence, images, packages, storage, updates
 
 FOLDER = Path(__file__).parent / "cases"
-MODULES = (swarm, services, auth, certs, nginx, nodejs, proxy, python_env, users, docker, fence, images, packages)
+MODULES = (
+    swarm,
+    services,
+    auth,
+    certs,
+    course,
+    nginx,
+    nodejs,
+    proxy,
+    python_env,
+    users,
+    docker,
+    fence,
+    images,
+    packages,
+)
 NAMESPACE = {
     "pins": pins,
     "json": json,

@@ -9,7 +9,7 @@ from tasks import settings
 from tasks.core import HubswarmError
 from tasks.settings import profiles, validate
 
-STEPS = [case for name in ("node", "hub", "cluster") for case in load(name, "steps")]
+STEPS = [case for name in ("node", "hub", "cluster", "course") for case in load(name, "steps")]
 
 
 @pytest.mark.parametrize("case", STEPS)

@@ -1,6 +1,6 @@
 """Check mode runs only read-only probes.
 
-Every step of setup-hub (``workflows.HUB_SETUP``), start-hub, the worker steps
+Every step of setup-hub (``workflows.HUB_SETUP``), start-hub (``workflows.HUB_START``), the worker steps
 (join-workers: the join token read on the hub, ``workers.WORKER_SETUP``, swarm
 join, the notebook image by push or pull, node labels on the hub) and
 letsencrypt run in check mode through ``run_steps``, as ``fab check ...`` runs
@@ -41,6 +41,7 @@ def env_values():
 NEEDED = {
     "write-env": env_values(),
     "userlist": users.parse_userlist("a@x.io admin\nb@x.io\n"),
+    "course-folders": users.parse_userlist("a@x.io admin instructor\nb@x.io group:cs101\n"),
     "hub-config": ("google", ("abc  ./site.py\n", b"tar")),
     "sync-notebooks": ("abc  ./welcome.ipynb\n", b"tar"),
     "letsencrypt": (["hub.example.com"], "-----BEGIN CERTIFICATE-----\n"),
@@ -190,7 +191,7 @@ def test_check_mode_runs_only_probes(check_run, scenario):
     worker, worker_runner = make(PRISTINE_WORKER if scenario == "pristine" else drifted_worker(), WORKER_ADDRESS)
 
     run_task([hub_host], workflows.HUB_SETUP)
-    run_task([hub_host], [hub.start_hub])
+    run_task([hub_host], workflows.HUB_START)
     info = workers.read_join_info(hub_host)
     image = images.push_image.bind({hub_config_value("image"): IMAGE_ID})
     join = swarm.swarm_join.bind(info, True)
@@ -218,6 +219,7 @@ def test_check_mode_runs_only_probes(check_run, scenario):
         "sync-notebooks",
         "hub-config",
         "nginx",
+        "course-folders",
         "start-hub",
         "swarm-join",
         "push-image",

@@ -2,6 +2,7 @@
 fixed jupyterhub_config.py applies it to the values hub-config writes, in a real JupyterHub
 with real traitlets; the tests read the resulting traits, one table per concern."""
 
+import subprocess
 import sys
 
 import pytest
@@ -116,7 +117,11 @@ def test_notebooks_run_on_swarm_with_homes_on_the_shared_storage(tmp_path, monke
     assert spawner_class.__module__ == f"{package.__name__}.spawner" and spawner_class.__name__ == "HubswarmSpawner"
     spawner = spawner_for(app, package)
     assert spawner.image == image
-    assert spawner.cmd == ["setpriv", "--no-new-privs", "jupyterhub-singleuser"]
+    assert spawner.cmd[-3:] == ["setpriv", "--no-new-privs", "jupyterhub-singleuser"]
+    # ... run by a shell that makes what the user makes writable by its group, as DockerSpawner
+    # runs the command: its arguments after it (here in place of the server, a shell that says).
+    ran = subprocess.run([*spawner.cmd[:-3], "sh", "-c", 'umask; echo "$@"', "sh", "--ip=0.0.0.0"], capture_output=True)
+    assert ran.stdout.decode().split() == ["0002", "--ip=0.0.0.0"]
     assert spawner.extra_endpoint_spec == {"ports": {None: (8888, "tcp", "host")}}
     # swarm's template, as is; no capability at all; the root read-only, /tmp in memory
     assert spawner.extra_container_spec == {"hostname": "{{.Node.Hostname}}", "cap_drop": ["ALL"], "read_only": True}

@@ -25,7 +25,6 @@ from tasks.core import step
 from tasks.core.facts import dir_state
 from tasks.core.host import Host
 from tasks.hub import certs
-from tasks.hub import jupyterhub as hub
 from tasks.ops import workflows
 
 FOLDER = "/srv/marker"
@@ -216,7 +215,7 @@ def test_deploy(deploy_done, tagged, test_run, capsys, named, option, hub_addres
     assert deploy_done[:4] == [
         ("preflight", worker_addresses, workers.WORKER_SETUP),
         ("dns-records",),
-        ("preflight", [hub_address], [*workflows.HUB_SETUP, hub.start_hub]),
+        ("preflight", [hub_address], [*workflows.HUB_SETUP, *workflows.HUB_START]),
         ("hub-address", hub_address),
     ]
     # The workers get ready while the hub is set up, then join.
@@ -226,7 +225,7 @@ def test_deploy(deploy_done, tagged, test_run, capsys, named, option, hub_addres
     ]
     assert deploy_done[6:] == [
         ("join", hub_address, worker_addresses, "push-image"),
-        ("run", [hub_address], [hub.start_hub]),
+        ("run", [hub_address], workflows.HUB_START),
     ]
     assert tagged.roles == looked_up
     assert f"The hub is up: https://{hub_address}.example.com/" in capsys.readouterr().out
@@ -237,7 +236,7 @@ def test_a_worker_that_fails_to_get_ready_is_not_joined_and_fails_the_deploy(dep
     with pytest.raises(Exit, match=f"1 host\\(s\\) failed; first: {W1} install-docker: no docker"):
         workflows.deploy.body(invocation(test_run, HUB))
     assert ("join", HUB, [W2], "push-image") in deploy_done
-    assert deploy_done[-1] == ("run", [HUB], [hub.start_hub])  # the hub starts for the others
+    assert deploy_done[-1] == ("run", [HUB], workflows.HUB_START)  # the hub starts for the others
 
 
 def test_setup_hub_points_the_hubs_records_after_its_input_is_checked_before_its_steps(

@@ -54,3 +54,18 @@ def test_no_folder_imports_from_a_later_one():
             if name in LAYERS and LAYERS.index(name) > layer:
                 upward.append(f"{path.relative_to(ROOT)} imports tasks/{name}")
     assert upward == []
+
+
+def test_the_notebook_image_gets_every_version_it_names_from_the_pins(monkeypatch):
+    from tasks.node import images
+
+    asked = set(re.findall(r"^ARG (\w+_VERSION)$", (ROOT / images.RECIPE / "Dockerfile").read_text(), flags=re.M))
+    built = []
+    monkeypatch.setattr(images, "local_docker", lambda *args, what: built.append(args))
+    images.build_local("hubswarm/singleuser:test", "debian:bookworm-slim", ROOT)
+    build = built[0]
+    given = dict(value.split("=", 1) for flag, value in zip(build, build[1:], strict=False) if flag == "--build-arg")
+    assert set(given) - {"BASE"} == asked
+    assert {name: given[name] for name in asked} == {
+        name: getattr(pins, name.removesuffix("_VERSION")) for name in asked
+    }

@@ -48,7 +48,7 @@ from tasks.core.facts import Answer
 from tasks.core.host import LOCK_FILE, Host, HubswarmError
 from tasks.core.recap import Recap
 from tasks.core.run import Run
-from tasks.hub import certs, letsencrypt, nginx, proxy, python_env, records
+from tasks.hub import certs, course, letsencrypt, nginx, proxy, python_env, records
 from tasks.hub import jupyterhub as hub
 from tasks.hubswarm_hub import config as hub_side_config
 from tasks.node import docker, images, packages, storage
@@ -769,6 +769,13 @@ CASES = [
             env("hubswarm-home", "HUBSWARM_HOMES", v),
             env("hubswarm-home", "HUBSWARM_NOTEBOOKS", v + "/notebooks"),
         ],
+    ),
+    # the course folders
+    Case("course.folders_fact", fact(course.folders_fact), lambda v, b: [argv("cd", v)]),
+    Case(
+        "course.folder_changes",
+        script(lambda v: course.folder_changes(v, {".shared/x": course.Folder(0o2770, 0, 1000001)}, {})[0][1]),
+        lambda v, b: [argv("install", "-d", "-m", "02770", "-o", "0", "-g", "1000001", v + "/.shared/x")],
     ),
     # hub (srv is relative under a folder that does not exist: the stamp redirect can go nowhere)
     Case(
