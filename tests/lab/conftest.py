@@ -137,21 +137,42 @@ def lab_users(lab):
     )
 
 
-@pytest.fixture(scope="session")
-def deploy_run(lab):
-    """`fab deploy`, hosts found by tag, on a pristine lab: the hub and every worker made again
-    unless the lab just made them. The whole cluster in one command, as a user's first run does
-    it (the workers get ready while the hub is set up); the FabRun of that first run.
+class FirstDeploy:
+    """``first_deploy(**fab_options)``: `fab deploy`, hosts found by tag, on a pristine lab: the
+    hub and every worker made again unless the lab just made them, or a test left them deployed
+    by the current project (:meth:`left_current`). The whole cluster in one command, as a user's
+    first run does it (the workers get ready while the hub is set up); returns its FabRun.
 
     HUBSWARM_TEST_REUSE=1 keeps the hosts as they are (faster when working on tests).
     """
-    if os.environ.get("HUBSWARM_TEST_REUSE") != "1":
-        names = ["hub", *(f"worker{number}" for number in range(1, len(lab.worker_ips) + 1))]
-        lab_module.recreate_hosts(*(name for name in names if name not in lab.fresh))
-    run = fab("deploy")
-    assert run.code == 0, run.output
-    (lab_module.LAB_DIR / "first-deploy-done").touch()  # bin/test's unit tests start now
-    return run
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.as_they_are = set(lab.fresh)
+
+    def __call__(self, **fab_options):
+        if os.environ.get("HUBSWARM_TEST_REUSE") != "1":
+            lab_module.recreate_hosts(*(name for name in self.lab.hosts if name not in self.as_they_are))
+        self.as_they_are.clear()
+        run = fab("deploy", **fab_options)
+        assert run.code == 0, run.output
+        (lab_module.LAB_DIR / "first-deploy-done").touch()  # bin/test's unit tests start now
+        return run
+
+    def left_current(self):
+        """Every lab host is as a first deploy of the current project leaves it: the next one keeps them."""
+        self.as_they_are.update(self.lab.hosts)
+
+
+@pytest.fixture(scope="session")
+def first_deploy(lab):
+    return FirstDeploy(lab)
+
+
+@pytest.fixture(scope="session")
+def deploy_run(first_deploy):
+    """The FabRun of the first deploy of the current project (:class:`FirstDeploy`)."""
+    return first_deploy()
 
 
 @pytest.fixture(scope="session")

@@ -43,13 +43,10 @@ def ids(connect, lab):
 
 
 def test_an_upgrade_keeps_users_ids_logins_and_kernels_then_a_backup_rebuilds_the_hub(
-    lab, deploy_run, lab_users, connect, tmp_path
+    lab, first_deploy, lab_users, connect, tmp_path
 ):
     previous = project_with_previous_pins(tmp_path / "previous")
-    lab_module.recreate_host("hub")
-    for step in (("setup-hub",), ("join-workers", "--rejoin"), ("start-hub",)):
-        run = fab(*step, env=lab.env, project=previous)  # the lab's settings: the copy has no .lab
-        assert run.code == 0, run.output
+    first_deploy(env=lab.env, project=previous)  # the lab's settings: the copy has no .lab
     assert hub_version(lab) == PREVIOUS_JUPYTERHUB
 
     student = Student(lab.hub_ip, lab_users.student, lab_users.password)
@@ -106,3 +103,4 @@ def test_an_upgrade_keeps_users_ids_logins_and_kernels_then_a_backup_rebuilds_th
         mine = person.execute(person.start_kernel(), "import os; print(os.getuid(), open('mine.txt').read())")
         assert mine == f"{uids[person.name]} {person.name}"
     assert ids(connect, lab) == uids
+    first_deploy.left_current()  # the current project deployed the workers, and its restore the hub
