@@ -8,7 +8,6 @@ tagged with a hash of what made them:
   files/lab plus the machine's local CA certificates. Rebuilt only when one of those changes.
 """
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
+from ..core.locks import machine_lock
 from .docker import IMAGE_LABEL, PROJECT_ROOT, apt_install, can_install_here, docker
 
 RECIPE_DIR = PROJECT_ROOT / "files" / "lab"
@@ -28,8 +28,6 @@ DEBIAN_12, DEBIAN_13 = "bookworm", "trixie"
 MIRROR = "http://deb.debian.org/debian"
 ROOTFS_REPOSITORY = "hubswarm-lab-rootfs"
 IMAGE_REPOSITORY = "hubswarm-lab"
-# The images are this machine's Docker's, whichever project or slot builds them.
-BUILD_LOCK = Path(tempfile.gettempdir()) / "hubswarm-lab-image.lock"
 
 
 def repository(name, suite):
@@ -80,8 +78,7 @@ def ensure_image(suite=DEBIAN_12):
     if image_exists(tag):
         return tag
     # Labs of other slots may want it at the same time: one builds, the others wait for it.
-    with open(BUILD_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with machine_lock("lab image"):
         if not image_exists(tag):
             _build(tag, suite)
     return tag

@@ -12,6 +12,7 @@ import subprocess
 
 from .. import pins
 from ..core import HubswarmError, facts, step
+from ..core.locks import machine_lock
 from ..settings import profiles
 
 RECIPE = "files/singleuser"
@@ -58,7 +59,14 @@ def existing_image_id(image):
 
 
 def build_local(image, base, project_dir):
-    """Build the notebook image from files/singleuser with this machine's Docker."""
+    """Build the notebook image from files/singleuser with this machine's Docker, one build of
+    an image at a time: two at once would each make their own, the later moving the tag from
+    under the first (which its nodes then lack), where one after the other share the cache."""
+    with machine_lock(f"image {image}"):
+        return _build(image, base, project_dir)
+
+
+def _build(image, base, project_dir):
     local_docker(
         "build",
         "-q",

@@ -5,6 +5,7 @@ no ACL); and a course link: a git repository served by a lab host (reached by no
 HUBSWARM_NOTEBOOK_EGRESS names that host), brought into a student's server by the link in a
 browser, then the teacher's changes brought again with the student's own edits kept."""
 
+import ast
 import re
 import shlex
 import shutil
@@ -33,6 +34,8 @@ def attempt(action, path, text=""):
         if action == "read":
             with open(path) as f:
                 return f.read()
+        if action == "mount":
+            return "read-only" if os.statvfs(path).f_flag & os.ST_RDONLY else "writable"
         return " ".join(sorted(os.listdir(path)))
     except OSError as e:
         return errno.errorcode.get(e.errno, str(e))
@@ -53,7 +56,8 @@ class Member:
         student.execute(self.kernel, ATTEMPT)
 
     def attempt(self, action, path, text=""):
-        return self.student.execute(self.kernel, f"print(attempt({action!r}, {path!r}, {text!r}), end='')")
+        answer = self.student.execute(self.kernel, f"print(repr(attempt({action!r}, {path!r}, {text!r})))")
+        return ast.literal_eval(answer)  # (the answer as it is: execute strips what was printed)
 
     def groups(self):
         """The group ids (:data:`FIRST_GROUP_ID` and above) the server runs with."""
@@ -109,11 +113,15 @@ def test_instructors_write_the_course_folder_and_students_only_read_it(lab, cour
     assert folder(connect, lab, ".shared/instructors") == ("2770", 0, instructors)
     assert instructors in teacher.groups() and instructors not in member.groups() + outsider.groups()
 
+    assert teacher.attempt("mount", "~/course") == "writable"
     assert teacher.attempt("write", "~/course/week1.md", "Read chapter 1.") == "written"
     for student in (member, outsider):
+        # Refused twice over: the folder is the instructors' group's, and mounted read-only (the
+        # kernel names the first refusal it meets, the folder's).
+        assert student.attempt("mount", "~/course") == "read-only"
         assert student.attempt("read", "~/course/week1.md") == "Read chapter 1."
-        assert student.attempt("write", "~/course/week1.md", "mine") == "EROFS"
-        assert student.attempt("write", "~/course/mine.md", "mine") == "EROFS"
+        assert student.attempt("write", "~/course/week1.md", "mine") == "EACCES"
+        assert student.attempt("write", "~/course/mine.md", "mine") == "EACCES"
     assert hub_shell(connect, lab, f"cat {HOMES}/.course/week1.md") == "Read chapter 1."
 
     # Made again at every start of the hub: a second start, and check mode, find nothing to do.
