@@ -101,6 +101,7 @@ def api(monkeypatch, tmp_path, hosts):
     for name in (
         "AWS_ENDPOINT_URL_EC2",
         "AWS_ENDPOINT_URL_ROUTE_53",
+        "AWS_ENDPOINT_URL_IAM",
         "AWS_ENDPOINT_URL",
         "AWS_PROFILE",
         "AWS_CA_BUNDLE",
