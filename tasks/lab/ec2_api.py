@@ -1,13 +1,17 @@
 """The lab's EC2 API: moto's server, wrapped so that the lab's hosts follow the instances.
 
-`python -m tasks.lab.ec2_api --port P` serves moto on 127.0.0.1:P, as `python -m moto.server`
-does, behind `Follower`. moto invents the private IP of an instance launched without one, and
-the deployment then connects to that IP. So when a RunInstances without a PrivateIpAddress (what
-`fab scale` and `fab launch` send; the lab's own seeding always names one) has launched workers of
-cluster `lab`, the lab makes a lab host at each new IP before answering (tasks.lab.follow_launch);
-when a TerminateInstances has terminated workers of cluster `lab`, it removes their hosts
-(tasks.lab.follow_termination). A host it cannot make turns the answer into an error, and the
-instances just launched are terminated: the deployment never finds one without its host.
+`python -m tasks.lab.ec2_api --port P --also-on GATEWAY` serves moto on 127.0.0.1:P, as
+`python -m moto.server` does, behind `Follower`, and on GATEWAY:P, this machine's address on the
+lab network, where the lab's hosts reach it (the hub's own AWS clients: HUBSWARM_HUB_AWS_ENDPOINTS);
+nowhere else (not on every address), as what answers here makes lab hosts.
+
+moto invents the private IP of an instance launched without one, and the deployment then connects
+to that IP. So when a RunInstances without a PrivateIpAddress (what `fab scale` and `fab launch`
+send; the lab's own seeding always names one) has launched workers of cluster `lab`, the lab makes
+a lab host at each new IP before answering (tasks.lab.follow_launch); when a TerminateInstances has
+terminated workers of cluster `lab`, it removes their hosts (tasks.lab.follow_termination). A host
+it cannot make turns the answer into an error, and the instances just launched are terminated: the
+deployment never finds one without its host.
 
 moto answers Route53 at the same address (AWS_ENDPOINT_URL_ROUTE_53): its dispatcher finds the
 service in the request's signature. After each request that may change records (any Route53
@@ -246,14 +250,22 @@ class Follower:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=lab_ec2.moto_port())
+    parser.add_argument(
+        "--also-on", action="append", default=[], metavar="ADDRESS", help="another address to listen on"
+    )
     args = parser.parse_args(argv)
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     app = Follower(DomainDispatcherApplication(create_backend_app))
     app.follow_records()  # none yet: the lab's DNS forgets the last server's
-    print(f"lab EC2 API on 127.0.0.1:{args.port} (pid {os.getpid()})", file=sys.stderr, flush=True)
-    make_server("127.0.0.1", args.port, app, threaded=True).serve_forever()
+    addresses = ["127.0.0.1", *args.also_on]
+    # Every address bound before any answers: one it cannot take ends the server, which never answered.
+    servers = [make_server(address, args.port, app, threaded=True) for address in addresses]
+    print(f"lab EC2 API on {', '.join(addresses)} port {args.port} (pid {os.getpid()})", file=sys.stderr, flush=True)
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
 
 
 if __name__ == "__main__":
