@@ -272,23 +272,15 @@ def no_grant_line(config):
 
 def make_hub_role(run, client, hub):
     """The hub's role, its policy and instance profile, and the hub's instance given that profile
-    (in check mode: which of them would change). ``client(service)``: a boto3 client; ``hub()``:
-    the hub's :class:`~tasks.core.Host`, reached only when a grant is on."""
+    (in check mode: which of them would change). ``client(service)``: a boto3 client; ``hub``: the
+    hub's :class:`~tasks.core.Host` (None when no grant is on: then only a former policy goes)."""
     config = run.config
     name = role_name(config)
     iam = client("iam")
     grants = granted(config)
-    if not ROLE_NAME.fullmatch(name):
-        if not grants:  # nor can there be a role of that name
-            run.recap.say(no_grant_line(config))
-            return
-        raise HubswarmError(
-            f"HUBSWARM_CLUSTER: {config.cluster!r} cannot name the hub's IAM role {name} (letters, digits and "
-            "+=,.@_- only, at most 64 characters in all): name the cluster so"
-        )
     if not grants:
         # A policy a former setting made goes: the hub keeps no permission it no longer uses.
-        if inline_policy(iam, name) is not None:
+        if ROLE_NAME.fullmatch(name) and inline_policy(iam, name) is not None:
             with recorded(run, name, "hub-role") as role:
                 role.ensure(
                     f"remove policy {POLICY_NAME} from role {name}",
@@ -296,15 +288,19 @@ def make_hub_role(run, client, hub):
                 )
         run.recap.say(no_grant_line(config))
         return
+    if not ROLE_NAME.fullmatch(name):
+        raise HubswarmError(
+            f"HUBSWARM_CLUSTER: {config.cluster!r} cannot name the hub's IAM role {name} (letters, digits and "
+            "+=,.@_- only, at most 64 characters in all): name the cluster so"
+        )
     found = {key: value for grant in grants for key, value in grant.look_up(config, client).items()}
     policy = hub_policy(config, found)
-    host = hub()
-    instance_id = hub_instance_id(host)
+    instance_id = hub_instance_id(hub)
     with recorded(run, name, "hub-role") as role:
         existed = ensure_role(iam, config, name, role)
         ensure_policy(iam, name, policy, role, existed)
         ensure_profile(iam, config, name, role)
-    with recorded(run, host.name, "hub-role") as instance:
+    with recorded(run, hub.name, "hub-role") as instance:
         ensure_association(client("ec2"), instance_id, name, instance)
 
 
@@ -317,7 +313,8 @@ def hub_role_if_granted(c):
 
 def run_hub_role(c):
     run = run_of(c)
-    in_one_line(make_hub_role, run, partial(inventory.aws_client, run.config), partial(hub_for, c))
+    hub = hub_for(c) if granted(run.config) else None
+    in_one_line(make_hub_role, run, partial(inventory.aws_client, run.config), hub)
     run.hub_role_done = True
 
 

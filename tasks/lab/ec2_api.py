@@ -55,11 +55,12 @@ MOTO_RESET = "/moto-api/reset"
 # Route53's and IAM's region; their API versions, and EC2's.
 GLOBAL_REGION = "us-east-1"
 EC2_VERSION, IAM_VERSION = "2016-11-15", "2010-05-08"
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def _form(environ):
     """The form-encoded (Query API) body of the request as a dict; the body is left readable."""
-    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+    if not environ.get("CONTENT_TYPE", "").startswith(FORM_TYPE):
         return {}
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -95,7 +96,7 @@ def _request(environ, params):
     return {
         **environ,
         "REQUEST_METHOD": "POST",
-        "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
+        "CONTENT_TYPE": f"{FORM_TYPE}; charset=utf-8",
         "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": io.BytesIO(body),
     }
@@ -149,15 +150,8 @@ def _moto_request(service, region, path="/", form=None):
     # moto finds a request's service and region in its signature, and checks nothing else of it.
     credential = f"testing/20130401/{region}/{service}/aws4_request"
     headers = {"Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=lab"}
-    if form is None:
-        return EnvironBuilder(path=path, headers=headers).get_environ()
-    return EnvironBuilder(
-        path=path,
-        method="POST",
-        data=urlencode(form),
-        content_type="application/x-www-form-urlencoded",
-        headers=headers,
-    ).get_environ()
+    posted = {} if form is None else {"method": "POST", "data": urlencode(form), "content_type": FORM_TYPE}
+    return EnvironBuilder(path=path, headers=headers, **posted).get_environ()
 
 
 def _reason(exc):

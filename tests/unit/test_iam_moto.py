@@ -150,7 +150,7 @@ def hub_role(instance_id, check=False, **settings):
     config = hub_config(**{"cluster": "c1", "route53_zone": "example.com", **settings})
     run = Run(config, check=check, recap=Recap(stream=io.StringIO()))
     client = partial(boto3.client, region_name="us-west-2")
-    hub_iam.in_one_line(hub_iam.make_hub_role, run, client, lambda: the_hub(run, instance_id))
+    hub_iam.in_one_line(hub_iam.make_hub_role, run, client, the_hub(run, instance_id))
     return run
 
 
@@ -318,3 +318,13 @@ def test_the_role_is_made_once_a_run_and_only_when_a_setting_needs_it(monkeypatc
     for _ in range(2):  # fab hub-role setup-hub, or deploy's setup-hub
         hub_iam.hub_role_if_granted(invocation(run, "10.0.0.5"))
     assert made == ["example.com"]
+
+
+def test_a_hub_not_found_is_its_own_line(monkeypatch):
+    from tasks.core import fail
+
+    monkeypatch.setattr(hub_iam, "hub_for", lambda c: fail("no instance found as the hub (tags ...)"))
+    run = Run(hub_config(route53_zone="example.com"), recap=Recap(stream=io.StringIO()))
+    with pytest.raises(Exit) as stopped:
+        hub_iam.hub_role.body(invocation(run))
+    assert stopped.value.message == "no instance found as the hub (tags ...)"

@@ -365,7 +365,7 @@ def test_the_stand_in_is_given_the_role_each_instances_profile_holds(api, hosts)
     config = hub_config(cluster=lab_ec2.CLUSTER, domain=lab.LAB_DOMAIN, route53_zone=lab.LAB_ZONE)
     clients = {"ec2": api, "iam": api.iam, "route53": api.route53}
     hub = SimpleNamespace(name="10.213.0.10", fact=lambda fact: hub_id)  # its instance-id
-    hub_iam.make_hub_role(Run(config, recap=Recap(stream=io.StringIO())), clients.get, lambda: hub)
+    hub_iam.make_hub_role(Run(config, recap=Recap(stream=io.StringIO())), clients.get, hub)
     [profile] = api.iam.list_instance_profiles()["InstanceProfiles"]
     held = {"InstanceProfileArn": profile["Arn"], "InstanceProfileId": profile["InstanceProfileId"]}
     assert hosts.roles[-1] == {hub_id: {**held, "RoleName": "hubswarm-lab-hub"}}

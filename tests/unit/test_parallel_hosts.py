@@ -246,7 +246,7 @@ def test_setup_hub_makes_the_hubs_role_and_points_its_records_after_its_input_is
         deploy_done.append(("dns-records", hub_node.name))
         run.dns_pointed = {}
 
-    monkeypatch.setattr(iam, "make_hub_role", lambda run, client, hub: deploy_done.append(("hub-role", hub().name)))
+    monkeypatch.setattr(iam, "make_hub_role", lambda run, client, hub: deploy_done.append(("hub-role", hub.name)))
     monkeypatch.setattr(route53, "point_records", point)
     monkeypatch.setattr(task_invocation, "gather_needs", lambda run, steps: deploy_done.append("needs") or steps)
     test_run.config = hub_config(route53_zone="example.com")
