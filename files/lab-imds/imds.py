@@ -4,7 +4,9 @@ Runs in the container hubswarm-lab-imds (see tasks/lab/imds.py), which holds 169
 local address; every lab host routes that address here. Each caller gets the identity of its
 source IP (a container inside a lab host is NATed by the host's Docker, so it gets the host's, as
 on EC2), read from IDENTITIES on every request: {"<ip>": {"instance-id": ..., "placement/region":
-...}}. An item the caller has no value for answers 404.
+...}}. An item the caller has no value for answers 404. The items of an instance role (iam/info,
+iam/security-credentials/ROLE) are JSON documents the lab wrote without their times: they are
+served with LastUpdated now and, for credentials, an Expiration 6 hours on, as EC2 rotates them.
 
 Like EC2 with http-tokens=required: PUT /latest/api/token with X-aws-ec2-metadata-token-ttl-seconds
 (1-21600) gives a token, bound to the caller's IP; every GET needs it in X-aws-ec2-metadata-token
@@ -29,6 +31,8 @@ PUT_HOP_LIMIT = int(os.environ.get("IMDS_PUT_HOP_LIMIT", "2"))
 MAX_TTL = 21600
 META_DATA = "/latest/meta-data"
 IDENTITY_DOCUMENT = "/latest/dynamic/instance-identity/document"
+IAM, CREDENTIALS = "iam/", "iam/security-credentials/"
+CREDENTIALS_LIFETIME = 6 * 3600
 
 _tokens = {}  # token -> (caller IP, expiry on the monotonic clock)
 _lock = threading.Lock()
@@ -67,6 +71,21 @@ def listing(items, prefix):
             head, slash, _ = key[len(prefix) :].partition("/")
             entries.add(head + slash)
     return "\n".join(sorted(entries))
+
+
+def timestamp(seconds):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def served(item, value):
+    """ITEM's VALUE as EC2 serves it: a document of the instance's role with its times."""
+    if not item.startswith(IAM):
+        return value
+    now = time.time()
+    document = {**json.loads(value), "LastUpdated": timestamp(now)}
+    if item.startswith(CREDENTIALS):
+        document["Expiration"] = timestamp(now + CREDENTIALS_LIFETIME)
+    return json.dumps(document, indent=2)
 
 
 def identity_document(items):
@@ -122,7 +141,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == META_DATA or path.startswith(META_DATA + "/"):
             item = path[len(META_DATA) + 1 :]
             if item in items:
-                return self.reply(200, str(items[item]))
+                return self.reply(200, served(item, str(items[item])))
             if item == "" or item.endswith("/"):
                 entries = listing(items, item)
                 if entries:

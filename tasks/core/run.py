@@ -47,6 +47,8 @@ class Run:
     #: The hub's DNS records this run pointed at it in Route53 ({name: address}; in check mode,
     #: those it would have), once it looked (None before): the hub may not resolve them yet.
     dns_pointed: dict | None = None
+    #: Whether this run made or checked the hub's instance role (hub-role) already.
+    hub_role_done: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     warming: bool = False
 

@@ -49,6 +49,7 @@ from . import ec2 as lab_ec2
 from . import image as lab_image
 from . import imds as lab_imds
 from .docker import (
+    GATEWAY_IP,
     LAB_DIR,
     LAB_LABEL,
     NAME,
@@ -227,7 +228,7 @@ def _push_authorized_key(container):
 def _ensure_network_and_volumes():
     """Create the lab network and shared volumes if missing."""
     if not docker("network", "ls", "--quiet", "--filter", f"name=^{NETWORK}$"):
-        docker("network", "create", "--label", LAB_LABEL, "--subnet", SUBNET, NETWORK)
+        docker("network", "create", "--label", LAB_LABEL, "--subnet", SUBNET, "--gateway", GATEWAY_IP, NETWORK)
     docker("volume", "create", "--label", LAB_LABEL, HOME_VOLUME)
     for volume in (APT_VOLUME, *DOWNLOAD_CACHES):
         docker("volume", "create", "--label", CACHE_LABEL, volume)
@@ -358,8 +359,11 @@ def lab_env(subnet_id):
         USERLIST_PATH.write_text(LAB_USERLIST)
     return {
         "AWS_ENDPOINT_URL_EC2": lab_ec2.endpoint(),
-        # The same moto answers Route53 (its zone LAB_ZONE): boto3's own setting, as for EC2.
+        # The same moto answers Route53 (its zone LAB_ZONE) and IAM: boto3's own settings, as for EC2.
         "AWS_ENDPOINT_URL_ROUTE_53": lab_ec2.endpoint(),
+        "AWS_ENDPOINT_URL_IAM": lab_ec2.endpoint(),
+        # ...and the hub's own AWS clients, which reach it on the lab network.
+        "HUBSWARM_HUB_AWS_ENDPOINTS": lab_ec2.host_endpoint(),
         "AWS_DEFAULT_REGION": lab_ec2.REGION,
         "AWS_ACCESS_KEY_ID": lab_ec2.FAKE_CREDENTIALS["aws_access_key_id"],
         "AWS_SECRET_ACCESS_KEY": lab_ec2.FAKE_CREDENTIALS["aws_secret_access_key"],
@@ -529,7 +533,7 @@ def remove_host(host):
 
 
 # Never a host's: the network's own address, docker's gateway, the metadata stand-in, broadcast.
-NOT_FOR_HOSTS = {f"{IP_PREFIX}0", f"{IP_PREFIX}1", lab_imds.STANDIN_IP, f"{IP_PREFIX}255"}
+NOT_FOR_HOSTS = {f"{IP_PREFIX}0", GATEWAY_IP, lab_imds.STANDIN_IP, f"{IP_PREFIX}255"}
 
 
 def follow_launch(host, ip, instance_id):
@@ -601,7 +605,9 @@ def up(c, workers=2, mixed=False):
     """
     info = ensure_lab(workers=int(workers), debian13=MIXED if mixed else None)
     print(f"lab is up: hub {info.hub_ip}, workers {' '.join(info.worker_ips) or '(none)'}")
-    print(f"EC2 API: {info.env['AWS_ENDPOINT_URL_EC2']} (moto, cluster `lab`)")
+    print(
+        f"EC2 API: {info.env['AWS_ENDPOINT_URL_EC2']} (moto, cluster `lab`), {lab_ec2.host_endpoint()} from the lab's hosts"
+    )
     folder = LAB_DIR.name
     print(f"Later `fab` commands in this project load {folder}/lab.env and so deploy to the lab.")
     print(f"SSH by hand: ssh -i {folder}/id_ed25519 -o UserKnownHostsFile={folder}/known_hosts admin@{info.hub_ip}")

@@ -26,6 +26,8 @@ LAB_LABEL = f"hubswarm.lab={SLOT + 1}"
 IMAGE_LABEL = "hubswarm.lab=1"
 NAME = "hubswarm-lab" if SLOT == 0 else f"hubswarm-lab{SLOT}"
 NETWORK_PREFIX = f"10.213.{SLOT}."
+# This machine's address on the lab network (its bridge's): where the lab's hosts reach what runs here.
+GATEWAY_IP = f"{NETWORK_PREFIX}1"
 DAEMON_WAIT_SECONDS = 60
 
 

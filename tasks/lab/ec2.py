@@ -22,7 +22,7 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 
-from .docker import LAB_DIR, NETWORK_PREFIX, PROJECT_ROOT, SLOT, make_lab_dir
+from .docker import GATEWAY_IP, LAB_DIR, NETWORK_PREFIX, PROJECT_ROOT, SLOT, make_lab_dir
 
 REGION = "us-west-2"
 VPC_CIDR = "10.213.0.0/16"
@@ -65,6 +65,11 @@ def moto_port():
 def endpoint():
     """EC2 endpoint URL of the lab's moto_server."""
     return f"http://127.0.0.1:{moto_port()}"
+
+
+def host_endpoint():
+    """The same, as the lab's hosts reach it: at this machine's address on the lab network."""
+    return f"http://{GATEWAY_IP}:{moto_port()}"
 
 
 def moto_answers():
@@ -115,7 +120,7 @@ def ensure_moto():
     if found or _port_taken():
         _stop_listener(found)
     make_lab_dir()
-    command = [sys.executable, "-m", API_MODULE, "--port", str(moto_port())]
+    command = [sys.executable, "-m", API_MODULE, "--port", str(moto_port()), "--also-on", GATEWAY_IP]
     with open(MOTO_LOG_FILE, "ab") as log:
         process = subprocess.Popen(
             command,

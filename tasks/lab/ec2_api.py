@@ -1,18 +1,29 @@
 """The lab's EC2 API: moto's server, wrapped so that the lab's hosts follow the instances.
 
-`python -m tasks.lab.ec2_api --port P` serves moto on 127.0.0.1:P, as `python -m moto.server`
-does, behind `Follower`. moto invents the private IP of an instance launched without one, and
-the deployment then connects to that IP. So when a RunInstances without a PrivateIpAddress (what
-`fab scale` and `fab launch` send; the lab's own seeding always names one) has launched workers of
-cluster `lab`, the lab makes a lab host at each new IP before answering (tasks.lab.follow_launch);
-when a TerminateInstances has terminated workers of cluster `lab`, it removes their hosts
-(tasks.lab.follow_termination). A host it cannot make turns the answer into an error, and the
-instances just launched are terminated: the deployment never finds one without its host.
+`python -m tasks.lab.ec2_api --port P --also-on GATEWAY` serves moto on 127.0.0.1:P, as
+`python -m moto.server` does, behind `Follower`, and on GATEWAY:P, this machine's address on the
+lab network, where the lab's hosts reach it (the hub's own AWS clients: HUBSWARM_HUB_AWS_ENDPOINTS);
+nowhere else (not on every address), as what answers here makes lab hosts.
+
+moto invents the private IP of an instance launched without one, and the deployment then connects
+to that IP. So when a RunInstances without a PrivateIpAddress (what `fab scale` and `fab launch`
+send; the lab's own seeding always names one) has launched workers of cluster `lab`, the lab makes
+a lab host at each new IP before answering (tasks.lab.follow_launch); when a TerminateInstances has
+terminated workers of cluster `lab`, it removes their hosts (tasks.lab.follow_termination). A host
+it cannot make turns the answer into an error, and the instances just launched are terminated: the
+deployment never finds one without its host.
 
 moto answers Route53 at the same address (AWS_ENDPOINT_URL_ROUTE_53): its dispatcher finds the
 service in the request's signature. After each request that may change records (any Route53
 request but a read, and moto's reset), the lab's DNS is given the A records of every hosted zone
 moto then holds (tasks.lab.imds.write_zones); when it cannot be, the answer is an error.
+
+IAM too (AWS_ENDPOINT_URL_IAM). After each request that may change which role an instance's
+instance profile gives it (EC2's associations of instance profiles, IAM's roles in instance
+profiles), the lab's metadata stand-in is given the role of every instance that has one
+(tasks.lab.imds.write_roles), whose credentials it then hands that instance's host, as EC2 does;
+when it cannot be, the answer is an error. (An instance launched with an instance profile is not
+followed yet: hubswarm launches none.)
 """
 
 import argparse
@@ -31,18 +42,25 @@ from tasks.aws.route53 import plain_name
 from . import ec2 as lab_ec2
 
 FOLLOWED = ("RunInstances", "TerminateInstances")
+# Requests after which an instance's instance profile may give it another role, or none.
+EC2_ROLE_ACTIONS = (
+    "AssociateIamInstanceProfile",
+    "ReplaceIamInstanceProfileAssociation",
+    "DisassociateIamInstanceProfile",
+)
+IAM_ROLE_ACTIONS = ("AddRoleToInstanceProfile", "RemoveRoleFromInstanceProfile", "DeleteInstanceProfile")
 CLUSTER_TAG, ROLE_TAG = "hubswarm:cluster", "hubswarm:role"
 ROUTE53_API = "/2013-04-01"
 MOTO_RESET = "/moto-api/reset"
-# moto finds a request's service in its signature, and checks nothing else of it: Route53's (us-east-1).
-ROUTE53_SIGNATURE = (
-    "AWS4-HMAC-SHA256 Credential=testing/20130401/us-east-1/route53/aws4_request, SignedHeaders=host, Signature=lab"
-)
+# Route53's and IAM's region; their API versions, and EC2's.
+GLOBAL_REGION = "us-east-1"
+EC2_VERSION, IAM_VERSION = "2016-11-15", "2010-05-08"
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def _form(environ):
     """The form-encoded (Query API) body of the request as a dict; the body is left readable."""
-    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+    if not environ.get("CONTENT_TYPE", "").startswith(FORM_TYPE):
         return {}
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -78,7 +96,7 @@ def _request(environ, params):
     return {
         **environ,
         "REQUEST_METHOD": "POST",
-        "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
+        "CONTENT_TYPE": f"{FORM_TYPE}; charset=utf-8",
         "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": io.BytesIO(body),
     }
@@ -102,15 +120,14 @@ def _lab_workers(instances):
     ]
 
 
-def _error(message, route53=False):
-    """An EC2 error answer (Route53's, with ROUTE53). 400, not 500: botocore retries a 500, and each
-    retry would launch again."""
-    code = "LabDnsFailed" if route53 else "LabHostFailed"
+def _error(code, message, ec2=True):
+    """An EC2 error answer (without EC2: Route53's and IAM's). 400, not 500: botocore retries a 500,
+    and each retry would launch again."""
     error = f"<Error><Code>{code}</Code><Message>{_escape(message)}</Message></Error>"
     document = (
-        f"<ErrorResponse>{error}<RequestId>lab</RequestId></ErrorResponse>"
-        if route53
-        else f"<Response><Errors>{error}</Errors><RequestID>lab</RequestID></Response>"
+        f"<Response><Errors>{error}</Errors><RequestID>lab</RequestID></Response>"
+        if ec2
+        else f"<ErrorResponse>{error}<RequestId>lab</RequestId></ErrorResponse>"
     )
     xml = f'<?xml version="1.0" encoding="UTF-8"?>\n{document}'.encode()
     return "400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(xml)))], xml
@@ -126,11 +143,15 @@ def _changes_records(environ):
     return environ.get("REQUEST_METHOD") != "GET" and (path.startswith(f"{ROUTE53_API}/") or path == MOTO_RESET)
 
 
-def _route53_read(path):
-    """A WSGI request for moto's Route53: GET PATH of its API."""
+def _moto_request(service, region, path="/", form=None):
+    """A WSGI request for moto's SERVICE in REGION: GET PATH, or POST the Query API's FORM."""
     from werkzeug.test import EnvironBuilder  # moto's server brings werkzeug
 
-    return EnvironBuilder(path=f"{ROUTE53_API}{path}", headers={"Authorization": ROUTE53_SIGNATURE}).get_environ()
+    # moto finds a request's service and region in its signature, and checks nothing else of it.
+    credential = f"testing/20130401/{region}/{service}/aws4_request"
+    headers = {"Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=lab"}
+    posted = {} if form is None else {"method": "POST", "data": urlencode(form), "content_type": FORM_TYPE}
+    return EnvironBuilder(path=path, headers=headers, **posted).get_environ()
 
 
 def _reason(exc):
@@ -139,7 +160,7 @@ def _reason(exc):
 
 class Follower:
     """WSGI middleware around moto's app: LAB (tasks.lab) follows RunInstances and TerminateInstances,
-    one request at a time."""
+    Route53's records and instances' roles, one request at a time."""
 
     def __init__(self, app, lab=lab_module):
         self.app = app
@@ -154,20 +175,24 @@ class Follower:
                 "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(self.identity)))]
             )
             return [self.identity]
-        route53 = _changes_records(environ)
-        if route53:
-            follow, what = self._records, "Route53's records"
+        if _changes_records(environ):
+            follow, what, failed = self._records, "Route53's records", partial(_error, "LabDnsFailed", ec2=False)
         else:
             form = _form(environ)
-            if form.get("Action") not in FOLLOWED:
+            what = form.get("Action")
+            if what in FOLLOWED:
+                follow = partial(self._run if what == "RunInstances" else self._terminate, form=form)
+                failed = partial(_error, "LabHostFailed")
+            elif what in EC2_ROLE_ACTIONS + IAM_ROLE_ACTIONS:
+                follow = self._roles
+                failed = partial(_error, "LabRolesFailed", ec2=what in EC2_ROLE_ACTIONS)
+            else:
                 return self.app(environ, start_response)
-            follow = partial(self._run if form["Action"] == "RunInstances" else self._terminate, form=form)
-            what = form["Action"]
         with self.lock:
             try:
                 status, headers, body = follow(environ)
             except Exception as exc:  # noqa: BLE001 - any failure must reach the caller as an answer
-                status, headers, body = _error(f"the lab could not follow {what}: {_reason(exc)}", route53)
+                status, headers, body = failed(f"the lab could not follow {what}: {_reason(exc)}")
         start_response(status, headers)
         return [body]
 
@@ -194,9 +219,44 @@ class Follower:
 
     def _route53_get(self, path):
         """moto's Route53 answer to GET PATH, parsed."""
-        status, _, body = _call(self.app, _route53_read(path))
+        return self._parsed(_moto_request("route53", GLOBAL_REGION, f"{ROUTE53_API}{path}"), f"Route53's GET {path}")
+
+    def _roles(self, environ):
+        """moto's answer to a request that may change an instance's role, once the metadata stand-in has it."""
+        answer = _call(self.app, environ)
+        if answer[0].startswith("2"):
+            self.follow_roles()
+        return answer
+
+    def follow_roles(self):
+        """Give the lab's metadata stand-in the role of every instance whose instance profile holds one."""
+        form = {"Action": "DescribeIamInstanceProfileAssociations", "Version": EC2_VERSION}
+        associations = self._parsed(_moto_request("ec2", lab_ec2.REGION, form=form), form["Action"])
+        roles = {}
+        for association in associations.iterfind(".//{*}iamInstanceProfileAssociationSet/{*}item"):
+            if association.findtext("{*}state") not in ("associating", "associated"):
+                continue
+            arn = association.findtext("{*}iamInstanceProfile/{*}arn")
+            form = {
+                "Action": "GetInstanceProfile",
+                "InstanceProfileName": arn.rsplit("/", 1)[-1],
+                "Version": IAM_VERSION,
+            }
+            profile = self._parsed(_moto_request("iam", GLOBAL_REGION, form=form), form["Action"])
+            role = profile.findtext(".//{*}Roles/{*}member/{*}RoleName")
+            if role:
+                roles[association.findtext("{*}instanceId")] = {
+                    "InstanceProfileArn": arn,
+                    "InstanceProfileId": profile.findtext(".//{*}InstanceProfile/{*}InstanceProfileId"),
+                    "RoleName": role,
+                }
+        self.lab.lab_imds.write_roles(roles)
+
+    def _parsed(self, environ, what):
+        """moto's answer to the request ENVIRON (WHAT it asks), parsed."""
+        status, _, body = _call(self.app, environ)
         if not status.startswith("2"):
-            raise RuntimeError(f"moto's Route53 answered {status} to GET {path}")
+            raise RuntimeError(f"moto answered {status} to {what}")
         return ET.fromstring(body)
 
     def _inner(self, environ, form, action, ids):
@@ -229,7 +289,7 @@ class Follower:
             self._inner(environ, form, "TerminateInstances", [i["id"] for i in launched])
             for instance in made:
                 self.lab.follow_termination(instance["ip"])
-            return _error(message)
+            return _error("LabHostFailed", message)
         return status, headers, body
 
     def _terminate(self, environ, form):
@@ -246,14 +306,22 @@ class Follower:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=lab_ec2.moto_port())
+    parser.add_argument(
+        "--also-on", action="append", default=[], metavar="ADDRESS", help="another address to listen on"
+    )
     args = parser.parse_args(argv)
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     app = Follower(DomainDispatcherApplication(create_backend_app))
     app.follow_records()  # none yet: the lab's DNS forgets the last server's
-    print(f"lab EC2 API on 127.0.0.1:{args.port} (pid {os.getpid()})", file=sys.stderr, flush=True)
-    make_server("127.0.0.1", args.port, app, threaded=True).serve_forever()
+    addresses = ["127.0.0.1", *args.also_on]
+    # Every address bound before any answers: one it cannot take ends the server, which never answered.
+    servers = [make_server(address, args.port, app, threaded=True) for address in addresses]
+    print(f"lab EC2 API on {', '.join(addresses)} port {args.port} (pid {os.getpid()})", file=sys.stderr, flush=True)
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
 
 
 if __name__ == "__main__":

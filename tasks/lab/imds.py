@@ -8,7 +8,9 @@ lab host, nor a container inside one, ever reaches this machine's own link-local
 
 Each caller gets the identity of its source IP from .lab/imds/identities.json, which the stand-in
 re-reads on every request: ensure_lab writes the fleet's (moto instance id, lab IP, no public
-address), spare_host a made-up one; tests change them with set_identity.
+address), spare_host a made-up one; tests change them with set_identity. A host whose instance has
+an instance profile holding a role (in moto) gets that role's credentials, made up (moto checks
+none), as EC2 gives them: the lab's EC2 API writes them after each change (write_roles).
 
 The same container is the lab's DNS (files/lab-imds/dns.py on STANDIN_IP:53, every lab host's
 resolver). A name in a hosted zone of the lab's Route53 that holds A records is answered from
@@ -42,6 +44,8 @@ DATA_DIR = LAB_DIR / "imds"
 IDENTITIES_PATH = DATA_DIR / "identities.json"
 ZONES_PATH = DATA_DIR / "zones.json"
 CONFIG_LABEL = "hubswarm.lab.imds"
+# The metadata items of an instance's role (iam/info, iam/security-credentials/ROLE).
+IAM = "iam/"
 REGION = "us-west-2"
 START_SECONDS = 30
 
@@ -246,13 +250,51 @@ def made_up_instance_id():
     return "i-0" + secrets.token_hex(8)
 
 
+def role_items(instance_id, role):
+    """The metadata items of the role an instance's instance profile holds: ROLE, moto's
+    {InstanceProfileArn, InstanceProfileId, RoleName}. The stand-in serves them with their times."""
+    made_up = hashlib.sha256(f"{instance_id}\0{role['RoleName']}".encode()).hexdigest()
+    info = {k: role[k] for k in ("InstanceProfileArn", "InstanceProfileId")}
+    credentials = {
+        "Type": "AWS-HMAC",
+        "AccessKeyId": "ASIA" + made_up[:16].upper(),
+        "SecretAccessKey": made_up[16:56],
+        "Token": made_up,
+    }
+    return {
+        "iam/info": json.dumps({"Code": "Success", **info}),
+        f"iam/security-credentials/{role['RoleName']}": json.dumps({"Code": "Success", **credentials}),
+    }
+
+
+def _role_of(items):
+    """The items of an identity that are its role's."""
+    return {item: value for item, value in items.items() if item.startswith(IAM)}
+
+
+def write_roles(roles):
+    """Give each host the credentials of the role its instance's instance profile holds, and no
+    other: ROLES maps instance id -> moto's {InstanceProfileArn, InstanceProfileId, RoleName}."""
+    with _locked():
+        current = _read()
+        wanted = {}
+        for ip, items in current.items():
+            role = roles.get(items.get("instance-id"))
+            wanted[ip] = {item: value for item, value in items.items() if not item.startswith(IAM)}
+            wanted[ip].update(role_items(items["instance-id"], role) if role else {})
+        if wanted != current:
+            _write(wanted)
+
+
 def write_fleet(instances):
     """Set the fleet's identities: INSTANCES maps IP -> EC2 instance dict (moto's). The items of
     other hosts (spares) stay. Items a test added to a fleet host (a public-hostname...) are
-    dropped: the fleet is private, as `lab.up` makes it."""
+    dropped: the fleet is private, as `lab.up` makes it. Its role stays while its instance is the
+    same (moto holds that instance's profile still)."""
     with _locked():
         current = _read()
         for ip, instance in instances.items():
+            was = current.get(ip, {})
             current[ip] = host_identity(
                 ip,
                 instance["InstanceId"],
@@ -260,6 +302,8 @@ def write_fleet(instances):
                 instance.get("ImageId", "ami-12c6146b"),
                 instance.get("Placement", {}).get("AvailabilityZone", f"{REGION}a"),
             )
+            if was.get("instance-id") == instance["InstanceId"]:
+                current[ip].update(_role_of(was))
         if current != _read():
             _write(current)
 

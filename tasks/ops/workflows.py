@@ -5,14 +5,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fabric import task
 
-from ..aws import route53
+from ..aws import iam, route53
 from ..cli import inventory
 from ..cli.invocation import found_hosts, host_task, hub_for, named_hosts, run_of
 from ..cluster import swarm
 from ..cluster.workers import WORKER_SETUP, image_step, join, ready_steps
 from ..core import HubswarmError, fail, gather_needs, run_on, run_steps, stop_if_failed
 from ..core.run import preflight
-from ..hub import auth, certs, course, nodejs, python_env, users
+from ..hub import auth, aws_env, certs, course, nodejs, python_env, users
 from ..hub import jupyterhub as hub
 from ..hub.letsencrypt import letsencrypt as letsencrypt_step
 from ..hub.nginx import nginx as nginx_step
@@ -23,6 +23,7 @@ HUB_SETUP = [
     packages.install_hub_packages,
     docker.install_docker,
     fence.notebook_fence,
+    aws_env.aws_env,
     updates.security_updates,
     nodejs.install_nodejs,
     python_env.pip_install,
@@ -40,6 +41,13 @@ HUB_SETUP = [
 ]
 # The hub's start: the course folders of its userlist's groups first, as the hub will load them.
 HUB_START = [course.course_folders, hub.start_hub]
+
+
+def hub_in_aws(c):
+    """What this machine makes in AWS for the hub before its steps, as its settings ask: its
+    instance role (hub-role), then its DNS records (dns-records)."""
+    iam.hub_role_if_granted(c)
+    route53.hub_records(c)
 
 
 @task
@@ -73,8 +81,10 @@ letsencrypt = host_task(letsencrypt_step)
 setup_hub = host_task(
     *HUB_SETUP,
     name="setup-hub",
-    doc="Set up the hub host: dns-records (with HUBSWARM_ROUTE53_ZONE), " + ", ".join(s.name for s in HUB_SETUP) + ".",
-    before_steps=route53.hub_records,
+    doc="Set up the hub host: hub-role and dns-records (with HUBSWARM_ROUTE53_ZONE), "
+    + ", ".join(s.name for s in HUB_SETUP)
+    + ".",
+    before_steps=hub_in_aws,
 )
 
 
@@ -84,8 +94,8 @@ def deploy(c, workers=None):
 
     The workers get ready (packages, Docker, fence, image) while the hub is set up.
     The hub is the -H host, else found by its EC2 tags; the workers are --workers,
-    else found by their tags. With HUBSWARM_ROUTE53_ZONE, dns-records comes before the
-    hub is checked and set up.
+    else found by their tags. With HUBSWARM_ROUTE53_ZONE, hub-role and dns-records come
+    before the hub is checked and set up.
     Safe to rerun (a converged cluster reports no change).
     Example: fab deploy; fab -H HUB deploy; fab -H HUB deploy --workers W1,W2
     """
@@ -96,7 +106,7 @@ def deploy(c, workers=None):
     # Whatever the probes can tell stops the deploy before the first change on any host; the
     # hub's check that its names resolve to it reads what dns-records made.
     preflight(worker_nodes, WORKER_SETUP)
-    route53.hub_records(c)
+    hub_in_aws(c)
     preflight([hub_node], hub_steps)
     image = image_step(run)
     hub_ip = run_on(hub_node, fence.hub_address)

@@ -146,14 +146,19 @@ def _bad_characters(value):
 
 
 def https_url_problem(value):
+    return url_problem(value, ("https",))
+
+
+def url_problem(value, schemes):
+    """Why ``value`` is not a URL of one of ``schemes`` on a host (a name or an address), or ""."""
     if _bad_characters(value):
         return "has whitespace, quotes or control characters"
     try:
         parts = urlsplit(value)
     except ValueError as exc:
         return f"is not a URL ({exc})"
-    if parts.scheme != "https":
-        return "is not an https:// URL"
+    if parts.scheme not in schemes:
+        return f"is not an {' or '.join(f'{scheme}://' for scheme in schemes)} URL"
     try:
         _ = parts.port  # raises on a bad port
     except ValueError:
@@ -175,6 +180,48 @@ CALLBACK_URL = Kind(
     lambda value: https_url_problem(value) if value else "",
     normalise=_stripped,
     fix="set it to the OAuth client's redirect URI (https://HUB/hub/oauth_callback), or leave it unset",
+)
+
+# Where the hub's own AWS clients go: one URL for every service, or SERVICE=URL for one (SERVICE
+# as boto3 names it in AWS_ENDPOINT_URL_<SERVICE>: s3, route_53, ec2...).
+_ENDPOINT_SERVICE = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)*")
+
+
+def aws_endpoints(value):
+    """[(service, URL)] of a HUBSWARM_HUB_AWS_ENDPOINTS, in its order; service "" for every service."""
+    endpoints = []
+    for entry in str(value).split(","):
+        service, equals, url = entry.partition("=")
+        if not equals or "://" in service:  # a URL of every service (its query may hold a "=")
+            service, url = "", entry
+        if entry.strip():
+            endpoints.append((service.strip().lower(), url.strip()))
+    return endpoints
+
+
+def _aws_endpoints(value):
+    return ",".join(f"{service}={url}" if service else url for service, url in aws_endpoints(value))
+
+
+def aws_endpoints_problem(value):
+    seen = set()
+    for service, url in aws_endpoints(value):
+        if service and not _ENDPOINT_SERVICE.fullmatch(service):
+            return f"{service!r} is not a service as boto3 names it in AWS_ENDPOINT_URL_<SERVICE> (s3, route_53...)"
+        if service in seen:
+            return f"gives {service or 'every service'} two URLs"
+        seen.add(service)
+        problem = url_problem(url, ("http", "https"))
+        if problem:
+            return f"{url!r} {problem}"
+    return ""
+
+
+AWS_ENDPOINTS = Kind(
+    aws_endpoints_problem,
+    normalise=_aws_endpoints,
+    fix="give a URL for every service, or SERVICE=URL pairs, separated by commas (or leave it unset: AWS's own)",
+    show=NAMED,
 )
 
 # --- the cluster on EC2 ----------------------------------------------------------------

@@ -148,7 +148,24 @@ GROUPS = (
                 example="example.com",
                 note="The Route53 hosted zone (its id Z..., or its name) that holds HUBSWARM_DOMAIN: setup-hub and\n"
                 "deploy make or fix its A records HUBSWARM_DOMAIN and *.HUBSWARM_DOMAIN, pointing them at the\n"
-                "hub's public IPv4 address, with this machine's AWS credentials. Unset: you make the two records.",
+                "hub's public IPv4 address, with this machine's AWS credentials, and let the hub's instance\n"
+                "role answer ACME DNS challenges in the zone (fab hub-role). Unset: you make the two records.",
+            ),
+        ),
+    ),
+    Group(
+        "The hub's own calls to AWS: credentials from its instance role (fab hub-role), region and\n"
+        "endpoints from /etc/hubswarm/aws.env on the hub.",
+        (
+            Setting(
+                "HUBSWARM_HUB_AWS_ENDPOINTS",
+                kinds.AWS_ENDPOINTS,
+                "Where the hub's own AWS clients send their calls: a URL for every service, or `SERVICE=URL` "
+                "pairs, separated by commas (unset: AWS's own endpoints).",
+                ("hub_aws_endpoints",),
+                example="s3=https://s3.example.com:9000",
+                note="Where the hub's own AWS clients send their calls (boto3's AWS_ENDPOINT_URL, or\n"
+                "AWS_ENDPOINT_URL_<SERVICE> for SERVICE=URL: s3, route_53...). Unset: AWS's own endpoints.",
             ),
         ),
     ),

@@ -62,6 +62,7 @@ def aws(monkeypatch, tmp_path):
     for name in (
         "AWS_ENDPOINT_URL_EC2",
         "AWS_ENDPOINT_URL_ROUTE_53",
+        "AWS_ENDPOINT_URL_IAM",
         "AWS_ENDPOINT_URL",
         "AWS_PROFILE",
         "AWS_CA_BUNDLE",
@@ -89,3 +90,9 @@ def ec2(aws):
 def route53(aws):
     """A moto Route53 client."""
     return boto3.client("route53", region_name="us-west-2")
+
+
+@pytest.fixture
+def iam(aws):
+    """A moto IAM client."""
+    return boto3.client("iam", region_name="us-west-2")

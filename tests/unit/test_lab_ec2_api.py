@@ -68,6 +68,8 @@ def hosts(monkeypatch):
     monkeypatch.setattr(lab.lab_imds, "forget", lambda *ips: [state.identities.pop(ip, None) for ip in ips])
     state.zones = []  # each time the lab's DNS was given the zones' records
     monkeypatch.setattr(lab.lab_imds, "write_zones", state.zones.append)
+    state.roles = []  # each time the metadata stand-in was given the instances' roles
+    monkeypatch.setattr(lab.lab_imds, "write_roles", state.roles.append)
     return state
 
 
@@ -101,6 +103,7 @@ def api(monkeypatch, tmp_path, hosts):
     for name in (
         "AWS_ENDPOINT_URL_EC2",
         "AWS_ENDPOINT_URL_ROUTE_53",
+        "AWS_ENDPOINT_URL_IAM",
         "AWS_ENDPOINT_URL",
         "AWS_PROFILE",
         "AWS_CA_BUNDLE",
@@ -124,6 +127,7 @@ def api(monkeypatch, tmp_path, hosts):
     client.requests = requests
     client.app = app
     client.route53 = in_process(app, "route53")
+    client.iam = in_process(app, "iam")
     monkeypatch.setattr(lab_ec2, "client", lambda service="ec2": {"ec2": client, "route53": client.route53}[service])
     monkeypatch.setattr(lab_ec2, "reset_moto", lambda: app.post("/moto-api/reset"))
     yield client
@@ -344,3 +348,61 @@ def test_dns_records_through_the_lab_give_the_lab_dns_the_hubs_records(api, host
     assert hosts.zones[-1] == {
         "lab.example": {"hub.lab.example": ["10.213.0.10"], "*.hub.lab.example": ["10.213.0.10"]}
     }
+
+
+# --- IAM at the same address, and the metadata stand-in following the instances' roles --------
+
+
+def test_the_stand_in_is_given_the_role_each_instances_profile_holds(api, hosts):
+    """hub-role against the lab's API, as a run of the lab's settings makes it (its clients aside:
+    boto3's AWS_ENDPOINT_URL_IAM points a real run's at the lab's port), then what else may change
+    an instance's role."""
+    from tasks.aws import iam as hub_iam
+
+    seeded(api)
+    lab_ec2.ensure_hosted_zone(lab.LAB_ZONE)
+    hub_id = lab_ec2.lab_instances()["lab-hub"]["InstanceId"]
+    config = hub_config(cluster=lab_ec2.CLUSTER, domain=lab.LAB_DOMAIN, route53_zone=lab.LAB_ZONE)
+    clients = {"ec2": api, "iam": api.iam, "route53": api.route53}
+    hub = SimpleNamespace(name="10.213.0.10", fact=lambda fact: hub_id)  # its instance-id
+    hub_iam.make_hub_role(Run(config, recap=Recap(stream=io.StringIO())), clients.get, hub)
+    [profile] = api.iam.list_instance_profiles()["InstanceProfiles"]
+    held = {"InstanceProfileArn": profile["Arn"], "InstanceProfileId": profile["InstanceProfileId"]}
+    assert hosts.roles[-1] == {hub_id: {**held, "RoleName": "hubswarm-lab-hub"}}
+
+    given = len(hosts.roles)
+    api.describe_iam_instance_profile_associations()
+    api.iam.get_instance_profile(InstanceProfileName="hubswarm-lab-hub")
+    assert len(hosts.roles) == given  # reads change nothing
+
+    api.iam.remove_role_from_instance_profile(InstanceProfileName="hubswarm-lab-hub", RoleName="hubswarm-lab-hub")
+    assert hosts.roles[-1] == {}  # a profile that holds no role gives none
+    api.iam.create_role(RoleName="another", AssumeRolePolicyDocument=json.dumps(hub_iam.TRUST))
+    api.iam.add_role_to_instance_profile(InstanceProfileName="hubswarm-lab-hub", RoleName="another")
+    assert hosts.roles[-1] == {hub_id: {**held, "RoleName": "another"}}
+
+    [association] = api.describe_iam_instance_profile_associations()["IamInstanceProfileAssociations"]
+    api.disassociate_iam_instance_profile(AssociationId=association["AssociationId"])
+    assert hosts.roles[-1] == {}
+
+
+@pytest.mark.parametrize("action", ["AssociateIamInstanceProfile", "AddRoleToInstanceProfile"])
+def test_a_stand_in_that_cannot_follow_is_an_error_of_the_change(api, hosts, monkeypatch, action):
+    from botocore.exceptions import ClientError
+
+    seeded(api)
+    hub_id = lab_ec2.lab_instances()["lab-hub"]["InstanceId"]
+    api.iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+    api.iam.create_instance_profile(InstanceProfileName="r")
+
+    def full(roles):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lab.lab_imds, "write_roles", full)
+    with pytest.raises(ClientError) as failed:
+        if action == "AddRoleToInstanceProfile":  # IAM's, whose errors read otherwise than EC2's
+            api.iam.add_role_to_instance_profile(InstanceProfileName="r", RoleName="r")
+        else:
+            api.associate_iam_instance_profile(IamInstanceProfile={"Name": "r"}, InstanceId=hub_id)
+    assert failed.value.response["Error"]["Code"] == "LabRolesFailed"
+    assert f"the lab could not follow {action}: [Errno 28] No space left on device" in str(failed.value)

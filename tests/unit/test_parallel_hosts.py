@@ -16,7 +16,7 @@ from invoke.exceptions import Exit
 
 from fakehost import FakeRunner, hub_config, invocation, run_fab
 from tasks import settings
-from tasks.aws import route53
+from tasks.aws import iam, route53
 from tasks.cli import inventory
 from tasks.cli import invocation as task_invocation
 from tasks.cluster import workers
@@ -173,7 +173,7 @@ def deploy_done(monkeypatch, make_host):
     monkeypatch.setattr(workflows, "gather_needs", no_input)
     monkeypatch.setattr(task_invocation, "gather_needs", no_input)
     monkeypatch.setattr(workflows, "preflight", lambda hosts, steps: done.append(("preflight", names(hosts), steps)))
-    monkeypatch.setattr(route53, "hub_records", lambda c: done.append(("dns-records",)))
+    monkeypatch.setattr(workflows, "hub_in_aws", lambda c: done.append(("hub-role, dns-records",)))
     monkeypatch.setattr(
         task_invocation, "run_steps", lambda hosts, steps: done.append(("run", names(hosts), list(steps))) or []
     )
@@ -214,7 +214,7 @@ def test_deploy(deploy_done, tagged, test_run, capsys, named, option, hub_addres
     # The hub's check that its names resolve to it reads what dns-records made.
     assert deploy_done[:4] == [
         ("preflight", worker_addresses, workers.WORKER_SETUP),
-        ("dns-records",),
+        ("hub-role, dns-records",),
         ("preflight", [hub_address], [*workflows.HUB_SETUP, *workflows.HUB_START]),
         ("hub-address", hub_address),
     ]
@@ -239,18 +239,19 @@ def test_a_worker_that_fails_to_get_ready_is_not_joined_and_fails_the_deploy(dep
     assert deploy_done[-1] == ("run", [HUB], workflows.HUB_START)  # the hub starts for the others
 
 
-def test_setup_hub_points_the_hubs_records_after_its_input_is_checked_before_its_steps(
+def test_setup_hub_makes_the_hubs_role_and_points_its_records_after_its_input_is_checked_before_its_steps(
     deploy_done, tagged, test_run, aws, monkeypatch
 ):
     def point(run, client, hub_node):
         deploy_done.append(("dns-records", hub_node.name))
         run.dns_pointed = {}
 
+    monkeypatch.setattr(iam, "make_hub_role", lambda run, client, hub: deploy_done.append(("hub-role", hub.name)))
     monkeypatch.setattr(route53, "point_records", point)
     monkeypatch.setattr(task_invocation, "gather_needs", lambda run, steps: deploy_done.append("needs") or steps)
     test_run.config = hub_config(route53_zone="example.com")
     workflows.setup_hub.body(invocation(test_run))
-    assert deploy_done == ["needs", ("dns-records", HUB), ("run", [HUB], workflows.HUB_SETUP)]
+    assert deploy_done == ["needs", ("hub-role", HUB), ("dns-records", HUB), ("run", [HUB], workflows.HUB_SETUP)]
 
 
 def test_deploy_takes_one_hub(deploy_done, tagged, test_run):

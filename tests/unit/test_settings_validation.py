@@ -164,6 +164,12 @@ BAD = [
     ("HUBSWARM_ROUTE53_ZONE", "example..com", "is not a hosted zone name: has an empty label"),
     ("HUBSWARM_ROUTE53_ZONE", "example.org", "the zone example.org does not hold HUBSWARM_DOMAIN (hub.example.com)"),
     ("HUBSWARM_ROUTE53_ZONE", "ub.example.com", "the zone ub.example.com does not hold"),
+    ("HUBSWARM_HUB_AWS_ENDPOINTS", "10.213.0.1:5055", "'10.213.0.1:5055' is not an http:// or https:// URL; give"),
+    ("HUBSWARM_HUB_AWS_ENDPOINTS", "s3=ftp://x.example.com", "'ftp://x.example.com' is not an http:// or https://"),
+    ("HUBSWARM_HUB_AWS_ENDPOINTS", "route 53=https://x.example.com", "'route 53' is not a service as boto3 names it"),
+    ("HUBSWARM_HUB_AWS_ENDPOINTS", "s3=http://a.example.com,S3=http://b.example.com", "gives s3 two URLs"),
+    ("HUBSWARM_HUB_AWS_ENDPOINTS", "http://a.example.com,http://b.example.com", "gives every service two URLs"),
+    ("HUBSWARM_HUB_AWS_ENDPOINTS", "s3=https://x.example.com/a b", "has whitespace, quotes or control"),
 ]
 
 
@@ -233,6 +239,8 @@ GOOD = [
     ("HUBSWARM_ROUTE53_ZONE", "/hostedzone/z0123456789abcdefghij"),
     ("HUBSWARM_ROUTE53_ZONE", "Example.COM."),
     ("HUBSWARM_ROUTE53_ZONE", "hub.example.com"),
+    ("HUBSWARM_HUB_AWS_ENDPOINTS", "http://10.213.0.1:5055"),
+    ("HUBSWARM_HUB_AWS_ENDPOINTS", "s3=https://s3.example.com:9000/store,route_53=https://route53.example.com"),
 ]
 
 
@@ -376,6 +384,19 @@ def test_names_and_choices_are_lower_cased_flags_are_booleans():
 )
 def test_notebook_egress_is_a_word_or_networks(given, kept):
     assert section(HUBSWARM_NOTEBOOK_EGRESS=given)["notebook_egress"] == kept
+
+
+@pytest.mark.parametrize(
+    "given, kept",
+    [
+        ("", ""),
+        (" http://10.213.0.1:5055 ", "http://10.213.0.1:5055"),
+        ("S3 = https://s3.example.com, http://10.0.0.1,", "s3=https://s3.example.com,http://10.0.0.1"),
+        ("https://api.example.com/?a=b", "https://api.example.com/?a=b"),  # a "=" of the URL's own
+    ],
+)
+def test_the_hubs_aws_endpoints_are_urls_and_service_url_pairs(given, kept):
+    assert section(HUBSWARM_HUB_AWS_ENDPOINTS=given)["hub_aws_endpoints"] == kept
 
 
 @pytest.mark.parametrize(
