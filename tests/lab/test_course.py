@@ -116,12 +116,12 @@ def test_instructors_write_the_course_folder_and_students_only_read_it(lab, cour
     assert teacher.attempt("mount", "~/course") == "writable"
     assert teacher.attempt("write", "~/course/week1.md", "Read chapter 1.") == "written"
     for student in (member, outsider):
-        # Refused twice over: the folder is the instructors' group's, and mounted read-only (the
-        # kernel names the first refusal it meets, the folder's).
+        # Refused twice over, the files being the instructors' group's and mounted read-only: the
+        # kernel names the first refusal it meets (a file's modes; for a new file, the mount).
         assert student.attempt("mount", "~/course") == "read-only"
         assert student.attempt("read", "~/course/week1.md") == "Read chapter 1."
         assert student.attempt("write", "~/course/week1.md", "mine") == "EACCES"
-        assert student.attempt("write", "~/course/mine.md", "mine") == "EACCES"
+        assert student.attempt("write", "~/course/mine.md", "mine") == "EROFS"
     assert hub_shell(connect, lab, f"cat {HOMES}/.course/week1.md") == "Read chapter 1."
 
     # Made again at every start of the hub: a second start, and check mode, find nothing to do.
