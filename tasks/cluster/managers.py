@@ -20,6 +20,11 @@ from .swarm_model import NODES, find_node
 
 # The managers when HUBSWARM_MANAGERS names none: the hub and 2 workers.
 DEFAULT_MANAGERS = 3
+# Why a manager lists no node, not even itself.
+UNLISTED = (
+    "the swarm's node list does not answer on the hub: see 'docker node ls' there "
+    "(its managers may have lost their quorum)"
+)
 # How long a promoted node may take to answer as a manager (it gets a manager's
 # certificate, then joins the Raft group: seconds).
 REACHABLE_SECONDS = 60
@@ -112,10 +117,7 @@ def managers_plan(nodes, hub_id, names=(), leaving=()):
     """
     hub = next((n for n in nodes if n.id == hub_id), None)
     if hub is None:
-        raise HubswarmError(
-            "the swarm's node list does not answer on the hub: see 'docker node ls' there "
-            "(its managers may have lost their quorum)"
-        )
+        raise HubswarmError(UNLISTED)
     gone = {found.id for found in (find_node(nodes, ref) for ref in leaving) if found}
     if hub.id in gone:
         raise HubswarmError(f"{hub.hostname} is the hub: only workers leave the swarm")

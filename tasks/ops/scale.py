@@ -28,14 +28,18 @@ DRAIN_SECONDS = 120
 
 @step("read-swarm", probes=lambda host: [swarm.SWARM_STATE, NODES, NOTEBOOK_TASKS, NOTEBOOK_SERVICES])
 def read_swarm(host):
-    """The hub's :class:`~tasks.cluster.swarm_model.Swarm`. A hub that manages no swarm cannot tell
-    which worker is idle: an error."""
+    """The hub's :class:`~tasks.cluster.swarm_model.Swarm`. A hub that manages no swarm, or whose
+    swarm lists no node (not even the hub: its managers lost their quorum), cannot tell which
+    worker is idle: an error."""
     state, manager, _ = host.fact(swarm.SWARM_STATE)
     if not (state == "active" and manager):
         raise HubswarmError(
             f"{host.name} manages no swarm: run 'fab setup-hub' first (scale asks it which workers run notebooks)"
         )
-    return swarm_of(host)
+    seen = swarm_of(host)
+    if not seen.nodes:
+        raise HubswarmError(managers.UNLISTED)
+    return seen
 
 
 class Worker(NamedTuple):

@@ -476,6 +476,16 @@ def test_a_hub_without_a_swarm_stops_it(ec2, make_host, test_run, monkeypatch, s
     assert runner.calls == []
 
 
+def test_a_swarm_that_lists_no_node_stops_it_before_any_change(ec2, fleet, scale_to, test_run):
+    """Without a quorum the hub lists no node, not even itself: every worker would seem idle."""
+    on_hub = fleet(2)
+    on_hub.answers[swarm_model.NODES.key] = ""
+    with pytest.raises(Exit, match=f"first: {HUB} read-swarm: the swarm's node list does not answer on the hub"):
+        scale_to(0)
+    assert on_hub.calls == [] and fleet.reached == [] and changes(test_run) == []
+    assert len(moto_workers(ec2)) == 2
+
+
 @pytest.mark.parametrize(
     "workers_, line",
     [
