@@ -177,7 +177,18 @@ def nodes_answer(ips):
     managers when there are 2 or more, as join-workers keeps them."""
     managers = {1, 2} if len(ips) >= 2 else set()
     lines = [
-        compact("n-hub", "hub", "manager", "ready", "active", HUB, None, 1 << 32, 2 * 10**9, manager_info("leader"))
+        compact(
+            "n-hub",
+            "hub",
+            "manager",
+            "ready",
+            "active",
+            HUB,
+            None,
+            1 << 32,
+            2 * 10**9,
+            manager_info("manager", "leader"),
+        )
     ]
     lines += [
         compact(
@@ -190,7 +201,7 @@ def nodes_answer(ips):
             {"hubswarm.notebooks": "true"},
             1 << 32,
             2 * 10**9,
-            manager_info("reachable" if n in managers else ""),
+            manager_info("manager" if n in managers else "worker"),
         )
         for n, ip in sorted(ips.items())
     ]

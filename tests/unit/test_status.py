@@ -52,10 +52,9 @@ def node(
     cpus=2,
     manager=None,
 ):
-    """A swarm-nodes answer line; ``manager``: its manager status (default: reachable for a manager)."""
-    status = ("reachable" if role == "manager" else "") if manager is None else manager
+    """A swarm-nodes answer line; ``manager``: its manager status (fakehost.manager_info)."""
     return compact(
-        id_, hostname, role, state, availability, address, labels, memory, int(cpus * 1e9), manager_info(status)
+        id_, hostname, role, state, availability, address, labels, memory, int(cpus * 1e9), manager_info(role, manager)
     )
 
 
