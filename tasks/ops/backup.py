@@ -226,7 +226,7 @@ def read_newest(c, hub):
     if where == SHARED:
         return name, run_on(hub, read_stored.bind(name))
     print(f"restore: read {name}, the newest backup, from {bucket_url(config.backup_bucket)}", flush=True)
-    return name, in_one_line(read_archive, inventory.aws_client(config, "s3"), config.backup_bucket, name)
+    return name, in_one_line(lambda: read_archive(inventory.aws_client(config, "s3"), config.backup_bucket, name))
 
 
 def archive_members(data):
