@@ -17,6 +17,9 @@ CONFIGURABLE_HTTP_PROXY = "5.3.0"
 # jupyter-events) install rfc3987-syntax, whose import builds a grammar: a second of CPU at every
 # hub and server start. 4.24 checks the same formats without it.
 JSONSCHEMA = "4.24.1"
+# The hub's uploads of its backups to S3 (HUBSWARM_BACKUP_BUCKET). botocore 1.31 and newer read the
+# AWS_ENDPOINT_URL* variables of /etc/hubswarm/aws.env (the distributions' python3-botocore may not).
+BOTO3 = "1.43.11"
 # configurable-http-proxy 5.x supports Node.js 18 and newer.
 NODEJS_MIN_MAJOR = 18
 # The npm that installs the proxy where the distribution's npm is not there already (npm 10.9
@@ -33,4 +36,5 @@ HUB_REQUIREMENTS = {
     "dockerspawner": DOCKERSPAWNER,
     "jupyterhub-idle-culler": IDLE_CULLER,
     "jsonschema": JSONSCHEMA,
+    "boto3": BOTO3,
 }

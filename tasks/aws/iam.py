@@ -23,6 +23,7 @@ from ..cli.invocation import hub_for, run_of
 from ..core import HubswarmError, facts
 from ..core.changes import recorded
 from ..core.host import file_diff
+from ..hubswarm_hub.backups import ENCRYPTION, archives_prefix, bucket_and_prefix
 from ..settings.table import SETTING
 from . import route53
 from .ec2 import in_one_line
@@ -72,6 +73,34 @@ def route53_statements(config, found):
     ]
 
 
+def backup_bucket_statements(config, found):
+    """What the hub's backup tool does in HUBSWARM_BACKUP_BUCKET: put an archive, encrypted at
+    rest, list the cluster's archives and delete the oldest; under the cluster's archives' prefix
+    only. It never reads one back (this machine does, to restore)."""
+    bucket, _ = bucket_and_prefix(config.backup_bucket)
+    archives = archives_prefix(config.backup_bucket, config.cluster)
+    objects = f"arn:aws:s3:::{bucket}/{archives}*"
+    return [
+        statement(
+            "BackupBucketList",
+            ["s3:ListBucket"],
+            f"arn:aws:s3:::{bucket}",
+            Condition={"StringLike": {"s3:prefix": [f"{archives}*"]}},
+        ),
+        statement(
+            "BackupBucketPut",
+            ["s3:PutObject"],
+            objects,
+            Condition={"StringEquals": {"s3:x-amz-server-side-encryption": ENCRYPTION}},
+        ),
+        statement("BackupBucketPrune", ["s3:DeleteObject"], objects),
+    ]
+
+
+def nothing_to_look_up(config, client):
+    return {}
+
+
 @dataclass(frozen=True)
 class Grant:
     """What the hub may do in AWS while ``setting`` is set: ``statements(config, found)``, where
@@ -83,9 +112,11 @@ class Grant:
     look_up: Callable
 
 
-# One grant per feature that runs AWS clients on the hub. Its scheduled backups to S3 and its
-# autoscaler add theirs here.
-GRANTS = (Grant("HUBSWARM_ROUTE53_ZONE", route53_statements, route53_zone_id),)
+# One grant per feature that runs AWS clients on the hub. Its autoscaler adds its own here.
+GRANTS = (
+    Grant("HUBSWARM_ROUTE53_ZONE", route53_statements, route53_zone_id),
+    Grant("HUBSWARM_BACKUP_BUCKET", backup_bucket_statements, nothing_to_look_up),
+)
 
 
 def turned_on(config, grant):
@@ -327,7 +358,8 @@ def hub_role(c):
     the same name holding it, and the hub's instance (its instance metadata names it)
     given that profile, in place of any other. The policy holds what the settings
     turn on and nothing more: with HUBSWARM_ROUTE53_ZONE, what certbot's dns-route53
-    plugin needs for the hub's names in that zone (README: Security). With none of
+    plugin needs for the hub's names in that zone; with HUBSWARM_BACKUP_BUCKET, putting
+    (encrypted), listing and deleting the cluster's archives there (README: Security). With none of
     them, no role is made, and a policy made before is removed. setup-hub and deploy
     do this first whenever a setting needs it. Needs iam:GetRole, CreateRole,
     UpdateAssumeRolePolicy, GetRolePolicy, PutRolePolicy, DeleteRolePolicy,

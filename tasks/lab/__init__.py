@@ -359,9 +359,11 @@ def lab_env(subnet_id):
         USERLIST_PATH.write_text(LAB_USERLIST)
     return {
         "AWS_ENDPOINT_URL_EC2": lab_ec2.endpoint(),
-        # The same moto answers Route53 (its zone LAB_ZONE) and IAM: boto3's own settings, as for EC2.
+        # The same moto answers Route53 (its zone LAB_ZONE), IAM and S3 (the hub's backups, read from
+        # here): boto3's own settings, as for EC2.
         "AWS_ENDPOINT_URL_ROUTE_53": lab_ec2.endpoint(),
         "AWS_ENDPOINT_URL_IAM": lab_ec2.endpoint(),
+        "AWS_ENDPOINT_URL_S3": lab_ec2.endpoint(),
         # ...and the hub's own AWS clients, which reach it on the lab network.
         "HUBSWARM_HUB_AWS_ENDPOINTS": lab_ec2.host_endpoint(),
         "AWS_DEFAULT_REGION": lab_ec2.REGION,

@@ -5,12 +5,16 @@ login sessions; copied with sqlite's online backup, consistent under the running
 hub), the cookie secret (so login cookies stay valid), the proxy's token, the
 userlist and env file it runs with, and the users' numeric ids from the shared
 storage (the owners of their homes).
+
+The hub also backs itself up on a timer, into the shared storage and, with
+HUBSWARM_BACKUP_BUCKET, into S3 (:mod:`tasks.hubswarm_hub.backups`). This machine reads
+the bucket with its own AWS credentials (listing, restoring, fab status): a lost hub
+cannot be asked, and the hub's role needs no permission to read its backups back.
 """
 
 import hashlib
 import io
 import os
-import re
 import shlex
 import tarfile
 import time
@@ -18,10 +22,15 @@ from pathlib import Path
 
 from fabric import task
 
+from ..aws.ec2 import in_one_line
+from ..cli import inventory
 from ..cli.invocation import hub_for, run_of
 from ..core import HubswarmError, facts, fail, render, run_on, run_steps, step, stop_if_failed
 from ..core.services import UNIT_DIR, ensure_installed, stop_service
 from ..hub import jupyterhub
+from ..hub.aws_env import AWS_ENV
+from ..hub.python_env import command_word
+from ..hubswarm_hub.backups import archive_name, archive_pattern, bucket_archives, bucket_url, read_archive
 from ..node import storage
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -73,18 +82,20 @@ def backups_folder(config):
     return f"{config.homes_path}/{BACKUPS}"
 
 
-def archive_name(cluster, stamp):
-    return f"hubswarm-{cluster}-{stamp}.tar.gz"
-
-
-def archive_pattern(cluster):
-    """The names of a cluster's archives, oldest first when sorted."""
-    return re.compile(re.escape(archive_name(cluster, "@")).replace("@", "[0-9]{8}T[0-9]{6}Z"))
+def upload_command(config):
+    """Shell: puts the archive at "$archive" into HUBSWARM_BACKUP_BUCKET, keeping the newest
+    HUBSWARM_BACKUP_KEEP there (:mod:`tasks.hubswarm_hub.backups`, in the hub's venv)."""
+    return (
+        f'{command_word(config.venv + "/bin/python")} -m hubswarm_hub.backups upload "$archive" '
+        f"--bucket {shlex.quote(config.backup_bucket)} --cluster {shlex.quote(config.cluster)} "
+        f"--keep {int(config.backup_keep)}\n"
+    )
 
 
 def backup_tool(config):
     """The script the hub's timer runs: one archive more in the shared storage (0600 in a
-    0700 folder, written whole), then only the newest HUBSWARM_BACKUP_KEEP kept."""
+    0700 folder, written whole), then only the newest HUBSWARM_BACKUP_KEEP kept; with
+    HUBSWARM_BACKUP_BUCKET, the same archive put into the bucket too."""
     folder = shlex.quote(backups_folder(config))
     name = shlex.quote(archive_name(config.cluster, "@"))
     pattern = shlex.quote(f"^{archive_pattern(config.cluster).pattern}$")
@@ -99,9 +110,11 @@ def backup_tool(config):
         "trap 'rm -f \"$partial\"' EXIT\n"
         f'( {backup_script(config)} ) >"$partial"\n'
         f"name={name}\n"
-        'mv -f "$partial" "$folder/${name/@/$(date -u +%Y%m%dT%H%M%SZ)}"\n'
+        'archive="$folder/${name/@/$(date -u +%Y%m%dT%H%M%SZ)}"\n'
+        'mv -f "$partial" "$archive"\n'
         f'ls -1 "$folder" | grep -E {pattern} | sort | head -n -{int(config.backup_keep)} |\n'
         '    while read -r old; do rm -f -- "$folder/$old"; done\n'
+        + (upload_command(config) if config.backup_bucket else "")
     )
 
 
@@ -121,6 +134,23 @@ def stored_fact(config):
     return facts.Fact(f"backups:{backups_folder(config)}", f"cd {folder} 2>/dev/null && stat -c '%Y %s %n' -- *", parse)
 
 
+def backup_files(config):
+    """{path: (text, mode)} of the backup tool and its units."""
+    units = {
+        "homes": config.homes_path,
+        "marker": storage.HOMES_MARKER,
+        "tool": BACKUP_TOOL,
+        "every": int(config.backup_every),
+        "aws_env": AWS_ENV,
+        "bucket": config.backup_bucket and bucket_url(config.backup_bucket),
+    }
+    return {
+        BACKUP_TOOL: (backup_tool(config), "700"),
+        f"{UNIT_DIR}/{BACKUP_SERVICE}": (render(f"{BACKUP_SERVICE}.j2", **units), "644"),
+        f"{UNIT_DIR}/{BACKUP_TIMER}": (render(f"{BACKUP_TIMER}.j2", **units), "644"),
+    }
+
+
 def backup_probes(host):
     return [
         *(
@@ -134,21 +164,17 @@ def backup_probes(host):
 @step("backups", probes=backup_probes)
 def scheduled_backups(host):
     """Back the hub's state up by itself every HUBSWARM_BACKUP_EVERY seconds into the shared
-    storage (a systemd timer), keeping the newest HUBSWARM_BACKUP_KEEP archives."""
-    config = host.config
-    every = int(config.backup_every)
+    storage, and HUBSWARM_BACKUP_BUCKET (a systemd timer), keeping the newest
+    HUBSWARM_BACKUP_KEEP archives in each."""
+    every = int(host.config.backup_every)
     if not every:
         stop_service(host, BACKUP_TIMER)
         return
-    units = {"homes": config.homes_path, "marker": storage.HOMES_MARKER, "tool": BACKUP_TOOL, "every": every}
     timer = f"{UNIT_DIR}/{BACKUP_TIMER}"
-    files = {
-        BACKUP_TOOL: (backup_tool(config), "700"),
-        f"{UNIT_DIR}/{BACKUP_SERVICE}": (render(f"{BACKUP_SERVICE}.j2", **units), "644"),
-        timer: (render(f"{BACKUP_TIMER}.j2", **units), "644"),
-    }
     # The timer counts from its (re)start: only its own change restarts it.
-    ensure_installed(host, BACKUP_TIMER, files, restart_on=[timer], restarted=f"back up every {every} s from now")
+    ensure_installed(
+        host, BACKUP_TIMER, backup_files(host.config), restart_on=[timer], restarted=f"back up every {every} s from now"
+    )
 
 
 @step("backups", probes=lambda host: [stored_fact(host.config)])
@@ -158,16 +184,49 @@ def stored_backups(host):
 
 
 @step("backups")
-def read_latest(host):
-    """The newest archive the hub took by itself, as bytes; one line when there is none."""
-    stored = host.fact(stored_fact(host.config))
-    if not stored:
-        raise HubswarmError(
-            f"no backup in {backups_folder(host.config)} on {host.name}: give --archive PATH (a fab backup archive)"
-        )
-    name = stored[-1][0]
+def read_stored(host, name):
+    """The bytes of the archive ``name`` the hub took by itself in the shared storage."""
     host.note(f"read {name}, the newest backup in the shared storage")
-    return name, host.sudo(f"cat -- {shlex.quote(backups_folder(host.config) + '/' + name)}", binary=True)
+    return host.sudo(f"cat -- {shlex.quote(backups_folder(host.config) + '/' + name)}", binary=True)
+
+
+SHARED, BUCKET = "shared storage", "bucket"
+
+
+def newest_backup(stored, in_bucket):
+    """(name, SHARED or BUCKET) of the newest of the hub's own archives (``stored``, ``in_bucket``:
+    [(name, size, mtime)] oldest first); the shared storage's copy when both have it (no download);
+    None when neither has one."""
+    found = [(stored[-1][0], 1, SHARED)] if stored else []
+    found += [(in_bucket[-1][0], 0, BUCKET)] if in_bucket else []
+    if not found:
+        return None
+    name, _, where = max(found)
+    return name, where
+
+
+def bucket_backups(config):
+    """The cluster's archives in HUBSWARM_BACKUP_BUCKET, oldest first, read with this machine's
+    AWS credentials (s3:ListBucket); [] without a bucket."""
+    if not config.backup_bucket:
+        return []
+    return bucket_archives(inventory.aws_client(config, "s3"), config.backup_bucket, config.cluster)
+
+
+def read_newest(c, hub):
+    """(name, bytes) of the newest archive the hub took by itself, in the bucket or the shared
+    storage; one line when there is none."""
+    config = run_of(c).config
+    in_bucket = in_one_line(bucket_backups, config)
+    newest = newest_backup(run_on(hub, stored_backups), in_bucket)
+    if newest is None:
+        where = backups_folder(config) + (f" or {bucket_url(config.backup_bucket)}" if config.backup_bucket else "")
+        fail(f"restore: no backup in {where}: give --archive PATH (a fab backup archive)")
+    name, where = newest
+    if where == SHARED:
+        return name, run_on(hub, read_stored.bind(name))
+    print(f"restore: read {name}, the newest backup, from {bucket_url(config.backup_bucket)}", flush=True)
+    return name, in_one_line(lambda: read_archive(inventory.aws_client(config, "s3"), config.backup_bucket, name))
 
 
 def archive_members(data):
@@ -194,8 +253,7 @@ def write_archive(folder, cluster, data, now=None):
     folder = Path(folder)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder.chmod(0o700)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    path = folder / f"hubswarm-{cluster}-{stamp}.tar.gz"
+    path = folder / archive_name(cluster, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)))
     temporary = folder / f".{path.name}.partial"
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as out:
@@ -285,10 +343,16 @@ def sha(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def print_backups(archives, where):
+    for name, size, mtime in archives:
+        print(f"{name}  {size} bytes  {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(mtime))}")
+    print(f"backup: {len(archives)} in {where}", flush=True)
+
+
 @task(
     help={
         "to": "the folder the archive goes to (default: backups/ in the clone)",
-        "list": "list the backups the hub took by itself in the shared storage instead",
+        "list": "list the backups the hub took by itself (shared storage, bucket) instead",
     }
 )
 def backup(c, to=None, list=False):  # noqa: A002 - the option's name on the command line
@@ -296,16 +360,17 @@ def backup(c, to=None, list=False):  # noqa: A002 - the option's name on the com
     online backup), cookie secret, proxy token, userlist, env file, and the users' ids.
 
     The hub keeps running. The hub also backs itself up into the shared storage every
-    HUBSWARM_BACKUP_EVERY seconds: --list shows those. Example: fab backup   (restore
-    with: fab restore --archive PATH, or fab restore for the newest of the hub's own)
+    HUBSWARM_BACKUP_EVERY seconds, and into HUBSWARM_BACKUP_BUCKET: --list shows those
+    (the bucket's read from this machine, with s3:ListBucket). Example: fab backup
+    (restore with: fab restore --archive PATH, or fab restore for the newest of the hub's own)
     """
     run = run_of(c)
     if list:
+        if run.config.backup_bucket:
+            print_backups(in_one_line(bucket_backups, run.config), bucket_url(run.config.backup_bucket))
         stored = run_on(hub_for(c), stored_backups)
-        for name, size, mtime in stored or []:
-            print(f"{name}  {size} bytes  {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(mtime))}")
         if stored is not None:
-            print(f"backup: {len(stored)} in {backups_folder(run.config)} on the hub", flush=True)
+            print_backups(stored, f"{backups_folder(run.config)} on the hub")
         return
     data = run_on(hub_for(c), read_backup)
     if data is not None:
@@ -313,24 +378,24 @@ def backup(c, to=None, list=False):  # noqa: A002 - the option's name on the com
         print(f"backup: {path} ({len(data)} bytes, 0600)")
 
 
-@task(help={"archive": "a fab backup archive (default: the newest backup the hub took in the shared storage)"})
+@task(
+    help={"archive": "a fab backup archive (default: the newest backup the hub took, in the bucket or shared storage)"}
+)
 def restore(c, archive=None):
     """Put a backup's state onto the hub (a rebuilt one, after setup-hub): database, cookie
     secret, proxy token, users' ids (merged into those on the shared storage: a home keeps
     its owner). The archive's env file and userlist are left: the current settings stay.
     Then run fab start-hub; an archive from an older JupyterHub is upgraded as it starts.
 
-    Without --archive, the newest backup the hub took by itself in the shared storage. The
+    Without --archive, the newest backup the hub took by itself, in the shared storage or
+    HUBSWARM_BACKUP_BUCKET (read from this machine: s3:ListBucket, s3:GetObject). The
     archive is read and checked before the hub is changed; files that are already as in the
     archive are left alone. Example: fab restore --archive backups/hubswarm-....tar.gz
     """
     run_of(c)
     hub = hub_for(c)
     if archive is None:
-        found = run_on(hub, read_latest)
-        if found is None:
-            return
-        archive, data = found
+        archive, data = read_newest(c, hub)
     else:
         try:
             data = Path(archive).expanduser().read_bytes()

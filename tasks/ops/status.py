@@ -29,6 +29,7 @@ from ..cluster.swarm_model import (
     takes_notebooks,
 )
 from ..core import HubswarmError, facts, fail
+from ..core.errors import one_line
 from ..core.run import on_every_host
 from ..core.words import plural
 from ..hub import proxy
@@ -36,9 +37,10 @@ from ..hub.certs import cert_paths, hub_name, letsencrypt_files, public_name_pro
 from ..hub.jupyterhub import mem_guarantee
 from ..hub.nginx import letsencrypt_fact
 from ..hub.python_env import version_fact
+from ..hubswarm_hub.backups import bucket_url
 from ..hubswarm_hub.labels import NO_HOMES_LABEL
 from ..settings.kinds import memory_bytes
-from .backup import BACKUP_SERVICE, BACKUP_TIMER, backups_folder, stored_fact
+from .backup import BACKUP_SERVICE, BACKUP_TIMER, SHARED, backups_folder, bucket_backups, stored_fact
 
 UNITS = ("jupyterhub", proxy.SERVICE, "nginx", "docker")
 CERT_MIN_DAYS = 14
@@ -375,28 +377,48 @@ def disk_row(path, disk):
     return Row("disk", path, f"{percent}% free", detail, low)
 
 
+def archives_row(where, stored, every, now, nothing_yet, problem=""):
+    """When the newest of the hub's own archives in ``where`` was taken ([(name, size, mtime)]
+    ``stored``, oldest first); a problem when it is older than twice ``every`` (none yet is
+    fine: a new hub takes its first one ``every`` seconds after it starts)."""
+    newest = stored[-1] if stored else None
+    state = f"{age(now - newest[2])} old" if newest else "none yet"
+    detail = f"{newest[0]}, {plural(len(stored), 'backup')} kept" if newest else nothing_yet
+    if not problem and newest and now - newest[2] > 2 * every:
+        problem = f"older than twice HUBSWARM_BACKUP_EVERY ({every} s)"
+    return Row("backup", where, state, detail, problem)
+
+
 def backup_row(config, host, now):
-    """The hub's own backups: a problem when its timer is not active, its last run failed, or
-    its newest archive is older than twice HUBSWARM_BACKUP_EVERY (none yet is fine: a new hub
-    takes its first one HUBSWARM_BACKUP_EVERY seconds after it starts)."""
+    """The hub's own backups in the shared storage: also a problem when its timer is not
+    active or its last run failed."""
     every = int(config.backup_every)
     if not every:
-        return Row("backup", "shared storage", "off", "HUBSWARM_BACKUP_EVERY=0: fab backup only")
+        return Row("backup", SHARED, "off", "HUBSWARM_BACKUP_EVERY=0: fab backup only")
     timer, service, stored = host.facts(
         facts.systemd_unit(BACKUP_TIMER), facts.systemd_unit(BACKUP_SERVICE), stored_fact(config)
     )
-    newest = stored[-1] if stored else None
-    state = f"{age(now - newest[2])} old" if newest else "none yet"
-    detail = f"{newest[0]}, {plural(len(stored), 'backup')} kept" if newest else backups_folder(config)
     if not timer.running:
         problem = f"{BACKUP_TIMER} is not active: fab setup-hub"
     elif service.active == "failed":
         problem = f"the last backup failed: journalctl -u {BACKUP_SERVICE}"
-    elif newest and now - newest[2] > 2 * every:
-        problem = f"older than twice HUBSWARM_BACKUP_EVERY ({every} s)"
     else:
         problem = ""
-    return Row("backup", "shared storage", state, detail, problem)
+    return archives_row(SHARED, stored, every, now, backups_folder(config), problem)
+
+
+def bucket_rows(config, now):
+    """The hub's own backups in HUBSWARM_BACKUP_BUCKET, read from this machine: none without a
+    bucket or backups; a problem when it cannot be listed."""
+    every = int(config.backup_every)
+    if not config.backup_bucket or not every:
+        return []
+    url = bucket_url(config.backup_bucket)
+    try:
+        stored = bucket_backups(config)
+    except Exception as exc:  # noqa: BLE001 - botocore's many errors: credentials, endpoint, permissions
+        return [Row("backup", url, "unknown", "s3:ListBucket from this machine", f"cannot list it: {one_line(exc)}")]
+    return [archives_row(url, stored, every, now, f"no archive of cluster {config.cluster}")]
 
 
 def assess(host, url):
@@ -444,7 +466,8 @@ def status(c):
     room for another notebook, a notebook waiting for a node, a route pointing
     nowhere, the certificate expiring within 14 days, less than 10% disk free,
     the hub's backups stopped, failing or older than twice
-    HUBSWARM_BACKUP_EVERY. Example: fab status
+    HUBSWARM_BACKUP_EVERY, in the shared storage or in HUBSWARM_BACKUP_BUCKET
+    (read from this machine: s3:ListBucket). Example: fab status
     """
     hub = hub_for(c)
     try:
@@ -454,6 +477,7 @@ def status(c):
         fail(f"{hub.name}: {exc}")
     disks = node_disks(run_of(c), hub, swarm_of(hub).nodes)
     rows += [disk_row(f"{name}:{NODE_DISK}", disk) for name, disk in sorted(disks.items())]
+    rows += bucket_rows(hub.config, hub.fact(CLOCK))
     print(table(rows), flush=True)  # before the one-line summary on stderr
     found = problems(rows)
     if found:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..core.names import dns_problem
+from ..hubswarm_hub.backups import bucket_and_prefix
 
 # How a problem line shows the value: quoted before the problem, named by the
 # problem itself, or never (a secret's, or one that would not fit on the line).
@@ -221,6 +222,35 @@ AWS_ENDPOINTS = Kind(
     aws_endpoints_problem,
     normalise=_aws_endpoints,
     fix="give a URL for every service, or SERVICE=URL pairs, separated by commas (or leave it unset: AWS's own)",
+    show=NAMED,
+)
+
+# S3's rules for a new bucket's name; a key prefix of the characters S3 calls safe, none a
+# wildcard of the policy that limits the hub to it.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9!_.'()-]+(?:/[A-Za-z0-9!_.'()-]+)*/")
+
+
+def _backup_bucket(value):
+    bucket, prefix = bucket_and_prefix(str(value))
+    return f"{bucket}/{prefix}".rstrip("/") if bucket else ""
+
+
+def backup_bucket_problem(value):
+    if not value:
+        return ""
+    bucket, prefix = bucket_and_prefix(value)
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket or re.fullmatch(r"[0-9.]+", bucket):
+        return f"{bucket!r} is not an S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens)"
+    if prefix and not _KEY_PREFIX.fullmatch(prefix):
+        return f"the prefix {prefix!r} may hold only letters, digits, / and !_.'()- (no empty part)"
+    return ""
+
+
+BACKUP_BUCKET = Kind(
+    backup_bucket_problem,
+    normalise=_backup_bucket,
+    fix="name an S3 bucket, with a prefix after a / if you like (my-bucket or my-bucket/hubswarm)",
     show=NAMED,
 )
 

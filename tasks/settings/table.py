@@ -502,8 +502,9 @@ GROUPS = (
         ),
     ),
     Group(
-        "Backups the hub takes by itself, into the shared storage (a lost hub leaves them):\n"
-        "fab backup --list shows them, fab restore with no --archive restores the latest.",
+        "Backups the hub takes by itself, into the shared storage (a lost hub leaves them) and, with\n"
+        "HUBSWARM_BACKUP_BUCKET, into S3 too: fab backup --list shows them, fab restore with no\n"
+        "--archive restores the latest. They hold the hub's secrets: README, Backups.",
         (
             Setting(
                 "HUBSWARM_BACKUP_EVERY",
@@ -515,9 +516,20 @@ GROUPS = (
             Setting(
                 "HUBSWARM_BACKUP_KEEP",
                 kinds.AT_LEAST_ONE,
-                "How many of the hub's own backups the shared storage keeps (the oldest go).",
+                "How many of the hub's own backups the shared storage, and the bucket, keep (the oldest go).",
                 ("backup_keep",),
                 "48",
+            ),
+            Setting(
+                "HUBSWARM_BACKUP_BUCKET",
+                kinds.BACKUP_BUCKET,
+                "An S3 bucket (`bucket` or `bucket/prefix`) the hub puts each of its own backups into too, "
+                "encrypted at rest, with its instance role's credentials (unset: the shared storage only).",
+                ("backup_bucket",),
+                example="my-bucket/hubswarm",
+                note="An S3 bucket, or bucket/prefix, the hub puts each of its backups into too (SSE-S3), keeping\n"
+                "the newest HUBSWARM_BACKUP_KEEP of the cluster's there; its instance role may write and delete\n"
+                "those archives only (fab hub-role). Make the bucket private (README: Backups).",
             ),
         ),
     ),

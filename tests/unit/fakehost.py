@@ -202,6 +202,7 @@ def run_fab(*args, **env):
             "AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:9",
             "AWS_ENDPOINT_URL_ROUTE_53": "http://127.0.0.1:9",
             "AWS_ENDPOINT_URL_IAM": "http://127.0.0.1:9",
+            "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
             **env,
         },
     )

@@ -222,27 +222,37 @@ def test_the_stored_archives_are_the_clusters_oldest_first():
 
 
 def test_restore_without_an_archive_reads_the_newest_stored_one(make_host):
-    listing = "100 3 hubswarm-hubswarm-20260101T000100Z.tar.gz\n200 3 hubswarm-hubswarm-20260101T000200Z.tar.gz\n"
-    host, runner = make_host({STORED: listing})
+    host, runner = make_host({})
     host.run.recap.start(host.name, "backups", False)
     runner.prints["cat --"] = "tar"
-    name, data = backup.read_latest(host)
-    assert name == "hubswarm-hubswarm-20260101T000200Z.tar.gz" and data == "tar"
+    name = "hubswarm-hubswarm-20260101T000200Z.tar.gz"
+    assert backup.read_stored(host, name) == "tar"
     assert runner.commands == [f"cat -- /mnt/nfs/home/.hubswarm-backups/{name}"]
-    host, runner = make_host({STORED: ""})
-    with pytest.raises(
-        HubswarmError, match="^no backup in /mnt/nfs/home/.hubswarm-backups on 10.0.0.5: give --archive"
-    ):
-        backup.read_latest(host)
 
 
-def backup_units(config):
-    units = {"homes": config.homes_path, "marker": ".hubswarm-homes", "tool": backup.BACKUP_TOOL, "every": 3600}
-    return {
-        backup.BACKUP_TOOL: (backup.backup_tool(config), "700"),
-        f"{backup.UNIT_DIR}/{backup.BACKUP_SERVICE}": (backup.render(f"{backup.BACKUP_SERVICE}.j2", **units), "644"),
-        f"{backup.UNIT_DIR}/{backup.BACKUP_TIMER}": (backup.render(f"{backup.BACKUP_TIMER}.j2", **units), "644"),
-    }
+def archives(*stamps):
+    return [(f"hubswarm-hubswarm-20260101T0{stamp}Z.tar.gz", 3, 0) for stamp in stamps]
+
+
+@pytest.mark.parametrize(
+    "stored, in_bucket, newest",
+    [
+        (archives("00100", "00200"), [], ("hubswarm-hubswarm-20260101T000200Z.tar.gz", "shared storage")),
+        ([], archives("00100"), ("hubswarm-hubswarm-20260101T000100Z.tar.gz", "bucket")),
+        # the same archive in both: the hub's copy, no download
+        (
+            archives("00200"),
+            archives("00100", "00200"),
+            ("hubswarm-hubswarm-20260101T000200Z.tar.gz", "shared storage"),
+        ),
+        # new shared storage, or its newest lost: the bucket's is newer
+        (archives("00100"), archives("00100", "00300"), ("hubswarm-hubswarm-20260101T000300Z.tar.gz", "bucket")),
+        ([], [], None),
+    ],
+    ids=["shared storage only", "bucket only", "both the same", "bucket newer", "none"],
+)
+def test_restore_without_an_archive_takes_the_newest_of_the_bucket_and_the_shared_storage(stored, in_bucket, newest):
+    assert backup.newest_backup(stored, in_bucket) == newest
 
 
 def in_place(config, **instead):
@@ -250,7 +260,7 @@ def in_place(config, **instead):
 
     answers = {
         f"file:{path}": f"{hashlib.sha256(text.encode()).hexdigest()} {mode} root root"
-        for path, (text, mode) in backup_units(config).items()
+        for path, (text, mode) in backup.backup_files(config).items()
     }
     answers["unit:hubswarm-backup.timer"] = unit_info("enabled", "active")
     return {**answers, **instead}

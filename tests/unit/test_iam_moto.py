@@ -68,18 +68,57 @@ def test_the_route53_zone_gives_what_certbots_dns_plugin_needs_there_only():
     }
 
 
-def test_the_readme_prints_the_policy_the_zone_gives():
+@pytest.mark.parametrize(
+    "bucket, cluster, archives",
+    [
+        ("my-bucket", "c1", "arn:aws:s3:::my-bucket/hubswarm-c1-*"),
+        ("my-bucket/term-1/hub", "c1", "arn:aws:s3:::my-bucket/term-1/hub/hubswarm-c1-*"),
+        ("my-bucket/hub", "fall 2026", "arn:aws:s3:::my-bucket/hub/hubswarm-fall 2026-*"),
+    ],
+)
+def test_the_backup_bucket_lets_the_hub_put_encrypted_list_and_prune_its_clusters_archives_only(
+    bucket, cluster, archives
+):
+    policy = hub_iam.hub_policy(hub_config(route53_zone="", backup_bucket=bucket, cluster=cluster), {})
+    listed = archives.removeprefix(f"arn:aws:s3:::{bucket.split('/')[0]}/")
+    assert policy == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "BackupBucketList",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": f"arn:aws:s3:::{bucket.split('/')[0]}",
+                "Condition": {"StringLike": {"s3:prefix": [listed]}},
+            },
+            {
+                "Sid": "BackupBucketPut",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": archives,
+                # Only encrypted at rest; a multipart upload's parts would not carry the header.
+                "Condition": {"StringEquals": {"s3:x-amz-server-side-encryption": "AES256"}},
+            },
+            # (no s3:GetObject: the hub never reads a backup back; this machine does, to restore)
+            {"Sid": "BackupBucketPrune", "Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": archives},
+        ],
+    }
+
+
+def test_the_readme_prints_the_policy_the_zone_and_the_bucket_give():
     readme = (ROOT / "README.md").read_text()
     shown = readme.split("**What the hub itself may do in AWS.**", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
     zone = "Z0123456789ABCDEFGHIJ"
-    config = hub_config(domain="hub.example.com", route53_zone=zone)
+    config = hub_config(
+        domain="hub.example.com", route53_zone=zone, backup_bucket="my-bucket/hubswarm", cluster="hubswarm"
+    )
     assert json.loads(shown) == hub_iam.hub_policy(config, {"zone_id": zone})
 
 
 def test_every_grant_is_turned_on_by_a_setting_of_the_table():
     from tasks.settings.table import SETTING
 
-    assert [grant.setting for grant in hub_iam.GRANTS] == ["HUBSWARM_ROUTE53_ZONE"]
+    assert [grant.setting for grant in hub_iam.GRANTS] == ["HUBSWARM_ROUTE53_ZONE", "HUBSWARM_BACKUP_BUCKET"]
     assert all(SETTING[grant.setting].key for grant in hub_iam.GRANTS)
 
 
@@ -240,7 +279,8 @@ def test_without_a_setting_that_needs_one_no_role_is_made_and_a_former_policy_go
     run = hub_role(instance_id, route53_zone="")
     assert run.recap.records == []
     assert run.recap.stream.getvalue() == (
-        "hub-role: the hub has no AWS work of its own (HUBSWARM_ROUTE53_ZONE gives it some): it needs no role\n"
+        "hub-role: the hub has no AWS work of its own (HUBSWARM_ROUTE53_ZONE or HUBSWARM_BACKUP_BUCKET gives it "
+        "some): it needs no role\n"
     )
     assert iam.list_roles()["Roles"] == []
 

@@ -104,6 +104,7 @@ def api(monkeypatch, tmp_path, hosts):
         "AWS_ENDPOINT_URL_EC2",
         "AWS_ENDPOINT_URL_ROUTE_53",
         "AWS_ENDPOINT_URL_IAM",
+        "AWS_ENDPOINT_URL_S3",
         "AWS_ENDPOINT_URL",
         "AWS_PROFILE",
         "AWS_CA_BUNDLE",

@@ -73,6 +73,20 @@ def test_a_zone_is_an_id_or_a_name(given, kept):
     assert validate.normalise({"route53_zone": kept})["route53_zone"] == kept  # normalised once for all
 
 
+@pytest.mark.parametrize(
+    "given, kept",
+    [
+        ("my-bucket", "my-bucket"),
+        (" s3://my-bucket/ ", "my-bucket"),
+        ("my-bucket/Term-1/hub/", "my-bucket/Term-1/hub"),
+        ("", ""),
+    ],
+)
+def test_a_backup_bucket_is_a_bucket_and_maybe_a_prefix(given, kept):
+    assert section(HUBSWARM_BACKUP_BUCKET=given)["backup_bucket"] == kept
+    assert problems(HUBSWARM_BACKUP_BUCKET=given) == []
+
+
 BAD = [
     ("HUBSWARM_ADDRESS", "bogus", "'bogus' is not one of private, public, dns"),
     ("HUBSWARM_IMAGE_SOURCE", "pul", "'pul' is not one of push, pull"),
@@ -176,6 +190,13 @@ BAD = [
     ("HUBSWARM_HUB_AWS_ENDPOINTS", "s3=http://a.example.com,S3=http://b.example.com", "gives s3 two URLs"),
     ("HUBSWARM_HUB_AWS_ENDPOINTS", "http://a.example.com,http://b.example.com", "gives every service two URLs"),
     ("HUBSWARM_HUB_AWS_ENDPOINTS", "s3=https://x.example.com/a b", "has whitespace, quotes or control"),
+    ("HUBSWARM_BACKUP_BUCKET", "My_Bucket", "'My_Bucket' is not an S3 bucket name (3 to 63 lowercase letters,"),
+    ("HUBSWARM_BACKUP_BUCKET", "ab", "'ab' is not an S3 bucket name"),
+    ("HUBSWARM_BACKUP_BUCKET", "my..bucket", "'my..bucket' is not an S3 bucket name"),
+    ("HUBSWARM_BACKUP_BUCKET", "10.0.0.1", "'10.0.0.1' is not an S3 bucket name"),
+    ("HUBSWARM_BACKUP_BUCKET", "my-bucket/a b", "the prefix 'a b/' may hold only letters, digits"),
+    ("HUBSWARM_BACKUP_BUCKET", "my-bucket/hub*", "; name an S3 bucket, with a prefix after a /"),
+    ("HUBSWARM_BACKUP_BUCKET", "my-bucket/a//b", "(no empty part)"),
 ]
 
 
