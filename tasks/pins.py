@@ -27,6 +27,19 @@ NPM_INTEGRITY = "sha512-iriPEPIkoMYUy3F6f3wwSZAU93E0Eg6cHwIR6jzzOXWSy+SD/rOODEs7
 # Installs the hub's venv (pip took 12 s for what uv does in 3).
 UV = "0.13.9"
 
+# certbot and its Route53 plugin (fab letsencrypt), in a venv of their own on the hub: the DNS-01
+# challenge's boto3 must read AWS_ENDPOINT_URL_* from /etc/hubswarm/aws.env, which botocore does
+# from 1.31 (Debian 12's python3-botocore is 1.29). boto3 pins the botocore it takes.
+CERTBOT = "5.8.0"
+CERTBOT_DNS_ROUTE53 = "5.8.0"
+BOTO3 = "1.44.18"
+
+CERTBOT_REQUIREMENTS = {
+    "certbot": CERTBOT,
+    "certbot-dns-route53": CERTBOT_DNS_ROUTE53,
+    "boto3": BOTO3,
+}
+
 HUB_REQUIREMENTS = {
     "jupyterhub": JUPYTERHUB,
     "oauthenticator": OAUTHENTICATOR,
