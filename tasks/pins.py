@@ -17,9 +17,6 @@ CONFIGURABLE_HTTP_PROXY = "5.3.0"
 # jupyter-events) install rfc3987-syntax, whose import builds a grammar: a second of CPU at every
 # hub and server start. 4.24 checks the same formats without it.
 JSONSCHEMA = "4.24.1"
-# The hub's uploads of its backups to S3 (HUBSWARM_BACKUP_BUCKET). botocore 1.31 and newer read the
-# AWS_ENDPOINT_URL* variables of /etc/hubswarm/aws.env (the distributions' python3-botocore may not).
-BOTO3 = "1.43.11"
 # configurable-http-proxy 5.x supports Node.js 18 and newer.
 NODEJS_MIN_MAJOR = 18
 # The npm that installs the proxy where the distribution's npm is not there already (npm 10.9
@@ -29,6 +26,19 @@ NPM_INTEGRITY = "sha512-iriPEPIkoMYUy3F6f3wwSZAU93E0Eg6cHwIR6jzzOXWSy+SD/rOODEs7
 
 # Installs the hub's venv (pip took 12 s for what uv does in 3).
 UV = "0.13.9"
+
+# The hub's own AWS clients (the backups' uploads to S3 in the hub's venv; certbot's Route53 plugin
+# in a venv of its own, for fab letsencrypt) read AWS_ENDPOINT_URL_* from /etc/hubswarm/aws.env,
+# which botocore does from 1.31 (Debian 12's python3-botocore is 1.29). boto3 pins its botocore.
+BOTO3 = "1.44.18"
+CERTBOT = "5.8.0"
+CERTBOT_DNS_ROUTE53 = "5.8.0"
+
+CERTBOT_REQUIREMENTS = {
+    "certbot": CERTBOT,
+    "certbot-dns-route53": CERTBOT_DNS_ROUTE53,
+    "boto3": BOTO3,
+}
 
 HUB_REQUIREMENTS = {
     "jupyterhub": JUPYTERHUB,

@@ -1,13 +1,15 @@
 """Lab only: the lab's DNS, answering for the lab's Route53 as Route53 would.
 
-Every lab host asks it (Docker's resolver in each forwards to it). A name in a hosted zone that
-holds A records is answered from those records (its own, else the closest wildcard's; none: no
-such name), read from ZONES on every question: {zone: {record name: [addresses]}}, which the lab's
-EC2 API (moto, which holds the zones) rewrites, whole, after each change. Where no such zone holds
-it, NAME and every name under it resolve to ADDRESS for each NAME=ADDRESS argument (the hub's DNS
-name and its users' servers' names). Any other question goes to this container's own resolver,
-and its answer comes back unchanged. UDP only, A records only (a name answered here has no other
-type).
+Every lab host asks it (Docker's resolver in each forwards to it), and so does the lab's ACME
+server (pebble), for the TXT records of DNS-01 challenges. A name in a hosted zone that holds A
+records is answered from those records (its own, else the closest wildcard's; none: no such name),
+read from ZONES on every question: {zone: {"A": {record name: [addresses]}, "TXT": {record name:
+[[strings of one value], ...]}}}, which the lab's EC2 API (moto, which holds the zones) rewrites,
+whole, after each change. Where no such zone holds it, NAME and every name under it resolve to
+ADDRESS for each NAME=ADDRESS argument (the hub's DNS name and its users' servers' names). A TXT
+question is answered the same way from the zones' TXT records; a name without one has none. Any
+other question goes to this container's own resolver, and its answer comes back unchanged. UDP
+only, A and TXT records only (a name answered here has no other type).
 """
 
 import json
@@ -19,7 +21,7 @@ import threading
 
 UPSTREAM = ("127.0.0.11", 53)
 ZONES = os.environ.get("DNS_ZONES", "/srv/imds-data/zones.json")
-A, IN = 1, 1
+A, TXT, IN = 1, 16, 1
 NXDOMAIN = 3
 TTL = 60
 
@@ -40,7 +42,7 @@ def under(name, apex):
 
 
 def zones():
-    """The zones' A records as the lab's EC2 API wrote them last (written in one step, so whole)."""
+    """The zones' records as the lab's EC2 API wrote them last (written in one step, so whole)."""
     try:
         with open(ZONES) as file:
             return json.load(file)
@@ -48,16 +50,22 @@ def zones():
         return {}
 
 
-def record_addresses(name, held):
-    """The addresses the A records of the zone of HELD holding NAME give it ([]: no such name);
-    None when no zone with A records holds NAME."""
-    holding = [zone for zone, records in held.items() if records and under(name, zone)]
+def record_values(name, held, kind):
+    """The values the KIND ("A", "TXT") records of the zone of HELD holding NAME give it ([]: none);
+    None when no zone with KIND records holds NAME."""
+    holding = [zone for zone, records in held.items() if records.get(kind) and under(name, zone)]
     if not holding:
         return None
-    records = held[max(holding, key=len)]
+    records = held[max(holding, key=len)][kind]
     labels = name.split(".")
     wildcards = ("*." + ".".join(labels[start:]) for start in range(1, len(labels)))
     return next((records[n] for n in (name, *wildcards) if n in records), [])
+
+
+def record_addresses(name, held):
+    """The addresses the A records of the zone of HELD holding NAME give it ([]: no such name);
+    None when no zone with A records holds NAME."""
+    return record_values(name, held, "A")
 
 
 def addresses(name, fixed):
@@ -69,16 +77,38 @@ def addresses(name, fixed):
     return next(([address] for apex, address in fixed.items() if under(name, apex)), None)
 
 
-def answer(packet, end, kind, found):
-    """The reply: the question and, when it asked for A records, one for each address FOUND;
-    no such name when FOUND is empty."""
+def texts(name):
+    """The TXT values the zones give NAME (each a list of strings); None when no zone with TXT
+    records holds it."""
+    return record_values(name, zones(), "TXT")
+
+
+def character_strings(strings):
+    """A TXT record's data: each string as DNS's character-strings (at most 255 bytes each)."""
+    data = b""
+    for text in strings:
+        raw = text.encode()
+        for start in range(0, max(len(raw), 1), 255):
+            chunk = raw[start : start + 255]
+            data += bytes([len(chunk)]) + chunk
+    return data
+
+
+def answer(packet, end, kind, found, values=()):
+    """The reply: the question and, when it asked for A records, one for each address FOUND, when
+    it asked for TXT records, one for each of VALUES; no such name when both are empty."""
     ident, flags = struct.unpack("!HH", packet[:4])
-    records = found if kind == A else []
-    rcode = 0 if found else NXDOMAIN
+    if kind == A:
+        records = [(A, socket.inet_aton(address)) for address in found]
+    elif kind == TXT:
+        records = [(TXT, character_strings(strings)) for strings in values]
+    else:
+        records = []
+    rcode = 0 if found or values else NXDOMAIN
     header = struct.pack("!HHHHHH", ident, 0x8480 | (flags & 0x0100) | rcode, 1, len(records), 0, 0)
     body = packet[12:end]
-    for address in records:
-        body += struct.pack("!HHHIH", 0xC00C, A, IN, TTL, 4) + socket.inet_aton(address)
+    for kind_, data in records:
+        body += struct.pack("!HHHIH", 0xC00C, kind_, IN, TTL, len(data)) + data
     return header + body
 
 
@@ -102,11 +132,12 @@ def main(fixed):
         except (IndexError, struct.error):
             continue
         found = addresses(name, fixed)
-        if found is None:
+        values = texts(name) if kind == TXT else None
+        if found is None and values is None:
             threading.Thread(target=forward, args=(server, packet, client), daemon=True).start()
             continue
         try:
-            server.sendto(answer(packet, end, kind, found), client)
+            server.sendto(answer(packet, end, kind, found or [], values or []), client)
         except OSError:
             pass  # a record holding no IPv4 address, or the client gone: no answer
 

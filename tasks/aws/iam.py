@@ -23,6 +23,7 @@ from ..cli.invocation import hub_for, run_of
 from ..core import HubswarmError, facts
 from ..core.changes import recorded
 from ..core.host import file_diff
+from ..hub.certs import acme_challenge_name, letsencrypt_names
 from ..hubswarm_hub.backups import ENCRYPTION, archives_prefix, bucket_and_prefix
 from ..settings.table import SETTING
 from . import route53
@@ -56,12 +57,14 @@ def route53_zone_id(config, client):
 
 def route53_statements(config, found):
     """What certbot's dns-route53 plugin does for the hub's certificate: find the zone, set and
-    remove the TXT record of the ACME challenge of the hub's name (its wildcard's too) in that
-    zone only, and wait for Route53 to apply the change; the zone's records are readable."""
+    remove the TXT records of the ACME challenges of the certificate's names (the hub's, its
+    wildcard's too, any other HUBSWARM_LETSENCRYPT_DOMAINS or HUBSWARM_STATIC_DOMAIN) in that zone
+    only, and wait for Route53 to apply the change; the zone's records are readable."""
     zone = f"arn:aws:route53:::hostedzone/{found['zone_id']}"
+    records = dict.fromkeys(acme_challenge_name(name).lower() for name in letsencrypt_names(config))
     challenge = {
         "ForAllValues:StringEquals": {
-            "route53:ChangeResourceRecordSetsNormalizedRecordNames": [f"_acme-challenge.{config.domain}"],
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames": list(records),
             "route53:ChangeResourceRecordSetsRecordTypes": ["TXT"],
         }
     }

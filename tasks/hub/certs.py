@@ -11,6 +11,9 @@ from ..core.names import dns_problem
 CERT_DAYS = 365
 RENEW_WITHIN_SECONDS = 30 * 24 * 3600
 LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
+# certbot and its Route53 plugin, in a venv of their own (fab letsencrypt).
+CERTBOT_VENV = "/opt/hubswarm-certbot"
+CERTBOT = f"{CERTBOT_VENV}/bin/certbot"
 
 
 def subject_alt_name(name):
@@ -105,6 +108,25 @@ def cert_paths(config):
 def letsencrypt_files(name):
     """(full chain, key) certbot keeps for the certificate named ``name``."""
     return f"{LETSENCRYPT_LIVE}/{name}/fullchain.pem", f"{LETSENCRYPT_LIVE}/{name}/privkey.pem"
+
+
+def letsencrypt_names(config):
+    """The names Let's Encrypt's certificate holds: HUBSWARM_DOMAIN, with users' servers on
+    subdomains its wildcard second, then HUBSWARM_LETSENCRYPT_DOMAINS and HUBSWARM_STATIC_DOMAIN;
+    each once."""
+    names = [config.domain] if config.domain else []
+    if config.domain and not config.single_origin:
+        names.append(f"*.{config.domain}")
+    names += [d.strip() for d in config.letsencrypt_domains.split(",") if d.strip()]
+    if config.static_domain:
+        names.append(config.static_domain)
+    return list(dict.fromkeys(names))
+
+
+def acme_challenge_name(name):
+    """Where DNS-01 proves ``name``: the TXT record ``_acme-challenge.`` of it (of the name under
+    a wildcard, for the wildcard)."""
+    return f"_acme-challenge.{name.removeprefix('*.')}"
 
 
 def letsencrypt_chain(name):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..core import HubswarmError, facts, render, step
 from ..core.services import ensure_service
 from ..node.packages import APT, DNF, family_of
-from .certs import hub_name, letsencrypt_chain, letsencrypt_files, public_name_probes, tls_files
+from .certs import CERTBOT, cert_fact, hub_name, letsencrypt_chain, letsencrypt_files, public_name_probes, tls_files
 
 ACME_ROOT = "/var/lib/hubswarm/acme"
 # Kept outside certbot's folders, so certbot never touches it.
@@ -123,7 +123,15 @@ def nginx_probes(host):
         facts.dir_state(ACME_ROOT),
         facts.file_state(DHPARAM),
         letsencrypt_fact(host.config.domain),
-        *((ocsp_fact(letsencrypt_files(host.config.domain)[0]), NAMESERVERS) if host.config.domain else ()),
+        *(
+            (
+                ocsp_fact(letsencrypt_files(host.config.domain)[0]),
+                cert_fact(letsencrypt_files(host.config.domain)[0]),
+                NAMESERVERS,
+            )
+            if host.config.domain
+            else ()
+        ),
         *site_probes(APT),
         *site_probes(DNF),
         facts.systemd_unit("nginx"),
@@ -132,14 +140,19 @@ def nginx_probes(host):
 
 
 def certificate_holds_every_name(host, *_):
-    """Stop (one line, before any change) where Let's Encrypt's certificate, which names the hub
-    only, would be served to users' servers on names of their own."""
+    """Stop (one line, before any change) where Let's Encrypt's certificate naming the hub only
+    (HTTP-01's) would be served to users' servers on names of their own; one holding the
+    wildcard (DNS-01's) serves them all."""
     domain = host.config.domain
-    if domain and not host.config.single_origin and host.fact(letsencrypt_fact(domain)):
+    if not domain or host.config.single_origin or not host.fact(letsencrypt_fact(domain)):
+        return
+    if f"DNS:*.{domain}" not in host.fact(cert_fact(letsencrypt_files(domain)[0])).names:
         raise HubswarmError(
             f"the Let's Encrypt certificate for {domain} does not hold *.{domain}, the names of users' "
-            f"servers: set HUBSWARM_SINGLE_ORIGIN=1 to keep serving it, or remove it "
-            f"(certbot delete --cert-name {domain}) to serve the self-signed one"
+            "servers: with HUBSWARM_ROUTE53_ZONE set, run fab letsencrypt to get one that does; "
+            f"else set HUBSWARM_SINGLE_ORIGIN=1 to keep serving it, or remove it "
+            f"({CERTBOT} delete --cert-name {domain}) "
+            "to serve the self-signed one"
         )
 
 

@@ -3,6 +3,7 @@
 import io
 import re
 import shlex
+from functools import partial
 from pathlib import Path
 
 from .. import pins
@@ -82,8 +83,8 @@ def venv_site(venv):
     )
 
 
-def installed_versions(answer):
-    """{pinned distribution: version} from the venv's dist-info folders (named
+def installed_versions(answer, pinned=pins.HUB_REQUIREMENTS):
+    """{distribution of ``pinned``: version} from the venv's dist-info folders (named
     ``name-version.dist-info``, names normalized as pip does); None when there is no
     venv or its interpreter is gone."""
     if not answer.ok:
@@ -92,24 +93,26 @@ def installed_versions(answer):
     for path in answer.out.splitlines():
         name, _, version = path.rpartition("/")[2].removesuffix(".dist-info").rpartition("-")
         name = re.sub(r"[-_.]+", "-", name).lower()
-        if name in pins.HUB_REQUIREMENTS:
+        if name in pinned:
             found[name] = version
     return found
 
 
-def installed_fact(venv):
+def installed_fact(venv, pinned=pins.HUB_REQUIREMENTS):
+    """The pinned distributions the venv holds (:func:`installed_versions`)."""
     return facts.Fact(
         f"venv:{venv}",
         f'{venv_site(venv)} && test -d "$site" && printf \'%s\\n\' "$site"/*.dist-info',
-        parse=installed_versions,
+        parse=partial(installed_versions, pinned=pinned),
     )
 
 
-def venv_commands(venv, installed, python="python3"):
-    """Commands that make the venv match the pins, or "" when it does (``installed``: :func:`installed_versions`)."""
-    if installed == pins.HUB_REQUIREMENTS:
+def venv_commands(venv, installed, python="python3", pinned=pins.HUB_REQUIREMENTS):
+    """Commands that make the venv hold ``pinned`` ({distribution: version}), or "" when it does
+    (``installed``: :func:`installed_versions`)."""
+    if installed == pinned:
         return ""
-    requirements = " ".join(shlex.quote(f"{n}=={v}") for n, v in sorted(pins.HUB_REQUIREMENTS.items()))
+    requirements = " ".join(shlex.quote(f"{n}=={v}") for n, v in sorted(pinned.items()))
     q, bin_dir = shlex.quote(venv), command_word(venv) + "/bin"
     # (Re)creating is harmless and completes a venv an interrupted run left without pip. pip
     # puts the pinned uv in the venv, and uv the requirements. Both trust the system's CA store

@@ -15,8 +15,10 @@ deployment never finds one without its host.
 
 moto answers Route53 at the same address (AWS_ENDPOINT_URL_ROUTE_53): its dispatcher finds the
 service in the request's signature. After each request that may change records (any Route53
-request but a read, and moto's reset), the lab's DNS is given the A records of every hosted zone
-moto then holds (tasks.lab.imds.write_zones); when it cannot be, the answer is an error.
+request but a read, and moto's reset), the lab's DNS is given the A and TXT records of every
+hosted zone moto then holds (tasks.lab.imds.write_zones): the hosts' names, and the TXT records of
+the DNS-01 challenges certbot writes there, which the lab's ACME server asks the lab's DNS for;
+when it cannot be, the answer is an error.
 
 IAM too (AWS_ENDPOINT_URL_IAM). After each request that may change which role an instance's
 instance profile gives it (EC2's associations of instance profiles, IAM's roles in instance
@@ -42,6 +44,8 @@ from tasks.aws.route53 import plain_name
 from . import ec2 as lab_ec2
 
 FOLLOWED = ("RunInstances", "TerminateInstances")
+# The records the lab's DNS answers from (files/lab-imds/dns.py).
+FOLLOWED_RECORDS = ("A", "TXT")
 # Requests after which an instance's instance profile may give it another role, or none.
 EC2_ROLE_ACTIONS = (
     "AssociateIamInstanceProfile",
@@ -56,6 +60,35 @@ MOTO_RESET = "/moto-api/reset"
 GLOBAL_REGION = "us-east-1"
 EC2_VERSION, IAM_VERSION = "2016-11-15", "2010-05-08"
 FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def txt_strings(value):
+    """The strings of a TXT record's value as Route53 holds it: quoted, separated by spaces,
+    ``\\"``, ``\\\\`` and ``\\ddd`` (octal) escaped (``"a" "b\\"c"`` -> ``["a", 'b"c']``)."""
+    strings, current, quoted, index = [], None, False, 0
+    while index < len(value):
+        char = value[index]
+        if not quoted:
+            if char == '"':
+                quoted, current = True, bytearray()
+            index += 1
+            continue
+        if char == "\\":
+            octal = value[index + 1 : index + 4]
+            if len(octal) == 3 and all(c in "01234567" for c in octal):
+                current.append(int(octal, 8))
+                index += 4
+                continue
+            current += value[index + 1 : index + 2].encode()
+            index += 2
+            continue
+        if char == '"':
+            strings.append(current.decode(errors="replace"))
+            quoted = False
+        else:
+            current += char.encode()
+        index += 1
+    return strings
 
 
 def _form(environ):
@@ -204,17 +237,18 @@ class Follower:
         return answer
 
     def follow_records(self):
-        """Give the lab's DNS the A records of every hosted zone moto holds."""
+        """Give the lab's DNS the A and TXT records of every hosted zone moto holds."""
         zones = {}
         for zone in self._route53_get("/hostedzone").iterfind(".//{*}HostedZone"):
             listed = self._route53_get(f"/hostedzone/{zone.findtext('{*}Id').rsplit('/', 1)[-1]}/rrset")
-            zones[plain_name(zone.findtext("{*}Name"))] = {
-                plain_name(record.findtext("{*}Name")): [
-                    value.text for value in record.iterfind("{*}ResourceRecords/{*}ResourceRecord/{*}Value")
-                ]
-                for record in listed.iterfind(".//{*}ResourceRecordSet")
-                if record.findtext("{*}Type") == "A"
-            }
+            held = zones.setdefault(plain_name(zone.findtext("{*}Name")), {})
+            for record in listed.iterfind(".//{*}ResourceRecordSet"):
+                kind = record.findtext("{*}Type")
+                if kind not in FOLLOWED_RECORDS:
+                    continue
+                values = [value.text for value in record.iterfind("{*}ResourceRecords/{*}ResourceRecord/{*}Value")]
+                name = plain_name(record.findtext("{*}Name"))
+                held.setdefault(kind, {})[name] = [txt_strings(v) for v in values] if kind == "TXT" else values
         self.lab.lab_imds.write_zones(zones)
 
     def _route53_get(self, path):

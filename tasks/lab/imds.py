@@ -13,8 +13,8 @@ an instance profile holding a role (in moto) gets that role's credentials, made 
 none), as EC2 gives them: the lab's EC2 API writes them after each change (write_roles).
 
 The same container is the lab's DNS (files/lab-imds/dns.py on STANDIN_IP:53, every lab host's
-resolver). A name in a hosted zone of the lab's Route53 that holds A records is answered from
-them: .lab/imds/zones.json, which the lab's EC2 API (moto, which holds them) rewrites after each
+resolver, and the lab ACME server's for DNS-01). A name in a hosted zone of the lab's Route53
+that holds A records is answered from them, a TXT question from its TXT records: .lab/imds/zones.json, which the lab's EC2 API (moto, which holds them) rewrites after each
 change of records (write_zones) and which the DNS re-reads on every question. Where no such zone
 holds it, the hub's lab name and every name under it (its users' servers') resolve to the hub,
 as the records an operator makes for subdomains would; other names are asked upstream.
@@ -194,8 +194,10 @@ def _replace(path, data):
 
 
 def write_zones(zones):
-    """The lab's DNS answers from ZONES from now on: {zone: {record name: [addresses]}}, the A
-    records of every hosted zone the lab's Route53 holds (names lower-cased, without the final dot)."""
+    """The lab's DNS answers from ZONES from now on: {zone: {"A": {record name: [addresses]},
+    "TXT": {record name: [[strings of one value], ...]}}}, the A and TXT records of every hosted
+    zone the lab's Route53 holds (names lower-cased, without the final dot; a type the zone has
+    no record of left out)."""
     _replace(ZONES_PATH, zones)
 
 

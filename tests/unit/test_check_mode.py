@@ -122,7 +122,6 @@ def drifted_hub():
         ),
         f"image:{hub_config_value('image')}": "sha256:old",
         "cert:/etc/letsencrypt/live/hub.example.com/fullchain.pem": cert_info("DNS:old.example.com"),
-        pkg_key(["certbot"]): "",
         f"file:{srv}/acme-ca.pem": WRONG_FILE,
         "unit:certbot.timer": unit_info("disabled", "inactive"),
     }

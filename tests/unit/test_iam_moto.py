@@ -24,6 +24,24 @@ ZONE_ARN = "arn:aws:route53:::hostedzone/Z1"
 # --- the policy ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "more, records",
+    [
+        ({}, ["_acme-challenge.hub.example.com"]),  # the wildcard's challenge is the hub's name's
+        ({"single_origin": True}, ["_acme-challenge.hub.example.com"]),
+        (
+            {"letsencrypt_domains": "WWW.example.com", "static_domain": "example.com"},
+            ["_acme-challenge.hub.example.com", "_acme-challenge.www.example.com", "_acme-challenge.example.com"],
+        ),
+    ],
+)
+def test_the_challenges_the_hub_may_write_are_those_of_the_certificates_names(more, records):
+    config = hub_config(domain="hub.example.com", route53_zone="example.com", **more)
+    statement = hub_iam.hub_policy(config, {"zone_id": "Z1"})["Statement"][-1]
+    condition = statement["Condition"]["ForAllValues:StringEquals"]
+    assert condition["route53:ChangeResourceRecordSetsNormalizedRecordNames"] == records
+
+
 def test_no_setting_gives_the_hub_aws_work_so_no_policy():
     assert hub_iam.hub_policy(hub_config(route53_zone=""), {}) is None
 

@@ -305,7 +305,7 @@ def test_the_dns_is_given_every_change_of_records_and_the_reset(api, hosts):
     upsert(api.route53, zone_id, f"*.{lab.LAB_DOMAIN}", "10.213.0.10")
     upsert(api.route53, zone_id, f"{lab.LAB_DOMAIN}.", "10.213.0.11")
     assert hosts.zones[-1] == {
-        "lab.example": {"hub.lab.example": ["10.213.0.11"], "*.hub.lab.example": ["10.213.0.10"]}
+        "lab.example": {"A": {"hub.lab.example": ["10.213.0.11"], "*.hub.lab.example": ["10.213.0.10"]}}
     }
 
     given = len(hosts.zones)
@@ -315,6 +315,47 @@ def test_the_dns_is_given_every_change_of_records_and_the_reset(api, hosts):
 
     api.app.post("/moto-api/reset")
     assert hosts.zones[-1] == {}
+
+
+def test_the_dns_is_given_the_txt_records_of_acme_challenges(api, hosts):
+    """What certbot's dns-route53 plugin writes for the hub's name and its wildcard (two values of
+    one record, then one, then none), as the lab's DNS answers them to the lab's ACME server."""
+    zone_id = lab_ec2.ensure_hosted_zone(lab.LAB_ZONE)
+    name = f"_acme-challenge.{lab.LAB_DOMAIN}"
+
+    def change(action, *values):
+        record = {"Name": name, "Type": "TXT", "TTL": 10, "ResourceRecords": [{"Value": v} for v in values]}
+        api.route53.change_resource_record_sets(
+            HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": action, "ResourceRecordSet": record}]}
+        )
+
+    upsert(api.route53, zone_id, f"*.{lab.LAB_DOMAIN}", "10.213.0.10")
+    change("UPSERT", '"token-1"', '"token-2" "more \\"quoted\\""')
+    assert hosts.zones[-1] == {
+        "lab.example": {
+            "A": {"*.hub.lab.example": ["10.213.0.10"]},
+            "TXT": {name: [["token-1"], ["token-2", 'more "quoted"']]},
+        }
+    }
+    change("UPSERT", '"token-2"')
+    assert hosts.zones[-1]["lab.example"]["TXT"] == {name: [["token-2"]]}
+    change("DELETE", '"token-2"')
+    assert hosts.zones[-1] == {"lab.example": {"A": {"*.hub.lab.example": ["10.213.0.10"]}}}
+
+
+@pytest.mark.parametrize(
+    "value, strings",
+    [
+        ('"abc"', ["abc"]),
+        ('"a" "b"', ["a", "b"]),
+        ('"say \\"hi\\""', ['say "hi"']),
+        ('"back\\\\slash"', ["back\\slash"]),
+        ('"\\101\\102"', ["AB"]),  # octal, as Route53 escapes what is not printable
+        ('""', [""]),
+    ],
+)
+def test_route53s_txt_values_as_strings(value, strings):
+    assert ec2_api.txt_strings(value) == strings
 
 
 def test_a_dns_that_cannot_follow_is_an_error_of_the_change(api, hosts, monkeypatch):
@@ -347,7 +388,7 @@ def test_dns_records_through_the_lab_give_the_lab_dns_the_hubs_records(api, host
         dns.hub_records(invocation(run))
     assert [r.status for r in run.recap.records] == ["ok"]
     assert hosts.zones[-1] == {
-        "lab.example": {"hub.lab.example": ["10.213.0.10"], "*.hub.lab.example": ["10.213.0.10"]}
+        "lab.example": {"A": {"hub.lab.example": ["10.213.0.10"], "*.hub.lab.example": ["10.213.0.10"]}}
     }
 
 

@@ -60,19 +60,30 @@ def test_one_origin_for_all_asks_no_name(make_host):
 
 
 @pytest.mark.parametrize(
-    "single_origin, letsencrypt, problem",
+    "single_origin, letsencrypt, names, problem",
     [
-        (False, True, "does not hold \\*.hub.example.com, the names of users' servers"),
-        (False, False, ""),
-        (True, True, ""),  # one origin: the hub's name is every name served
+        (
+            False,
+            True,
+            "DNS:hub.example.com",
+            "does not hold \\*.hub.example.com, the names of users' servers: with HUBSWARM_ROUTE53_ZONE",
+        ),
+        (False, True, "DNS:hub.example.com, DNS:*.hub.example.com", ""),  # DNS-01's wildcard: every name
+        (False, False, "", ""),
+        (True, True, "DNS:hub.example.com", ""),  # one origin: the hub's name is every name served
     ],
 )
 def test_lets_encrypts_certificate_is_never_served_to_users_servers_names(
-    make_host, single_origin, letsencrypt, problem
+    make_host, single_origin, letsencrypt, names, problem
 ):
+    from fakehost import cert_info
     from tasks.hub import nginx
 
-    host, _ = make_host({"letsencrypt:hub.example.com": "" if letsencrypt else None}, single_origin=single_origin)
+    answers = {
+        "letsencrypt:hub.example.com": "" if letsencrypt else None,
+        "cert:/etc/letsencrypt/live/hub.example.com/fullchain.pem": cert_info(names) if letsencrypt else None,
+    }
+    host, _ = make_host(answers, single_origin=single_origin)
     if problem:
         with pytest.raises(HubswarmError, match=problem):
             nginx.certificate_holds_every_name(host)

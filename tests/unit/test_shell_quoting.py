@@ -669,7 +669,11 @@ CASES = [
     Case("records.resolve_fact", fact(records.resolve_fact), lambda v, b: [argv("getent", "ahostsv4", v)]),
     Case(
         "letsencrypt.certbot_command",
-        script(lambda v: letsencrypt.certbot_command(hub_config(letsencrypt_email=v, acme_server=v), [v, v + "2"], v)),
+        script(
+            lambda v: letsencrypt.certbot_command(
+                hub_config(letsencrypt_email=v, acme_server=v, single_origin=True), [v, v + "2"], v, "certbot"
+            )
+        ),
         lambda v, b: [
             pair("certbot", "--cert-name", v),
             pair("certbot", "-d", v),
