@@ -22,7 +22,7 @@ LAB_ENV = settings.load_environment()
 # (after the settings are loaded)
 from tasks import lab  # noqa: E402
 from tasks.aws import ec2 as aws  # noqa: E402
-from tasks.aws import iam, route53  # noqa: E402
+from tasks.aws import efs, iam, route53  # noqa: E402
 from tasks.cli import inventory, invocation  # noqa: E402
 from tasks.cluster import workers  # noqa: E402
 from tasks.ops import backup, scale, status, workflows  # noqa: E402
@@ -68,6 +68,7 @@ ns = Collection(
     aws.security_groups,
     route53.dns_records,
     iam.hub_role,
+    efs.efs_backups,
     aws.launch,
     scale.scale,
     aws.harden_metadata,

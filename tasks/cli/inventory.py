@@ -28,12 +28,12 @@ class Instance:
         return value or self.private_ip
 
 
-def aws_client(config, service):
-    """A boto3 client of ``service`` with the configured profile and region (the standard credential
-    chain; its endpoint as boto3 finds it, e.g. AWS_ENDPOINT_URL_EC2)."""
+def aws_client(config, service, region=None):
+    """A boto3 client of ``service`` with the configured profile and region, or ``region`` (the
+    standard credential chain; its endpoint as boto3 finds it, e.g. AWS_ENDPOINT_URL_EC2)."""
     import boto3  # here, not at the top: boto3 costs ~0.1 s of every fab start, -H runs need none
 
-    session = boto3.session.Session(profile_name=config.profile or None, region_name=config.region)
+    session = boto3.session.Session(profile_name=config.profile or None, region_name=region or config.region)
     return session.client(service)
 
 

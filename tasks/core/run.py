@@ -49,6 +49,8 @@ class Run:
     dns_pointed: dict | None = None
     #: Whether this run made or checked the hub's instance role (hub-role) already.
     hub_role_done: bool = False
+    #: Whether this run turned on or checked EFS's automatic backups of the homes (efs-backups) already.
+    efs_backups_done: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     warming: bool = False
 

@@ -11,11 +11,14 @@ import json
 import re
 import shlex
 from datetime import datetime, timezone
+from functools import partial
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from fabric import Connection, task
 
+from ..aws import efs
+from ..cli import inventory
 from ..cli.invocation import hub_for, run_of, targets
 from ..cluster.managers import answers, managers_plan, named, quorum
 from ..cluster.swarm_model import (
@@ -39,7 +42,7 @@ from ..hub.nginx import letsencrypt_fact
 from ..hub.python_env import version_fact
 from ..hubswarm_hub.backups import bucket_url
 from ..hubswarm_hub.labels import NO_HOMES_LABEL
-from ..settings.kinds import memory_bytes
+from ..settings.kinds import NO_EFS, memory_bytes
 from .backup import BACKUP_SERVICE, BACKUP_TIMER, SHARED, backups_folder, bucket_backups, stored_fact
 
 UNITS = ("jupyterhub", proxy.SERVICE, "nginx", "docker")
@@ -421,6 +424,31 @@ def bucket_rows(config, now):
     return [archives_row(url, stored, every, now, f"no archive of cluster {config.cluster}")]
 
 
+def efs_rows(config):
+    """Whether EFS's automatic backups of the homes' file system are on, read from this machine
+    (its backup policy): a problem when they are off or it cannot be read; a note when the homes
+    are on no EFS file system hubswarm knows (unset, `none`, another server)."""
+    if not efs.homes_on_efs(config):
+        if config.efs == NO_EFS:
+            return [Row("efs", NO_EFS, "no EFS", "HUBSWARM_EFS=none: the homes are on the hub only, in no EFS backup")]
+        return [Row("efs", "unset", "unknown", "HUBSWARM_EFS is not set: the homes' storage is mounted otherwise")]
+    if not config.efs_backups:
+        return [
+            Row("efs", config.efs, "not checked", "HUBSWARM_EFS_BACKUPS=0: its automatic backups are left as they are")
+        ]
+    try:
+        file_system, policy = efs.backups_state(config, partial(inventory.aws_client, config, "efs"))
+    except Exception as exc:  # noqa: BLE001 - botocore's many errors: credentials, endpoint, permissions
+        problem = f"cannot read its backup policy: {one_line(exc)}"
+        return [Row("efs", config.efs, "unknown", "elasticfilesystem:DescribeBackupPolicy from this machine", problem)]
+    if file_system is None:
+        return [Row("efs", config.efs, "unknown", "no EFS file system found for it: its backups cannot be checked")]
+    detail = f"automatic backups by AWS Backup, daily (backup policy {policy or 'never set'})"
+    if policy in efs.ON:
+        return [Row("efs", file_system.id, "backups on" if policy == "ENABLED" else "backups turning on", detail)]
+    return [Row("efs", file_system.id, "backups off", detail, "the homes have no automatic backup: fab efs-backups")]
+
+
 def assess(host, url):
     """The table's rows from the hub's facts, all of :func:`probes` read in one batch;
     ``url``: the hub's public URL."""
@@ -467,7 +495,9 @@ def status(c):
     nowhere, the certificate expiring within 14 days, less than 10% disk free,
     the hub's backups stopped, failing or older than twice
     HUBSWARM_BACKUP_EVERY, in the shared storage or in HUBSWARM_BACKUP_BUCKET
-    (read from this machine: s3:ListBucket). Example: fab status
+    (read from this machine: s3:ListBucket), EFS's automatic backups of the
+    homes off, or unreadable (read from this machine:
+    elasticfilesystem:DescribeBackupPolicy). Example: fab status
     """
     hub = hub_for(c)
     try:
@@ -478,6 +508,7 @@ def status(c):
     disks = node_disks(run_of(c), hub, swarm_of(hub).nodes)
     rows += [disk_row(f"{name}:{NODE_DISK}", disk) for name, disk in sorted(disks.items())]
     rows += bucket_rows(hub.config, hub.fact(CLOCK))
+    rows += efs_rows(hub.config)
     print(table(rows), flush=True)  # before the one-line summary on stderr
     found = problems(rows)
     if found:

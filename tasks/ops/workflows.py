@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fabric import task
 
-from ..aws import iam, route53
+from ..aws import efs, iam, route53
 from ..cli import inventory
 from ..cli.invocation import found_hosts, host_task, hub_for, named_hosts, run_of
 from ..cluster import swarm
@@ -45,9 +45,11 @@ HUB_START = [course.course_folders, hub.start_hub]
 
 def hub_in_aws(c):
     """What this machine makes in AWS for the hub before its steps, as its settings ask: its
-    instance role (hub-role), then its DNS records (dns-records)."""
+    instance role (hub-role), its DNS records (dns-records), then the homes' backups in EFS
+    (efs-backups)."""
     iam.hub_role_if_granted(c)
     route53.hub_records(c)
+    efs.homes_backups(c)
 
 
 @task
@@ -81,9 +83,8 @@ letsencrypt = host_task(letsencrypt_step)
 setup_hub = host_task(
     *HUB_SETUP,
     name="setup-hub",
-    doc="Set up the hub host: hub-role and dns-records (with HUBSWARM_ROUTE53_ZONE), "
-    + ", ".join(s.name for s in HUB_SETUP)
-    + ".",
+    doc="Set up the hub host: hub-role and dns-records (with HUBSWARM_ROUTE53_ZONE), efs-backups "
+    "(with the homes on EFS, unless HUBSWARM_EFS_BACKUPS=0), " + ", ".join(s.name for s in HUB_SETUP) + ".",
     before_steps=hub_in_aws,
 )
 
@@ -95,7 +96,7 @@ def deploy(c, workers=None):
     The workers get ready (packages, Docker, fence, image) while the hub is set up.
     The hub is the -H host, else found by its EC2 tags; the workers are --workers,
     else found by their tags. With HUBSWARM_ROUTE53_ZONE, hub-role and dns-records come
-    before the hub is checked and set up.
+    before the hub is checked and set up; so does efs-backups, with the homes on EFS.
     Safe to rerun (a converged cluster reports no change).
     Example: fab deploy; fab -H HUB deploy; fab -H HUB deploy --workers W1,W2
     """

@@ -477,6 +477,16 @@ GROUPS = (
                 example="fs-0123456789abcdef0.efs.us-west-2.amazonaws.com",
             ),
             Setting(
+                "HUBSWARM_EFS_BACKUPS",
+                kinds.FLAG,
+                "With the homes on EFS, turn on EFS's automatic backups of its file system (daily, kept 35 days), "
+                "from this machine (0: leave them as they are).",
+                ("efs_backups",),
+                True,
+                note="EFS's automatic backups (AWS Backup, daily, kept 35 days) of the homes' file system: turned\n"
+                "on by setup-hub and deploy (fab efs-backups), shown by fab status; 0 leaves them as they are.",
+            ),
+            Setting(
                 "HUBSWARM_HOMES_PATH",
                 kinds.REMOTE_PATH,
                 "Where every node mounts the homes.",

@@ -16,7 +16,7 @@ from invoke.exceptions import Exit
 
 from fakehost import FakeRunner, hub_config, invocation, run_fab
 from tasks import settings
-from tasks.aws import iam, route53
+from tasks.aws import efs, iam, route53
 from tasks.cli import inventory
 from tasks.cli import invocation as task_invocation
 from tasks.cluster import workers
@@ -174,6 +174,7 @@ def deploy_done(monkeypatch, make_host):
     monkeypatch.setattr(task_invocation, "gather_needs", no_input)
     monkeypatch.setattr(workflows, "preflight", lambda hosts, steps: done.append(("preflight", names(hosts), steps)))
     monkeypatch.setattr(workflows, "hub_in_aws", lambda c: done.append(("hub-role, dns-records",)))
+    monkeypatch.setattr(efs, "turn_on", lambda run, client: None)  # setup-hub's own, from this machine
     monkeypatch.setattr(
         task_invocation, "run_steps", lambda hosts, steps: done.append(("run", names(hosts), list(steps))) or []
     )
@@ -248,10 +249,17 @@ def test_setup_hub_makes_the_hubs_role_and_points_its_records_after_its_input_is
 
     monkeypatch.setattr(iam, "make_hub_role", lambda run, client, hub: deploy_done.append(("hub-role", hub.name)))
     monkeypatch.setattr(route53, "point_records", point)
+    monkeypatch.setattr(efs, "turn_on", lambda run, client: deploy_done.append(("efs-backups", run.config.efs)))
     monkeypatch.setattr(task_invocation, "gather_needs", lambda run, steps: deploy_done.append("needs") or steps)
     test_run.config = hub_config(route53_zone="example.com")
     workflows.setup_hub.body(invocation(test_run))
-    assert deploy_done == ["needs", ("hub-role", HUB), ("dns-records", HUB), ("run", [HUB], workflows.HUB_SETUP)]
+    assert deploy_done == [
+        "needs",
+        ("hub-role", HUB),
+        ("dns-records", HUB),
+        ("efs-backups", "fs-1.efs.us-west-2.amazonaws.com"),
+        ("run", [HUB], workflows.HUB_SETUP),
+    ]
 
 
 def test_deploy_takes_one_hub(deploy_done, tagged, test_run):

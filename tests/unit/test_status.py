@@ -736,6 +736,7 @@ def status_on(make_host, monkeypatch):
         monkeypatch.setattr("tasks.cli.invocation.hosts_for", lambda c, role: roles.append(role) or [host])
         half = status.Disk(20 * 2**30, 10 * 2**30)
         monkeypatch.setattr(status, "node_disks", lambda run, hub, nodes: {"worker2": half, "worker1": half})
+        monkeypatch.setattr(status, "efs_rows", lambda config: [])  # read from this machine: test_efs_backups
         return runner, roles, lambda: status.status.body(invocation(host.run))
 
     return make
