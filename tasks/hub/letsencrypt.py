@@ -160,5 +160,7 @@ def letsencrypt(host, request):
             )
         except HubswarmError as exc:
             raise HubswarmError(f"{exc} (details: /var/log/letsencrypt/letsencrypt.log on {host.name})") from None
+        # What a check before the request read of the certificate (none there yet) is past.
+        host.forget(nginx.letsencrypt_fact(domains[0]), cert_fact(fullchain))
     ensure_renewal(host)
     nginx.nginx(host)
