@@ -135,11 +135,18 @@ def pebble_dns01(lab, hub_run, tmp_path_factory):
 
 
 def served(ip, name, root):
-    """The certificate nginx serves for ``name``, verified (chain and name) against ``root``."""
+    """The certificate nginx serves for ``name``, verified (chain and name) against ``root``, once
+    it serves one that verifies: nginx's reload returns before its new workers take connections."""
     context = ssl.create_default_context(cafile=str(root))
-    with socket.create_connection((ip, 443), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=name) as tls:
-            return tls.getpeercert()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection((ip, 443), timeout=10) as raw:
+                with context.wrap_socket(raw, server_hostname=name) as tls:
+                    return tls.getpeercert()
+        except ssl.SSLCertVerificationError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def test_the_wildcard_certificate_by_dns_01_through_route53(lab, pebble_dns01, connect):
