@@ -5,6 +5,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -52,3 +54,15 @@ def fab(*args, env=None, timeout=1500, project=PROJECT):
         timeout=timeout,
     )
     return FabRun(args, result.returncode, result.stdout)
+
+
+def lab_aws(env, service):
+    """boto3's ``service`` client as the deployment reaches the lab's moto, with the lab's
+    settings ``env`` (the one moto answers every service at the EC2 endpoint)."""
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL_EC2"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )

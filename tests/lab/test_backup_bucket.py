@@ -11,10 +11,9 @@ when it is the newest of all (the shared storage's copies removed first).
 import shlex
 import time
 
-import boto3
 import pytest
 
-from fabrun import fab
+from fabrun import fab, lab_aws
 from tasks.hubswarm_hub.backups import archive_pattern
 from tasks.lab import ec2 as lab_ec2
 from tasks.ops.backup import BACKUP_SERVICE, BACKUPS
@@ -23,17 +22,6 @@ BUCKET = "lab-backups"
 PREFIX = "term-1"
 WITH_BUCKET = {"HUBSWARM_BACKUP_BUCKET": f"{BUCKET}/{PREFIX}", "HUBSWARM_BACKUP_KEEP": "2"}
 FOLDER = f"/mnt/nfs/home/{BACKUPS}"
-
-
-def s3_client(env):
-    """S3 as this machine reaches the lab's moto, with the lab's settings."""
-    return boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL_EC2"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 def archives_in(s3):
@@ -45,7 +33,7 @@ def archives_in(s3):
 def bucket(lab, deploy_run):
     """An empty bucket in the lab's moto; after the test, the hub as the lab's other tests expect
     (no bucket, so no role's policy either) and the bucket gone."""
-    s3 = s3_client(lab.env)
+    s3 = lab_aws(lab.env, "s3")
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": lab.env["AWS_DEFAULT_REGION"]})
     yield s3
     again = fab("setup-hub")

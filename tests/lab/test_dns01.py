@@ -11,7 +11,6 @@ changes nothing, and check mode then predicts nothing. The hub goes back to the 
 (one origin, self-signed) after.
 """
 
-import json
 import shlex
 import socket
 import ssl
@@ -19,12 +18,11 @@ import subprocess
 import time
 import urllib.request
 
-import boto3
 import pytest
 from test_hub_role import remove_hub_role
-from test_zz_letsencrypt import ACME_DIRECTORY, GATEWAY, make_listener_ca
+from test_zz_letsencrypt import ACME_DIRECTORY, GATEWAY, wait_for_pebble, write_pebble_config
 
-from fabrun import fab
+from fabrun import fab, lab_aws
 from tasks import lab as lab_module
 from tasks.hub.letsencrypt import RENEW_TIMER
 from tasks.lab import LAB_DOMAIN, LAB_ZONE
@@ -44,16 +42,6 @@ def dns01_env(ca):
         "HUBSWARM_ACME_SERVER": ACME_DIRECTORY,
         "HUBSWARM_ACME_CA_BUNDLE": str(ca),
     }
-
-
-def route53_client(env):
-    return boto3.client(
-        "route53",
-        endpoint_url=env["AWS_ENDPOINT_URL_ROUTE_53"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 def records(client, zone_id, kinds=("A", "TXT")):
@@ -82,24 +70,13 @@ def pebble_dns01(lab, hub_run, tmp_path_factory):
     """pebble on this machine, asking the lab's DNS; yields (listener CA file, pebble's root CA file).
     After: no certificate, no record, no role and no public address of the hub, the lab's default hub."""
     folder = tmp_path_factory.mktemp("pebble-dns01")
-    zone = SimpleZone(route53_client(lab.env), lab_ec2.ensure_hosted_zone(LAB_ZONE))
+    zone = SimpleZone(lab_aws(lab.env, "route53"), lab_ec2.ensure_hosted_zone(LAB_ZONE))
     remove_records(zone.client, zone.id)
     # pebble forgets accounts and certificates when it stops: so must the hub.
     in_hub("rm", "-rf", "/etc/letsencrypt")
     # dns-records points the hub's names at its public address, as EC2 gives it.
     lab_imds.set_identity(lab.hub_ip, public_ipv4=lab.hub_ip)
-    make_listener_ca(folder)
-    pebble = {
-        "listenAddress": f"{GATEWAY}:14000",
-        "managementListenAddress": f"{GATEWAY}:15000",
-        "certificate": "listener.pem",
-        "privateKey": "listener.key",
-        "httpPort": 80,
-        "tlsPort": 443,
-        "ocspResponderURL": "",
-        "externalAccountBindingRequired": False,
-    }
-    (folder / "pebble.json").write_text(json.dumps({"pebble": pebble}))
+    write_pebble_config(folder)
     server = subprocess.Popen(
         # The lab's DNS, which answers the challenges' TXT records from the lab's Route53.
         ["pebble", "-config", "pebble.json", "-dnsserver", f"{lab_imds.STANDIN_IP}:53"],
@@ -109,14 +86,7 @@ def pebble_dns01(lab, hub_run, tmp_path_factory):
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection((GATEWAY, 14000), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, (folder / "pebble.log").read_text()
-                time.sleep(0.3)
+        wait_for_pebble(folder)
         # The root pebble issues under (a new one at each start), from its management interface.
         listener = ssl.create_default_context(cafile=str(folder / "ca.pem"))
         with urllib.request.urlopen(f"https://{GATEWAY}:15000/roots/0", context=listener, timeout=10) as answer:

@@ -11,27 +11,15 @@ until the next run points it back.
 import shlex
 from types import SimpleNamespace
 
-import boto3
 import pytest
 
-from fabrun import fab
+from fabrun import fab, lab_aws
 from tasks.lab import LAB_DOMAIN, LAB_ZONE
 from tasks.lab import ec2 as lab_ec2
 from tasks.lab import imds as lab_imds
 
 WILDCARD = f"*.{LAB_DOMAIN}"
 ZONE_KEPT = {"HUBSWARM_DOMAIN": LAB_DOMAIN, "HUBSWARM_SINGLE_ORIGIN": "0", "HUBSWARM_ROUTE53_ZONE": LAB_ZONE}
-
-
-def route53_client(env):
-    """Route53 as the deployment reaches it: the lab's EC2 API, with the lab's settings."""
-    return boto3.client(
-        "route53",
-        endpoint_url=env["AWS_ENDPOINT_URL_ROUTE_53"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 def listed_a_records(zone):
@@ -62,7 +50,7 @@ def remove_a_records(zone):
 def lab_zone(lab):
     """The lab's hosted zone with no A record, and the hub with a public IPv4 address (its lab
     address); both as they were, after the test."""
-    zone = SimpleNamespace(client=route53_client(lab.env), id=lab_ec2.ensure_hosted_zone(LAB_ZONE))
+    zone = SimpleNamespace(client=lab_aws(lab.env, "route53"), id=lab_ec2.ensure_hosted_zone(LAB_ZONE))
     remove_a_records(zone)
     lab_imds.set_identity(lab.hub_ip, public_ipv4=lab.hub_ip)
     yield zone

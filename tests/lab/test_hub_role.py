@@ -12,10 +12,9 @@ import io
 import json
 import shlex
 
-import boto3
 import pytest
 
-from fabrun import fab
+from fabrun import fab, lab_aws
 from tasks.aws.iam import POLICY_NAME
 from tasks.hub.aws_env import AWS_ENV
 from tasks.lab import LAB_DOMAIN, LAB_ZONE
@@ -37,17 +36,6 @@ print(" ".join(zone["Name"] for zone in session.client("route53").list_hosted_zo
 """
 
 
-def aws_client(env, service):
-    """SERVICE as the deployment reaches it from this machine: the lab's EC2 API, with the lab's settings."""
-    return boto3.client(
-        service,
-        endpoint_url=env["AWS_ENDPOINT_URL_EC2"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
 def associations(ec2, instance_id):
     found = ec2.describe_iam_instance_profile_associations(
         Filters=[
@@ -61,7 +49,7 @@ def associations(ec2, instance_id):
 def remove_hub_role(env, instance_id):
     """No role of the hub in the lab's moto (a setup-hub with the zone may have made one), so none
     for the hub in the metadata stand-in (the lab's EC2 API follows)."""
-    ec2, iam = aws_client(env, "ec2"), aws_client(env, "iam")
+    ec2, iam = lab_aws(env, "ec2"), lab_aws(env, "iam")
     for association in associations(ec2, instance_id):
         ec2.disassociate_iam_instance_profile(AssociationId=association["AssociationId"])
     try:
@@ -107,7 +95,7 @@ def caller(deploy_run, connect, lab):
 
 
 def test_the_hub_gets_its_role_and_calls_aws_with_its_credentials(lab, deploy_run, hub_instance, caller, connect):
-    ec2, iam = aws_client(lab.env, "ec2"), aws_client(lab.env, "iam")
+    ec2, iam = lab_aws(lab.env, "ec2"), lab_aws(lab.env, "iam")
     zone_id = lab_ec2.ensure_hosted_zone(LAB_ZONE)
 
     # What the deployment wrote on the hub: the lab's EC2 API as the hub reaches it, no credentials.

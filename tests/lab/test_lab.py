@@ -3,10 +3,9 @@
 import shlex
 from pathlib import Path
 
-import boto3
 import pytest
 
-from fabrun import fab
+from fabrun import fab, lab_aws
 from tasks import lab as lab_module
 from tasks.lab import ec2 as lab_ec2
 from tasks.lab import imds as lab_imds
@@ -68,19 +67,9 @@ def test_hosts_share_the_home_volume(lab, connect):
         worker.run("sudo -n rm /mnt/nfs/home/.lab-test", hide=True)
 
 
-def ec2_client(env):
-    return boto3.client(
-        "ec2",
-        endpoint_url=env["AWS_ENDPOINT_URL_EC2"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
 def test_ec2_api_lists_exactly_the_running_lab_hosts(lab):
     env = lab.env
-    ec2 = ec2_client(env)
+    ec2 = lab_aws(env, "ec2")
 
     def private_ips(role):
         filters = [
@@ -226,7 +215,7 @@ def test_harden_metadata_leaves_the_fleet_on_imdsv2_within_the_host(lab):
     """The lab's fleet is made as instances made by hand are (IMDSv1 allowed): fixed, then left alone."""
     first = fab("harden-metadata")
     assert first.code == 0, first.output
-    reservations = ec2_client(lab.env).describe_instances(
+    reservations = lab_aws(lab.env, "ec2").describe_instances(
         Filters=[{"Name": "tag:hubswarm:cluster", "Values": [lab.env["HUBSWARM_CLUSTER"]]}]
     )["Reservations"]
     options = [i["MetadataOptions"] for r in reservations for i in r["Instances"] if i["State"]["Name"] != "terminated"]

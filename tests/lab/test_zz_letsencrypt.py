@@ -78,12 +78,8 @@ def make_listener_ca(folder):
     )
 
 
-@pytest.fixture(scope="module")
-def pebble(lab, hub_run, tmp_path_factory):
-    """pebble + its mock DNS on this machine; yields the listener CA file."""
-    folder = tmp_path_factory.mktemp("pebble")
-    # pebble forgets accounts and certificates when it stops: so must the hub.
-    subprocess.run(["docker", "exec", f"{lab_module.CONTAINER_PREFIX}hub", "rm", "-rf", "/etc/letsencrypt"], check=True)
+def write_pebble_config(folder):
+    """pebble.json in ``folder``: pebble on the lab's gateway, its listener's certificate beside it."""
     make_listener_ca(folder)
     pebble = {
         "listenAddress": f"{GATEWAY}:14000",
@@ -96,6 +92,27 @@ def pebble(lab, hub_run, tmp_path_factory):
         "externalAccountBindingRequired": False,
     }
     (folder / "pebble.json").write_text(json.dumps({"pebble": pebble}))
+
+
+def wait_for_pebble(folder):
+    """Until pebble (its log in ``folder``) takes connections."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection((GATEWAY, 14000), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, (folder / "pebble.log").read_text()
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def pebble(lab, hub_run, tmp_path_factory):
+    """pebble + its mock DNS on this machine; yields the listener CA file."""
+    folder = tmp_path_factory.mktemp("pebble")
+    # pebble forgets accounts and certificates when it stops: so must the hub.
+    subprocess.run(["docker", "exec", f"{lab_module.CONTAINER_PREFIX}hub", "rm", "-rf", "/etc/letsencrypt"], check=True)
+    write_pebble_config(folder)
     dns = subprocess.Popen(
         [
             "pebble-challtestsrv",
@@ -125,14 +142,7 @@ def pebble(lab, hub_run, tmp_path_factory):
         stdout=open(folder / "pebble.log", "w"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection((GATEWAY, 14000), timeout=1).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, (folder / "pebble.log").read_text()
-            time.sleep(0.3)
+    wait_for_pebble(folder)
     yield folder / "ca.pem"
     server.terminate()
     dns.terminate()
