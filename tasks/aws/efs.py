@@ -150,9 +150,9 @@ def homes_backups(c):
     """With the homes on EFS and HUBSWARM_EFS_BACKUPS on, its automatic backups (once a run)."""
     run = run_of(c)
     config = run.config
-    if config.efs_backups and homes_on_efs(config) and not run.efs_backups_done:
+    if config.efs_backups and homes_on_efs(config) and "efs-backups" not in run.done:
         in_one_line(turn_on, run, partial(inventory.aws_client, config, "efs"))
-        run.efs_backups_done = True
+        run.done.add("efs-backups")
 
 
 @task

@@ -341,7 +341,7 @@ def make_hub_role(run, client, hub):
 def hub_role_if_granted(c):
     """With settings that give the hub AWS work, its role (once a run), before the hub's steps."""
     run = run_of(c)
-    if granted(run.config) and not run.hub_role_done:
+    if granted(run.config) and "hub-role" not in run.done:
         run_hub_role(c)
 
 
@@ -349,7 +349,7 @@ def run_hub_role(c):
     run = run_of(c)
     hub = hub_for(c) if granted(run.config) else None
     in_one_line(make_hub_role, run, partial(inventory.aws_client, run.config), hub)
-    run.hub_role_done = True
+    run.done.add("hub-role")
 
 
 @task

@@ -47,10 +47,8 @@ class Run:
     #: The hub's DNS records this run pointed at it in Route53 ({name: address}; in check mode,
     #: those it would have), once it looked (None before): the hub may not resolve them yet.
     dns_pointed: dict | None = None
-    #: Whether this run made or checked the hub's instance role (hub-role) already.
-    hub_role_done: bool = False
-    #: Whether this run turned on or checked EFS's automatic backups of the homes (efs-backups) already.
-    efs_backups_done: bool = False
+    #: What this run did already of what a chain of tasks must do once (hub-role, efs-backups).
+    done: set = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     warming: bool = False
 
