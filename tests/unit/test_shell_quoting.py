@@ -580,6 +580,14 @@ def run_status_version(box, v):
     box.probe(python_env.version_fact(v))
 
 
+def run_backup_upload(box, v):
+    """The venv is a relative folder here, so its bin/python can be a stub."""
+    bin_dir = box.dir / "venv" / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "python").symlink_to(box.sandbox.base / "stub")
+    box.sudo("archive=a.tar.gz\n" + backup.upload_command(hub_config(venv="venv", backup_bucket=v, cluster=v)))
+
+
 def run_status_routes(box, v):
     """The state folder is a relative folder holding the proxy's token file."""
     (box.dir / v).mkdir(parents=True, exist_ok=True)
@@ -748,6 +756,13 @@ CASES = [
         lambda v, b: [
             argv("install", "-d", "-m", "700", v + "/.hubswarm-backups"),
             argv("mktemp", v + "/.hubswarm-backups/.partial.XXXXXX"),
+        ],
+    ),
+    Case(
+        "backup.upload_command",
+        run_backup_upload,
+        lambda v, b: [
+            ran("venv/bin/python", "-m", "hubswarm_hub.backups", "upload", "a.tar.gz", "--bucket", v, "--cluster", v)
         ],
     ),
     Case(
