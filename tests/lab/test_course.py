@@ -18,6 +18,7 @@ from test_homes import HOMES
 
 from fabrun import fab
 from student import Student
+from tasks import lab as lab_module
 from tasks.hubswarm_hub.course import FIRST_GROUP_ID
 
 TEAM, OTHER_TEAM = "team", "other-team"
@@ -65,11 +66,11 @@ class Member:
         return sorted(gid for gid in map(int, ids) if gid >= FIRST_GROUP_ID)
 
 
-@pytest.fixture
-def course_class(lab, deploy_run, lab_users, tmp_path, connect):
-    """(teacher, member, outsider): the hub's userlist makes the teacher an instructor and, with one
-    student, a member of TEAM; the other student is in OTHER_TEAM only. Their servers start after
-    the hub took the userlist; the lab's own userlist is put back after."""
+@pytest.fixture(scope="module")
+def course_class(lab, deploy_run, lab_users, tmp_path_factory):
+    """(userlist, (teacher, member, outsider)): the hub's userlist makes the teacher an instructor
+    and, with one student, a member of TEAM; the other student is in OTHER_TEAM only. Their servers
+    start after the hub took the userlist; the lab's own userlist is put back after the module."""
     lines = [line for line in lab_users.path.read_text().splitlines() if line.strip()]
     names = [line.split("@")[0] for line in lines]
     outsider = next(name for name in names if name not in (lab_users.admin, lab_users.student))
@@ -78,7 +79,7 @@ def course_class(lab, deploy_run, lab_users, tmp_path, connect):
         lab_users.student: f"group:{TEAM}",
         outsider: f"group:{OTHER_TEAM}",
     }
-    path = tmp_path / "userlist"
+    path = tmp_path_factory.mktemp("course") / "userlist"
     path.write_text("".join(f"{line} {words.get(line.split('@')[0], '')}".rstrip() + "\n" for line in lines))
     people = [
         Student(lab.hub_ip, lab_users.admin, lab_users.admin_password),
@@ -88,7 +89,8 @@ def course_class(lab, deploy_run, lab_users, tmp_path, connect):
     for person in people:
         person.stop_server()  # (started by another test, with other groups)
     # (What an earlier run wrote: on a lab kept as it was.)
-    hub_shell(connect, lab, f"rm -rf {HOMES}/.course/* {HOMES}/.shared/{TEAM}/* {HOMES}/.shared/{OTHER_TEAM}/*")
+    earlier = f"{HOMES}/.course/* {HOMES}/.shared/{TEAM}/* {HOMES}/.shared/{OTHER_TEAM}/*"
+    lab_module.docker("exec", f"{lab_module.CONTAINER_PREFIX}hub", "bash", "-c", f"rm -rf {earlier}")
     run = fab("userlist", "start-hub", env={"HUBSWARM_USERLIST": str(path)})
     assert run.code == 0, run.output
     try:

@@ -43,11 +43,11 @@ def test_every_node_installs_security_updates_on_its_own(lab, deploy_run, connec
 
 def test_a_dry_run_holds_the_docker_engine_back(lab, deploy_run, connect):
     """unattended-upgrades' own dry run (it may download, it installs nothing) reads the
-    settings and starts from the engine held back."""
-    for ip in nodes(lab):
-        run = shell(connect(ip), "timeout 600 unattended-upgrade --dry-run -d 2>&1", timeout=660)
-        assert run.exited == 0, (ip, run.stdout[-3000:])
-        assert "Initial blacklist: " + " ".join(updates.HELD_PATTERNS) in run.stdout, (ip, run.stdout[-3000:])
+    settings and starts from the engine held back. On a worker only: every node has the same
+    settings (the test above), and a dry run costs a node half a minute of CPU."""
+    run = shell(connect(lab.worker_ips[0]), "timeout 600 unattended-upgrade --dry-run -d 2>&1", timeout=660)
+    assert run.exited == 0, run.stdout[-3000:]
+    assert "Initial blacklist: " + " ".join(updates.HELD_PATTERNS) in run.stdout, run.stdout[-3000:]
 
 
 def test_a_second_run_changes_nothing(lab, deploy_run):

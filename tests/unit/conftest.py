@@ -6,12 +6,18 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
+from hypothesis import settings
 from moto import mock_aws
 
 from fakehost import FakeRunner, hub_config
 from tasks.core import Run, secrets
 from tasks.core.host import Host
 from tasks.core.recap import Recap
+
+# No example has a time limit: bin/test runs these at the lowest priority beside the labs, and
+# speed is measured by bench/, not by a test.
+settings.register_profile("hubswarm", deadline=None)
+settings.load_profile("hubswarm")
 
 # The hub of the tests that run tasks in this process has a DNS name, as fakehost's has.
 os.environ.setdefault("HUBSWARM_DOMAIN", "hub.example.com")

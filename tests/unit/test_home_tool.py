@@ -49,7 +49,7 @@ def place(tmp_path):
     def run(*args, **overrides):
         wanted = {k: v for k, v in {**env, **overrides}.items() if v is not None}
         return subprocess.run(
-            ["bash", str(TOOL), *args], env=wanted, capture_output=True, text=True, timeout=30, check=False
+            ["bash", str(TOOL), *args], env=wanted, capture_output=True, text=True, timeout=120, check=False
         )
 
     return homes, notebooks, env, run
@@ -157,7 +157,7 @@ def test_ensure_copies_from_the_notebooks_folder_it_is_given(place, tmp_path):
 def stamp_now(homes):
     """What sync-notebooks' probe of the stamp reads (its command in real bash)."""
     command = storage.synced_fact(hub_config(homes_path=str(homes))).command
-    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30, check=False).stdout
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120, check=False).stdout
 
 
 @pytest.fixture
@@ -296,7 +296,7 @@ def test_sync_notebooks_runs_the_tool_on_the_configured_folders(place, tmp_path)
     assert command.count(storage.HOME_TOOL) == 1
     command = command.replace(storage.HOME_TOOL, f"bash {shlex.quote(str(TOOL))}")
     bare = {k: v for k, v in env.items() if not k.startswith("HUBSWARM_")}
-    result = subprocess.run(["bash", "-c", command], env=bare, capture_output=True, text=True, timeout=30, check=False)
+    result = subprocess.run(["bash", "-c", command], env=bare, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "alice: 1 notebook(s)\n"
     assert (homes / "alice" / "example_notebooks" / "new.ipynb").read_text() == "new\n"

@@ -48,7 +48,7 @@ def standin(lab_files):
 
 def role_credentials(url):
     """What botocore's instance-role provider finds at the metadata service ``url`` (None: nothing)."""
-    fetcher = InstanceMetadataFetcher(timeout=2, num_attempts=1, base_url=url, env={})
+    fetcher = InstanceMetadataFetcher(timeout=30, num_attempts=1, base_url=url, env={})
     return InstanceMetadataProvider(iam_role_fetcher=fetcher).load()
 
 
@@ -80,12 +80,12 @@ def test_the_role_items_read_as_ec2s(standin):
     lab_imds.write_roles({HUB_INSTANCE: ROLE})
     asked = urllib.request.Request(f"{standin}/latest/api/token", method="PUT")
     asked.add_header("X-aws-ec2-metadata-token-ttl-seconds", "60")
-    token = urllib.request.urlopen(asked, timeout=2).read().decode()
+    token = urllib.request.urlopen(asked, timeout=30).read().decode()
 
     def get(item):
         request = urllib.request.Request(f"{standin}/latest/meta-data/{item}")
         request.add_header("X-aws-ec2-metadata-token", token)
-        return urllib.request.urlopen(request, timeout=2).read().decode()
+        return urllib.request.urlopen(request, timeout=30).read().decode()
 
     assert get("iam/") == "info\nsecurity-credentials/"
     assert get("iam/security-credentials/") == "hubswarm-lab-hub"

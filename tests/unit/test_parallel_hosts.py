@@ -83,8 +83,8 @@ def recap(config):
 
 
 def test_each_task_runs_once_on_every_host_in_parallel_with_one_recap(fab, fake_hosts, capsys):
-    first = task_invocation.host_task(folder_step(threading.Barrier(3, timeout=5), "first"))
-    second = task_invocation.host_task(folder_step(threading.Barrier(3, timeout=5), "second"))
+    first = task_invocation.host_task(folder_step(threading.Barrier(3, timeout=60), "first"))
+    second = task_invocation.host_task(folder_step(threading.Barrier(3, timeout=60), "second"))
     config = fab("-H", "a,b,c", "check", "first", "second", tasks=[first, second])
     rows = recap(config)
     # "first" on the three hosts at once (the barrier held), then "second": in check mode.
@@ -102,7 +102,7 @@ def test_each_task_runs_once_on_every_host_in_parallel_with_one_recap(fab, fake_
 
 def test_a_failing_host_does_not_stop_the_others_and_the_exit_is_1(fab, fake_hosts, capsys):
     fake_hosts["b"] = FakeRunner({}, fail_on={"install -d": (1, "No space left on device")})
-    task = task_invocation.host_task(folder_step(threading.Barrier(3, timeout=5)))
+    task = task_invocation.host_task(folder_step(threading.Barrier(3, timeout=60)))
     with pytest.raises(SystemExit) as stopped:
         fab("-H", "a,b,c", "folder", tasks=[task])
     assert stopped.value.code == 1
@@ -115,7 +115,7 @@ def test_a_failing_host_does_not_stop_the_others_and_the_exit_is_1(fab, fake_hos
 
 
 def test_a_host_named_twice_runs_once(fab, fake_hosts):
-    task = task_invocation.host_task(folder_step(threading.Barrier(2, timeout=5)))
+    task = task_invocation.host_task(folder_step(threading.Barrier(2, timeout=60)))
     config = fab("-H", "b,c,b", "folder", tasks=[task])
     assert sorted(recap(config)) == [("b", "folder", "changed", False), ("c", "folder", "changed", False)]
     assert fake_hosts["b"].commands == [f"install -d -m 755 -o root -g root {FOLDER}"]

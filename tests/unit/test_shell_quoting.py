@@ -281,7 +281,7 @@ class Box:
             check=False,
             cwd=self.dir,
             env=env,
-            timeout=30,
+            timeout=120,
         )
         out, err = result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
         self.outputs.append((out, err))
@@ -990,7 +990,7 @@ def test_fstab_fact_matches_the_path_literally_with_real_awk(value):
             ["bash", "-c", command.replace("/etc/fstab", shlex.quote(str(fstab)))],
             capture_output=True,
             check=False,
-            timeout=10,
+            timeout=120,
             env={"PATH": os.environ["PATH"], "MARKER": M, "LC_ALL": "C.UTF-8"},
         )
         assert not MARKER.exists()

@@ -743,7 +743,7 @@ def test_probe_batch_in_real_bash_with_stubbed_commands(tmp_path, make_host):
             capture_output=True,
             text=True,
             check=False,
-            timeout=30,
+            timeout=120,
             env={
                 "PATH": str(stubs),
                 "LOG": str(log),
