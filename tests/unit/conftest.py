@@ -14,8 +14,8 @@ from tasks.core import Run, secrets
 from tasks.core.host import Host
 from tasks.core.recap import Recap
 
-# No example has a time limit: bin/test runs these at the lowest priority beside the labs, and
-# speed is measured by bench/, not by a test.
+# No example has a time limit: bin/test runs these beside two labs that take the CPUs in turns,
+# and speed is measured by bench/, not by a test.
 settings.register_profile("hubswarm", deadline=None)
 settings.load_profile("hubswarm")
 
