@@ -5,7 +5,7 @@ import glob
 import json
 import os
 
-from hubswarm_hub.config import apply
+from hubswarm_hub.config import apply, refuse_unfenced
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
@@ -19,3 +19,6 @@ with open(os.path.join(HERE, "hubswarm.json"), encoding="utf-8") as values:
 # exists in a config file only.
 for path in sorted(glob.glob(os.path.join(HERE, "jupyterhub_config.d", "*.py"))):
     load_subconfig(path)  # noqa: F821 (provided by traitlets)
+
+# Whatever they set, notebooks stay inside the notebook fence.
+refuse_unfenced(c)

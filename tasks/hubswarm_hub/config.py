@@ -204,6 +204,35 @@ def update_metrics(c, environ):
         add_service(c, {"name": "metrics", "api_token": environ["METRICS_API_TOKEN"]}, ["read:metrics"])
 
 
+#: The spawner config sections a network setting for notebooks may come in by.
+SPAWNER_SECTIONS = ("Spawner", "DockerSpawner", "SwarmSpawner", "HubswarmSpawner")
+
+
+def unfenced_networks(c):
+    """What in ``c`` (the operator's own settings included) would put notebooks on a network of
+    their own, where the notebook fence (the nodes' default bridge) does not hold: one line each."""
+    found = []
+    for section in SPAWNER_SECTIONS:
+        settings = c[section] if section in c else {}
+        if settings.get("network_name"):
+            found.append(f"c.{section}.network_name = {settings['network_name']!r}")
+        if (settings.get("extra_task_spec") or {}).get("networks"):
+            found.append(f"c.{section}.extra_task_spec['networks']")
+        if settings.get("use_internal_ip"):
+            found.append(f"c.{section}.use_internal_ip = True")
+    return found
+
+
+def refuse_unfenced(c):
+    """Stop the hub (one line in its journal) before it puts a notebook outside the fence."""
+    found = unfenced_networks(c)
+    if found:
+        sys.exit(
+            f"hubswarm: {'; '.join(found)} would put notebooks on a network where the notebook fence does "
+            "not hold: remove it from jupyterhub_config.d (notebooks use each node's default bridge)"
+        )
+
+
 def apply(c, values, environ=os.environ):
     """Configure the hub in ``c`` (a traitlets Config) from hubswarm's ``values``
     (hubswarm.json, over :data:`DEFAULTS`) and the secrets in ``environ``."""

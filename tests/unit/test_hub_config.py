@@ -296,3 +296,29 @@ def test_each_users_server_has_a_name_of_its_own_unless_one_origin_is_accepted(t
     app, _ = load_hub_config(tmp_path / "one-origin", monkeypatch, single_origin=True)
     assert app.subdomain_host == ""
     assert app.config.Spawner.disable_user_config is True  # a server's own config could serve pages
+
+
+@pytest.mark.parametrize(
+    "line, named",
+    [
+        ('c.SwarmSpawner.network_name = "class-net"', "c.SwarmSpawner.network_name = 'class-net'"),
+        ('c.DockerSpawner.network_name = "class-net"', "c.DockerSpawner.network_name = 'class-net'"),
+        ('c.SwarmSpawner.extra_task_spec = {"networks": ["class-net"]}', "c.SwarmSpawner.extra_task_spec['networks']"),
+        ("c.Spawner.use_internal_ip = True", "c.Spawner.use_internal_ip = True"),
+    ],
+)
+def test_the_operators_settings_cannot_put_notebooks_outside_the_fence(tmp_path, monkeypatch, line, named):
+    extra = tmp_path / "srv" / "jupyterhub_config.d"
+    extra.mkdir(parents=True)
+    (extra / "10-network.py").write_text(line + "\n")
+    with pytest.raises(SystemExit) as stopped:
+        load_hub_config(tmp_path, monkeypatch)
+    assert str(stopped.value) == (
+        f"hubswarm: {named} would put notebooks on a network where the notebook fence does not hold: "
+        "remove it from jupyterhub_config.d (notebooks use each node's default bridge)"
+    )
+
+
+def test_hubswarms_own_settings_keep_notebooks_inside_the_fence(tmp_path, monkeypatch):
+    app, _ = load_hub_config(tmp_path, monkeypatch)
+    assert hub_side_config.unfenced_networks(app.config) == []
