@@ -1,4 +1,4 @@
-"""A class arriving at once: `python bench/load.py [--users 20] [--timeout 600]`.
+"""A class arriving at once: `python bench/load.py [--users 20] [--timeout 600] [--flood]`.
 
 N users (at most 100) of the lab's hub start together: each logs in through
 nginx, starts a server and follows the hub's progress events (as the spawn page
@@ -16,9 +16,15 @@ that fit N on this machine (--mem-guarantee, --mem-limit), then given back its
 own userlist and settings, whatever happens (the hub's restarts lose nobody;
 users taken off the list lose their servers, never their homes). The storm ends
 by --timeout even when users hang, and the servers it started are stopped.
+
+With --flood, one more user's notebook opens connections to the hub's API as fast as it can
+(FLOOD_THREADS at once) from before the login probe starts until the storm ends, as a student's
+runaway loop would: the notebook fence lets 20 a second through, so the class should not notice.
+Results then go to artifacts/load-N-flood.json, with how many of its connections the hub took.
 """
 
 import argparse
+import ast
 import ipaddress
 import json
 import os
@@ -59,6 +65,24 @@ PROGRESS_SECONDS = 30
 # Where a user got to, in order: seconds since the storm began.
 MARKS = ["logged in", "server ready", "JupyterLab open", "cell answered", "server stopped"]
 CELL = "cell answered"
+FLOODER = "flood001"
+FLOOD_THREADS = 4
+HUB_API_PORT = 8081
+# Run in the flooding notebook's kernel: threads that open and close connections to the hub's
+# API until the given time, and the tally of what each attempt met.
+FLOOD = """
+import socket, threading, time
+tally = {{"open": 0, "refused": 0}}
+def flood(until):
+    while time.monotonic() < until:
+        try:
+            socket.create_connection(({hub!r}, {port}), timeout=2).close()
+            tally["open"] += 1
+        except OSError:
+            tally["refused"] += 1
+for _ in range({threads}):
+    threading.Thread(target=flood, args=(time.monotonic() + {seconds},), daemon=True).start()
+"""
 
 
 class Failed(Exception):
@@ -167,6 +191,23 @@ class LoginProbe(threading.Thread):
         return {**summary(self.seconds), "errors": self.errors}
 
 
+class Flooder:
+    """The notebook of :data:`FLOODER`, flooding the hub's API from its kernel."""
+
+    def __init__(self, hub_ip, password, seconds):
+        self.student = Student(hub_ip, FLOODER, password)
+        self.student.start_server()
+        self.kernel = self.student.start_kernel()
+        code = FLOOD.format(hub=hub_ip, port=HUB_API_PORT, threads=FLOOD_THREADS, seconds=seconds)
+        self.student.execute(self.kernel, code)
+
+    def finish(self):
+        """Stop the server (and so the flood): {"open": N, "refused": M} of its connections."""
+        tally = ast.literal_eval(self.student.execute(self.kernel, "print(tally)"))
+        self.student.stop_server(STOP_SECONDS)
+        return tally
+
+
 def bounded(low, high):
     """An argparse type: an integer from low to high."""
 
@@ -203,6 +244,9 @@ def arguments():
     )
     parser.add_argument("--mem-guarantee", type=memory_size, default="256M", help="HUBSWARM_MEM_GUARANTEE for the run")
     parser.add_argument("--mem-limit", type=memory_size, default="1G", help="HUBSWARM_MEM_LIMIT for the run")
+    parser.add_argument(
+        "--flood", action="store_true", help="one more notebook floods the hub's API throughout (see above)"
+    )
     return parser.parse_args()
 
 
@@ -302,6 +346,11 @@ def print_results(results):
         )
     throttled = [o["throttled"] for o in outcomes if o["throttled"]]
     print(f"asked by the hub to come back later (429): {len(throttled)} users, {sum(throttled)} times")
+    if results["flood"]:
+        tally = results["flood"]
+        print(
+            f"the flooding notebook's connections to the hub's API: {tally['open']} taken, {tally['refused']} refused"
+        )
     left = results["servers_left"]
     print("servers left running: " + (", ".join(left) + " (the userlist restore stops them)" if left else "none"))
 
@@ -352,12 +401,16 @@ def main():
     restored = False
     with tempfile.TemporaryDirectory() as folder:
         userlist = Path(folder) / "userlist"
-        userlist.write_text(lab_userlist.rstrip("\n") + "\n" + "".join(f"{n}@{EMAIL_DOMAIN}\n" for n in names))
+        listed = [*names, FLOODER] if args.flood else names
+        userlist.write_text(lab_userlist.rstrip("\n") + "\n" + "".join(f"{n}@{EMAIL_DOMAIN}\n" for n in listed))
         try:
             # The lab's settings explicitly, so that no setting in this shell can aim the run elsewhere.
             deploy_seconds, _ = timed_fab("deploy", env={**info.env, **settings, "HUBSWARM_USERLIST": str(userlist)})
             print(f"deployed with the load users and settings in {deploy_seconds:.0f} s; storm begins", flush=True)
+            password = info.env["HUBSWARM_HUB_PASSWORD"]
+            flooder = Flooder(info.hub_ip, password, BASELINE_SECONDS + args.timeout) if args.flood else None
             outcomes, during, before, left = storm(info, names, args.timeout)
+            flood = flooder.finish() if flooder else None
             results = {
                 "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "settings": {"users": args.users, "timeout": args.timeout, "workers": WORKERS, **settings, **fits},
@@ -368,10 +421,11 @@ def main():
                 "login_during": during,
                 "login_before": before,
                 "servers_left": left,
+                "flood": flood,
                 "users": outcomes,
             }
             print_results(results)
-            artifact = PROJECT / "artifacts" / f"load-{args.users}.json"
+            artifact = PROJECT / "artifacts" / f"load-{args.users}{'-flood' if args.flood else ''}.json"
             artifact.parent.mkdir(exist_ok=True)
             artifact.write_text(json.dumps(results, indent=1) + "\n")
             print(f"results: {artifact.relative_to(PROJECT)}")

@@ -147,6 +147,45 @@ print([root, tmp, size, os.access(os.path.expanduser('~'), os.W_OK)])
     assert ast.literal_eval(student.execute(kernel, code)) == ["EROFS", ["tmpfs"], 512 * 2**20, True]
 
 
+FILL = """
+import errno, os
+def fill(path):
+    written = 0
+    try:
+        with open(path, 'wb') as f:
+            while True:
+                f.write(b'x' * 2**20)
+                f.flush()
+                written += 1
+    except OSError as e:
+        return errno.errorcode[e.errno], written
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
+with open('/proc/1/fd/1', 'wb') as log:  # the container's output, which its node's Docker keeps
+    for _ in range(LOG_MIB):
+        log.write((b'y' * 1023 + b'\\n') * 1024)
+print([fill('/tmp/fill'), fill('/opt/notebook/fill')])
+"""
+LOG_MIB = 100
+
+
+def test_a_notebook_that_writes_all_it_can_leaves_its_nodes_disk_to_the_others(notebook, connect):
+    """It fills its /tmp (in memory) and tries its root, and floods its server's output: its node
+    loses at most its logs' cap (3 files of 10 MB), and the notebook goes on answering."""
+    student, kernel, node_ip = notebook
+    worker = connect(node_ip)
+
+    def free():
+        return int(shell(worker, "df --output=avail -B1 /var/lib/docker | tail -1"))
+
+    before = free()
+    filled = ast.literal_eval(student.execute(kernel, FILL.replace("LOG_MIB", str(LOG_MIB)), seconds=120))
+    assert filled == [("ENOSPC", 512), ("EROFS", 0)]
+    assert before - free() < 30 * 2**20  # of the 100 MiB it wrote to its output, at most the logs' cap
+    assert student.execute(kernel, "print(6 * 7)") == "42"
+
+
 def test_a_notebook_cannot_reach_another_notebook(lab, notebook, lab_users, connect):
     other = Student(lab.hub_ip, lab_users.admin, lab_users.admin_password)
     other.start_server()

@@ -1,10 +1,14 @@
-"""Profiles: a teacher in the group a profile names gets the spawn page's choice and a server with
-that profile's memory on the node with its label; a student, who may use the class's profile only,
-is refused the other one by the hub itself (the REST API, not only the form)."""
+"""Profiles: a teacher in the group a profile names picks it on the spawn page, in a browser, and
+gets a server with that profile's memory on the node with its label; a student, who may use the
+class's profile only, is refused the other one by the hub itself (the REST API, not only the form)
+and gets the class's through the REST API."""
 
 import json
+import re
 
 import pytest
+from playwright.sync_api import expect
+from test_browser import ARTIFACTS, SPAWN_SECONDS, decline_news, log_in, page  # noqa: F401 - page: a fixture
 
 from fabrun import fab
 from student import Refused, Student
@@ -61,25 +65,36 @@ def profiles(lab, deploy_run, lab_users, tmp_path, connect):
         assert back.code == 0, back.output
 
 
-def test_each_gets_the_profiles_they_may_use_and_no_other(lab, lab_users, profiles, connect):
+def test_each_gets_the_profiles_they_may_use_and_no_other(
+    lab,
+    lab_users,
+    profiles,
+    connect,
+    page,  # noqa: F811 - page: the fixture's
+):
     teacher = Student(lab.hub_ip, lab_users.admin, lab_users.admin_password)
     student = Student(lab.hub_ip, lab_users.student, lab_users.password)
     for person in (teacher, student):
         person.stop_server()  # (started by another test)
 
-    form = teacher.session.get(f"{teacher.hub}/hub/spawn", timeout=30, verify=False).text
-    assert 'value="small"' in form and 'value="big"' in form  # two to choose from: the form
-
     with pytest.raises(Refused, match="403"):
         student.hub_api("POST", f"users/{student.name}/server", json={"profile": "big"})
     assert student.server() == {}
 
-    teacher.start_server(profile="big")
+    log_in(page, lab.hub_ip, teacher.name, lab_users.admin_password)
+    page.wait_for_url(re.compile(r"/hub/spawn"))  # two to choose from: the form, the default checked
+    expect(page.locator("#profile-small")).to_be_checked()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "spawn-page.png"))
+    page.check("#profile-big")
+    page.locator("#spawn_form [type=submit]").click()
+    page.wait_for_url(re.compile(f"/user/{re.escape(teacher.name)}/lab"), timeout=SPAWN_SECONDS * 1000)
+    decline_news(page)
     memory, constraints, node = service(connect, lab, teacher.name)
     assert (memory, node) == (3 * 2**30, "worker1")
     assert f"node.labels.{LABEL.replace('=', '==')}" in constraints
 
-    student.start_server()  # no choice named: the class's
+    student.start_server(profile="small")  # through the REST API
     memory, constraints, _ = service(connect, lab, student.name)
     assert memory == 2**30
     assert not any("hubswarm-test" in constraint for constraint in constraints)
