@@ -41,7 +41,7 @@ import requests
 from common import PROJECT, Student, fab, timed_fab
 from load_stats import reason, summary
 from tasks import lab
-from tasks.settings.validate import memory_bytes
+from tasks.settings.kinds import memory_bytes
 
 WORKERS = 2
 MAX_USERS = 100
