@@ -12,6 +12,8 @@ JUPYTERLAB = "4.6.6"
 IPYKERNEL = "7.4.0"
 # In the notebook image: course links pull a course's material from git (fab course-link).
 NBGITPULLER = "1.3.0"
+# In the notebook image: assignments with nbgrader, on for a course (HUBSWARM_COURSE_ID), off otherwise.
+NBGRADER = "0.9.6"
 CONFIGURABLE_HTTP_PROXY = "5.3.0"
 # jsonschema 4.25 made its format-nongpl extra (which the hub and the notebook servers get through
 # jupyter-events) install rfc3987-syntax, whose import builds a grammar: a second of CPU at every

@@ -1,8 +1,10 @@
-"""A course on the hub: its folders on the homes storage, made from the userlist, and the links
-that bring a course's material from git into users' servers (nbgitpuller, in the notebook image).
+"""A course on the hub: its folders on the homes storage, made from the userlist, with nbgrader's
+for its assignments (``HUBSWARM_COURSE_ID``), and the links that bring a course's material from
+git into users' servers (nbgitpuller, in the notebook image).
 
 The folders' layout, modes and ids, and why they are enforced, are in
-:mod:`tasks.hubswarm_hub.course`, which the hub's spawner reads too.
+:mod:`tasks.hubswarm_hub.course` and :mod:`tasks.hubswarm_hub.nbgrader`, which the hub's spawner
+reads too.
 """
 
 import re
@@ -12,6 +14,7 @@ from itertools import count
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from ..core import facts, step
+from ..hubswarm_hub import nbgrader
 from ..hubswarm_hub.course import (
     COURSE,
     COURSE_IN_SERVER,
@@ -52,12 +55,14 @@ def parse_folders(answer):
     return found
 
 
-def folders_fact(homes):
-    """The course folder, the groups' folder and every folder in it, as they are under ``homes``."""
+def folders_fact(homes, course_id=""):
+    """The course folder, the groups' folder and every folder in it, and with ``course_id``
+    nbgrader's folders for it, as they are under ``homes``."""
+    paths = [COURSE, SHARED, f"{SHARED}/*", *(shlex.quote(path) for path in nbgrader.folders(course_id))]
     # (A subshell: the directory changes for this probe only. Symbolic links are no folders.)
     return facts.Fact(
-        f"course-folders:{homes}",
-        f"(cd {shlex.quote(homes)} && find {COURSE} {SHARED} {SHARED}/* -maxdepth 0 -type d -printf '%m %U %G %p\\n')",
+        f"course-folders:{homes}" + (f":{course_id}" if course_id else ""),
+        f"(cd {shlex.quote(homes)} && find {' '.join(paths)} -maxdepth 0 -type d -printf '%m %U %G %p\\n')",
         parse=parse_folders,
     )
 
@@ -81,14 +86,17 @@ def group_ids(groups, found):
     return {group: ids[group] if group in ids else next(new) for group in sorted(groups)}
 
 
-def wanted_folders(groups, found):
+def wanted_folders(groups, found, course_id=""):
     """{path in the homes folder: :class:`Folder`} the course needs, the groups' folder first: each
-    group's folder with its id, the course folder with the instructors'."""
+    group's folder with its id, the course folder with the instructors', and with ``course_id``
+    nbgrader's folders for it, root's or a group's."""
     ids = group_ids(groups, found)
+    graded = nbgrader.folders(course_id)
     return {
         SHARED: Folder(SHARED_MODE, 0, 0),
         **{f"{SHARED}/{group}": Folder(GROUP_MODE, 0, gid) for group, gid in ids.items()},
         COURSE: Folder(COURSE_MODE, 0, ids[INSTRUCTORS]),
+        **{path: Folder(mode, 0, 0 if group is None else ids[group]) for path, (mode, group) in graded.items()},
     }
 
 
@@ -107,19 +115,33 @@ def folder_changes(homes, wanted, found):
     return changes
 
 
-@step(
-    "course-folders",
-    needs=read_userlist,
-    probes=lambda host: [*storage.marker_probes(host), folders_fact(host.config.homes_path)],
-)
+def config_paths(config):
+    """{path on the hub: text} of nbgrader's configuration for the course (none without one)."""
+    return {f"{config.homes_path}/{path}": text for path, text in nbgrader.config_files(config.course_id).items()}
+
+
+def course_probes(host):
+    """What the step reads: the storage's mark, the folders, and each configuration file's state."""
+    config = host.config
+    return [
+        *storage.marker_probes(host),
+        folders_fact(config.homes_path, config.course_id),
+        *(facts.file_state(path) for path in config_paths(config)),
+    ]
+
+
+@step("course-folders", needs=read_userlist, probes=course_probes)
 def course_folders(host, users):
-    """Make the course folders on the homes storage from the userlist: .course (instructors write, everyone reads) and .shared/GROUP for each group (its members only), each group with an id of its own."""
+    """Make the course folders on the homes storage from the userlist: .course (instructors write, everyone reads) and .shared/GROUP for each group (its members only), each group with an id of its own; with HUBSWARM_COURSE_ID, nbgrader's exchange, course directory and configuration too."""
     # Never on a node's own disk under a mount point the storage is missing from.
     storage.mark_homes(host)
-    homes = host.config.homes_path
-    found = host.fact(folders_fact(homes))
-    changes = folder_changes(homes, wanted_folders(userlist_groups(users), found), found)
+    config = host.config
+    homes = config.homes_path
+    found = host.fact(folders_fact(homes, config.course_id))
+    changes = folder_changes(homes, wanted_folders(userlist_groups(users), found, config.course_id), found)
     host.ensure([what for what, _ in changes], " && ".join(command for _, command in changes))
+    for path, text in config_paths(config).items():
+        host.ensure_file(path, text)
 
 
 # --- course links ------------------------------------------------------------------------

@@ -102,6 +102,7 @@ def hub_values(config, hub_ip, public_name):
         "cull_idle": int(config.cull_idle),
         "cull_max_age": int(config.cull_max_age),
         "profiles": [{**profile, **resources(profile)} for profile in profiles.resolved(config)],
+        "course_id": config.course_id,
     }
 
 

@@ -38,6 +38,7 @@ DEFAULTS = {
     "cull_idle": 3600,
     "cull_max_age": 0,
     "profiles": [],
+    "course_id": "",
 }
 
 #: hubswarm's OAuth authenticators, and the config section each reads.
@@ -177,6 +178,11 @@ def update_profiles(c, values):
     c.HubswarmSpawner.profiles = values["profiles"]
 
 
+def update_course(c, values):
+    """The course whose assignments nbgrader hands out ("": none, nbgrader off)."""
+    c.HubswarmSpawner.course_id = values["course_id"]
+
+
 def add_service(c, service, scopes):
     """Add a hub service, with a role of its own (its name) holding ``scopes``."""
     role = {"name": service["name"], "scopes": scopes, "services": [service["name"]]}
@@ -246,5 +252,6 @@ def apply(c, values, environ=os.environ):
     update_notebooks(c, values)
     update_limits(c, values)
     update_profiles(c, values)
+    update_course(c, values)
     update_culler(c, values)
     update_metrics(c, environ)

@@ -23,7 +23,8 @@ from .usernames import GROUP_PATTERN, INSTRUCTORS
 #: never a user's home).
 COURSE = ".course"
 SHARED = ".shared"
-#: Where they are in a user's server, under the home.
+#: Where a user's home is in their server, and where they are there, under the home.
+HOME_IN_SERVER = "/home/jovyan"
 COURSE_IN_SERVER = "course"
 SHARED_IN_SERVER = "shared"
 #: A group's id is above a million; a user's is below (from 10001, one per user: files/hubswarm-home).

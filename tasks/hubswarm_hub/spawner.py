@@ -1,5 +1,5 @@
-"""The hub's spawner: notebooks as swarm services in host mode, homes and course folders on the
-shared storage, and the profiles a user chooses from."""
+"""The hub's spawner: notebooks as swarm services in host mode, homes, course folders and
+nbgrader's exchange on the shared storage, and the profiles a user chooses from."""
 
 import asyncio
 import html
@@ -11,12 +11,12 @@ from dockerspawner import SwarmSpawner
 from tornado import web
 from traitlets import Dict, Integer, List, Unicode, default
 
-from .course import server_view
+from . import course, nbgrader
+from .course import HOME_IN_SERVER
 from .labels import USER_LABEL
 from .profiles import constraint, default_of, open_to, shown
+from .usernames import INSTRUCTORS
 
-# Where a user's home is in their server.
-HOME_IN_SERVER = "/home/jovyan"
 # Desired states of a task swarm runs or is about to run again.
 ALIVE = {"running", "ready"}
 # Swarm's word for a task no node can take: "no suitable node (insufficient resources on 2 nodes)".
@@ -48,7 +48,8 @@ def profile_from_form(formdata):
 class HubswarmSpawner(SwarmSpawner):
     """A SwarmSpawner that reaches each notebook at its node's address and host-mode
     published port, and runs it as the owner of the user's home on the shared storage, with the
-    course folders there that the user may use (:mod:`.course`).
+    course folders there that the user may use (:mod:`.course`), and for a course's assignments
+    nbgrader's exchange and its user's role's configuration (:mod:`.nbgrader`).
 
     Host-mode publishing needs no ingress routing mesh: the hub talks straight to
     the worker that runs the notebook, as the original deployment did. When swarm
@@ -70,6 +71,10 @@ class HubswarmSpawner(SwarmSpawner):
         512 * 2**20,
         config=True,
         help="The size of a notebook's /tmp, in memory (counted in its memory limit): its root is read-only.",
+    )
+    course_id = Unicode(
+        config=True,
+        help="The course whose assignments nbgrader hands out (hubswarm's HUBSWARM_COURSE_ID); empty: none.",
     )
     profiles = List(
         Dict(),
@@ -188,12 +193,21 @@ class HubswarmSpawner(SwarmSpawner):
 
     async def prepare_course(self):
         """Mount the course folder (read-only but for instructors) and the groups' folders, and run
-        the notebook with the ids of the user's groups, by which the kernel lets it in."""
+        the notebook with the ids of the user's groups, by which the kernel lets it in; with a
+        course for nbgrader, mount its exchange and the user's role's configuration too."""
         groups = [group.name for group in self.user.groups]
         # (The folders are on the shared storage: looked at off the hub's event loop.)
-        volumes, ids = await asyncio.to_thread(server_view, self.homes_path, groups, HOME_IN_SERVER)
+        volumes, ids, environment = await asyncio.to_thread(self.course_view, groups)
         self.volumes = {**self.volumes, **volumes}
+        self.environment = {**self.environment, **environment}
         self.extra_container_spec = {**self.extra_container_spec, "groups": [str(gid) for gid in ids]}
+
+    def course_view(self, groups):
+        """(volumes, group ids, environment) of the server of a user in ``groups``: :mod:`.course`'s
+        and :mod:`.nbgrader`'s."""
+        volumes, ids = course.server_view(self.homes_path, groups, HOME_IN_SERVER)
+        graded, environment = nbgrader.server_view(self.homes_path, self.course_id, INSTRUCTORS in groups)
+        return {**volumes, **graded}, ids, environment
 
     @property
     def mounts(self):

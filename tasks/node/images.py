@@ -85,6 +85,8 @@ def _build(image, base, project_dir):
         f"JSONSCHEMA_VERSION={pins.JSONSCHEMA}",
         "--build-arg",
         f"NBGITPULLER_VERSION={pins.NBGITPULLER}",
+        "--build-arg",
+        f"NBGRADER_VERSION={pins.NBGRADER}",
         str(project_dir / RECIPE),
         what=f"building {image}",
     )

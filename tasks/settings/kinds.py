@@ -318,6 +318,15 @@ KEY_NAME = Kind(
 )
 # Anything goes: boto3 names a profile it does not know.
 TEXT = Kind(_fine)
+# A folder's name in nbgrader's exchange and the course directory's, and a word of its config.
+COURSE_ID = Kind(
+    _matches(
+        r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}",
+        "is not a course id (letters, digits, '-' and '_', from a letter or digit, at most 64)",
+    ),
+    normalise=_stripped,
+    fix="set the course's short name, e.g. cs101-fall",
+)
 
 
 def zone_by_name(zone):

@@ -364,6 +364,16 @@ GROUPS = (
                 "or IPv4 networks separated by commas (only those; private ones too, if you name them).\n"
                 "Instance metadata, the nodes and other notebooks are out of reach in every case.",
             ),
+            Setting(
+                "HUBSWARM_COURSE_ID",
+                kinds.COURSE_ID,
+                "The course whose assignments nbgrader hands out: its exchange, its instructors' course "
+                "directory and formgrader (unset: none, nbgrader off).",
+                ("course_id",),
+                example="cs101",
+                note="Assignments with nbgrader (see Running a course in the README): the course's id, of\n"
+                "letters, digits, '-' and '_'. Unset: none, nbgrader off in every server.",
+            ),
         ),
     ),
     Group(

@@ -191,6 +191,12 @@ BAD = [
     ("HUBSWARM_BACKUP_BUCKET", "my-bucket/a b", "the prefix 'a b/' may hold only letters, digits"),
     ("HUBSWARM_BACKUP_BUCKET", "my-bucket/hub*", "; name an S3 bucket, with a prefix after a /"),
     ("HUBSWARM_BACKUP_BUCKET", "my-bucket/a//b", "(no empty part)"),
+    ("HUBSWARM_COURSE_ID", "cs 101", "'cs 101' is not a course id (letters, digits, '-' and '_', from a letter or"),
+    ("HUBSWARM_COURSE_ID", "-cs101", "'-cs101' is not a course id"),
+    ("HUBSWARM_COURSE_ID", "_cs101", "'_cs101' is not a course id"),
+    ("HUBSWARM_COURSE_ID", "cs.101", "'cs.101' is not a course id"),
+    ("HUBSWARM_COURSE_ID", "../cs101", "is not a course id"),
+    ("HUBSWARM_COURSE_ID", "c" * 65, "at most 64); set the course's short name, e.g. cs101-fall"),
 ]
 
 
@@ -262,6 +268,9 @@ GOOD = [
     ("HUBSWARM_ROUTE53_ZONE", "hub.example.com"),
     ("HUBSWARM_HUB_AWS_ENDPOINTS", "http://10.213.0.1:5055"),
     ("HUBSWARM_HUB_AWS_ENDPOINTS", "s3=https://s3.example.com:9000/store,route_53=https://route53.example.com"),
+    ("HUBSWARM_COURSE_ID", "cs101"),
+    ("HUBSWARM_COURSE_ID", " CS-101_fall "),
+    ("HUBSWARM_COURSE_ID", "1" + "c" * 63),
 ]
 
 

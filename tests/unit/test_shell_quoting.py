@@ -796,6 +796,24 @@ CASES = [
         script(lambda v: course.folder_changes(v, {".shared/x": course.Folder(0o2770, 0, 1000001)}, {})[0][1]),
         lambda v, b: [argv("install", "-d", "-m", "02770", "-o", "0", "-g", "1000001", v + "/.shared/x")],
     ),
+    Case(
+        "course.folders_fact (a course for nbgrader)",
+        fact(lambda v: course.folders_fact("homes", v)),
+        lambda v, b: [arg("find", f".nbgrader/exchange/{v}"), arg("find", f".shared/instructors/{v}")],
+        fit=one_line,
+    ),
+    Case(
+        "course.folder_changes (nbgrader's folders)",
+        script(
+            lambda v: " && ".join(
+                command for _, command in course.folder_changes("/h", course.wanted_folders({"instructors"}, {}, v), {})
+            )
+        ),
+        lambda v, b: [
+            argv("install", "-d", "-m", "02775", "-o", "0", "-g", "1000001", f"/h/.nbgrader/exchange/{v}"),
+            argv("install", "-d", "-m", "02770", "-o", "0", "-g", "1000001", f"/h/.shared/instructors/{v}"),
+        ],
+    ),
     # hub (srv is relative under a folder that does not exist: the stamp redirect can go nowhere)
     Case(
         "hub.hub_inputs",
