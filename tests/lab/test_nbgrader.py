@@ -144,7 +144,8 @@ def test_a_student_reads_neither_anothers_submission_nor_the_source(course, grad
     teacher, solver, idler = course
     outbound = f"{nbgrader.EXCHANGE_IN_SERVER}/{COURSE_ID}/outbound/ps1"
     assert teacher.attempt("read", f"{ROOT}/source/ps1/ps1.ipynb").startswith("{")
-    assert len(teacher.attempt("list", INBOUND).split()) == 2  # instructors list the submissions
+    # Instructors list the submissions (named "USER+ASSIGNMENT+TIME+RANDOM"; the time has spaces).
+    assert teacher.attempt("list", INBOUND).count("+ps1+") == 2
     for student in (solver, idler):
         assert student.attempt("list", INBOUND) == "EACCES"  # so no other's submission to name there
         assert student.attempt("list", "~/shared/instructors") == "ENOENT"  # not in the server at all
