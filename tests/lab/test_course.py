@@ -10,6 +10,7 @@ import re
 import shlex
 import shutil
 import subprocess
+from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import expect
@@ -66,40 +67,46 @@ class Member:
         return sorted(gid for gid in map(int, ids) if gid >= FIRST_GROUP_ID)
 
 
-@pytest.fixture(scope="module")
-def course_class(lab, deploy_run, lab_users, tmp_path_factory):
-    """(userlist, (teacher, member, outsider)): the hub's userlist makes the teacher an instructor
-    and, with one student, a member of TEAM; the other student is in OTHER_TEAM only. Their servers
-    start after the hub took the userlist; the lab's own userlist is put back after the module."""
+@contextmanager
+def class_of_three(lab, lab_users, folder, words, leftovers, steps=("userlist", "start-hub"), env=None):
+    """(userlist, [teacher, student, other] as :class:`Member`): the hub runs ``steps`` with a
+    userlist (in ``folder``) whose lines of the lab's admin, student and other student end with
+    ``words`` (three), and ``env``; ``leftovers`` (paths an earlier run on a lab kept as it was
+    left) are removed first. Their servers start after the hub took it all; the lab's own
+    settings again after."""
     lines = [line for line in lab_users.path.read_text().splitlines() if line.strip()]
     names = [line.split("@")[0] for line in lines]
-    outsider = next(name for name in names if name not in (lab_users.admin, lab_users.student))
-    words = {
-        lab_users.admin: f"instructor group:{TEAM}",
-        lab_users.student: f"group:{TEAM}",
-        outsider: f"group:{OTHER_TEAM}",
-    }
-    path = tmp_path_factory.mktemp("course") / "userlist"
-    path.write_text("".join(f"{line} {words.get(line.split('@')[0], '')}".rstrip() + "\n" for line in lines))
+    other = next(name for name in names if name not in (lab_users.admin, lab_users.student))
+    added = dict(zip((lab_users.admin, lab_users.student, other), words, strict=True))
+    path = folder / "userlist"
+    path.write_text("".join(f"{line} {added.get(line.split('@')[0], '')}".rstrip() + "\n" for line in lines))
     people = [
         Student(lab.hub_ip, lab_users.admin, lab_users.admin_password),
         Student(lab.hub_ip, lab_users.student, lab_users.password),
-        Student(lab.hub_ip, outsider, lab_users.password),
+        Student(lab.hub_ip, other, lab_users.password),
     ]
     for person in people:
-        person.stop_server()  # (started by another test, with other groups)
-    # (What an earlier run wrote: on a lab kept as it was.)
-    earlier = f"{HOMES}/.course/* {HOMES}/.shared/{TEAM}/* {HOMES}/.shared/{OTHER_TEAM}/*"
-    lab_module.docker("exec", f"{lab_module.CONTAINER_PREFIX}hub", "bash", "-c", f"rm -rf {earlier}")
-    run = fab("userlist", "start-hub", env={"HUBSWARM_USERLIST": str(path)})
+        person.stop_server()  # (started by another test, with other settings)
+    lab_module.docker("exec", f"{lab_module.CONTAINER_PREFIX}hub", "bash", "-c", f"rm -rf {' '.join(leftovers)}")
+    run = fab(*steps, env={**(env or {}), "HUBSWARM_USERLIST": str(path)})
     assert run.code == 0, run.output
     try:
         yield path, [Member(person) for person in people]
     finally:
         for person in people:
             person.stop_server()
-        back = fab("userlist", "start-hub")
+        back = fab(*steps)
         assert back.code == 0, back.output
+
+
+@pytest.fixture(scope="module")
+def course_class(lab, deploy_run, lab_users, tmp_path_factory):
+    """(userlist, (teacher, member, outsider)): the teacher is an instructor and, with one student,
+    a member of TEAM; the other student is in OTHER_TEAM only."""
+    words = (f"instructor group:{TEAM}", f"group:{TEAM}", f"group:{OTHER_TEAM}")
+    leftovers = [f"{HOMES}/.course/*", f"{HOMES}/.shared/{TEAM}/*", f"{HOMES}/.shared/{OTHER_TEAM}/*"]
+    with class_of_three(lab, lab_users, tmp_path_factory.mktemp("course"), words, leftovers) as made:
+        yield made
 
 
 def folder(connect, lab, path):

@@ -10,12 +10,9 @@ import re
 
 import pytest
 import requests
-from test_course import Member, hub_shell
+from test_course import class_of_three, hub_shell
 from test_homes import HOMES
 
-from fabrun import fab
-from student import Student
-from tasks import lab as lab_module
 from tasks.hubswarm_hub import nbgrader
 
 COURSE_ID = "demo101"
@@ -75,40 +72,20 @@ def run_code(member, code):
 
 @pytest.fixture(scope="module")
 def course(lab, deploy_run, lab_users, tmp_path_factory):
-    """(teacher, solver, idler): the hub's userlist makes the lab's admin an instructor, and the
-    hub hands out COURSE_ID's assignments; the students are in no group. Their servers start
-    after the hub took both; the lab's own userlist, and no course, again after the module."""
-    lines = [line for line in lab_users.path.read_text().splitlines() if line.strip()]
-    names = [line.split("@")[0] for line in lines]
-    idler = next(name for name in names if name not in (lab_users.admin, lab_users.student))
-    path = tmp_path_factory.mktemp("nbgrader") / "userlist"
-    path.write_text(
-        "".join(f"{line} instructor\n" if line.split("@")[0] == lab_users.admin else f"{line}\n" for line in lines)
-    )
-    people = [
-        Student(lab.hub_ip, lab_users.admin, lab_users.admin_password),
-        Student(lab.hub_ip, lab_users.student, lab_users.password),
-        Student(lab.hub_ip, idler, lab_users.password),
-    ]
-    for person in people:
-        person.stop_server()  # (started by another test, without the course)
-    # (What an earlier run left: on a lab kept as it was.)
-    earlier = [
+    """(teacher, solver, idler): the lab's admin is an instructor and the hub hands out COURSE_ID's
+    assignments; the students are in no group."""
+    leftovers = [
         f"{HOMES}/.nbgrader/exchange/{COURSE_ID}/*",
         f"{HOMES}/.shared/instructors/{COURSE_ID}",
-        *(f"{HOMES}/{person.name}/ps1 {HOMES}/{person.name}/.local/share/jupyter/nbgrader_cache" for person in people),
+        f"{HOMES}/*/ps1",
+        f"{HOMES}/*/.local/share/jupyter/nbgrader_cache",
     ]
-    lab_module.docker("exec", f"{lab_module.CONTAINER_PREFIX}hub", "bash", "-c", f"rm -rf {' '.join(earlier)}")
-    env = {"HUBSWARM_USERLIST": str(path), "HUBSWARM_COURSE_ID": COURSE_ID}
-    run = fab("userlist", "hub-config", "start-hub", env=env)
-    assert run.code == 0, run.output
-    try:
-        yield [Member(person) for person in people]
-    finally:
-        for person in people:
-            person.stop_server()
-        back = fab("userlist", "hub-config", "start-hub")
-        assert back.code == 0, back.output
+    steps = ("userlist", "hub-config", "start-hub")  # (the course id reaches the spawner by hub-config)
+    folder = tmp_path_factory.mktemp("nbgrader")
+    with class_of_three(
+        lab, lab_users, folder, ("instructor", "", ""), leftovers, steps, env={"HUBSWARM_COURSE_ID": COURSE_ID}
+    ) as (_, members):
+        yield members
 
 
 @pytest.fixture(scope="module")
