@@ -181,7 +181,9 @@ def test_a_notebook_that_writes_all_it_can_leaves_its_nodes_disk_to_the_others(n
 
     before = free()
     filled = ast.literal_eval(student.execute(kernel, FILL.replace("LOG_MIB", str(LOG_MIB)), seconds=120))
-    assert filled == [("ENOSPC", 512), ("EROFS", 0)]
+    (tmp, tmp_mib), root = filled
+    assert tmp == "ENOSPC" and 480 <= tmp_mib <= 512, filled  # (its server keeps a few files there)
+    assert root == ("EROFS", 0)
     assert before - free() < 30 * 2**20  # of the 100 MiB it wrote to its output, at most the logs' cap
     assert student.execute(kernel, "print(6 * 7)") == "42"
 
