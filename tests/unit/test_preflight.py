@@ -100,7 +100,7 @@ def test_a_public_host_name_that_is_no_dns_name_is_refused(make_host):
         certs.hub_name(host)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(answer=st.text(max_size=60))
 def test_any_public_host_name_answer_is_a_dns_name_or_refused(make_host, answer):
     """The metadata's public host name reaches nginx, the certificate and the env file."""

@@ -319,7 +319,7 @@ def test_a_derived_default_has_words_and_an_example():
     assert derived and all(s.default.text and s.example for s in derived)
 
 
-@hypothesis_settings(max_examples=300, deadline=None)
+@hypothesis_settings(max_examples=300)
 @given(st.sampled_from(SETTINGS), st.text(max_size=80))
 @example(SETTING["HUBSWARM_MEM_LIMIT"], "\u00b2")
 @example(SETTING["HUBSWARM_LAUNCH_TIMEOUT"], "\u0663")
@@ -351,7 +351,7 @@ PROFILE_ENTRIES = st.one_of(
 )
 
 
-@hypothesis_settings(max_examples=300, deadline=None)
+@hypothesis_settings(max_examples=300)
 @given(st.one_of(st.lists(PROFILE_ENTRIES, max_size=4), YAML_VALUES).map(yaml.safe_dump) | st.text(max_size=80))
 @example('- name: a\n  description: "\\u2028\\x1b[31m"\n  node_label: "gpu=true\\nx=y"\n')
 def test_any_profiles_file_gives_lines_never_a_traceback(tmp_path_factory, text):
@@ -366,7 +366,7 @@ def test_any_profiles_file_gives_lines_never_a_traceback(tmp_path_factory, text)
         assert [profile["default"] for profile in found].count(True) == 1
 
 
-@hypothesis_settings(max_examples=100, deadline=None)
+@hypothesis_settings(max_examples=100)
 @given(st.sampled_from([s for s in SETTINGS if s.kind.show == HIDDEN]), st.text(max_size=40), st.text(max_size=40))
 def test_a_hidden_value_never_shows_in_its_line(setting, before, after):
     value = setting.kind.normalise(f"{before}SeCrEt§{after}")

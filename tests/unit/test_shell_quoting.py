@@ -970,7 +970,7 @@ def check_case(sandbox, case, value):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, suppress_health_check=[HealthCheck.too_slow])
 @given(value=hostile)
 @example(value=KITCHEN_SINK)
 @example(value="*")
@@ -991,7 +991,7 @@ def test_sudo_sends_the_script_as_one_argument():
 # --- a value inside awk: matched literally by REAL awk ---------------------------------------------
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(value=hostile.map(one_word))
 @example(value="/mnt/a\\tb")  # awk -v would turn this \t into a tab
 @example(value=f'"){{system(">{M}")}}("')
@@ -1018,7 +1018,7 @@ def test_fstab_fact_matches_the_path_literally_with_real_awk(value):
 # --- a remote answer in the values the hub's configuration reads --------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(value=hostile)
 @example(value='10.0.0.5", "authenticator": "dummy')
 def test_hub_ip_reaches_the_hub_config_as_data(value):

@@ -84,7 +84,7 @@ def home_tool_accepts(names):
     return [answer == "yes" for answer in out.stdout.split()]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(local=st.text(min_size=1, max_size=40).filter(lambda s: "@" not in s and not any(c.isspace() for c in s)))
 def test_every_name_given_is_safe_for_home_and_service(local):
     try:
