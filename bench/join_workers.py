@@ -35,6 +35,16 @@ def tag_workers(count):
 
 
 def leave_swarm(info):
+    # Workers promoted to managers are demoted first: leaving, they would take the quorum along.
+    lab.docker(
+        "exec",
+        f"{lab.CONTAINER_PREFIX}hub",
+        "sh",
+        "-c",
+        "docker node demote $(docker node ls -q --filter role=manager | grep -vx \"$(docker info -f '{{.Swarm.NodeID}}')\") "
+        "2>/dev/null",
+        check=False,
+    )
     for number in range(1, len(info.worker_ips) + 1):
         lab.docker("exec", f"{lab.CONTAINER_PREFIX}worker{number}", "docker", "swarm", "leave", "--force", check=False)
     lab.docker(

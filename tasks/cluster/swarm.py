@@ -169,11 +169,13 @@ def stale_nodes(nodes):
     return sorted(n.id for n in nodes if n.state == "down" and n.hostname in ready)
 
 
-def nodes_plan(nodes, hub_takes_notebooks):
+def nodes_plan(nodes, hub_id, hub_takes_notebooks):
     """[(what, command)] for the swarm's :class:`~tasks.cluster.swarm_model.Node` entries: the
-    notebook labels, then the stale entries to remove; a command is "" when nothing is to do."""
+    notebook labels (on every node but the hub, ``hub_id``, unless it takes notebooks: workers
+    promoted to managers still do), then the stale entries to remove; a command is "" when
+    nothing is to do."""
     stale = stale_nodes(nodes)
-    takes = {n.id: (n.labels, n.role == "worker" or bool(hub_takes_notebooks)) for n in nodes if n.id not in stale}
+    takes = {n.id: (n.labels, n.id != hub_id or bool(hub_takes_notebooks)) for n in nodes if n.id not in stale}
     return [
         ("set notebook placement labels", label_command(takes)),
         (
@@ -183,11 +185,12 @@ def nodes_plan(nodes, hub_takes_notebooks):
     ]
 
 
-@step("swarm-nodes", probes=lambda host: [NODES, *homes_probe.probe_probes(host)])
+@step("swarm-nodes", probes=lambda host: [NODES, SWARM_STATE, *homes_probe.probe_probes(host)])
 def swarm_nodes(host):
-    """Label the nodes that take notebooks (workers; the hub if configured), drop stale entries,
-    and keep new notebooks off nodes whose homes storage is missing (the homes probe)."""
-    for what, command in nodes_plan(host.fact(NODES), host.config.hub_takes_notebooks):
+    """On the hub: label the nodes that take notebooks (workers; the hub if configured), drop
+    stale entries, and keep new notebooks off nodes whose homes storage is missing (the homes probe)."""
+    hub_id = host.fact(SWARM_STATE).node_id
+    for what, command in nodes_plan(host.fact(NODES), hub_id, host.config.hub_takes_notebooks):
         host.ensure(what, command)
     homes_probe.ensure_probe(host)
 

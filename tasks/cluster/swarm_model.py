@@ -30,18 +30,29 @@ class Resources(NamedTuple):
 class Node(NamedTuple):
     id: str
     hostname: str
-    role: str
+    role: str  # what the node is to be: manager or worker (docker node promote/demote set it)
     state: str  # ready, down, unknown, disconnected
     availability: str  # active, pause, drain
     address: str
     labels: dict
     capacity: Resources
+    # Its place among the managers, as `docker node ls` shows it: leader, reachable,
+    # unreachable; "" when it is none (a worker, or a manager not in their Raft group yet).
+    manager_status: str
+
+
+def manager_status(status):
+    """A node's ``.ManagerStatus`` (JSON, null for a worker) in the words of :attr:`Node.manager_status`."""
+    if not status:
+        return ""
+    return "leader" if status.get("Leader") else status.get("Reachability", "")
 
 
 def parse_nodes(answer):
     """The :class:`Node` entries; none when Docker lists none (no swarm, or not its manager)."""
     return [
-        Node(*fields[:6], fields[6] or {}, Resources(*fields[7:])) for fields in map(json.loads, facts.lines(answer))
+        Node(*fields[:6], fields[6] or {}, Resources(*fields[7:9]), manager_status(fields[9]))
+        for fields in map(json.loads, facts.lines(answer))
     ]
 
 
@@ -59,6 +70,8 @@ NODES = facts.Fact(
             ".Spec.Labels",
             ".Description.Resources.MemoryBytes",
             ".Description.Resources.NanoCPUs",
+            # whole: a worker's is nil, and a field of it would fail the template there
+            ".ManagerStatus",
         )
     )
     + " $(docker node ls -q)",

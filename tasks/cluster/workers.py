@@ -8,7 +8,7 @@ from ..cli import inventory
 from ..cli.invocation import found_hosts, hosts_for, hub_for, named_hosts, run_of
 from ..core import HubswarmError, fail, run_on, run_steps, stop_if_failed
 from ..node import docker, fence, images, packages, storage, updates
-from . import swarm
+from . import managers, swarm
 from .swarm_model import NODES
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -73,8 +73,10 @@ def join(run, hub_node, workers, rejoin=False, ready_with=None):
     steps = [join_step] if ready_with else [*ready_steps(info.manager.rpartition(":")[0], image), join_step]
     failed = run_steps(workers, steps)
     hub_node.forget(NODES)  # the joins changed the node list the hub read for the join token
+    # Managers before labels: a stale entry that was a manager is demoted before it is removed.
+    swarm_steps = [managers.swarm_managers, swarm.swarm_nodes]
     # The hub needs the image only to run notebooks itself (a load costs ~15 s).
-    hub_steps = [image, swarm.swarm_nodes] if hub_node.config.hub_takes_notebooks else [swarm.swarm_nodes]
+    hub_steps = [image, *swarm_steps] if hub_node.config.hub_takes_notebooks else swarm_steps
     failed += run_steps([hub_node], hub_steps)
     stop_if_failed(failed)
 
@@ -91,7 +93,10 @@ def join_workers(c, rejoin=False, hub=None):
     Workers are found by their EC2 tags, or named with -H; the hub is --hub, else
     found by its tags. The join token is read from the hub and never printed or
     put on a command line. One worker failing does not stop the others; the exit
-    code is then non-zero. Example: fab join-workers; fab -H W1,W2 join-workers --hub HUB
+    code is then non-zero. Then the swarm's managers: the hub and the workers
+    HUBSWARM_MANAGERS names, else the first 2 ready ones (the hub alone below 3
+    nodes), promoted; the swarm then outlives the hub's host.
+    Example: fab join-workers; fab -H W1,W2 join-workers --hub HUB
     """
     join(run_of(c), hub_host(c, hub), hosts_for(c, inventory.WORKER), rejoin)
 
@@ -100,10 +105,14 @@ def join_workers(c, rejoin=False, hub=None):
 def remove_worker(c, name):
     """Drain a worker, make it leave the swarm, and remove it from the hub's node list.
 
-    The hub is the -H host, else found by its tags. A node that is gone already
-    is ok. Example: fab remove-worker --name worker3
+    A manager is first demoted, another ready worker promoted in its place when
+    there is one (1, 3 or 5 managers are kept); nothing changes when the
+    swarm's managers have lost their quorum. The hub is the -H host, else found
+    by its tags. A node that is gone already is ok.
+    Example: fab remove-worker --name worker3
     """
     hub_node = hub_for(c)
+    run_on(hub_node, managers.swarm_managers.bind((name,)))
     address = run_on(hub_node, swarm.drain.bind(name))
     if address:
         worker = hub_node.run.connect(address)

@@ -15,7 +15,7 @@ from fabric import task
 from ..aws import ec2 as aws
 from ..cli import inventory
 from ..cli.invocation import run_of, targets
-from ..cluster import swarm
+from ..cluster import managers, swarm
 from ..cluster.swarm_model import NODES, NOTEBOOK_SERVICES, NOTEBOOK_TASKS, swarm_of
 from ..cluster.workers import hub_host, join
 from ..core import HubswarmError, fail, run_on, run_steps, step, stop_if_failed
@@ -28,19 +28,23 @@ DRAIN_SECONDS = 120
 
 @step("read-swarm", probes=lambda host: [swarm.SWARM_STATE, NODES, NOTEBOOK_TASKS, NOTEBOOK_SERVICES])
 def read_swarm(host):
-    """The hub's :class:`~tasks.cluster.swarm_model.Swarm`. A hub that manages no swarm cannot tell
-    which worker is idle: an error."""
+    """The hub's :class:`~tasks.cluster.swarm_model.Swarm`. A hub that manages no swarm, or whose
+    swarm lists no node (not even the hub: its managers lost their quorum), cannot tell which
+    worker is idle: an error."""
     state, manager, _ = host.fact(swarm.SWARM_STATE)
     if not (state == "active" and manager):
         raise HubswarmError(
             f"{host.name} manages no swarm: run 'fab setup-hub' first (scale asks it which workers run notebooks)"
         )
-    return swarm_of(host)
+    seen = swarm_of(host)
+    if not seen.nodes:
+        raise HubswarmError(managers.UNLISTED)
+    return seen
 
 
 class Worker(NamedTuple):
-    """A worker instance with its swarm node entries (worker role, at its private
-    address: more than one after a rejoin) and the user of each notebook placed there."""
+    """A worker instance with its swarm node entries (at its private address: more than one
+    after a rejoin) and the user of each notebook placed there."""
 
     instance: inventory.Instance
     nodes: tuple
@@ -58,12 +62,10 @@ class Worker(NamedTuple):
 
 def workers_of(instances, seen):
     """A :class:`Worker` per instance, from the hub's :class:`~tasks.cluster.swarm_model.Swarm` ``seen``: nodes are
-    matched by address, and only worker nodes (the hub is never one of them)."""
+    matched by address, managers too (a worker may be one; the hub is no worker instance)."""
     found = []
     for instance in instances:
-        nodes = tuple(
-            n for n in seen.nodes if n.role == "worker" and instance.private_ip and n.address == instance.private_ip
-        )
+        nodes = tuple(n for n in seen.nodes if instance.private_ip and n.address == instance.private_ip)
         ids = {n.id for n in nodes}
         users = sorted(seen.users.get(t.service, t.service) for t in seen.tasks if t.node in ids)
         found.append(Worker(instance, nodes, tuple(users)))
@@ -155,16 +157,19 @@ def terminate(run, client, leaving):
 
 
 def shrink(run, hub, leaving):
-    """Remove the ``leaving`` workers: drain their nodes, wait for their notebooks to move,
-    make the ready ones leave, remove their nodes, terminate their instances.
+    """Remove the ``leaving`` workers: hand their managers' place to others, drain their nodes,
+    wait for their notebooks to move, make the ready ones leave, remove their nodes,
+    terminate their instances.
 
-    A failed drain or wait stops before anything is terminated; a worker that fails
-    to leave is still removed and terminated, and fails the run at the end.
+    A refused hand-over (the managers lost their quorum) stops before any change; a failed
+    drain or wait stops before anything is terminated; a worker that fails to leave is still
+    removed and terminated, and fails the run at the end.
     """
     nodes = [n for w in leaving for n in w.nodes]  # none for a worker that never joined
     if nodes:
+        hand_over = managers.swarm_managers.bind(tuple(n.id for n in nodes))
         drains = [swarm.drain.bind(n.hostname, n.id) for n in nodes]
-        stop_if_failed(run_steps([hub], [*drains, notebooks_gone.bind(nodes)]))
+        stop_if_failed(run_steps([hub], [hand_over, *drains, notebooks_gone.bind(nodes)]))
     failed = run_steps(worker_hosts(run, [w.instance for w in leaving if w.joined]), [swarm.leave])
     if nodes:
         stop_if_failed(run_steps([hub], [swarm.remove_node.bind(n.hostname, n.id) for n in nodes]))
@@ -212,13 +217,16 @@ def scale(c, workers=None, force=False, wait_ssh=True):
     Up: launches the missing tagged workers as `launch` does (lowest free
     numbers), waits for SSH where it is reachable from here, then runs
     join-workers on them (and on any kept worker the swarm does not have
-    ready). Down: picks idle workers (no notebook placed on them), highest
-    worker number first; drains each, waits (up to 2 minutes) until swarm has
-    moved its notebooks, makes it leave the swarm, removes its node on the hub
-    and terminates its instance. When a worker running notebooks would have to
-    go, nothing changes: exit 1 naming it and its users, unless --force (then
-    the fewest notebooks go first). Never touches the hub; a second run
-    changes nothing.
+    ready), and promotes workers to keep the swarm's managers as join-workers
+    does. Down: picks idle workers (no notebook placed on them), highest
+    worker number first; a manager among them is demoted first, another ready
+    worker promoted in its place when there is one (refused in one line when
+    the managers have lost their quorum); drains each, waits (up to 2 minutes)
+    until swarm has moved its notebooks, makes it leave the swarm, removes its
+    node on the hub and terminates its instance. When a worker running
+    notebooks would have to go, nothing changes: exit 1 naming it and its
+    users, unless --force (then the fewest notebooks go first). Never touches
+    the hub's host; a second run changes nothing.
     Example: fab scale --workers 3
     """
     if run_of(c).named:

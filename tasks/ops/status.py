@@ -20,6 +20,7 @@ from fabric import Connection, task
 from ..aws import efs
 from ..cli import inventory
 from ..cli.invocation import hub_for, run_of, targets
+from ..cluster.managers import answers, managers_plan, named, quorum
 from ..cluster.swarm_model import (
     NODES,
     NOTEBOOK_LABEL,
@@ -275,6 +276,41 @@ def node_rows(nodes, tasks, each):
     return [*rows, room_row(nodes, tasks, each)]
 
 
+def managers_row(nodes, hub_ip, config):
+    """The swarm's managers (the hub first) and their quorum. A problem when some do not answer
+    (none changes the swarm without its quorum), or when they are not those join-workers keeps."""
+    members = sorted((n for n in nodes if n.manager_status), key=lambda n: (n.address != hub_ip, n.hostname))
+    lost = [n.hostname for n in members if not answers(n)]
+    need = quorum(len(members))
+    spare = len(members) - len(lost) - need
+    detail = (
+        f"managers {len(members)} ({', '.join(n.hostname for n in members)}), quorum {need}, "
+        f"tolerates {max(spare, 0)} {'more ' if lost else ''}lost"
+    )
+    state = f"{len(members) - len(lost)} up"
+    if spare < 0:
+        problem = f"no quorum: {', '.join(lost)} do not answer, and swarm changes nothing until they do"
+    elif lost:
+        problem = f"{', '.join(lost)} not answering: fab join-workers puts ready workers in their place"
+    else:
+        problem = kept_managers_problem(nodes, hub_ip, config)
+    return Row("swarm", "managers", state, detail, problem)
+
+
+def kept_managers_problem(nodes, hub_ip, config):
+    """What join-workers would change of the managers, as a problem; "" when nothing, or when
+    no node is at the hub's address."""
+    hub = next((n for n in nodes if n.address == hub_ip), None)
+    if hub is None:
+        return ""
+    try:
+        plan = managers_plan(nodes, hub.id, named(config))
+    except HubswarmError as refused:
+        return str(refused)
+    changes = [what for what, command in plan.changes if command]
+    return f"not as kept: fab join-workers would {' and '.join(changes)}" if changes else ""
+
+
 def notebook_rows(services, tasks, nodes, now):
     by_id = {n.id: n for n in nodes}
     rows = []
@@ -425,6 +461,7 @@ def assess(host, url):
         *(unit_row(unit, host.fact(facts.systemd_unit(unit))) for unit in UNITS),
         cert_row(host, now),
         *node_rows(seen.nodes, seen.tasks, guarantee(config)),
+        *([managers_row(seen.nodes, host.private_ip(), config)] if seen.nodes else []),
         *notebook_rows(seen.users, seen.tasks, seen.nodes, now),
         *route_rows(routes, seen.nodes, seen.tasks),
         *(disk_row(path, host.fact(disk_fact(path))) for path in disk_paths(config)),
@@ -448,16 +485,18 @@ def status(c):
 
     Hub services (jupyterhub, jupyterhub-proxy, nginx, docker), JupyterHub's
     version and URL, the TLS certificate's days left, the swarm's nodes (with what
-    notebooks reserve of each), the room for more notebooks, the notebook servers,
-    proxy routes that point at no running notebook, and free disk for the hub's
-    state, the homes and every node's Docker: one probe of the hub, then one of
-    each other node, in parallel. Unhealthy: a service not active, a node not
-    ready and not drained, no room for another notebook, a notebook waiting for
-    a node, a route pointing nowhere, the certificate expiring within 14 days,
-    less than 10% disk free, the hub's backups stopped, failing or older than
-    twice HUBSWARM_BACKUP_EVERY, in the shared storage or in
-    HUBSWARM_BACKUP_BUCKET (read from this machine: s3:ListBucket), EFS's
-    automatic backups of the homes off, or unreadable (read from this machine:
+    notebooks reserve of each), its managers and their quorum, the room for more
+    notebooks, the notebook servers, proxy routes that point at no running
+    notebook, and free disk for the hub's state, the homes and every node's
+    Docker: one probe of the hub, then one of each other node, in parallel.
+    Unhealthy: a service not active, a node not ready and not drained, a
+    manager not answering or the managers not as join-workers keeps them, no
+    room for another notebook, a notebook waiting for a node, a route pointing
+    nowhere, the certificate expiring within 14 days, less than 10% disk free,
+    the hub's backups stopped, failing or older than twice
+    HUBSWARM_BACKUP_EVERY, in the shared storage or in HUBSWARM_BACKUP_BUCKET
+    (read from this machine: s3:ListBucket), EFS's automatic backups of the
+    homes off, or unreadable (read from this machine:
     elasticfilesystem:DescribeBackupPolicy). Example: fab status
     """
     hub = hub_for(c)

@@ -463,6 +463,42 @@ def efs_problem(value):
 
 EFS = Kind(efs_problem, normalise=_name)
 
+# How many managers a swarm has: an odd number, as its quorum is a majority of them (an even
+# number survives no more lost than the odd number below it), and few (each one takes every change).
+MANAGER_COUNTS = (1, 3, 5)
+
+
+def _node_names(value):
+    return ",".join(_lowered(word) for word in str(value).split(",") if word.strip())
+
+
+def _ipv4(value):
+    try:
+        ipaddress.IPv4Address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def managers_problem(value):
+    names = value.split(",") if value else []
+    for name in names:
+        if not _ipv4(name) and dns_problem(name):
+            return f"{name!r} is neither a node's address nor its name"
+    if len(set(names)) < len(names):
+        return "names a node twice"
+    if names and len(names) not in MANAGER_COUNTS:
+        return f"names {len(names)} nodes: a swarm has 1, 3 or 5 managers (an odd number keeps a quorum)"
+    return ""
+
+
+MANAGERS = Kind(
+    managers_problem,
+    normalise=_node_names,
+    fix="name the hub and 2 or 4 workers (addresses or node names, separated by commas), "
+    "or none for the hub and the first 2 ready workers",
+)
+
 # --- notebooks -------------------------------------------------------------------------
 
 # Docker's reference grammar (github.com/distribution/reference, regexp.go).

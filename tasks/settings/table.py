@@ -460,6 +460,22 @@ GROUPS = (
         ),
     ),
     Group(
+        "Swarm managers: they keep the swarm's state (its nodes, the notebooks' services), so the\n"
+        "swarm outlives any one of them: 3 survive 1 lost, 5 survive 2.",
+        (
+            Setting(
+                "HUBSWARM_MANAGERS",
+                kinds.MANAGERS,
+                "The swarm's managers, by address or node name, separated by commas: the hub and 2 or 4 workers "
+                "(unset: the hub and the first 2 ready workers, the hub alone below 3 nodes).",
+                ("managers",),
+                example="10.0.1.10,10.0.1.11,10.0.1.12",
+                note="The hub and 2 or 4 workers, by address or node name (docker node ls). Unset: the hub and\n"
+                "the first 2 ready workers; the hub alone below 3 nodes.",
+            ),
+        ),
+    ),
+    Group(
         "Shared homes: the EFS file system (DNS name or IP) mounted at /mnt/nfs/home on every\n"
         'node, or "none" to keep homes on the hub only.',
         (

@@ -218,9 +218,22 @@ def swarm_info(state="inactive", manager=False, node_id=""):
     return json.dumps({"Swarm": {"LocalNodeState": state, "ControlAvailable": manager, "NodeID": node_id}})
 
 
-def node_info(id_, role, state, hostname, labels=None, availability="active", address=""):
-    """One line of what the swarm's nodes fact prints (swarm_model.NODES), resources none."""
-    return json.dumps([id_, hostname, role, state, availability, address, labels, 0, 0]) + "\n"
+def manager_info(role, status=None):
+    """A node's ``.ManagerStatus`` as Docker's JSON has it, for its status in ``docker node ls``:
+    leader, reachable, unreachable, or "" for none (null); by default reachable for a manager,
+    none for a worker."""
+    status = ("reachable" if role == "manager" else "") if status is None else status
+    if not status:
+        return None
+    reachability = "unreachable" if status == "unreachable" else "reachable"
+    return {"Leader": status == "leader", "Reachability": reachability}
+
+
+def node_info(id_, role, state, hostname, labels=None, availability="active", address="", manager=None):
+    """One line of what the swarm's nodes fact prints (swarm_model.NODES), resources none; ``manager``:
+    its manager status (:func:`manager_info`)."""
+    fields = [id_, hostname, role, state, availability, address, labels, 0, 0, manager_info(role, manager)]
+    return json.dumps(fields) + "\n"
 
 
 def cert_info(sans="", lasts=True):

@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 import pytest
 from invoke.exceptions import Exit
 
-from fakehost import homes_probe_done, hub_config, invocation, swarm_info
+from fakehost import homes_probe_done, hub_config, invocation, manager_info, swarm_info
 from tasks.aws import ec2 as aws
 from tasks.cli import inventory
-from tasks.cluster import swarm, swarm_model, workers
+from tasks.cluster import managers, swarm, swarm_model, workers
 from tasks.core import Run, Step
 from tasks.core.recap import Recap
 from tasks.node import fence
@@ -35,7 +35,8 @@ def instance(name, ip):
 
 
 def node(id_, hostname, address, state="ready", role="worker"):
-    return swarm_model.Node(id_, hostname, role, state, "active", address, {}, NO_RESOURCES)
+    status = "reachable" if role == "manager" else ""
+    return swarm_model.Node(id_, hostname, role, state, "active", address, {}, NO_RESOURCES, status)
 
 
 def notebook(user, node_id, state="running"):
@@ -128,11 +129,11 @@ def test_plan_a_name_launch_did_not_give_goes_first():
     assert todo.launch == []  # two kept: worker1, worker3
 
 
-def test_plan_removes_every_node_entry_of_a_worker_and_never_the_hub():
+def test_plan_removes_every_node_entry_of_a_worker_a_manager_too():
     instances, seen = cluster({1: "ready", 2: "ready"})
     stale = node("n2-old", "worker2", "10.0.0.12", state="down")
-    hub_at_worker2 = node("n-hub2", "hub2", "10.0.0.12", role="manager")  # a manager is never a worker's node
-    seen = seen._replace(nodes=[*seen.nodes, stale, hub_at_worker2])
+    promoted = node("n2", "worker2", "10.0.0.12", role="manager")  # a worker promoted to manager
+    seen = seen._replace(nodes=[*seen.nodes[:2], promoted, stale])
     [worker2] = scale.plan(hub_config(cluster="c1"), instances, seen, 1).remove
     assert [n.id for n in worker2.nodes] == ["n2", "n2-old"] and worker2.joined
 
@@ -172,11 +173,35 @@ def compact(*fields):
 
 
 def nodes_answer(ips):
-    """swarm-nodes: the hub, and a ready worker node per ``{number: ip}``."""
-    lines = [compact("n-hub", "hub", "manager", "ready", "active", HUB, None, 1 << 32, 2 * 10**9)]
+    """swarm-nodes: the hub, and a ready worker node per ``{number: ip}``; workers 1 and 2
+    managers when there are 2 or more, as join-workers keeps them."""
+    managers = {1, 2} if len(ips) >= 2 else set()
+    lines = [
+        compact(
+            "n-hub",
+            "hub",
+            "manager",
+            "ready",
+            "active",
+            HUB,
+            None,
+            1 << 32,
+            2 * 10**9,
+            manager_info("manager", "leader"),
+        )
+    ]
     lines += [
         compact(
-            f"n{n}", f"worker{n}", "worker", "ready", "active", ip, {"hubswarm.notebooks": "true"}, 1 << 32, 2 * 10**9
+            f"n{n}",
+            f"worker{n}",
+            "manager" if n in managers else "worker",
+            "ready",
+            "active",
+            ip,
+            {"hubswarm.notebooks": "true"},
+            1 << 32,
+            2 * 10**9,
+            manager_info("manager" if n in managers else "worker"),
         )
         for n, ip in sorted(ips.items())
     ]
@@ -320,7 +345,9 @@ def test_scale_down_removes_idle_workers_then_nothing(ec2, fleet, scale_to, test
     worker2, worker3 = before["c1-worker2"], before["c1-worker3"]
     scale_to(1)
 
+    # worker1 and worker2 are managers: 2 nodes left, the hub stays the only one
     assert on_hub.commands == [
+        managers.demote_command(["n1", "n2"]),
         swarm.drain_command("n3"),
         swarm.drain_command("n2"),
         swarm.node_rm_command("n3"),
@@ -333,6 +360,7 @@ def test_scale_down_removes_idle_workers_then_nothing(ec2, fleet, scale_to, test
     assert {name: i.instance_id for name, i in gone.items()} == {w.name: w.instance_id for w in (worker2, worker3)}
     done = changes(test_run)
     assert [task for _, task, _ in done] == [
+        "swarm-managers",
         "drain",
         "drain",
         "leave",
@@ -344,6 +372,7 @@ def test_scale_down_removes_idle_workers_then_nothing(ec2, fleet, scale_to, test
     ]
     assert sorted(done) == sorted(
         [
+            (HUB, "swarm-managers", ["demote worker1, worker2 to workers"]),
             (HUB, "drain", ["drain worker3"]),
             (HUB, "drain", ["drain worker2"]),
             (worker3.private_ip, "leave", ["leave the swarm"]),
@@ -359,6 +388,19 @@ def test_scale_down_removes_idle_workers_then_nothing(ec2, fleet, scale_to, test
     scale_to(1)
     assert changes(test_run) == [] and on_hub.calls == [] and fleet.reached == []
     assert moto_workers(ec2) == {"c1-worker1": before["c1-worker1"]}
+
+
+def test_scale_down_promotes_a_ready_worker_before_a_manager_goes(ec2, fleet, scale_to, test_run):
+    on_hub = fleet(3, [("alice", 1), ("bob", 3)])  # worker2, a manager, is the idle one
+    scale_to(2)
+    assert on_hub.commands == [
+        managers.promote_command(["n3"]),
+        managers.demote_command(["n2"]),
+        swarm.drain_command("n2"),
+        swarm.node_rm_command("n2"),
+    ]
+    assert (HUB, "swarm-managers", ["promote worker3 to managers", "demote worker2 to workers"]) in changes(test_run)
+    assert sorted(moto_workers(ec2)) == ["c1-worker1", "c1-worker3"]
 
 
 def test_a_busy_worker_is_refused_before_any_change(ec2, fleet, scale_to, test_run):
@@ -415,6 +457,7 @@ def test_check_mode_predicts_and_changes_nothing(ec2, fleet, scale_to, test_run)
     assert moto_workers(ec2) == before
     said = test_run.recap.stream.getvalue()
     for line in (
+        f"[{HUB}] swarm-managers: would demote worker1, worker2 to workers",
         f"[{HUB}] drain: would drain worker3",
         f"[{HUB}] drain: would drain worker2",
         f"[{HUB}] drain-wait: ok",
@@ -442,6 +485,16 @@ def test_a_hub_without_a_swarm_stops_it(ec2, make_host, test_run, monkeypatch, s
     with pytest.raises(Exit, match=f"first: {HUB} read-swarm: {HUB} manages no swarm: run 'fab setup-hub' first"):
         scale_to(1)
     assert runner.calls == []
+
+
+def test_a_swarm_that_lists_no_node_stops_it_before_any_change(ec2, fleet, scale_to, test_run):
+    """Without a quorum the hub lists no node, not even itself: every worker would seem idle."""
+    on_hub = fleet(2)
+    on_hub.answers[swarm_model.NODES.key] = ""
+    with pytest.raises(Exit, match=f"first: {HUB} read-swarm: the swarm's node list does not answer on the hub"):
+        scale_to(0)
+    assert on_hub.calls == [] and fleet.reached == [] and changes(test_run) == []
+    assert len(moto_workers(ec2)) == 2
 
 
 @pytest.mark.parametrize(

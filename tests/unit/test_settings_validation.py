@@ -160,6 +160,12 @@ BAD = [
     ("HUBSWARM_STATIC_ROOT", "/data/\x1bwww", "has '\\x1b'"),
     ("HUBSWARM_EFS", "fs-1 .efs.example.com", "is not the EFS DNS name, an IPv4 address or 'none'"),
     ("HUBSWARM_EFS", "10.0.0.300", "is not a valid IPv4 address"),
+    ("HUBSWARM_MANAGERS", "hub,w1,w2,w3", "'hub,w1,w2,w3' names 4 nodes: a swarm has 1, 3 or 5 managers"),
+    ("HUBSWARM_MANAGERS", "w1,w2", "names 2 nodes: a swarm has 1, 3 or 5 managers (an odd number keeps a quorum); "),
+    ("HUBSWARM_MANAGERS", "hub,w1,w2,w3,w4,w5,w6", "names 7 nodes"),
+    ("HUBSWARM_MANAGERS", "hub,w1,W1", "names a node twice"),
+    ("HUBSWARM_MANAGERS", "hub,w_1,w2", "'w_1' is neither a node's address nor its name"),
+    ("HUBSWARM_MANAGERS", "hub,10.0.0.300,w2", "'10.0.0.300' is neither a node's address nor its name"),
     ("HUBSWARM_VPC_ID", "vpc-xyz", "is not a VPC id"),
     ("HUBSWARM_SUBNET_ID", "sub-0123456789abcdef0", "is not a subnet id"),
     ("HUBSWARM_AMI", "ami-123", "is not an AMI id"),
@@ -250,6 +256,10 @@ GOOD = [
     ("HUBSWARM_EFS", "fs-0123456789abcdef0.efs.us-west-2.amazonaws.com"),
     ("HUBSWARM_EFS", "10.0.1.20"),
     ("HUBSWARM_EFS", "None"),
+    ("HUBSWARM_MANAGERS", "10.0.1.10, 10.0.1.11,10.0.1.12"),
+    ("HUBSWARM_MANAGERS", "Hub,ip-10-0-1-11.us-west-2.compute.internal,abcdefghij0123456789klmno,"),
+    ("HUBSWARM_MANAGERS", "hub"),
+    ("HUBSWARM_MANAGERS", "hub,w1,w2,w3,w4"),
     ("HUBSWARM_VPC_ID", "vpc-0123456789abcdef0"),
     ("HUBSWARM_VPC_ID", "vpc-1a2b3c4d"),
     ("HUBSWARM_SUBNET_ID", "subnet-0123456789ABCDEF0"),
@@ -277,6 +287,10 @@ GOOD = [
 @pytest.mark.parametrize("name, value", GOOD, ids=[f"{n}={v[:30]!r}" for n, v in GOOD])
 def test_a_good_setting_passes(name, value):
     assert problems(**{name: value}) == []
+
+
+def test_the_managers_are_normalised_to_lower_case_names_without_blanks():
+    assert section(HUBSWARM_MANAGERS=" Hub, 10.0.1.11,,Worker-2 ")["managers"] == "hub,10.0.1.11,worker-2"
 
 
 def test_every_problem_is_listed_not_just_the_first():

@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 from traitlets.config import Config
 
 from fakehost import frame, hub_config, node_info, normalize, probe_keys, swarm_info, unit_info
-from tasks.cluster import homes_probe, swarm, swarm_model
+from tasks.cluster import homes_probe, managers, swarm, swarm_model
 from tasks.core import facts as F
 from tasks.core import services
 from tasks.core.facts import Answer
@@ -525,7 +525,7 @@ def run_swarm_nodes(box, v):
             (f"{v}old", "worker", "down", f"{v}h", None),
         ]
     )
-    host = box.host({swarm_model.NODES.key: details})
+    host = box.host({swarm_model.NODES.key: details, swarm.SWARM_STATE.key: swarm_info("active", True, f"{v}m")})
     swarm.swarm_nodes(host)
 
 
@@ -874,6 +874,16 @@ CASES = [
             stdin_json("curl", lambda body: body["AdvertiseAddr"] == v and body["RemoteAddrs"] == [f"{v}:2377"]),
         ],
         fit=one_word,
+    ),
+    Case(
+        "managers.promote_command",
+        script(lambda v: managers.promote_command([v, v + "b"])),
+        lambda v, b: [argv("docker", "node", "promote", "--", v, v + "b")],
+    ),
+    Case(
+        "managers.demote_command",
+        script(lambda v: managers.demote_command([v, v + "b"])),
+        lambda v, b: [argv("docker", "node", "demote", "--", v, v + "b")],
     ),
     # workers (remove-worker)
     Case(

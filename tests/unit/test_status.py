@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from invoke.exceptions import Exit
 
-from fakehost import hub_config, invocation, parsed, unit_info
+from fakehost import hub_config, invocation, manager_info, parsed, unit_info
 from tasks.cli import inventory
 from tasks.cluster import swarm_model
 from tasks.core.errors import HubswarmError
@@ -50,9 +50,12 @@ def node(
     labels=None,
     memory=NODE_MEMORY,
     cpus=2,
+    manager=None,
 ):
-    """A swarm-nodes answer line."""
-    return compact(id_, hostname, role, state, availability, address, labels, memory, int(cpus * 1e9))
+    """A swarm-nodes answer line; ``manager``: its manager status (fakehost.manager_info)."""
+    return compact(
+        id_, hostname, role, state, availability, address, labels, memory, int(cpus * 1e9), manager_info(role, manager)
+    )
 
 
 def reserving(memory=0, cpus=0):
@@ -87,10 +90,17 @@ def routes(**targets):
     return json.dumps(found)
 
 
+# The hub and both workers managers, as join-workers keeps them.
 NODES = (
-    node("n-hub", "hub", "manager")
+    node("n-hub", "hub", "manager", manager="leader")
+    + node("n-w1", "worker1", "manager", address="10.0.0.6", labels=NOTEBOOKS)
+    + node("n-w2", "worker2", "manager", address="10.0.0.7", labels=NOTEBOOKS)
+)
+# worker2 drained and down: the hub, the one worker left ready, and the hub the only manager.
+ONE_DRAINED = (
+    node("n-hub", "hub", "manager", manager="leader")
     + node("n-w1", "worker1", "worker", address="10.0.0.6", labels=NOTEBOOKS)
-    + node("n-w2", "worker2", "worker", address="10.0.0.7", labels=NOTEBOOKS)
+    + node("n-w2", "worker2", "worker", "down", "drain", address="10.0.0.7", labels=NOTEBOOKS)
 )
 BACKUP = "hubswarm-hubswarm-{}.tar.gz"
 HEALTHY = {
@@ -131,7 +141,7 @@ def pending(err=""):
 
 
 HEALTHY_TABLE = """\
-WHAT      NAME                      STATE     DETAIL                                                                                                  PROBLEM
+WHAT      NAME                      STATE     DETAIL                                                                                                   PROBLEM
 hub       https://hub.example.com/  5.2.1     JupyterHub in /opt/jupyterhub
 service   jupyterhub                active    enabled
 service   jupyterhub-proxy          active    enabled
@@ -139,9 +149,10 @@ service   nginx                     active    enabled
 service   docker                    active    enabled
 cert      self-signed               valid     364 days left (to 2026-12-31), /srv/jupyterhub/ssl/hub.crt
 node      hub                       ready     manager, active, 10.0.0.5, no notebooks label, 0 notebooks, 0.0 of 3.8 GiB and 0 of 2 CPUs reserved
-node      worker1                   ready     worker, active, 10.0.0.6, hubswarm.notebooks=true, 1 notebook, 1.0 of 3.8 GiB and 0 of 2 CPUs reserved
-node      worker2                   ready     worker, active, 10.0.0.7, hubswarm.notebooks=true, 1 notebook, 1.0 of 3.8 GiB and 0 of 2 CPUs reserved
+node      worker1                   ready     manager, active, 10.0.0.6, hubswarm.notebooks=true, 1 notebook, 1.0 of 3.8 GiB and 0 of 2 CPUs reserved
+node      worker2                   ready     manager, active, 10.0.0.7, hubswarm.notebooks=true, 1 notebook, 1.0 of 3.8 GiB and 0 of 2 CPUs reserved
 room      notebooks                 4 more    4 more notebooks of 1.0 GiB guaranteed fit on 2 nodes taking notebooks
+swarm     managers                  3 up      managers 3 (hub, worker1, worker2), quorum 2, tolerates 1 lost
 notebook  alice                     running   on worker1 (10.0.0.6:30001) for 2h 05m
 notebook  bob                       running   on worker2 (10.0.0.7:30002) for 10m
 routes    proxy API                 ok        2 user routes, 0 pointing nowhere
@@ -188,9 +199,9 @@ PROBLEM_CASES = [
     (
         "a worker whose homes storage is missing",
         {
-            swarm_model.NODES.key: node("n-hub", "hub", "manager")
-            + node("n-w1", "worker1", "worker", address="10.0.0.6", labels={**NOTEBOOKS, "hubswarm.no-homes": "true"})
-            + node("n-w2", "worker2", "worker", address="10.0.0.7", labels=NOTEBOOKS)
+            swarm_model.NODES.key: node("n-hub", "hub", "manager", manager="leader")
+            + node("n-w1", "worker1", "manager", address="10.0.0.6", labels={**NOTEBOOKS, "hubswarm.no-homes": "true"})
+            + node("n-w2", "worker2", "manager", address="10.0.0.7", labels=NOTEBOOKS)
         },
         ["node worker1: its homes storage is missing: no new notebook here"],
     ),
@@ -226,15 +237,21 @@ PROBLEM_CASES = [
     ),
     (
         "worker down, not drained",
-        {swarm_model.NODES.key: NODES.replace('"worker2","worker","ready"', '"worker2","worker","down"')},
-        ["node worker2: not ready, not drained", "route /user/bob/: points to no running notebook"],
+        {
+            swarm_model.NODES.key: node("n-hub", "hub", "manager", manager="leader")
+            + node("n-w1", "worker1", "manager", address="10.0.0.6", labels=NOTEBOOKS)
+            + node("n-w2", "worker2", "manager", "down", address="10.0.0.7", labels=NOTEBOOKS, manager="unreachable")
+        },
+        [
+            "node worker2: not ready, not drained",
+            "swarm managers: worker2 not answering: fab join-workers puts ready workers in their place",
+            "route /user/bob/: points to no running notebook",
+        ],
     ),
     (
         "worker down and drained",
         {
-            swarm_model.NODES.key: NODES.replace(
-                '"worker2","worker","ready","active"', '"worker2","worker","down","drain"'
-            ),
+            swarm_model.NODES.key: ONE_DRAINED,
             swarm_model.NOTEBOOK_TASKS.key: notebook_task("s-alice", "n-w1"),
             "proxy-routes": routes(alice="http://10.0.0.6:30001"),
         },
@@ -321,9 +338,7 @@ def test_rows_show_what_is_wrong(make_host):
         make_host,
         {
             "unit:jupyterhub-proxy": unit_info("enabled", "inactive"),
-            swarm_model.NODES.key: NODES.replace(
-                '"worker2","worker","ready","active"', '"worker2","worker","down","drain"'
-            ),
+            swarm_model.NODES.key: ONE_DRAINED,
             "proxy-routes": routes(alice="http://10.0.0.6:30001", bob="http://10.0.0.7:30009"),
             f"cert-end:{SELF_SIGNED}": "notAfter=Jan 10 12:00:00 2026 GMT\n",
             "disk:/srv/jupyterhub": "4096 1000 55\n",
@@ -375,15 +390,89 @@ def test_nodes_show_what_notebooks_reserve_old_ones_nothing(make_host):
         (
             "worker1",
             "ready",
-            "worker, active, 10.0.0.6, hubswarm.notebooks=true, 1 notebook, 2.0 of 3.8 GiB and 1 of 2 CPUs reserved",
+            "manager, active, 10.0.0.6, hubswarm.notebooks=true, 1 notebook, 2.0 of 3.8 GiB and 1 of 2 CPUs reserved",
         ),
         (
             "worker2",
             "ready",
-            "worker, active, 10.0.0.7, hubswarm.notebooks=true, 2 notebooks, 0.0 of 3.8 GiB and 0 of 2 CPUs reserved",
+            "manager, active, 10.0.0.7, hubswarm.notebooks=true, 2 notebooks, 0.0 of 3.8 GiB and 0 of 2 CPUs reserved",
         ),
         ("notebooks", "4 more", "4 more notebooks of 1.0 GiB and 0.5 CPUs guaranteed fit on 2 nodes taking notebooks"),
     ]
+
+
+def managers_answer(*nodes):
+    """A swarm-nodes answer: the hub (leading) and ``nodes`` (hostname, role, manager status),
+    worker N at 10.0.0.1N."""
+    lines = node("n-hub", "hub", "manager", manager="leader")
+    for hostname, role, manager in nodes:
+        state = "down" if manager == "unreachable" else "ready"
+        lines += node(f"n-{hostname}", hostname, role, state, address=f"10.0.0.1{hostname[-1]}", manager=manager)
+    return lines
+
+
+MANAGER_ROWS = [
+    # id, the nodes besides the hub, HUBSWARM_MANAGERS, the row's (state, detail, problem)
+    ("the hub alone", [], "", ("1 up", "managers 1 (hub), quorum 1, tolerates 0 lost", "")),
+    (
+        "one worker: the hub alone, as kept",
+        [("worker1", "worker", "")],
+        "",
+        ("1 up", "managers 1 (hub), quorum 1, tolerates 0 lost", ""),
+    ),
+    (
+        "two workers not promoted",
+        [("worker1", "worker", ""), ("worker2", "worker", "")],
+        "",
+        (
+            "1 up",
+            "managers 1 (hub), quorum 1, tolerates 0 lost",
+            "not as kept: fab join-workers would promote worker1, worker2 to managers",
+        ),
+    ),
+    (
+        "5 managers",
+        [(f"worker{n}", "manager", "reachable") for n in range(1, 5)],
+        "hub,worker1,worker2,worker3,worker4",
+        ("5 up", "managers 5 (hub, worker1, worker2, worker3, worker4), quorum 3, tolerates 2 lost", ""),
+    ),
+    (
+        "one lost",
+        [("worker1", "manager", "reachable"), ("worker2", "manager", "unreachable")],
+        "",
+        (
+            "2 up",
+            "managers 3 (hub, worker1, worker2), quorum 2, tolerates 0 more lost",
+            "worker2 not answering: fab join-workers puts ready workers in their place",
+        ),
+    ),
+    (
+        "the quorum lost",
+        [("worker1", "manager", "unreachable"), ("worker2", "manager", "unreachable")],
+        "",
+        (
+            "1 up",
+            "managers 3 (hub, worker1, worker2), quorum 2, tolerates 0 more lost",
+            "no quorum: worker1, worker2 do not answer, and swarm changes nothing until they do",
+        ),
+    ),
+    (
+        "HUBSWARM_MANAGERS without the hub",
+        [("worker1", "manager", "reachable"), ("worker2", "manager", "reachable")],
+        "worker1,worker2,worker3",
+        (
+            "3 up",
+            "managers 3 (hub, worker1, worker2), quorum 2, tolerates 1 lost",
+            "HUBSWARM_MANAGERS does not name the hub (hub, 10.0.0.5), always a manager: name it and 2 or 4 workers",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("nodes, names, expected", [c[1:] for c in MANAGER_ROWS], ids=[c[0] for c in MANAGER_ROWS])
+def test_the_managers_row(nodes, names, expected):
+    found = parsed(swarm_model.NODES, managers_answer(*nodes))
+    assert status.managers_row(found, "10.0.0.5", hub_config(managers=names)) == ("swarm", "managers", *expected)
 
 
 def test_a_notebook_waiting_for_room_shows_why(make_host):

@@ -15,7 +15,7 @@ import pytest
 from invoke.exceptions import Exit
 
 from fakehost import homes_probe_done, hub_config, invocation, node_info, parsed, swarm_info
-from tasks.cluster import homes_probe, swarm, swarm_model, workers
+from tasks.cluster import homes_probe, managers, swarm, swarm_model, workers
 from tasks.core import HubswarmError, Run, Step
 from tasks.node import fence, images
 
@@ -38,13 +38,17 @@ def details(*lines):
     )
 
 
-def worker2(at):
-    """A NODES answer from the hub with node worker2 (id w2) at ``at``: "address availability";
-    None: no such node."""
+HUB_NODE = node_info("hubnode", "manager", "ready", "hub", address=HUB, manager="leader")
+HUB_STATE = swarm_info("active", True, "hubnode")
+
+
+def worker2(at, role="worker", manager=None):
+    """A NODES answer from the hub: the hub and node worker2 (id w2) at ``at``: "address
+    availability"; None: no such node. ``role`` and ``manager`` as :func:`fakehost.node_info`'s."""
     if at is None:
-        return ""
+        return HUB_NODE
     address, availability = at.split()
-    return node_info("w2", "worker", "ready", "worker2", availability=availability, address=address)
+    return HUB_NODE + node_info("w2", role, "ready", "worker2", None, availability, address, manager)
 
 
 def records(host):
@@ -257,6 +261,12 @@ NODE_CASES = [
         [RM_LABEL.format("hubnode")],
     ),
     (
+        "workers promoted to managers still take notebooks",
+        details("hubnode manager ready hub {}", f"w1 manager ready worker1 {YES}", "w2 manager ready worker2 {}"),
+        False,
+        [ADD.format("w2")],
+    ),
+    (
         "any value of the label on the hub is removed",
         details('hubnode manager ready hub {"hubswarm.notebooks": "no", "zone": "a"}'),
         False,
@@ -303,16 +313,21 @@ NODE_CASES = [
 
 @pytest.mark.parametrize("answer, hub_takes, commands", [c[1:] for c in NODE_CASES], ids=[c[0] for c in NODE_CASES])
 def test_swarm_nodes(make_host, answer, hub_takes, commands):
-    host, runner = make_host({NODES: answer, **homes_probe_done()}, hub_takes_notebooks=hub_takes)
+    hub_state = swarm_info("active", True, "hubnode")
+    host, runner = make_host(
+        {NODES: answer, "swarm-state": hub_state, **homes_probe_done()}, hub_takes_notebooks=hub_takes
+    )
     swarm.swarm_nodes(host)
     assert runner.commands == commands
-    plan = swarm.nodes_plan(parsed(swarm_model.NODES, answer), hub_takes)
+    plan = swarm.nodes_plan(parsed(swarm_model.NODES, answer), "hubnode", hub_takes)
     assert [c for _, c in plan if c] == commands
     assert [what for what, c in plan if c] == host.record.changes
 
 
 def test_nodes_plan_says_what_it_does():
-    plan = swarm.nodes_plan(parsed(swarm_model.NODES, details("a worker ready w {}", "b worker down w null")), False)
+    plan = swarm.nodes_plan(
+        parsed(swarm_model.NODES, details("a worker ready w {}", "b worker down w null")), "hubnode", False
+    )
     assert plan == [
         ("set notebook placement labels", ADD.format("a")),
         ("remove 1 stale node entries", NODE_RM.format("b")),
@@ -391,8 +406,9 @@ REMOVE_CASES = [
 def remove_run(make_host, monkeypatch):
     """(hub, worker runner, run): ``run()`` runs the remove-worker task with these fakes."""
 
-    def make(node_answer, worker_state):
-        hub, hub_runner = make_host({NODES: worker2(node_answer)}, address=HUB)
+    def make(node_answer, worker_state, others="", **worker2_node):
+        nodes = worker2(node_answer, **worker2_node) + others
+        hub, hub_runner = make_host({NODES: nodes, "swarm-state": HUB_STATE}, address=HUB)
         worker, worker_runner = make_host({"swarm-state": worker_state}, address=WORKER)
         reached = []
 
@@ -446,7 +462,7 @@ def test_remove_worker_stops_when_the_drain_fails(remove_run):
 
 
 def test_remove_worker_check_mode_changes_nothing(make_host, monkeypatch):
-    hub, hub_runner = make_host({NODES: worker2(f"{WORKER} active")}, address=HUB, check=True)
+    hub, hub_runner = make_host({NODES: worker2(f"{WORKER} active"), "swarm-state": HUB_STATE}, address=HUB, check=True)
     worker, worker_runner = make_host({"swarm-state": swarm_info("active", False, "w2")}, address=WORKER, check=True)
     monkeypatch.setattr(workers, "hub_for", lambda c: hub)
     monkeypatch.setattr(hub.run, "connect", lambda address: worker)
@@ -454,10 +470,44 @@ def test_remove_worker_check_mode_changes_nothing(make_host, monkeypatch):
     assert hub_runner.calls == [] and worker_runner.calls == []
     changes, _ = records(hub)
     assert changes == {
+        (HUB, "swarm-managers"): [],
         (HUB, "drain"): ["drain worker2"],
         (WORKER, "leave"): ["leave the swarm"],
         (HUB, "node-rm"): ["remove node worker2"],
     }
+
+
+WORKER1 = node_info("w1", "manager", "ready", "worker1", address="10.0.0.7")
+WORKER3 = node_info("w3", "worker", "ready", "worker3", address="10.0.0.8")
+
+
+def test_removing_a_manager_promotes_a_ready_worker_in_its_place_first(remove_run):
+    hub, hub_runner, worker_runner, _, remove = remove_run(
+        f"{WORKER} active", swarm_info("active", True, "w2"), WORKER1 + WORKER3, role="manager"
+    )
+    remove()
+    assert hub_runner.commands == [
+        managers.promote_command(["w3"]),
+        managers.demote_command(["w2"]),
+        DRAIN,
+        FORCE_RM,
+    ]
+    assert worker_runner.commands == [LEAVE]
+    assert records(hub)[0][(HUB, "swarm-managers")] == ["promote worker3 to managers", "demote worker2 to workers"]
+
+
+def test_removing_a_manager_while_the_quorum_is_lost_changes_nothing(remove_run):
+    lost = node_info("w1", "manager", "down", "worker1", address="10.0.0.7", manager="unreachable")
+    hub, hub_runner, worker_runner, reached, remove = remove_run(
+        f"{WORKER} active", swarm_info("active", True, "w2"), lost, role="manager", manager="unreachable"
+    )
+    with pytest.raises(Exit) as refused:
+        remove()
+    assert refused.value.message == (
+        "1 host(s) failed; first: 10.0.0.5 swarm-managers: the swarm has lost its quorum: 2 of its 3 managers "
+        "do not answer (worker1, worker2): bring them back first (swarm changes nothing until then)"
+    )
+    assert hub_runner.calls == [] and reached == []
 
 
 # --- run_on: one step, what it returned ---------------------------------------------------
@@ -534,8 +584,14 @@ def test_join_workers(join_run):
     assert r1.commands == []
     assert r2.commands == [JOIN]
     assert json.loads(r2.calls[0].stdin)["JoinToken"] == "SWMTKN-1-abcdef"
-    assert hub_runner.commands == ["docker swarm join-token -q worker", ADD.format("w2")]
-    assert hub_runner.probed.count(NODES) == 2  # for the token, then again once the workers joined
+    # Both workers promoted: the hub and they are the swarm's 3 managers.
+    assert hub_runner.commands == [
+        "docker swarm join-token -q worker",
+        managers.promote_command(["w1", "w2"]),
+        ADD.format("w2"),
+    ]
+    # for the token, again once the workers joined, and once they were promoted
+    assert hub_runner.probed.count(NODES) == 3
     assert set(hub.fenced_for) == {HUB}  # notebooks reach the hub's API at its swarm address
     assert sorted(hub.images_to) == [WORKER, "10.0.0.7"]  # the hub runs no notebook
 
