@@ -26,8 +26,10 @@ UNLISTED = (
     "(its managers may have lost their quorum)"
 )
 # How long a promoted node may take to answer as a manager (it gets a manager's
-# certificate, then joins the Raft group: seconds).
+# certificate, then joins the Raft group: seconds), and a demoted one to leave that group.
 REACHABLE_SECONDS = 60
+# A node's place among the managers, as `docker node inspect` shows it: "" once it is none.
+REACHABILITY = "{{if .ManagerStatus}}{{.ManagerStatus.Reachability}}{{end}}"
 
 
 def quorum(members):
@@ -38,6 +40,12 @@ def quorum(members):
 def answers(node):
     """Whether ``node`` is a manager the others reach (the leader among them)."""
     return node.manager_status in ("leader", "reachable")
+
+
+def in_group(node):
+    """Whether ``node`` is in the managers' Raft group: a manager, or one demoted that has not
+    left the group yet (its role says worker, and the quorum still counts it)."""
+    return node.role == "manager" or bool(node.manager_status)
 
 
 def may_manage(node):
@@ -55,7 +63,7 @@ def candidates(nodes, hub, gone):
     """The nodes besides the hub that may manage, but those whose ids are in ``gone``: the
     managers first, so a run keeps those an earlier one chose, then by name (a stable order)."""
     found = [n for n in nodes if n.id != hub.id and n.id not in gone and may_manage(n)]
-    return sorted(found, key=lambda n: (n.role != "manager", n.hostname, n.id))
+    return sorted(found, key=lambda n: (not in_group(n), n.hostname, n.id))
 
 
 def wanted_managers(nodes, hub, names, gone):
@@ -82,7 +90,7 @@ def promote_command(ids):
     """Promote the nodes ``ids``, then wait until each answers as a manager: the next
     change of the managers counts on it for the quorum."""
     quoted = " ".join(map(shlex.quote, ids))
-    reachability = shlex.quote("{{if .ManagerStatus}}{{.ManagerStatus.Reachability}}{{end}}")
+    reachability = shlex.quote(REACHABILITY)
     return (
         f"docker node promote -- {quoted} >/dev/null && for node in {quoted}; do "
         f"for try in $(seq {REACHABLE_SECONDS}); do "
@@ -93,16 +101,33 @@ def promote_command(ids):
 
 
 def demote_command(ids):
-    """Demote the nodes ``ids``, one after the other, in that order."""
-    return f"docker node demote -- {' '.join(map(shlex.quote, ids))} >/dev/null"
+    """Demote the nodes ``ids`` one at a time, in that order, each only once the one before
+    has left the managers' Raft group: Docker demotes in the background, and a node still in
+    the group when the next goes (or when it is stopped) counts in the quorum, so that two
+    demoted at once may leave an even group that a single lost node stops. (A node demoted
+    already is demoted again without error: its wait is all that is left.)"""
+    reachability = shlex.quote(REACHABILITY)
+    return (
+        f"for node in {' '.join(map(shlex.quote, ids))}; do "
+        'docker node demote -- "$node" >/dev/null || exit 1; '
+        f"for try in $(seq {REACHABLE_SECONDS}); do "
+        f'status=$(docker node inspect -f {reachability} -- "$node") && [ -z "$status" ] && continue 2; sleep 1; done; '
+        f'echo "node $node is still a manager {REACHABLE_SECONDS} s after its demotion: see docker node ls" >&2; '
+        "exit 1; done"
+    )
 
 
 class ManagersPlan(NamedTuple):
     """``changes``: [(what, command)] to make in order, a command "" when there is none to make;
-    ``unmatched``: the names of HUBSWARM_MANAGERS that are no node that may manage and stays."""
+    ``unmatched``: the names of HUBSWARM_MANAGERS that are no node that may manage and stays;
+    ``managers``: the nodes that manage once the changes are made (1, 3 or 5, the hub first);
+    ``promoted``, ``demoted``: the nodes the changes promote and demote, in their order."""
 
     changes: list
     unmatched: list
+    managers: list = []
+    promoted: list = []
+    demoted: list = []
 
 
 def managers_plan(nodes, hub_id, names=(), leaving=()):
@@ -111,9 +136,13 @@ def managers_plan(nodes, hub_id, names=(), leaving=()):
 
     ``hub_id``: the hub's node id; ``names``: HUBSWARM_MANAGERS's; ``leaving``: what Docker knows
     the nodes about to be removed by (ids or names): other nodes take their place first.
-    Promotions first, then the managers that do not answer go, then the others: each step
-    keeps a quorum of the managers, as long as there is one to begin with. A one-line
-    :class:`HubswarmError` when no step may be taken.
+    Promotions first, then the managers that do not answer go, then those leaving, then the
+    others, one at a time: each step keeps a quorum of answering managers, as long as there is
+    one to begin with, and the managers end 1, 3 or 5, all answering. So a manager that leaves
+    with no ready worker to take its place takes one more with it (3 managers become the hub
+    alone, never 2: an even group that a single lost node stops), and a lost manager is
+    replaced by a ready worker, else the managers shrink to the hub alone. A one-line
+    :class:`HubswarmError` when no step may be taken (the quorum is lost already).
     """
     hub = next((n for n in nodes if n.id == hub_id), None)
     if hub is None:
@@ -126,23 +155,25 @@ def managers_plan(nodes, hub_id, names=(), leaving=()):
             f"HUBSWARM_MANAGERS does not name the hub ({hub.hostname}, {hub.address}), always a manager: "
             "name it and 2 or 4 workers"
         )
-    members = [n for n in nodes if n.manager_status]
+    members = [n for n in nodes if n.manager_status]  # the Raft group, as the quorum counts it
     lost = sorted((n for n in members if not answers(n)), key=lambda n: n.hostname)
     if len(members) - len(lost) < quorum(len(members)):
         raise HubswarmError(
             f"the swarm has lost its quorum: {len(lost)} of its {len(members)} managers do not answer "
             f"({', '.join(n.hostname for n in lost)}): bring them back first (swarm changes nothing until then)"
         )
-    chosen = {n.id for n in wanted_managers(nodes, hub, names, gone)}
+    wanted = wanted_managers(nodes, hub, names, gone)
+    chosen = {n.id for n in wanted}
     promote = [n for n in nodes if n.id in chosen and n.role != "manager"]
     demote = sorted(
-        (n for n in nodes if n.role == "manager" and n.id not in chosen), key=lambda n: (answers(n), n.hostname, n.id)
+        (n for n in nodes if in_group(n) and n.id not in chosen),
+        key=lambda n: (answers(n), n.id not in gone, n.hostname, n.id),
     )
     changes = [
         (f"promote {listed(promote)} to managers", promote_command([n.id for n in promote]) if promote else ""),
         (f"demote {listed(demote)} to workers", demote_command([n.id for n in demote]) if demote else ""),
     ]
-    return ManagersPlan(changes, unmatched(nodes, hub, names, gone))
+    return ManagersPlan(changes, unmatched(nodes, hub, names, gone), wanted, promote, demote)
 
 
 def named(config):

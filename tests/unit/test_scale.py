@@ -345,9 +345,10 @@ def test_scale_down_removes_idle_workers_then_nothing(ec2, fleet, scale_to, test
     worker2, worker3 = before["c1-worker2"], before["c1-worker3"]
     scale_to(1)
 
-    # worker1 and worker2 are managers: 2 nodes left, the hub stays the only one
+    # worker1 and worker2 are managers: 2 nodes left, the hub stays the only one (worker2,
+    # leaving, demoted first, then worker1: never 2 managers left)
     assert on_hub.commands == [
-        managers.demote_command(["n1", "n2"]),
+        managers.demote_command(["n2", "n1"]),
         swarm.drain_command("n3"),
         swarm.drain_command("n2"),
         swarm.node_rm_command("n3"),
@@ -372,7 +373,7 @@ def test_scale_down_removes_idle_workers_then_nothing(ec2, fleet, scale_to, test
     ]
     assert sorted(done) == sorted(
         [
-            (HUB, "swarm-managers", ["demote worker1, worker2 to workers"]),
+            (HUB, "swarm-managers", ["demote worker2, worker1 to workers"]),
             (HUB, "drain", ["drain worker3"]),
             (HUB, "drain", ["drain worker2"]),
             (worker3.private_ip, "leave", ["leave the swarm"]),
@@ -457,7 +458,7 @@ def test_check_mode_predicts_and_changes_nothing(ec2, fleet, scale_to, test_run)
     assert moto_workers(ec2) == before
     said = test_run.recap.stream.getvalue()
     for line in (
-        f"[{HUB}] swarm-managers: would demote worker1, worker2 to workers",
+        f"[{HUB}] swarm-managers: would demote worker2, worker1 to workers",
         f"[{HUB}] drain: would drain worker3",
         f"[{HUB}] drain: would drain worker2",
         f"[{HUB}] drain-wait: ok",

@@ -10,6 +10,8 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fakehost import node_info, parsed, swarm_info
 from tasks.cluster import managers, swarm_model
@@ -85,6 +87,41 @@ PLAN_CASES = [
         ("", "w1 w2"),
     ),
     (
+        "3 managers, one down, a ready worker spare: it is promoted, then the dead one demoted",
+        [HUB, "w1 manager", "w2 manager down unreachable", "w3 worker", "w4 worker down"],
+        (),
+        (),
+        ("w3", "w2"),
+    ),
+    (
+        "3 managers, one down, no ready worker spare: the dead one, then the other, demoted; the hub alone",
+        [HUB, "w1 manager", "w2 manager down unreachable", "w3 worker down"],
+        (),
+        (),
+        ("", "w2 w1"),
+    ),
+    (
+        "3 managers, one down that still answers the group a moment: demoted all the same",
+        [HUB, "w1 manager", "w2 manager down", "w3 worker"],
+        (),
+        (),
+        ("w3", "w2"),
+    ),
+    (
+        "a node demoted but still in the group: its demotion is waited for (not left counted)",
+        [HUB, "w1 worker", "w2 worker reachable"],
+        (),
+        ("w1",),
+        ("", "w2"),
+    ),
+    (
+        "a node demoted but still in the group, chosen again: promoted back, 3 managers",
+        [HUB, "w1 manager", "w2 worker reachable"],
+        (),
+        (),
+        ("w2", ""),
+    ),
+    (
         "a drained manager: another takes its place",
         [HUB, "w1 manager", "w2 manager drain", "w3 worker"],
         (),
@@ -122,10 +159,17 @@ PLAN_CASES = [
         ("w3", "w2"),
     ),
     (
-        "a manager leaves and 2 nodes stay: the hub alone, no even number of managers",
+        "3 managers, one leaves and 2 nodes stay: it, then the other, demoted; the hub alone, never 2",
         [HUB, *W12],
         (),
         ("w2",),
+        ("", "w2 w1"),
+    ),
+    (
+        "3 managers, one leaves and no ready worker to take its place: the hub alone",
+        [HUB, *W12, "w3 worker down", "w4 worker drain"],
+        (),
+        ("w1",),
         ("", "w1 w2"),
     ),
     ("the last workers leave", [HUB, *W12], (), ("w1", "w2"), ("", "w1 w2")),
@@ -172,7 +216,7 @@ PLAN_CASES = [
         [HUB, *W12, "w3 worker"],
         ("hub", "w1", "w2"),
         ("w2",),
-        ("", "w1 w2"),
+        ("", "w2 w1"),
     ),
     # refused
     (
@@ -188,6 +232,14 @@ PLAN_CASES = [
         (),
         ("w3",),
         LOST_QUORUM,
+    ),
+    (
+        "2 managers (left by an older version), one lost: the quorum is lost already",
+        [HUB, "w1 worker", "w2 manager down unreachable"],
+        (),
+        (),
+        "the swarm has lost its quorum: 1 of its 2 managers do not answer (w2): "
+        "bring them back first (swarm changes nothing until then)",
     ),
     (
         "keeping the managers while the quorum is lost",
@@ -221,6 +273,72 @@ def test_managers_plan(nodes, names, leaving, expected):
         managers.promote_command(promoted.split()) if promoted else "",
         managers.demote_command(demoted.split()) if demoted else "",
     ]
+
+
+# --- every plan, on random swarms: 1, 3 or 5 managers, a quorum after every step -----------------
+
+
+def node(name, role, state="ready", availability="active", status=""):
+    address = "10.0.0.5" if name == "hub" else f"10.0.0.1{name[1:]}"
+    return swarm_model.Node(name, name, role, state, availability, address, {}, swarm_model.Resources(0, 0), status)
+
+
+@st.composite
+def swarms(draw):
+    """(nodes, names, leaving): the hub leading, up to 7 workers in any role, state,
+    availability and place in the managers' group (demoted ones not yet out of it, promoted
+    ones not yet in it, lost ones), HUBSWARM_MANAGERS unset or naming the hub and 0, 2 or 4."""
+    workers = [
+        node(
+            f"w{i}",
+            draw(st.sampled_from(["manager", "worker"])),
+            draw(st.sampled_from(["ready", "down"])),
+            draw(st.sampled_from(["active", "active", "drain", "pause"])),
+            draw(st.sampled_from(["", "reachable", "unreachable"])),
+        )
+        for i in range(1, draw(st.integers(0, 7)) + 1)
+    ]
+    names = ()
+    if workers and draw(st.booleans()):
+        picked = draw(st.lists(st.sampled_from([w.id for w in workers]), unique=True, max_size=4))
+        names = ("hub", *picked[: len(picked) // 2 * 2])
+    leaving = tuple(draw(st.lists(st.sampled_from([w.id for w in workers]), unique=True))) if workers else ()
+    return [node("hub", "manager", status="leader"), *workers], names, leaving
+
+
+def quorate(group):
+    """Whether the managers' group {id: answers} can change: a quorum of it answers."""
+    return sum(group.values()) >= managers.quorum(len(group))
+
+
+@settings(max_examples=500, deadline=None)
+@given(swarms())
+def test_every_plan_ends_with_1_3_or_5_managers_and_keeps_a_quorum_at_every_step(swarm_):
+    nodes, names, leaving = swarm_
+    group = {n.id: managers.answers(n) for n in nodes if n.manager_status}
+    if not quorate(group):
+        with pytest.raises(HubswarmError, match="^the swarm has lost its quorum"):
+            managers.managers_plan(nodes, "hub", names, leaving)
+        return
+    plan = managers.managers_plan(nodes, "hub", names, leaving)
+    kept = {n.id for n in plan.managers}
+    assert len(kept) in (1, 3, 5) and plan.managers[0].id == "hub"
+    assert not kept & set(leaving)
+    assert all(managers.may_manage(n) for n in plan.managers[1:])
+    # Each promotion, then each demotion, one at a time: the group can make it (a quorum answers
+    # before) and still changes after it.
+    for promoted in plan.promoted:
+        assert quorate(group)
+        group[promoted.id] = True
+        assert quorate(group)
+    for demoted in plan.demoted:
+        assert quorate(group)
+        group.pop(demoted.id, None)
+        assert quorate(group)
+    # The group ends the kept managers, all answering (but those promoted a moment ago that
+    # are not in it yet, and join it as they come).
+    assert set(group) <= kept and all(group.values())
+    assert kept - set(group) <= {n.id for n in nodes if n.role == "manager" and not n.manager_status}
 
 
 def test_the_plan_says_which_nodes_by_name():
@@ -358,4 +476,49 @@ def test_a_promotion_waits_until_each_node_answers_as_a_manager(tmp_path, joins_
         assert done.stderr.strip() == (
             f"node n-a does not answer as a manager {managers.REACHABLE_SECONDS} s after its promotion: "
             "see docker node ls"
+        )
+
+
+# Docker demotes in the background: "docker node inspect" shows the node in the managers' group
+# ("reachable") until the call in $LEAVES_AFTER (never when it is 0), then none.
+DEMOTING = """#!{bash}
+printf '%s\\n' "$*" >> "$LOG"
+case "$1 $2" in
+  "node demote") ;;
+  "node inspect")
+    count=$(( $(cat "$COUNT" 2>/dev/null || echo 0) + 1 )); echo "$count" > "$COUNT"
+    if [ "$LEAVES_AFTER" = 0 ] || [ "$count" -lt "$LEAVES_AFTER" ]; then echo reachable; fi ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("leaves_after, rc", [(1, 0), (3, 0), (0, 1)])
+def test_a_demotion_waits_until_the_node_left_the_managers_before_the_next(tmp_path, leaves_after, rc):
+    bash = shutil.which("bash")
+    stubs, log = tmp_path / "bin", tmp_path / "argv.log"
+    stubs.mkdir()
+    (stubs / "docker").write_text(DEMOTING.format(bash=bash))
+    (stubs / "sleep").write_text(f"#!{bash}\nexit 0\n")
+    for name in ("docker", "sleep"):
+        (stubs / name).chmod(0o755)
+    for name in ("seq", "cat"):
+        (stubs / name).symlink_to(shutil.which(name))
+    done = subprocess.run(
+        [bash, "-c", managers.demote_command(["n-a", "n b"])],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+        env={"PATH": str(stubs), "LOG": str(log), "COUNT": str(tmp_path / "count"), "LEAVES_AFTER": str(leaves_after)},
+    )
+    assert done.returncode == rc, done.stderr
+    calls = log.read_text().splitlines()
+    inspect = f"node inspect -f {managers.REACHABILITY} -- "
+    if rc == 0:  # n b demoted only once n-a is out; it is out at once (the count is past)
+        assert calls == ["node demote -- n-a", *[inspect + "n-a"] * leaves_after, "node demote -- n b", inspect + "n b"]
+    else:
+        assert calls == ["node demote -- n-a", *[inspect + "n-a"] * managers.REACHABLE_SECONDS]
+        assert done.stderr.strip() == (
+            f"node n-a is still a manager {managers.REACHABLE_SECONDS} s after its demotion: see docker node ls"
         )
