@@ -106,7 +106,8 @@ def remove_worker(c, name):
     """Drain a worker, make it leave the swarm, and remove it from the hub's node list.
 
     A manager is first demoted, another ready worker promoted in its place when
-    there is one (1, 3 or 5 managers are kept); nothing changes when the
+    there is one, else one more demoted with it (1, 3 or 5 managers are kept,
+    never 2); nothing changes when the
     swarm's managers have lost their quorum. The hub is the -H host, else found
     by its tags. A node that is gone already is ok.
     Example: fab remove-worker --name worker3

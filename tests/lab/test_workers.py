@@ -16,6 +16,12 @@ def nodes(connect, hub_ip):
     return dict(line.split() for line in out.splitlines())
 
 
+def managers(connect, hub_ip):
+    """The hostnames `docker node ls` on the hub shows a manager status for."""
+    out = connect(hub_ip).run("docker node ls --format '{{.Hostname}} {{.ManagerStatus}}'", hide=True).stdout
+    return {words[0] for words in map(str.split, out.splitlines()) if len(words) > 1}
+
+
 def join_token(connect, hub_ip):
     return connect(hub_ip).run("docker swarm join-token -q worker", hide=True).stdout.strip()
 
@@ -57,6 +63,7 @@ def test_one_worker_down_does_not_stop_the_other(lab, cluster_run, connect):
     # hub alone manages the 2 nodes left); worker2 becomes unreachable.
     removed = fab("remove-worker", "--name", "worker1")
     assert removed.code == 0, removed.output
+    assert managers(connect, lab.hub_ip) == {"hub"}  # never 2: worker2 alone down would stop them
     subprocess.run(["docker", "stop", CONTAINER.format("worker2")], check=True, capture_output=True)
     try:
         wait_until_down(connect, lab.hub_ip, "worker2")  # else the hub would promote it
@@ -75,6 +82,7 @@ def test_one_worker_down_does_not_stop_the_other(lab, cluster_run, connect):
     assert healed.code == 0, healed.output
     assert healed.failed() == []
     assert nodes(connect, lab.hub_ip) == {"hub": "Ready", "worker1": "Ready", "worker2": "Ready"}
+    assert managers(connect, lab.hub_ip) == {"hub", "worker1", "worker2"}
 
 
 def test_no_output_contains_the_join_token(lab, cluster_run, connect):
@@ -88,6 +96,7 @@ def test_remove_worker_then_join_again(lab, cluster_run, connect):
     removed = fab("remove-worker", "--name", "worker2")
     assert removed.code == 0, removed.output
     assert "worker2" not in nodes(connect, lab.hub_ip)
+    assert managers(connect, lab.hub_ip) == {"hub"}  # worker1 demoted with it: never 2 managers
     state = connect(lab.worker_ips[1]).run("docker info --format '{{.Swarm.LocalNodeState}}'", hide=True)
     assert state.stdout.strip() == "inactive"
     again = fab("remove-worker", "--name", "worker2")
@@ -96,6 +105,7 @@ def test_remove_worker_then_join_again(lab, cluster_run, connect):
     rejoined = fab("join-workers")  # still tagged as a worker: it comes back
     assert rejoined.code == 0, rejoined.output
     assert nodes(connect, lab.hub_ip)["worker2"] == "Ready"
+    assert managers(connect, lab.hub_ip) == {"hub", "worker1", "worker2"}
 
 
 def test_hosts_lists_the_cluster_found_by_tag(lab, cluster_run):
