@@ -25,7 +25,7 @@ from tasks.aws import ec2 as aws  # noqa: E402
 from tasks.aws import efs, iam, route53  # noqa: E402
 from tasks.cli import inventory, invocation  # noqa: E402
 from tasks.cluster import workers  # noqa: E402
-from tasks.ops import backup, scale, status, workflows  # noqa: E402
+from tasks.ops import backup, replace, scale, status, workflows  # noqa: E402
 
 if LAB_ENV:  # a lab.env written before it named its subnet
     os.environ.setdefault("HUBSWARM_LAB_SUBNET", lab.SUBNET)
@@ -62,6 +62,7 @@ ns = Collection(
     # a term with the hub up
     backup.backup,
     backup.restore,
+    replace.replace_hub,
     # AWS
     inventory.hosts,
     status.status,

@@ -164,9 +164,11 @@ def side_by_side(commands):
 
 
 def stale_nodes(nodes):
-    """The ids of down entries left by hosts that rejoined under the same hostname."""
-    ready = {n.hostname for n in nodes if n.state == "ready"}
-    return sorted(n.id for n in nodes if n.state == "down" and n.hostname in ready)
+    """The ids of down entries left by hosts that rejoined under the same hostname, or at the
+    same address (a new hub in the place of a lost one)."""
+    ready = [n for n in nodes if n.state == "ready"]
+    names, addresses = {n.hostname for n in ready}, {n.address for n in ready if n.address}
+    return sorted(n.id for n in nodes if n.state == "down" and (n.hostname in names or n.address in addresses))
 
 
 def nodes_plan(nodes, hub_id, hub_takes_notebooks):

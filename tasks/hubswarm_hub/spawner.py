@@ -19,6 +19,8 @@ from .usernames import INSTRUCTORS
 
 # Desired states of a task swarm runs or is about to run again.
 ALIVE = {"running", "ready"}
+# Where DockerSpawner gives a notebook its API token.
+TOKEN_VARIABLE = "JUPYTERHUB_API_TOKEN="
 # Swarm's word for a task no node can take: "no suitable node (insufficient resources on 2 nodes)".
 NO_NODE = "no suitable node"
 # How long swarm may find no node before the user is told: a server that just stopped may
@@ -218,7 +220,28 @@ class HubswarmSpawner(SwarmSpawner):
     async def start(self, *args, **kwargs):
         await self.prepare_home()
         await self.prepare_course()
+        token = await self.running_token()
+        if token:
+            # A notebook that runs on while the hub does not know it: a hub put back from a
+            # backup older than the notebook (replace-hub, restore). Take it back, kernels and
+            # all, where DockerSpawner would remove it and make a new one; JupyterHub registers
+            # its token (from its service, which only the hub's managers read) for the server.
+            self.log.warning("%s runs already: taking it back as %s's server", self.service_name, self.user.name)
+            self.api_token = token
+            await self.start_object()
+            return await self.get_ip_and_port()
         return await super().start(*args, **kwargs)
+
+    async def running_token(self):
+        """The API token of the user's notebook service when swarm runs its task, else None."""
+        service = await self.get_object()
+        if service is None:
+            return None
+        tasks = await self.docker("tasks", filters={"service": self.service_name})
+        if not any(t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running" for t in tasks):
+            return None
+        environment = service.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Env") or []
+        return next((line.split("=", 1)[1] for line in environment if line.startswith(TOKEN_VARIABLE)), None)
 
     async def docker(self, method, *args, **kwargs):
         """Docker's API, with the pids limit in every notebook service made (docker-py's

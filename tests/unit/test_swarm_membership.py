@@ -302,6 +302,14 @@ NODE_CASES = [
         [ADD.format("w1c"), NODE_RM.format("w1a") + " && " + NODE_RM.format("w1b")],
     ),
     (
+        "a lost hub's entry at the address of the new one (another hostname) is removed",
+        node_info("hubnode", "manager", "ready", "ip-10-0-0-5", address=HUB, manager="leader")
+        + node_info("old", "worker", "down", "hub", address=HUB)
+        + node_info("w1", "worker", "ready", "worker1", {"hubswarm.notebooks": "true"}, address=WORKER),
+        False,
+        [NODE_RM.format("old")],
+    ),
+    (
         "two down entries, none rejoined: none removed",
         details("hubnode manager ready hub {}", f"w1a worker down worker1 {YES}", f"w1b worker down worker1 {YES}"),
         False,
