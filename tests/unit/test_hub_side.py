@@ -490,6 +490,9 @@ def started(spawner, package, monkeypatch, made=None):
     async def prepare_home():
         made.append(spawner.user.name)
 
+    async def no_notebook_running():
+        return None
+
     async def start(self):
         placement = self.extra_placement_spec["constraints"]
         return {trait: getattr(self, trait) for trait in package.spawner.PROFILE_TRAITS} | {"placement": placement}
@@ -498,7 +501,7 @@ def started(spawner, package, monkeypatch, made=None):
         await spawner._run_apply_user_options(spawner.user_options)
         return await spawner.start()
 
-    spawner.prepare_home = prepare_home
+    spawner.prepare_home, spawner.running_token = prepare_home, no_notebook_running
     monkeypatch.setattr(package.spawner.SwarmSpawner, "start", start)
     return run_async(spawn()), made
 
