@@ -113,6 +113,7 @@ def test_an_upgrade_keeps_users_ids_logins_and_kernels_then_a_backup_rebuilds_th
     connect(lab.hub_ip).sudo(f"rm -f {UIDS}", hide=True)
     replaced = fab("replace-hub", "--archive", str(archive))
     assert replaced.code == 0, replaced.output
+    student.start_server()  # (once the new hub has checked it: it finds it running)
     assert student.execute(kernel, "print(x + 1)") == "42"  # the kernel kept running, its variables too
     again = fab("replace-hub", "--archive", str(archive))
     assert again.code == 0 and again.changed() == [], again.output
