@@ -233,12 +233,11 @@ class HubswarmSpawner(SwarmSpawner):
         return await super().start(*args, **kwargs)
 
     async def running_token(self):
-        """The API token of the user's notebook service when swarm runs its task, else None."""
+        """The API token of the user's notebook service when swarm runs its task and says
+        where it is published, else None: once the swarm's leader changed (the hub lost with
+        it), swarm no longer knows a task's host port, and such a notebook is made anew."""
         service = await self.get_object()
-        if service is None:
-            return None
-        tasks = await self.docker("tasks", filters={"service": self.service_name})
-        if not any(t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running" for t in tasks):
+        if service is None or await self.published_address() is None:
             return None
         environment = service.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Env") or []
         return next((line.split("=", 1)[1] for line in environment if line.startswith(TOKEN_VARIABLE)), None)

@@ -229,9 +229,10 @@ def test_a_notebook_swarm_will_not_run_is_stopped(tmp_path, monkeypatch, tasks, 
     assert spawner.removed == (["jupyter-alice"] if service else [])  # the next start makes it afresh
 
 
-def adopting_spawner(tmp_path, monkeypatch, tasks, env=("JUPYTERHUB_API_TOKEN=t0ken", "OTHER=x")):
-    """A spawner whose user's notebook service, made by an earlier hub, has ``tasks`` and ``env``."""
-    spawner, _ = polled_spawner(tmp_path, monkeypatch, tasks, running_at=("10.0.0.12", 33012))
+def adopting_spawner(tmp_path, monkeypatch, published, env=("JUPYTERHUB_API_TOKEN=t0ken", "OTHER=x")):
+    """A spawner whose user's notebook service, made by an earlier hub, runs with ``env`` and is
+    ``published`` there (None: swarm does not say where)."""
+    spawner, _ = polled_spawner(tmp_path, monkeypatch, [("running", "running")], running_at=published)
 
     async def get_object():
         return {"ID": "s1", "Spec": {"TaskTemplate": {"ContainerSpec": {"Env": list(env)}}}}
@@ -239,36 +240,32 @@ def adopting_spawner(tmp_path, monkeypatch, tasks, env=("JUPYTERHUB_API_TOKEN=t0
     async def nothing():
         return None
 
-    async def address():
-        return ("10.0.0.12", 33012)
-
     async def made_anew(*args, **kwargs):
         return "made anew"
 
     spawner.get_object, spawner.prepare_home, spawner.prepare_course = get_object, nothing, nothing
-    spawner.start_object, spawner.get_ip_and_port = nothing, address
+    spawner.start_object, spawner.get_ip_and_port = nothing, spawner.published_address
     monkeypatch.setattr(type(spawner).__mro__[1], "start", made_anew)
     return spawner
 
 
 def test_a_notebook_running_that_the_hub_does_not_know_is_taken_back_with_its_token(tmp_path, monkeypatch):
     """A hub restored from a backup older than the notebook: its user's start gets it back, kernels and all."""
-    spawner = adopting_spawner(tmp_path, monkeypatch, [("shutdown", "failed"), ("running", "running")])
+    spawner = adopting_spawner(tmp_path, monkeypatch, ("10.0.0.12", 33012))
     assert run_async(spawner.start()) == ("10.0.0.12", 33012)
     assert spawner.api_token == "t0ken" and spawner.removed == []
 
 
 @pytest.mark.parametrize(
-    "tasks, env",
+    "published, env",
     [
-        ([("running", "starting")], ("JUPYTERHUB_API_TOKEN=t0ken",)),
-        ([("shutdown", "running")], ("JUPYTERHUB_API_TOKEN=t0ken",)),
-        ([("running", "running")], ("OTHER=x",)),
+        (None, ("JUPYTERHUB_API_TOKEN=t0ken",)),
+        (("10.0.0.12", 33012), ("OTHER=x",)),
     ],
-    ids=["not running yet", "being stopped", "no token"],
+    ids=["not running, or its port lost with the swarm's leader", "no token"],
 )
-def test_a_notebook_service_that_does_not_run_is_made_anew(tmp_path, monkeypatch, tasks, env):
-    spawner = adopting_spawner(tmp_path, monkeypatch, tasks, env)
+def test_a_notebook_service_that_cannot_be_taken_back_is_made_anew(tmp_path, monkeypatch, published, env):
+    spawner = adopting_spawner(tmp_path, monkeypatch, published, env)
     assert run_async(spawner.start()) == "made anew"
 
 
