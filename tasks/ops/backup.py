@@ -262,6 +262,22 @@ def write_archive(folder, cluster, data, now=None):
     return path
 
 
+def members_to_restore(c, hub, archive=None):
+    """{member: bytes} of ``archive`` (a local fab backup archive), else of the newest backup
+    ``hub`` took by itself (:func:`read_newest`); one line when it is no backup."""
+    if archive is None:
+        archive, data = read_newest(c, hub)
+    else:
+        try:
+            data = Path(archive).expanduser().read_bytes()
+        except OSError as exc:
+            fail(f"--archive {archive}: {exc.strerror}")
+    try:
+        return archive_members(data)
+    except HubswarmError as exc:
+        fail(f"{archive}: {exc}")
+
+
 @step("backup")
 def read_backup(host):
     """The hub's state as a gzipped tar, or None in check mode (it only reads: the hub keeps running)."""
@@ -394,15 +410,4 @@ def restore(c, archive=None):
     """
     run_of(c)
     hub = hub_for(c)
-    if archive is None:
-        archive, data = read_newest(c, hub)
-    else:
-        try:
-            data = Path(archive).expanduser().read_bytes()
-        except OSError as exc:
-            fail(f"--archive {archive}: {exc.strerror}")
-    try:
-        members = archive_members(data)
-    except HubswarmError as exc:
-        fail(f"{archive}: {exc}")
-    stop_if_failed(run_steps([hub], [restore_state.bind(members)]))
+    stop_if_failed(run_steps([hub], [restore_state.bind(members_to_restore(c, hub, archive))]))

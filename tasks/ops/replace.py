@@ -1,14 +1,12 @@
 """``fab replace-hub``: a new hub host in the place of a lost one, mid-lesson, every running
 notebook kept (the swarm's other managers kept their services; :mod:`tasks.cluster.takeover`)."""
 
-from pathlib import Path
-
 from fabric import task
 
 from ..cli import inventory
 from ..cli.invocation import found_hosts, hub_for, named_hosts, run_of
 from ..cluster import managers, swarm, takeover
-from ..core import HubswarmError, facts, fail, gather_needs, run_on, run_steps, step, stop_if_failed
+from ..core import facts, fail, gather_needs, run_on, run_steps, step, stop_if_failed
 from ..core.run import preflight, run_everywhere
 from ..hub import certs
 from . import backup
@@ -47,22 +45,6 @@ def surviving_view(workers):
     )
 
 
-def archive_members(c, hub, archive):
-    """The state to restore: ``archive`` (a local fab backup archive), else the newest backup
-    the lost hub took by itself (the shared storage, the bucket)."""
-    if archive is None:
-        archive, data = backup.read_newest(c, hub)
-    else:
-        try:
-            data = Path(archive).expanduser().read_bytes()
-        except OSError as exc:
-            fail(f"--archive {archive}: {exc.strerror}")
-    try:
-        return backup.archive_members(data)
-    except HubswarmError as exc:
-        fail(f"{archive}: {exc}")
-
-
 @task(
     help={
         "workers": "the workers' addresses, comma-separated (else found by their tags)",
@@ -98,7 +80,7 @@ def replace_hub(c, workers=None, archive=None, force=False):
         if run.check:
             run_on(new_hub, predicted_restore.bind(f"restore {archive or 'the newest backup'}"))
         else:
-            run_on(new_hub, backup.restore_state.bind(archive_members(c, new_hub, archive)))
+            run_on(new_hub, backup.restore_state.bind(backup.members_to_restore(c, new_hub, archive)))
     # The lost hub's entry: demoted (it answers no more), then removed as stale.
     stop_if_failed(run_steps([new_hub], [managers.swarm_managers, swarm.swarm_nodes]))
     start_hub(c)
