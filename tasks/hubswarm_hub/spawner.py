@@ -6,6 +6,7 @@ import html
 import os
 import time
 
+from docker.errors import APIError
 from docker.types import Mount
 from dockerspawner import SwarmSpawner
 from tornado import web
@@ -13,7 +14,7 @@ from traitlets import Dict, Integer, List, Unicode, default
 
 from . import course, nbgrader
 from .course import HOME_IN_SERVER
-from .labels import USER_LABEL
+from .labels import PUBLISHED_LABEL, USER_LABEL
 from .profiles import constraint, default_of, open_to, shown
 from .usernames import INSTRUCTORS
 
@@ -229,13 +230,15 @@ class HubswarmSpawner(SwarmSpawner):
             self.log.warning("%s runs already: taking it back as %s's server", self.service_name, self.user.name)
             self.api_token = token
             await self.start_object()
-            return await self.get_ip_and_port()
-        return await super().start(*args, **kwargs)
+            published = await self.get_ip_and_port()
+        else:
+            published = await super().start(*args, **kwargs)
+        await self.record_published(*published)
+        return published
 
     async def running_token(self):
-        """The API token of the user's notebook service when swarm runs its task and says
-        where it is published, else None: once the swarm's leader changed (the hub lost with
-        it), swarm no longer knows a task's host port, and such a notebook is made anew."""
+        """The API token of the user's notebook service when swarm runs its task and the hub
+        knows where it is published (:meth:`published_address`), else None (it is made anew)."""
         service = await self.get_object()
         if service is None or await self.published_address() is None:
             return None
@@ -316,6 +319,7 @@ class HubswarmSpawner(SwarmSpawner):
         self.server.ip, self.server.port = address, port
         self.db.commit()
         await self.proxy.add_user(self.user, self.name)
+        await self.record_published(address, port)
         return True
 
     async def get_url(self):
@@ -343,11 +347,43 @@ class HubswarmSpawner(SwarmSpawner):
         return published
 
     async def published_address(self):
-        """(node address, host port) of the notebook's running task, or None before swarm publishes it."""
+        """(node address, host port) of the notebook's running task, or None before swarm
+        publishes it. Swarm forgets a running task's host port when its leader changes (the hub
+        lost with it, replace-hub): where the hub recorded it then (:meth:`record_published`)."""
         tasks = await self.docker("tasks", filters={"service": self.service_name, "desired-state": "running"})
         for task in tasks:
             for port in task.get("Status", {}).get("PortStatus", {}).get("Ports", []):
                 if port.get("TargetPort") == self.port:
                     node = await self.docker("inspect_node", task["NodeID"])
                     return node["Status"]["Addr"], port["PublishedPort"]
-        return None
+        running = {task.get("ID") for task in tasks if task.get("Status", {}).get("State") == "running"}
+        return await self.recorded_address(running)
+
+    async def recorded_address(self, running):
+        """(address, port) the hub recorded on the service, when it is that of a task of ``running``."""
+        service = await self.get_object()
+        record = ((service or {}).get("Spec", {}).get("Labels") or {}).get(PUBLISHED_LABEL, "")
+        task, _, where = record.partition(" ")
+        address, _, port = where.rpartition(":")
+        return (address, int(port)) if task in running and address and port.isdigit() else None
+
+    async def record_published(self, address, port):
+        """Record where the notebook's running task is published on its service (a label:
+        the task keeps running), for a hub that asks once swarm has forgotten it."""
+        task, service = await self.get_task(), await self.get_object()
+        if not task or not service:
+            return
+        labels = service["Spec"].get("Labels") or {}
+        record = f"{task['ID']} {address}:{port}"
+        if labels.get(PUBLISHED_LABEL) == record:
+            return
+        try:
+            await self.docker(
+                "update_service",
+                service["ID"],
+                service["Version"]["Index"],
+                labels={**labels, PUBLISHED_LABEL: record},
+                fetch_current_spec=True,
+            )
+        except APIError as exc:  # the notebook runs: only a later hub's view of it is less
+            self.log.warning("%s: where it is published not recorded: %s", self.service_name, exc)

@@ -4,8 +4,8 @@ running kernel survive), then its host lost mid-lesson and a new one put in its 
 the backup taken before the upgrade (fab replace-hub --archive: the swarm outlived the hub,
 the kernel still answers with its variables; users, ids and logins come back, the old
 database upgraded, and the two who first logged in after the backup get their own homes
-back, whoever comes first, one of them from a server that ran on through the hub's loss: the
-new hub does not know it, and makes it anew at its first start)."""
+back, whoever comes first; a server started after the backup ran on through the hub's loss,
+and the new hub takes it back, kernel and all, at its user's next start)."""
 
 import re
 import shutil
@@ -86,7 +86,10 @@ def test_an_upgrade_keeps_users_ids_logins_and_kernels_then_a_backup_rebuilds_th
         person.execute(person.start_kernel(), f"open('mine.txt', 'w').write('{person.name}')")
         person.stop_server()
     # A server started after the backup, running on through the upgrade and the hub's loss.
-    late[1].start_server()
+    unknown = late[1]
+    unknown.start_server()
+    unknowns_kernel = unknown.start_kernel()
+    unknown.execute(unknowns_kernel, "y = 'kept'")
     uids = ids(connect, lab)
     assert uids[late[0].name] != uids[late[1].name]
 
@@ -125,6 +128,8 @@ def test_an_upgrade_keeps_users_ids_logins_and_kernels_then_a_backup_rebuilds_th
     assert sorted(status for _, state, status in swarm if state == "Ready") == ["Leader", "Reachable", "Reachable"]
     assert hub_version(lab) == pins.JUPYTERHUB  # the archive's database, upgraded
     assert student.hub_api("GET", "user").json()["name"] == student.name  # the old login cookie works
+    unknown.start_server()  # the new hub did not know it: it takes it back, kernels and all
+    assert unknown.execute(unknowns_kernel, "print(y)") == "kept"
     assert {u["name"]: u["admin"] for u in admin.hub_api("GET", "users").json()} == users
     for person in reversed(late):  # the other order of first login: each gets their own home back
         person.start_server()

@@ -70,7 +70,10 @@ def test_no_published_port_in_time_is_an_error(tmp_path, monkeypatch):
     async def docker(method, *args, **kwargs):
         return []
 
-    spawner.docker = docker
+    async def no_service():
+        return None
+
+    spawner.docker, spawner.get_object = docker, no_service
     with pytest.raises(RuntimeError, match="no published port yet for jupyter-alice after 0 s"):
         run_async(spawner.get_ip_and_port())
 
@@ -87,7 +90,10 @@ def test_a_starting_notebook_waits_for_swarm_to_publish_its_port(tmp_path, monke
     async def docker(method, *args, **kwargs):
         return {"Status": {"Addr": "10.0.0.11"}} if method == "inspect_node" else next(answers)
 
-    spawner.docker = docker
+    async def no_record():
+        return {"Spec": {}}
+
+    spawner.docker, spawner.get_object = docker, no_record
     assert run_async(spawner.get_ip_and_port()) == ("10.0.0.11", 32801)
 
 
@@ -173,10 +179,15 @@ def polled_spawner(tmp_path, monkeypatch, tasks, running_at=("10.0.0.11", 32801)
     async def published_address():
         return running_at
 
-    spawner.removed = []
+    spawner.removed, spawner.recorded = [], []
 
     async def remove_object():
         spawner.removed.append(spawner.service_name)
+
+    async def record_published(*published):
+        spawner.recorded.append(published)
+
+    spawner.record_published = record_published
 
     spawner.get_object, spawner.docker, spawner.published_address = get_object, docker, published_address
     spawner.remove_object = remove_object
@@ -188,6 +199,7 @@ def test_a_notebook_swarm_moved_is_routed_where_it_runs_now(tmp_path, monkeypatc
     assert run_async(spawner.poll()) is None
     assert (spawner.server.ip, spawner.server.port) == ("10.0.0.12", 33012)
     assert proxy.added == [("alice", "")]
+    assert spawner.recorded == [("10.0.0.12", 33012)]
 
 
 def test_a_notebook_still_starting_is_not_routed_by_a_poll(tmp_path, monkeypatch):
@@ -241,7 +253,7 @@ def adopting_spawner(tmp_path, monkeypatch, published, env=("JUPYTERHUB_API_TOKE
         return None
 
     async def made_anew(*args, **kwargs):
-        return "made anew"
+        return ("10.0.0.11", 32999)
 
     spawner.get_object, spawner.prepare_home, spawner.prepare_course = get_object, nothing, nothing
     spawner.start_object, spawner.get_ip_and_port = nothing, spawner.published_address
@@ -254,6 +266,7 @@ def test_a_notebook_running_that_the_hub_does_not_know_is_taken_back_with_its_to
     spawner = adopting_spawner(tmp_path, monkeypatch, ("10.0.0.12", 33012))
     assert run_async(spawner.start()) == ("10.0.0.12", 33012)
     assert spawner.api_token == "t0ken" and spawner.removed == []
+    assert spawner.recorded == [("10.0.0.12", 33012)]
 
 
 @pytest.mark.parametrize(
@@ -266,7 +279,77 @@ def test_a_notebook_running_that_the_hub_does_not_know_is_taken_back_with_its_to
 )
 def test_a_notebook_service_that_cannot_be_taken_back_is_made_anew(tmp_path, monkeypatch, published, env):
     spawner = adopting_spawner(tmp_path, monkeypatch, published, env)
-    assert run_async(spawner.start()) == "made anew"
+    assert run_async(spawner.start()) == ("10.0.0.11", 32999)
+    assert spawner.recorded == [("10.0.0.11", 32999)]
+
+
+def recording_spawner(tmp_path, monkeypatch, tasks, labels):
+    """A spawner whose service has ``labels`` and ``tasks`` ([(id, state, published port or None)]);
+    the docker calls it makes, in ``spawner.asked``."""
+    app, package = load_hub_config(tmp_path, monkeypatch)
+    spawner = spawner_for(app, package)
+    spawner.asked = []
+    service = {"ID": "s1", "Version": {"Index": 7}, "Spec": {"Labels": dict(labels)}}
+
+    def status(state, port):
+        ports = [{"TargetPort": 8888, "PublishedPort": port}] if port else []
+        return {"State": state, "PortStatus": {"Ports": ports} if ports else {}}
+
+    async def docker(method, *args, **kwargs):
+        spawner.asked.append((method, args, kwargs))
+        if method == "tasks":
+            return [{"ID": i, "NodeID": "n1", "Status": status(state, port)} for i, state, port in tasks]
+        if method == "inspect_node":
+            return {"Status": {"Addr": "10.0.0.11"}}
+        return None
+
+    async def get_object():
+        return service
+
+    async def get_task():
+        return {"ID": tasks[-1][0]} if tasks else None
+
+    spawner.docker, spawner.get_object, spawner.get_task = docker, get_object, get_task
+    return spawner
+
+
+def test_where_a_notebook_is_published_is_recorded_on_its_service_once(tmp_path, monkeypatch):
+    spawner = recording_spawner(tmp_path, monkeypatch, [("t1", "running", 32801)], {"hubswarm.user": "alice"})
+    run_async(spawner.record_published("10.0.0.11", 32801))
+    [(method, args, kwargs)] = [call for call in spawner.asked if call[0] == "update_service"]
+    assert args == ("s1", 7)
+    assert kwargs == {
+        "labels": {"hubswarm.user": "alice", "hubswarm.published": "t1 10.0.0.11:32801"},
+        "fetch_current_spec": True,
+    }
+    (tmp_path / "again").mkdir()
+    again = recording_spawner(tmp_path / "again", monkeypatch, [("t1", "running", 32801)], kwargs["labels"])
+    run_async(again.record_published("10.0.0.11", 32801))
+    assert [call for call in again.asked if call[0] == "update_service"] == []
+
+
+@pytest.mark.parametrize(
+    "tasks, record, published",
+    [
+        ([("t1", "running", 32801)], "t1 10.0.0.12:40000", ("10.0.0.11", 32801)),
+        ([("t1", "running", None)], "t1 10.0.0.12:40000", ("10.0.0.12", 40000)),
+        ([("t2", "running", None)], "t1 10.0.0.12:40000", None),
+        ([("t1", "starting", None)], "t1 10.0.0.12:40000", None),
+        ([("t1", "running", None)], "", None),
+        ([("t1", "running", None)], "t1 nonsense", None),
+    ],
+    ids=[
+        "swarm says where: that",
+        "swarm forgot (its leader changed): the record",
+        "the record is an older task's",
+        "not running",
+        "no record",
+        "a record that is no address",
+    ],
+)
+def test_where_a_notebook_is_published(tmp_path, monkeypatch, tasks, record, published):
+    spawner = recording_spawner(tmp_path, monkeypatch, tasks, {"hubswarm.published": record} if record else {})
+    assert run_async(spawner.published_address()) == published
 
 
 # --- pip-install installs the package into the venv -----------------------------------
@@ -490,6 +573,9 @@ def started(spawner, package, monkeypatch, made=None):
     async def no_notebook_running():
         return None
 
+    async def recorded(*published):
+        return None
+
     async def start(self):
         placement = self.extra_placement_spec["constraints"]
         return {trait: getattr(self, trait) for trait in package.spawner.PROFILE_TRAITS} | {"placement": placement}
@@ -499,6 +585,7 @@ def started(spawner, package, monkeypatch, made=None):
         return await spawner.start()
 
     spawner.prepare_home, spawner.running_token = prepare_home, no_notebook_running
+    spawner.record_published = recorded
     monkeypatch.setattr(package.spawner.SwarmSpawner, "start", start)
     return run_async(spawn()), made
 
