@@ -1,8 +1,8 @@
 """The hub's host lost mid-lesson, and a new one in its place: `python bench/replace_hub.py`.
 
-Brings the lab up and deploys it; the hub backs itself up (as its timer does), then a
-student starts a server and a kernel (`x = 41`: after the backup, as in a lesson) and a
-second one logs in and stays idle. The hub's lab host is killed (`docker kill`); once a
+Brings the lab up and deploys it; two students log in and the hub backs itself up (as
+its timer does), then one starts a server and a kernel (`x = 41`: after the backup, as in
+a lesson) and the other stays idle. The hub's lab host is killed (`docker kill`); once a
 surviving manager's swarm sees it down, a new lab host boots at its address and
 `fab replace-hub` makes it the hub. Reports the time from the kill to the first
 student's answer from the same kernel, phase by phase (replace-hub's steps from its recap),
@@ -64,8 +64,9 @@ def main():
     names = [line.split("@")[0] for line in open(info.env["HUBSWARM_USERLIST"]) if line.split()[1:] == []]
     password = info.env["HUBSWARM_HUB_PASSWORD"]
     hub = f"{lab.CONTAINER_PREFIX}hub"
-    lab.docker("exec", hub, "systemctl", "start", "hubswarm-backup.service")
+    # Logged in (their API tokens in the backup: the new hub knows them), then backed up.
     working, idle = Student(info.hub_ip, names[0], password), Student(info.hub_ip, names[1], password)
+    lab.docker("exec", hub, "systemctl", "start", "hubswarm-backup.service")
     working.start_server()
     kernel = working.start_kernel()
     working.execute(kernel, "x = 41")
