@@ -2,9 +2,6 @@
 
 # On a notebook service: the user it belongs to.
 USER_LABEL = "hubswarm.user"
-# On a notebook service: "<task id> <address>:<port>", where its running task is published, as
-# the hub recorded it (swarm forgets a task's host port when its leader changes).
-PUBLISHED_LABEL = "hubswarm.published"
 # On a node: it takes notebooks ("true").
 NOTEBOOK_LABEL = "hubswarm.notebooks"
 # On a node: its homes storage is missing (files/hubswarm-homes-labels sets it and takes it off).

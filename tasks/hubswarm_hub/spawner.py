@@ -6,7 +6,6 @@ import html
 import os
 import time
 
-from docker.errors import APIError
 from docker.types import Mount
 from dockerspawner import SwarmSpawner
 from tornado import web
@@ -14,7 +13,7 @@ from traitlets import Dict, Integer, List, Unicode, default
 
 from . import course, nbgrader
 from .course import HOME_IN_SERVER
-from .labels import PUBLISHED_LABEL, USER_LABEL
+from .labels import USER_LABEL
 from .profiles import constraint, default_of, open_to, shown
 from .usernames import INSTRUCTORS
 
@@ -34,6 +33,10 @@ NO_ROOM_CHECK_SECONDS = 5
 # a worker busy starting a class): a starting notebook waits this long for it.
 PORT_SECONDS = 30
 PORT_CHECK_SECONDS = 1
+# In the homes folder (outside every home: names never start with a dot): where each notebook's
+# running task is published, as the hub last saw it (swarm forgets a task's host port when its
+# leader changes: a new hub in the place of a lost one reads it there).
+PUBLISHED_FOLDER = ".hubswarm-published"
 # What a profile sets on the spawner, as the cluster's settings do without profiles.
 PROFILE_TRAITS = ("image", "mem_limit", "mem_guarantee", "cpu_limit", "cpu_guarantee")
 # One choice of the spawn page's form (JupyterHub's pages are Bootstrap 5).
@@ -41,6 +44,20 @@ PROFILE_CHOICE = """<div class="form-check">
   <input class="form-check-input" type="radio" name="profile" id="profile-{name}" value="{name}"{checked}>
   <label class="form-check-label" for="profile-{name}"><strong>{name}</strong> {description}</label>
 </div>"""
+
+
+def read_text(path):
+    with open(path) as record:
+        return record.read()
+
+
+def write_atomically(path, text):
+    """``text`` into ``path`` (0600, in a 0700 folder), whole or not at all."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    partial = f"{path}.partial"
+    with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(text)
+    os.replace(partial, path)
 
 
 def profile_from_form(formdata):
@@ -360,30 +377,26 @@ class HubswarmSpawner(SwarmSpawner):
         return await self.recorded_address(running)
 
     async def recorded_address(self, running):
-        """(address, port) the hub recorded on the service, when it is that of a task of ``running``."""
-        service = await self.get_object()
-        record = ((service or {}).get("Spec", {}).get("Labels") or {}).get(PUBLISHED_LABEL, "")
-        task, _, where = record.partition(" ")
+        """(address, port) the hub recorded (:meth:`record_published`), when it is that of a task of ``running``."""
+        try:
+            record = await asyncio.to_thread(read_text, self.published_record)
+        except OSError:
+            return None
+        task, _, where = record.strip().partition(" ")
         address, _, port = where.rpartition(":")
         return (address, int(port)) if task in running and address and port.isdigit() else None
 
     async def record_published(self, address, port):
-        """Record where the notebook's running task is published on its service (a label:
-        the task keeps running), for a hub that asks once swarm has forgotten it."""
-        task, service = await self.get_task(), await self.get_object()
-        if not task or not service:
-            return
-        labels = service["Spec"].get("Labels") or {}
-        record = f"{task['ID']} {address}:{port}"
-        if labels.get(PUBLISHED_LABEL) == record:
+        """Record where the notebook's running task is published, on the shared storage, for a
+        hub that asks once swarm has forgotten it (a new hub in the place of a lost one)."""
+        task = await self.get_task()
+        if not task:
             return
         try:
-            await self.docker(
-                "update_service",
-                service["ID"],
-                service["Version"]["Index"],
-                labels={**labels, PUBLISHED_LABEL: record},
-                fetch_current_spec=True,
-            )
-        except APIError as exc:  # the notebook runs: only a later hub's view of it is less
+            await asyncio.to_thread(write_atomically, self.published_record, f"{task['ID']} {address}:{port}\n")
+        except OSError as exc:  # the notebook runs: only a later hub's view of it is less
             self.log.warning("%s: where it is published not recorded: %s", self.service_name, exc)
+
+    @property
+    def published_record(self):
+        return os.path.join(self.homes_path, PUBLISHED_FOLDER, self.service_name)

@@ -70,10 +70,7 @@ def test_no_published_port_in_time_is_an_error(tmp_path, monkeypatch):
     async def docker(method, *args, **kwargs):
         return []
 
-    async def no_service():
-        return None
-
-    spawner.docker, spawner.get_object = docker, no_service
+    spawner.docker, spawner.homes_path = docker, str(tmp_path / "homes")
     with pytest.raises(RuntimeError, match="no published port yet for jupyter-alice after 0 s"):
         run_async(spawner.get_ip_and_port())
 
@@ -90,10 +87,7 @@ def test_a_starting_notebook_waits_for_swarm_to_publish_its_port(tmp_path, monke
     async def docker(method, *args, **kwargs):
         return {"Status": {"Addr": "10.0.0.11"}} if method == "inspect_node" else next(answers)
 
-    async def no_record():
-        return {"Spec": {}}
-
-    spawner.docker, spawner.get_object = docker, no_record
+    spawner.docker, spawner.homes_path = docker, str(tmp_path / "homes")
     assert run_async(spawner.get_ip_and_port()) == ("10.0.0.11", 32801)
 
 
@@ -283,49 +277,35 @@ def test_a_notebook_service_that_cannot_be_taken_back_is_made_anew(tmp_path, mon
     assert spawner.recorded == [("10.0.0.11", 32999)]
 
 
-def recording_spawner(tmp_path, monkeypatch, tasks, labels):
-    """A spawner whose service has ``labels`` and ``tasks`` ([(id, state, published port or None)]);
-    the docker calls it makes, in ``spawner.asked``."""
+def recording_spawner(tmp_path, monkeypatch, tasks):
+    """A spawner whose homes are in ``tmp_path``/homes, and whose service has ``tasks``
+    ([(id, state, published port or None)])."""
     app, package = load_hub_config(tmp_path, monkeypatch)
     spawner = spawner_for(app, package)
-    spawner.asked = []
-    service = {"ID": "s1", "Version": {"Index": 7}, "Spec": {"Labels": dict(labels)}}
+    spawner.homes_path = str(tmp_path / "homes")
 
     def status(state, port):
         ports = [{"TargetPort": 8888, "PublishedPort": port}] if port else []
         return {"State": state, "PortStatus": {"Ports": ports} if ports else {}}
 
     async def docker(method, *args, **kwargs):
-        spawner.asked.append((method, args, kwargs))
         if method == "tasks":
             return [{"ID": i, "NodeID": "n1", "Status": status(state, port)} for i, state, port in tasks]
-        if method == "inspect_node":
-            return {"Status": {"Addr": "10.0.0.11"}}
-        return None
-
-    async def get_object():
-        return service
+        return {"Status": {"Addr": "10.0.0.11"}}  # inspect_node
 
     async def get_task():
         return {"ID": tasks[-1][0]} if tasks else None
 
-    spawner.docker, spawner.get_object, spawner.get_task = docker, get_object, get_task
+    spawner.docker, spawner.get_task = docker, get_task
     return spawner
 
 
-def test_where_a_notebook_is_published_is_recorded_on_its_service_once(tmp_path, monkeypatch):
-    spawner = recording_spawner(tmp_path, monkeypatch, [("t1", "running", 32801)], {"hubswarm.user": "alice"})
+def test_where_a_notebook_is_published_is_recorded_on_the_shared_storage(tmp_path, monkeypatch):
+    spawner = recording_spawner(tmp_path, monkeypatch, [("t1", "running", 32801)])
     run_async(spawner.record_published("10.0.0.11", 32801))
-    [(method, args, kwargs)] = [call for call in spawner.asked if call[0] == "update_service"]
-    assert args == ("s1", 7)
-    assert kwargs == {
-        "labels": {"hubswarm.user": "alice", "hubswarm.published": "t1 10.0.0.11:32801"},
-        "fetch_current_spec": True,
-    }
-    (tmp_path / "again").mkdir()
-    again = recording_spawner(tmp_path / "again", monkeypatch, [("t1", "running", 32801)], kwargs["labels"])
-    run_async(again.record_published("10.0.0.11", 32801))
-    assert [call for call in again.asked if call[0] == "update_service"] == []
+    record = tmp_path / "homes" / ".hubswarm-published" / "jupyter-alice"
+    assert record.read_text() == "t1 10.0.0.11:32801\n"
+    assert oct(record.stat().st_mode & 0o777) == "0o600" and oct(record.parent.stat().st_mode & 0o777) == "0o700"
 
 
 @pytest.mark.parametrize(
@@ -335,7 +315,7 @@ def test_where_a_notebook_is_published_is_recorded_on_its_service_once(tmp_path,
         ([("t1", "running", None)], "t1 10.0.0.12:40000", ("10.0.0.12", 40000)),
         ([("t2", "running", None)], "t1 10.0.0.12:40000", None),
         ([("t1", "starting", None)], "t1 10.0.0.12:40000", None),
-        ([("t1", "running", None)], "", None),
+        ([("t1", "running", None)], None, None),
         ([("t1", "running", None)], "t1 nonsense", None),
     ],
     ids=[
@@ -348,7 +328,10 @@ def test_where_a_notebook_is_published_is_recorded_on_its_service_once(tmp_path,
     ],
 )
 def test_where_a_notebook_is_published(tmp_path, monkeypatch, tasks, record, published):
-    spawner = recording_spawner(tmp_path, monkeypatch, tasks, {"hubswarm.published": record} if record else {})
+    spawner = recording_spawner(tmp_path, monkeypatch, tasks)
+    if record is not None:
+        (tmp_path / "homes" / ".hubswarm-published").mkdir(parents=True)
+        (tmp_path / "homes" / ".hubswarm-published" / "jupyter-alice").write_text(record + "\n")
     assert run_async(spawner.published_address()) == published
 
 
