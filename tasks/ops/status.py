@@ -32,7 +32,7 @@ from ..cluster.swarm_model import (
     takes_notebooks,
 )
 from ..core import HubswarmError, facts, fail
-from ..core.errors import one_line
+from ..core.errors import Unreachable, one_line
 from ..core.run import on_every_host
 from ..core.words import plural
 from ..hub import proxy
@@ -503,6 +503,11 @@ def status(c):
     try:
         hub.facts(*probes(hub))  # one probe: what the URL and the rows are read from
         rows = assess(hub, f"https://{hub_name(hub)}/")
+    except Unreachable as exc:
+        fail(
+            f"{hub.name}: {exc}; if its host is lost, bring a new one up at its private address and run "
+            "fab -H NEW_HUB replace-hub (README: When the hub's host dies)"
+        )
     except HubswarmError as exc:
         fail(f"{hub.name}: {exc}")
     disks = node_disks(run_of(c), hub, swarm_of(hub).nodes)

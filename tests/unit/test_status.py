@@ -19,7 +19,7 @@ from invoke.exceptions import Exit
 from fakehost import hub_config, invocation, manager_info, parsed, unit_info
 from tasks.cli import inventory
 from tasks.cluster import swarm_model
-from tasks.core.errors import HubswarmError
+from tasks.core.errors import HubswarmError, Unreachable
 from tasks.core.host import Host
 from tasks.core.recap import Recap
 from tasks.core.run import Run
@@ -770,6 +770,23 @@ def test_status_when_the_hub_cannot_be_probed(monkeypatch):
     monkeypatch.setattr("tasks.cli.invocation.hosts_for", lambda c, role: [host])
     with pytest.raises(Exit, match="^10.0.0.5: sudo on 10.0.0.5 asks for a password"):
         status.status.body(invocation(host.run))
+
+
+def test_status_when_the_hub_does_not_answer_says_what_brings_it_back(monkeypatch):
+    host = Host(SimpleNamespace(host="10.0.0.5", user="admin", port=22), "10.0.0.5", Run(config=hub_config()))
+
+    def lost(command, stdin=None):
+        raise Unreachable("cannot reach 10.0.0.5:22 (No route to host): check the host is running and SSH is open")
+
+    host._exec = lost
+    monkeypatch.setattr("tasks.cli.invocation.hosts_for", lambda c, role: [host])
+    with pytest.raises(Exit) as stopped:
+        status.status.body(invocation(host.run))
+    assert stopped.value.message == (
+        "10.0.0.5: cannot reach 10.0.0.5:22 (No route to host): check the host is running and SSH is open; "
+        "if its host is lost, bring a new one up at its private address and run fab -H NEW_HUB replace-hub "
+        "(README: When the hub's host dies)"
+    )
 
 
 # --- the probe batch in real bash ---------------------------------------------------------------
