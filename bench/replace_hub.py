@@ -20,6 +20,7 @@ RECAP_LINE = re.compile(r"^\S+\s+(\S+)\s+(?:ok|changed)\s+([0-9.]+)s$")
 # replace-hub's steps, by phase: the rest is the hub's setup (setup-hub's steps).
 PHASES = {
     "swarm-view": "read the swarm from a surviving manager",
+    "lost-hub": "the swarm sees the lost hub down (beside the setup)",
     "join-token": "read the swarm from a surviving manager",
     "hub-state": "read the swarm from a surviving manager",
     "swarm-takeover": "join the swarm as a manager",
@@ -43,21 +44,6 @@ def phases(output):
     return found
 
 
-def swarm_sees_the_hub_down():
-    """Whether worker1, a manager that survived, lists the hub down."""
-    listed = lab.docker(
-        "exec",
-        f"{lab.CONTAINER_PREFIX}worker1",
-        "docker",
-        "node",
-        "ls",
-        "--format",
-        "{{.Hostname}} {{.Status}}",
-        check=False,
-    )
-    return "hub Down" in listed
-
-
 def main():
     info = lab.ensure_lab(workers=2)
     timed_fab("deploy")
@@ -74,9 +60,6 @@ def main():
 
     killed = time.monotonic()
     lab.docker("kill", hub)
-    while not swarm_sees_the_hub_down():
-        time.sleep(0.5)
-    seen_down = time.monotonic()
     lab.recreate_host("hub")
     booted = time.monotonic()
     _, replaced = timed_fab("replace-hub")
@@ -86,8 +69,7 @@ def main():
     answered = time.monotonic()
     idle_carries_on = idle.hub_api("GET", "user").json()["name"] == idle.name
 
-    print(f"{'the swarm sees the hub down':<42} {seen_down - killed:8.1f} s")
-    print(f"{'a new host boots at its address':<42} {booted - seen_down:8.1f} s")
+    print(f"{'a new host boots at its address':<42} {booted - killed:8.1f} s")
     print(f"{'fab replace-hub':<42} {back - booted:8.1f} s")
     for phase, seconds in phases(replaced.output).items():
         print(f"  {phase:<40} {seconds:8.1f} s")

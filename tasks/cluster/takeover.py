@@ -12,10 +12,17 @@ manager lists them, the new host's address and the workers' node ids in; the ent
 replaces, or a one-line refusal, out.
 """
 
+import time
+
 from ..core import HubswarmError, facts, secret, step
 from .managers import answers
 from .swarm import JOIN_SCRIPT, SWARM_STATE, JoinInfo, join_request
 from .swarm_model import NODES
+
+# How long replace-hub waits, while it sets the new host up, for a surviving manager to see the
+# lost hub down: swarm misses a few of its heartbeats first (13-42 s measured in the lab, the
+# longer when the lost hub led the managers).
+DOWN_SECONDS = 120
 
 
 def lost_hubs(nodes, address, new_id=""):
@@ -68,6 +75,25 @@ def swarm_view(host):
     nodes = host.fact(NODES) if state.state == "active" and state.manager else []
     me = next((n for n in nodes if n.id == state.node_id), None)
     return state.node_id, (nodes if me and answers(me) else [])
+
+
+@step("lost-hub", probes=lambda host: [NODES])
+def seen_down(host, address, new_id, seconds=DOWN_SECONDS):
+    """On a surviving manager: the swarm's nodes once it sees the lost hub at ``address`` (any
+    entry there but the new host's, ``new_id``) down, or once ``seconds`` have passed."""
+    started = time.monotonic()
+    while True:
+        nodes = host.fact(NODES)
+        up = [n for n in lost_hubs(nodes, address, new_id) if n.state == "ready"]
+        waited = time.monotonic() - started
+        if not up or host.check or waited >= seconds:
+            if waited >= 1:
+                host.note(
+                    f"the swarm {'still sees the lost hub up' if up else 'saw the lost hub down'} after {waited:.0f} s"
+                )
+            return nodes
+        time.sleep(1)
+        host.forget(NODES)
 
 
 @step("join-token", probes=lambda host: [facts.addresses()])

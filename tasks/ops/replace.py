@@ -1,6 +1,8 @@
 """``fab replace-hub``: a new hub host in the place of a lost one, mid-lesson, every running
 notebook kept (the swarm's other managers kept their services; :mod:`tasks.cluster.takeover`)."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 from fabric import task
 
 from ..cli import inventory
@@ -61,8 +63,9 @@ def replace_hub(c, workers=None, archive=None, force=False):
     does, gets the newest backup the lost hub took by itself (or --archive) unless it has a
     hub database already, takes the lost hub's place among the managers (its entry is
     removed), and starts the hub: it finds the notebooks still running on the workers, and
-    login cookies stay valid. Refused, before any change, while the swarm still sees the
-    lost hub up (unless --force). Safe to rerun; check mode shows what it would do.
+    login cookies stay valid. While it sets the host up, it waits (up to 2 minutes) until a
+    surviving manager sees the lost hub down, and is refused, before the join, while it
+    still sees it up (unless --force). Safe to rerun; check mode shows what it would do.
     Example: fab -H NEW_HUB replace-hub
     """
     run = run_of(c)
@@ -70,12 +73,19 @@ def replace_hub(c, workers=None, archive=None, force=False):
     new_hub = hub_for(c)
     worker_nodes = named_hosts(run, workers.split(",")) if workers else found_hosts(run, inventory.WORKER)
     survivor, nodes, worker_ids = surviving_view(worker_nodes)
-    # The takeover's refusals, before any change on any host (and before AWS).
-    preflight([new_hub], [takeover.swarm_takeover.bind(nodes, worker_ids, None, force)])
+    # The takeover's refusals but one, before any change on any host (and before AWS): the
+    # swarm may still see the lost hub up, for the seconds it takes to miss its heartbeats.
+    preflight([new_hub], [takeover.swarm_takeover.bind(nodes, worker_ids, None, True)])
     fresh = not run_on(new_hub, has_database)
     info = run_on(survivor, takeover.manager_join_info.bind(nodes))
     hub_in_aws(c)
-    stop_if_failed(run_steps([new_hub], [*setup, takeover.swarm_takeover.bind(nodes, worker_ids, info, force)]))
+    new_id = new_hub.fact(swarm.SWARM_STATE).node_id
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        seen = pool.submit(run_on, survivor, takeover.seen_down.bind(new_hub.private_ip(), new_id))
+        not_set_up = run_steps([new_hub], setup)
+        nodes = seen.result()
+    stop_if_failed(not_set_up)
+    stop_if_failed(run_steps([new_hub], [takeover.swarm_takeover.bind(nodes, worker_ids, info, force)]))
     if fresh:
         if run.check:
             run_on(new_hub, predicted_restore.bind(f"restore {archive or 'the newest backup'}"))

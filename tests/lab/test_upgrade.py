@@ -10,7 +10,6 @@ and the new hub takes it back, kernel and all, at its user's next start)."""
 import re
 import shutil
 import subprocess
-import time
 
 import requests
 
@@ -35,15 +34,6 @@ def project_with_previous_pins(folder):
     text = re.sub(r'^JUPYTERHUB = ".*"$', f'JUPYTERHUB = "{PREVIOUS_JUPYTERHUB}"', pins_file.read_text(), flags=re.M)
     pins_file.write_text(text)
     return folder
-
-
-def wait_until_the_swarm_sees_the_hub_down(connect, manager_ip, seconds=120):
-    """Until a surviving manager's swarm sees the hub down (it misses a few heartbeats first)."""
-    deadline = time.monotonic() + seconds
-    listed = "docker node ls --format '{{.Hostname}} {{.Status}}'"
-    while "hub Down" not in connect(manager_ip).sudo(listed, hide=True, warn=True).stdout:
-        assert time.monotonic() < deadline, f"the swarm still sees the hub up {seconds} s after its loss"
-        time.sleep(1)
 
 
 def hub_version(lab):
@@ -108,8 +98,7 @@ def test_an_upgrade_keeps_users_ids_logins_and_kernels_then_a_backup_rebuilds_th
 
     # The hub's host is lost mid-lesson; the shared storage loses the ids too.
     lab_module.docker("kill", lab_module.CONTAINER_PREFIX + "hub")
-    wait_until_the_swarm_sees_the_hub_down(connect, lab.worker_ips[0])
-    lab_module.recreate_host("hub")  # a new host, at the lost one's address
+    lab_module.recreate_host("hub")  # a new host, at the lost one's address (the swarm may still see the old up)
     connect(lab.hub_ip).sudo(f"rm -f {UIDS}", hide=True)
     check = fab("check", "replace-hub", "--archive", str(archive))
     assert check.code == 0, check.output
