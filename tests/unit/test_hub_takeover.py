@@ -104,3 +104,35 @@ def test_refusals_before_any_change(state, swarm, address, force, refusal):
 def test_force_takes_the_place_of_a_hub_the_swarm_still_sees_up():
     lost = takeover.takeover_plan(NEW, nodes("ready", "reachable"), HUB, WORKERS, "new-hub", force=True)
     assert lost.id == "old"
+
+
+def node_answer(hub_state):
+    return node_info("old", "manager", hub_state, "hub", address=HUB, manager="unreachable") + node_info(
+        "w1", "manager", "ready", "worker1", address=W1, manager="leader"
+    )
+
+
+def test_a_surviving_manager_is_asked_until_it_sees_the_lost_hub_down(make_host, monkeypatch):
+    survivor, runner = make_host({"swarm-nodes": node_answer("ready")}, address=W1)
+    probes = []
+
+    def probe(facts):
+        probes.append(1)
+        runner.answers["swarm-nodes"] = node_answer("ready" if len(probes) < 3 else "down")
+        return runner.probe(facts)
+
+    monkeypatch.setattr(survivor, "_probe", probe)
+    monkeypatch.setattr(takeover.time, "sleep", lambda seconds: None)
+    nodes = takeover.seen_down(survivor, HUB, "")
+    assert len(probes) == 3 and [n.state for n in nodes if n.id == "old"] == ["down"]
+    assert runner.calls == []
+
+
+def test_a_lost_hub_the_swarm_still_sees_up_is_waited_for_no_longer_than_the_bound(make_host, monkeypatch):
+    survivor, runner = make_host({"swarm-nodes": node_answer("ready")}, address=W1)
+    clock = iter(range(0, 1000, 30))
+    monkeypatch.setattr(takeover.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(takeover.time, "sleep", lambda seconds: None)
+    nodes = takeover.seen_down(survivor, HUB, "", 120)
+    assert [n.state for n in nodes if n.id == "old"] == ["ready"]  # the takeover then refuses, unless --force
+    assert len(runner.probes) == 4  # 30, 60, 90 and 120 s after it began
