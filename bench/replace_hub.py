@@ -20,7 +20,7 @@ RECAP_LINE = re.compile(r"^\S+\s+(\S+)\s+(?:ok|changed)\s+([0-9.]+)s$")
 # replace-hub's steps, by phase: the rest is the hub's setup (setup-hub's steps).
 PHASES = {
     "swarm-view": "read the swarm from a surviving manager",
-    "lost-hub": "the swarm sees the lost hub down (beside the setup)",
+    "lost-hub": "wait: the lost hub seen down (beside setup)",
     "join-token": "read the swarm from a surviving manager",
     "hub-state": "read the swarm from a surviving manager",
     "swarm-takeover": "join the swarm as a manager",
