@@ -75,7 +75,8 @@ def replace_hub(c, workers=None, archive=None, force=False):
     survivor, nodes, worker_ids = surviving_view(worker_nodes)
     # The takeover's refusals but one, before any change on any host (and before AWS): the
     # swarm may still see the lost hub up, for the seconds it takes to miss its heartbeats.
-    preflight([new_hub], [takeover.swarm_takeover.bind(nodes, worker_ids, None, True)])
+    # One probe of the new host answers both.
+    preflight([new_hub], [takeover.swarm_takeover.bind(nodes, worker_ids, None, True), has_database])
     fresh = not run_on(new_hub, has_database)
     info = run_on(survivor, takeover.manager_join_info.bind(nodes))
     hub_in_aws(c)
