@@ -1,10 +1,11 @@
 """Debian's chromium, as the lab's browser tests drive it with Playwright (no browser download):
 one browser a session (Playwright's sync API runs one at a time)."""
 
+import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Error, sync_playwright
 
 from tasks.lab import LAB_DOMAIN
 
@@ -30,3 +31,15 @@ def browser(lab):
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, rules])
         yield chromium
         chromium.close()
+
+
+def open_page(page, url, seconds=60):
+    """Go to ``url``, again when Chromium gave the navigation up because this machine's network
+    changed (ERR_NETWORK_CHANGED: the other lab's hosts come and go, each with an interface here)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return page.goto(url)
+        except Error as exc:
+            if "ERR_NETWORK_CHANGED" not in str(exc) or time.monotonic() >= deadline:
+                raise
